@@ -1,0 +1,89 @@
+//! Load-time configuration handed to the eBPF programs as a global.
+
+/// Byte offsets of the kernel struct fields the programs read. They are never
+/// hard-coded: user space reads them from the running kernel's BTF
+/// (/sys/kernel/btf/vmlinux) at load time. [`KernelOffsets::UNKNOWN`] marks a
+/// field the kernel does not have; programs then leave the value at 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KernelOffsets {
+    pub task_real_parent: u32,
+    pub task_tgid: u32,
+    pub task_mm: u32,
+    pub task_exit_code: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub bprm_filename: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(size_of::<KernelOffsets>() == 32);
+
+impl KernelOffsets {
+    pub const UNKNOWN: u32 = u32::MAX;
+    pub const ALL_UNKNOWN: Self = Self {
+        task_real_parent: Self::UNKNOWN,
+        task_tgid: Self::UNKNOWN,
+        task_mm: Self::UNKNOWN,
+        task_exit_code: Self::UNKNOWN,
+        mm_arg_start: Self::UNKNOWN,
+        mm_arg_end: Self::UNKNOWN,
+        bprm_filename: Self::UNKNOWN,
+        _pad: 0,
+    };
+}
+
+/// The one global every program reads (`CONFIG` in the eBPF object).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The agent's own thread-group id: its own activity is never reported.
+    pub agent_tgid: u32,
+    /// Segments sampled per direction of each new flow.
+    pub sample_segments: u32,
+    pub offsets: KernelOffsets,
+}
+const _: () = assert!(size_of::<Config>() == 40);
+
+impl Config {
+    pub const DEFAULT: Self = Self {
+        agent_tgid: 0,
+        sample_segments: 4,
+        offsets: KernelOffsets::ALL_UNKNOWN,
+    };
+}
+
+/// Indexes of the per-CPU `COUNTERS` array: what the kernel side dropped or
+/// skipped, read and exported by user space. Never silent.
+pub mod counter {
+    /// Ring buffer full: an exec event was lost.
+    pub const EXEC_LOST: u32 = 0;
+    /// Ring buffer full: an exit event was lost.
+    pub const EXIT_LOST: u32 = 1;
+    /// Ring buffer full: a connect event was lost.
+    pub const CONNECT_LOST: u32 = 2;
+    /// Ring buffer full: a payload sample was lost.
+    pub const SAMPLE_LOST: u32 = 3;
+    /// The flow table refused an insert (the LRU map evicts, so this is rare).
+    pub const FLOW_INSERT_FAILED: u32 = 4;
+    /// A packet's headers could not be read (truncated or not IP/TCP).
+    pub const PACKET_UNPARSED: u32 = 5;
+    /// Number of counters.
+    pub const COUNT: u32 = 6;
+    /// Names for logs and metrics, indexed by counter.
+    pub const NAMES: [&str; COUNT as usize] = [
+        "exec_lost",
+        "exit_lost",
+        "connect_lost",
+        "sample_lost",
+        "flow_insert_failed",
+        "packet_unparsed",
+    ];
+}
+
+#[cfg(feature = "user")]
+mod pod {
+    // SAFETY: #[repr(C)], integers only, explicit padding.
+    unsafe impl aya::Pod for super::Config {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::KernelOffsets {}
+}

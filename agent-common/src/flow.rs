@@ -1,0 +1,27 @@
+//! Per-flow state kept by the kernel in the `FLOWS` LRU map, keyed by socket
+//! cookie.
+
+/// Per-flow counters and the sampling budget.
+///
+/// The kernel samples a flow's first segments in each direction and then
+/// stops: `sample_limit` is set from [`crate::config::Config::sample_segments`]
+/// when the flow is first seen; user space may raise it for a flow it wants to
+/// keep watching (e.g. to observe job cadence).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowState {
+    /// Payload bytes seen, indexed by [`crate::event::direction`].
+    pub bytes: [u64; 2],
+    /// Segments with payload seen, indexed by direction.
+    pub segments: [u32; 2],
+    /// Samples sent to user space, indexed by direction.
+    pub samples: [u16; 2],
+    /// Samples allowed per direction.
+    pub sample_limit: u16,
+    pub _pad: u16,
+}
+const _: () = assert!(size_of::<FlowState>() == 32);
+
+#[cfg(feature = "user")]
+// SAFETY: #[repr(C)], integers only, explicit padding.
+unsafe impl aya::Pod for FlowState {}

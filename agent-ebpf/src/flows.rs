@@ -1,0 +1,261 @@
+//! Flow sensor.
+//!
+//! `connect4/6` (cgroup sock_addr) runs in the connecting process's context:
+//! it is where a flow is attributed to a pid, comm and cgroup, keyed by the
+//! socket cookie. `cgroup_skb` egress/ingress then samples the first
+//! `sample_limit` payload-carrying segments of each direction of every TCP
+//! flow in the cgroup (bounded bytes each) and afterwards only counts bytes.
+
+use assay_common::{
+    config::counter,
+    event::{
+        AF_INET, AF_INET6, ConnectEvent, EventHeader, SAMPLE_LEN, SampleEvent, direction, kind,
+    },
+    flow::FlowState,
+};
+use aya_ebpf::{
+    EbpfContext,
+    helpers::{
+        bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
+        bpf_ktime_get_ns,
+        generated::{bpf_get_socket_cookie, bpf_skb_load_bytes},
+    },
+    macros::{cgroup_skb, cgroup_sock_addr},
+    programs::{SkBuffContext, SockAddrContext},
+};
+
+use crate::maps::{EVENTS, FLOWS, config, count};
+
+/// Return value of cgroup sock_addr and skb programs that lets the operation
+/// proceed: this sensor observes, it never blocks.
+const ALLOW: i32 = 1;
+const IPPROTO_TCP: u8 = 6;
+
+#[cgroup_sock_addr(connect4)]
+pub fn assay_connect4(ctx: SockAddrContext) -> i32 {
+    on_connect(&ctx, AF_INET);
+    ALLOW
+}
+
+#[cgroup_sock_addr(connect6)]
+pub fn assay_connect6(ctx: SockAddrContext) -> i32 {
+    on_connect(&ctx, AF_INET6);
+    ALLOW
+}
+
+#[cgroup_skb(egress)]
+pub fn assay_flow_out(ctx: SkBuffContext) -> i32 {
+    sample(&ctx, direction::EGRESS);
+    ALLOW
+}
+
+#[cgroup_skb(ingress)]
+pub fn assay_flow_in(ctx: SkBuffContext) -> i32 {
+    sample(&ctx, direction::INGRESS);
+    ALLOW
+}
+
+#[inline(always)]
+fn new_flow_state(sample_limit: u32) -> FlowState {
+    FlowState {
+        sample_limit: sample_limit.min(u16::MAX as u32) as u16,
+        ..FlowState::default()
+    }
+}
+
+#[inline(always)]
+fn on_connect(ctx: &SockAddrContext, family: u16) {
+    let cfg = config();
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tgid = (pid_tgid >> 32) as u32;
+    if tgid == cfg.agent_tgid {
+        return;
+    }
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+    let addr = ctx.sock_addr;
+    // Start the flow's sampling budget now, so that its very first segment
+    // is sampled. A connect on a socket that was already connected (UDP
+    // re-connect) keeps its state.
+    if unsafe { FLOWS.get(&cookie) }.is_none()
+        && FLOWS
+            .insert(&cookie, &new_flow_state(cfg.sample_segments), 0)
+            .is_err()
+    {
+        count(counter::FLOW_INSERT_FAILED);
+    }
+    let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
+        count(counter::CONNECT_LOST);
+        return;
+    };
+    let event = entry.as_mut_ptr();
+    unsafe {
+        (*event).header = EventHeader {
+            kind: kind::FLOW_CONNECT,
+            size: size_of::<ConnectEvent>() as u32,
+            timestamp_ns: bpf_ktime_get_ns(),
+            pid: pid_tgid as u32,
+            tgid,
+            cgroup_id: bpf_get_current_cgroup_id(),
+        };
+        (*event).cookie = cookie;
+        (*event).family = family;
+        (*event).protocol = (*addr).protocol as u8;
+        (*event)._pad0 = 0;
+        (*event)._pad1 = 0;
+        // user_port holds the port in network byte order in its low 16 bits.
+        (*event).dport = u16::from_be((*addr).user_port as u16);
+        let mut daddr = [0u8; 16];
+        if family == AF_INET {
+            daddr[..4].copy_from_slice(&(*addr).user_ip4.to_ne_bytes());
+        } else {
+            let ip6 = (*addr).user_ip6;
+            let mut i = 0;
+            while i < 4 {
+                daddr[i * 4..i * 4 + 4].copy_from_slice(&ip6[i].to_ne_bytes());
+                i += 1;
+            }
+        }
+        (*event).daddr = daddr;
+        (*event).comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    }
+    entry.submit(0);
+}
+
+/// Where a TCP segment's payload starts, and its addresses.
+struct Segment {
+    ip_version: u8,
+    saddr: [u8; 16],
+    daddr: [u8; 16],
+    sport: u16,
+    dport: u16,
+    payload_offset: u32,
+    payload_len: u32,
+}
+
+/// Parses the IP and TCP headers of a cgroup_skb packet (which starts at the
+/// network header). `None` for anything that is not TCP with payload.
+#[inline(always)]
+fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
+    let first: u8 = ctx.load(0).ok()?;
+    let mut segment = Segment {
+        ip_version: first >> 4,
+        saddr: [0; 16],
+        daddr: [0; 16],
+        sport: 0,
+        dport: 0,
+        payload_offset: 0,
+        payload_len: 0,
+    };
+    let l4_offset: usize = match segment.ip_version {
+        4 => {
+            if ctx.load::<u8>(9).ok()? != IPPROTO_TCP {
+                return None;
+            }
+            let src: [u8; 4] = ctx.load(12).ok()?;
+            let dst: [u8; 4] = ctx.load(16).ok()?;
+            segment.saddr[..4].copy_from_slice(&src);
+            segment.daddr[..4].copy_from_slice(&dst);
+            ((first & 0x0f) as usize) * 4
+        }
+        6 => {
+            // Extension headers are rare on TCP flows; such packets go uncounted.
+            if ctx.load::<u8>(6).ok()? != IPPROTO_TCP {
+                return None;
+            }
+            segment.saddr = ctx.load(8).ok()?;
+            segment.daddr = ctx.load(24).ok()?;
+            40
+        }
+        _ => return None,
+    };
+    segment.sport = u16::from_be(ctx.load(l4_offset).ok()?);
+    segment.dport = u16::from_be(ctx.load(l4_offset + 2).ok()?);
+    let data_offset: u8 = ctx.load(l4_offset + 12).ok()?;
+    let payload_offset = l4_offset as u32 + ((data_offset >> 4) as u32) * 4;
+    let len = ctx.len();
+    if len <= payload_offset {
+        return None;
+    }
+    segment.payload_offset = payload_offset;
+    segment.payload_len = len - payload_offset;
+    Some(segment)
+}
+
+#[inline(always)]
+fn sample(ctx: &SkBuffContext, dir: u8) {
+    let skb = ctx.skb.skb;
+    let cookie = unsafe { bpf_get_socket_cookie(skb.cast()) };
+    if cookie == 0 {
+        return;
+    }
+    // Cheap exit for the common case: a flow whose samples are all taken
+    // still gets its byte counters, nothing else.
+    let Some(segment) = parse_segment(ctx) else {
+        return;
+    };
+    let state = match FLOWS.get_ptr_mut(&cookie) {
+        Some(state) => state,
+        None => {
+            // A flow that did not pass our connect hook (accepted sockets,
+            // or sockets connected before the agent started).
+            if FLOWS
+                .insert(&cookie, &new_flow_state(config().sample_segments), 0)
+                .is_err()
+            {
+                count(counter::FLOW_INSERT_FAILED);
+                return;
+            }
+            match FLOWS.get_ptr_mut(&cookie) {
+                Some(state) => state,
+                None => return,
+            }
+        }
+    };
+    let d = (dir & 1) as usize;
+    let taken = unsafe {
+        (*state).bytes[d] += segment.payload_len as u64;
+        (*state).segments[d] += 1;
+        let taken = (*state).samples[d];
+        if taken >= (*state).sample_limit {
+            return;
+        }
+        (*state).samples[d] = taken + 1;
+        taken
+    };
+    let Some(mut entry) = EVENTS.reserve::<SampleEvent>(0) else {
+        count(counter::SAMPLE_LOST);
+        return;
+    };
+    let event = entry.as_mut_ptr();
+    let mut captured = segment.payload_len.clamp(1, SAMPLE_LEN as u32);
+    // The same value, in a form the verifier can bound to [1, SAMPLE_LEN]
+    // (it loses the lower bound of a plain clamp).
+    captured = ((captured - 1) & (SAMPLE_LEN as u32 - 1)) + 1;
+    unsafe {
+        (*event).header = EventHeader {
+            kind: kind::FLOW_SAMPLE,
+            size: size_of::<SampleEvent>() as u32,
+            timestamp_ns: bpf_ktime_get_ns(),
+            pid: 0,
+            tgid: 0,
+            cgroup_id: 0,
+        };
+        (*event).cookie = cookie;
+        (*event).direction = dir;
+        (*event).segment = taken.min(u8::MAX as u16) as u8;
+        (*event).ip_version = segment.ip_version;
+        (*event).protocol = IPPROTO_TCP;
+        (*event).payload_len = segment.payload_len;
+        (*event).sport = segment.sport;
+        (*event).dport = segment.dport;
+        (*event).saddr = segment.saddr;
+        (*event).daddr = segment.daddr;
+        (*event)._pad = 0;
+        let dst = (&raw mut (*event).data).cast::<core::ffi::c_void>();
+        if bpf_skb_load_bytes(skb.cast(), segment.payload_offset, dst, captured) != 0 {
+            captured = 0;
+        }
+        (*event).captured = captured;
+    }
+    entry.submit(0);
+}

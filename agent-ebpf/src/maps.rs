@@ -1,0 +1,42 @@
+//! Every map and the load-time configuration global, in one place.
+
+use assay_common::{
+    config::{Config, counter},
+    flow::FlowState,
+};
+use aya_ebpf::{
+    macros::map,
+    maps::{LruHashMap, PerCpuArray, RingBuf},
+};
+
+/// Kernel → user space events (rare ones only: exec, exit, connect, samples).
+/// The agent may resize it at load time.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+
+/// What the kernel side dropped, per CPU; indexes in [`counter`].
+#[map]
+pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
+
+/// Per-flow counters and sampling budget, keyed by socket cookie. LRU: flows
+/// churn and nobody deletes them explicitly.
+#[map]
+pub static FLOWS: LruHashMap<u64, FlowState> = LruHashMap::with_max_entries(65536, 0);
+
+/// Set by the agent at load time (aya `EbpfLoader::override_global`).
+#[unsafe(no_mangle)]
+static CONFIG: Config = Config::DEFAULT;
+
+#[inline(always)]
+pub fn config() -> Config {
+    // A volatile read: otherwise the compiler folds the default value in.
+    unsafe { core::ptr::read_volatile(&raw const CONFIG) }
+}
+
+#[inline(always)]
+pub fn count(index: u32) {
+    if let Some(slot) = COUNTERS.get_ptr_mut(index) {
+        // Per-CPU slot: no other CPU writes it.
+        unsafe { *slot += 1 };
+    }
+}

@@ -1,0 +1,252 @@
+//! The correlator: evidence in, per-workload verdicts out.
+//!
+//! This is the minimal first cut of DESIGN.md's model: evidence is merged per
+//! workload and class; decisive evidence confirms a verdict alone, other
+//! evidence adds up (`1 - Π(1 - strength)`) to `observed` or `suspected`.
+//! A verdict is reported when it opens and when its level rises, never on
+//! every new piece of evidence.
+
+use std::{
+    collections::HashMap,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde::Serialize;
+
+use crate::{
+    evidence::{Evidence, EvidenceKind},
+    workload::Workload,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Class {
+    PowMining,
+    ChainNode,
+    ZkProving,
+    AiTraining,
+    AiInference,
+    General,
+}
+
+impl Class {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::PowMining => "pow-mining",
+            Self::ChainNode => "chain-node",
+            Self::ZkProving => "zk-proving",
+            Self::AiTraining => "ai-training",
+            Self::AiInference => "ai-inference",
+            Self::General => "general",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    Observed,
+    Suspected,
+    Confirmed,
+}
+
+/// The class each kind of evidence speaks for.
+fn class_of(kind: EvidenceKind) -> Class {
+    match kind {
+        EvidenceKind::Stratum => Class::PowMining,
+    }
+}
+
+/// Score at or above which non-decisive evidence makes a verdict `suspected`.
+const SUSPECTED_AT: f32 = 0.6;
+/// Evidence records kept per workload; the oldest go first.
+const EVIDENCE_PER_WORKLOAD: usize = 64;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub id: String,
+    pub workload: Workload,
+    pub class: Class,
+    pub level: Level,
+    pub score: f32,
+    /// Every piece of evidence behind the verdict, newest last.
+    pub evidence: Vec<Evidence>,
+}
+
+impl Verdict {
+    /// The verdict in plain words, from its evidence alone.
+    pub fn explanation(&self) -> String {
+        let mut text = format!(
+            "{} is {} {} (score {:.2})",
+            self.workload,
+            match self.level {
+                Level::Confirmed => "confirmed as",
+                Level::Suspected => "suspected of",
+                Level::Observed => "observed with signs of",
+            },
+            self.class.name(),
+            self.score
+        );
+        let decisive: Vec<&str> = self
+            .evidence
+            .iter()
+            .filter(|e| e.decisive)
+            .map(|e| e.summary.as_str())
+            .collect();
+        if !decisive.is_empty() {
+            text.push_str(": decisive evidence: ");
+            text.push_str(&decisive.join("; "));
+        }
+        text
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Opened,
+    Raised,
+}
+
+#[derive(Debug, Default)]
+struct WorkloadState {
+    evidence: Vec<Evidence>,
+    verdicts: HashMap<Class, Verdict>,
+}
+
+#[derive(Debug)]
+pub struct Correlator {
+    workloads: HashMap<Workload, WorkloadState>,
+    next_id: u64,
+    id_prefix: String,
+}
+
+impl Correlator {
+    pub fn new(host: &str) -> Self {
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis();
+        Self {
+            workloads: HashMap::new(),
+            next_id: 1,
+            // Unique across hosts and agent restarts.
+            id_prefix: format!("{host}-{started:x}"),
+        }
+    }
+
+    pub fn workload_count(&self) -> usize {
+        self.workloads.len()
+    }
+
+    /// Adds evidence; returns the verdict when it opened or its level rose.
+    pub fn observe(&mut self, evidence: Evidence) -> Option<(Change, Verdict)> {
+        let class = class_of(evidence.kind);
+        let workload = evidence.workload.clone();
+        let state = self.workloads.entry(workload.clone()).or_default();
+        merge(&mut state.evidence, evidence);
+
+        let relevant: Vec<&Evidence> = state
+            .evidence
+            .iter()
+            .filter(|e| class_of(e.kind) == class)
+            .collect();
+        let score = 1.0 - relevant.iter().fold(1.0, |acc, e| acc * (1.0 - e.strength));
+        let level = if relevant.iter().any(|e| e.decisive) {
+            Level::Confirmed
+        } else if score >= SUSPECTED_AT {
+            Level::Suspected
+        } else {
+            Level::Observed
+        };
+        let evidence: Vec<Evidence> = relevant.into_iter().cloned().collect();
+
+        match state.verdicts.get_mut(&class) {
+            Some(verdict) => {
+                let raised = level > verdict.level;
+                verdict.level = verdict.level.max(level);
+                verdict.score = score;
+                verdict.evidence = evidence;
+                raised.then(|| (Change::Raised, verdict.clone()))
+            }
+            None => {
+                let verdict = Verdict {
+                    id: format!("{}-{}", self.id_prefix, self.next_id),
+                    workload,
+                    class,
+                    level,
+                    score,
+                    evidence,
+                };
+                self.next_id += 1;
+                state.verdicts.insert(class, verdict.clone());
+                Some((Change::Opened, verdict))
+            }
+        }
+    }
+}
+
+/// The same observation (kind, pid, summary) again only refreshes the one
+/// record; evidence lists stay short and readable.
+fn merge(list: &mut Vec<Evidence>, new: Evidence) {
+    if let Some(old) = list
+        .iter_mut()
+        .find(|e| e.kind == new.kind && e.pid == new.pid && e.summary == new.summary)
+    {
+        old.last_seen = new.last_seen;
+        old.strength = old.strength.max(new.strength);
+        old.decisive |= new.decisive;
+        for (key, value) in new.attributes {
+            old.attributes.entry(key).or_insert(value);
+        }
+        return;
+    }
+    if list.len() >= EVIDENCE_PER_WORKLOAD {
+        list.remove(0);
+    }
+    list.push(new);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stratum(pid: u32, summary: &str, decisive: bool, strength: f32) -> Evidence {
+        Evidence {
+            workload: Workload::Session { sid: 100 },
+            pid,
+            kind: EvidenceKind::Stratum,
+            strength,
+            decisive,
+            summary: summary.into(),
+            attributes: serde_json::Map::new(),
+            first_seen: SystemTime::now(),
+            last_seen: SystemTime::now(),
+        }
+    }
+
+    #[test]
+    fn decisive_evidence_confirms_alone_and_is_reported_once() {
+        let mut c = Correlator::new("h");
+        let (change, v) = c.observe(stratum(7, "login", true, 1.0)).unwrap();
+        assert_eq!(
+            (change, v.level, v.class),
+            (Change::Opened, Level::Confirmed, Class::PowMining)
+        );
+        assert!(v.explanation().contains("confirmed as pow-mining"));
+        assert!(c.observe(stratum(7, "submit", true, 1.0)).is_none());
+        assert!(c.observe(stratum(7, "login", true, 1.0)).is_none());
+    }
+
+    #[test]
+    fn weak_evidence_opens_observed_then_rises() {
+        let mut c = Correlator::new("h");
+        let (change, v) = c.observe(stratum(7, "keepalive", false, 0.3)).unwrap();
+        assert_eq!((change, v.level), (Change::Opened, Level::Observed));
+        let (change, v) = c.observe(stratum(7, "other", false, 0.5)).unwrap();
+        assert_eq!((change, v.level), (Change::Raised, Level::Suspected));
+        let (change, v) = c.observe(stratum(8, "login", true, 1.0)).unwrap();
+        assert_eq!((change, v.level), (Change::Raised, Level::Confirmed));
+        assert_eq!(v.evidence.len(), 3);
+    }
+}

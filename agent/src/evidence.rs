@@ -1,0 +1,46 @@
+//! Evidence: what one detector saw, about one workload.
+//!
+//! `{workload, pid, kind, strength, attributes, first_seen, last_seen}`
+//! (DESIGN.md). Every sensor and classifier speaks in evidence; only the
+//! correlator turns evidence into verdicts.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use crate::workload::Workload;
+
+/// What kind of observation this is; names are stable (they appear in
+/// findings and in policy files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum EvidenceKind {
+    /// A stratum v1 mining protocol message on a flow of this workload.
+    #[serde(rename = "net.stratum")]
+    Stratum,
+}
+
+impl EvidenceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stratum => "net.stratum",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Evidence {
+    pub workload: Workload,
+    pub pid: u32,
+    pub kind: EvidenceKind,
+    /// 0..=1: how strongly this alone points at its class.
+    pub strength: f32,
+    /// Enough alone to confirm a verdict.
+    pub decisive: bool,
+    /// One sentence an analyst can check without the source code.
+    pub summary: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    #[serde(with = "crate::time::rfc3339")]
+    pub first_seen: SystemTime,
+    #[serde(with = "crate::time::rfc3339")]
+    pub last_seen: SystemTime,
+}

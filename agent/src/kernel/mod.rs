@@ -1,0 +1,6 @@
+//! What the running kernel offers: struct offsets from its BTF, the features
+//! sensors can use, and where cgroup v2 is mounted.
+
+pub mod btf_offsets;
+pub mod cgroup;
+pub mod features;

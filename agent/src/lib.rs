@@ -1,0 +1,21 @@
+//! assay: an eBPF agent that tells what a Linux host's compute is really
+//! producing: proof-of-work mining, blockchain nodes, AI training or
+//! inference, from inside the kernel, with the evidence for each verdict.
+//!
+//! Data flows one way (DESIGN.md): kernel sensors → ring buffer →
+//! [`events`] → tables ([`process_table`], [`flows`]) → [`classify`] →
+//! [`evidence`] → [`correlate`] → [`sink`].
+
+pub mod agent;
+pub mod classify;
+pub mod correlate;
+pub mod doctor;
+pub mod events;
+pub mod evidence;
+pub mod flows;
+pub mod kernel;
+pub mod loader;
+pub mod process_table;
+pub mod sink;
+pub mod time;
+pub mod workload;

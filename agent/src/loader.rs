@@ -1,0 +1,332 @@
+//! The loader: probes the kernel, builds an attach plan (per sensor, the
+//! best hook that works here), loads the eBPF object and attaches.
+//!
+//! A sensor that cannot run is reported with its reason, never fatal: the
+//! agent runs with what it has. `assay doctor` runs the same plan with
+//! `attach = false`: every program is loaded (so the verifier has its say)
+//! but nothing is attached.
+
+use std::{
+    fs::File,
+    path::{Path, PathBuf},
+};
+
+use anyhow::{Context as _, Result, bail};
+use assay_common::config::{Config, KernelOffsets};
+use aya::{
+    Btf, Ebpf, EbpfLoader,
+    programs::{
+        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, FEntry,
+        Lsm, Program, RawTracePoint,
+    },
+};
+use tracing::{debug, info, warn};
+
+use crate::kernel::{
+    btf_offsets::{self, VMLINUX_BTF},
+    cgroup,
+    features::{Features, Probe},
+};
+
+/// What the user asked for.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Attach the network programs here; default: the cgroup v2 root.
+    pub cgroup: Option<PathBuf>,
+    pub sample_segments: u32,
+    /// Attach (run) or only load (doctor).
+    pub attach: bool,
+}
+
+/// One row of the attach plan.
+#[derive(Debug, Clone)]
+pub struct SensorStatus {
+    pub sensor: &'static str,
+    /// The hook in use, or why the sensor is off.
+    pub state: Probe,
+}
+
+/// Everything probed and decided; the loaded object when it loaded.
+pub struct Loaded {
+    pub features: Features,
+    /// fentry and LSM: probed by trial loads of the object's probe programs.
+    pub fentry: Probe,
+    pub lsm: Probe,
+    pub tp_btf: Probe,
+    pub offsets: KernelOffsets,
+    pub sensors: Vec<SensorStatus>,
+    pub ebpf: Ebpf,
+    /// Where the network programs are attached.
+    pub cgroup: Option<PathBuf>,
+}
+
+impl Loaded {
+    /// True when at least one sensor runs (or would run, for doctor).
+    pub fn anything_useful(&self) -> bool {
+        self.sensors.iter().any(|s| s.state.is_available())
+    }
+}
+
+/// The compiled eBPF object, embedded at build time by build.rs.
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/assay"));
+
+pub fn load(options: &LoadOptions) -> Result<Loaded> {
+    if OBJECT.is_empty() {
+        bail!(
+            "this assay binary was built with AYA_BUILD_SKIP=1 and carries no eBPF programs; \
+             rebuild it with `cargo xtask build` (or plain cargo build without AYA_BUILD_SKIP)"
+        );
+    }
+    raise_memlock_limit();
+    let features = Features::probe();
+    let btf = if features.btf.is_available() {
+        match Btf::from_sys_fs() {
+            Ok(btf) => Some(btf),
+            Err(err) => {
+                warn!("cannot read kernel BTF: {err}; BTF-typed hooks are off");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let offsets = match btf_offsets::resolve(Path::new(VMLINUX_BTF)) {
+        Ok((offsets, missing)) => {
+            for field in missing {
+                warn!(
+                    "kernel field {} not found ({}): events will report 0 for it",
+                    field.path, field.reason
+                );
+            }
+            offsets
+        }
+        Err(err) => {
+            warn!("{err:#}: process events will lack ppid, exe and argv");
+            KernelOffsets::ALL_UNKNOWN
+        }
+    };
+    let config = Config {
+        agent_tgid: std::process::id(),
+        sample_segments: options.sample_segments,
+        offsets,
+    };
+    let mut ebpf = EbpfLoader::new()
+        .btf(btf.as_ref())
+        .override_global("CONFIG", &config, true)
+        .load(OBJECT)
+        .context("loading the eBPF object failed (is this process root, or does it have CAP_BPF and CAP_PERFMON?)")?;
+
+    let fentry = trial_load_fentry(&mut ebpf, btf.as_ref());
+    let lsm = trial_load_lsm(&mut ebpf, btf.as_ref());
+
+    let mut sensors = Vec::new();
+    let (process, tp_btf) = plan_process(&mut ebpf, btf.as_ref(), &features, options.attach);
+    sensors.push(SensorStatus {
+        sensor: "process",
+        state: process,
+    });
+
+    let cgroup_path = match &options.cgroup {
+        Some(path) => Ok(path.clone()),
+        None => cgroup::cgroup2_mount(),
+    };
+    let flows = match &cgroup_path {
+        Ok(path) => plan_flows(&mut ebpf, path, options.attach),
+        Err(err) => Probe::Unavailable(format!("{err:#}")),
+    };
+    sensors.push(SensorStatus {
+        sensor: "flows",
+        state: flows,
+    });
+
+    Ok(Loaded {
+        features,
+        fentry,
+        lsm,
+        tp_btf,
+        offsets,
+        sensors,
+        ebpf,
+        cgroup: cgroup_path.ok(),
+    })
+}
+
+/// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.
+fn raise_memlock_limit() {
+    let unlimited = libc::rlimit {
+        rlim_cur: libc::RLIM_INFINITY,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads the struct we pass.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited) } != 0 {
+        debug!(
+            "setrlimit(RLIMIT_MEMLOCK): {}; fine on kernels >= 5.11",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
+/// The first line of an error chain: verifier logs are long.
+fn short(err: &dyn std::fmt::Display) -> String {
+    let text = format!("{err:#}");
+    debug!("{text}");
+    text.lines().next().unwrap_or_default().to_owned()
+}
+
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut T>
+where
+    &'a mut T: TryFrom<&'a mut Program, Error = aya::programs::ProgramError>,
+{
+    let program = ebpf
+        .program_mut(name)
+        .with_context(|| format!("program {name} missing from the eBPF object"))?;
+    Ok(program.try_into()?)
+}
+
+fn trial_load_fentry(ebpf: &mut Ebpf, btf: Option<&Btf>) -> Probe {
+    let Some(btf) = btf else {
+        return Probe::Unavailable("needs kernel BTF".into());
+    };
+    let result =
+        program::<FEntry>(ebpf, "assay_probe_fe").and_then(|p| Ok(p.load("do_nanosleep", btf)?));
+    match result {
+        Ok(()) => Probe::Available("fentry programs load".into()),
+        Err(err) => Probe::Unavailable(format!(
+            "trial load failed: {} (BPF trampolines unavailable)",
+            short(&err)
+        )),
+    }
+}
+
+fn trial_load_lsm(ebpf: &mut Ebpf, btf: Option<&Btf>) -> Probe {
+    let active = std::fs::read_to_string("/sys/kernel/security/lsm").unwrap_or_default();
+    if !active.split(',').any(|l| l.trim() == "bpf") {
+        return Probe::Unavailable(format!(
+            "the bpf LSM is not active (/sys/kernel/security/lsm: {:?})",
+            active.trim()
+        ));
+    }
+    let Some(btf) = btf else {
+        return Probe::Unavailable("needs kernel BTF".into());
+    };
+    match program::<Lsm>(ebpf, "assay_probe_lsm").and_then(|p| Ok(p.load("file_open", btf)?)) {
+        Ok(()) => Probe::Available("LSM programs load".into()),
+        Err(err) => Probe::Unavailable(format!("trial load failed: {}", short(&err))),
+    }
+}
+
+/// Process sensor: tp_btf when it loads, else raw tracepoints.
+fn plan_process(
+    ebpf: &mut Ebpf,
+    btf: Option<&Btf>,
+    features: &Features,
+    attach: bool,
+) -> (Probe, Probe) {
+    const TRACEPOINTS: [(&str, &str, &str); 2] = [
+        ("sched_process_exec", "assay_exec_btf", "assay_exec_raw"),
+        ("sched_process_exit", "assay_exit_btf", "assay_exit_raw"),
+    ];
+    let tp_btf = match btf {
+        None => Probe::Unavailable("needs kernel BTF".into()),
+        Some(btf) => {
+            let result: Result<()> = TRACEPOINTS.iter().try_for_each(|(tp, name, _)| {
+                let p = program::<BtfTracePoint>(ebpf, name)?;
+                p.load(tp, btf)?;
+                if attach {
+                    p.attach()?;
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) => Probe::Available("tp_btf programs load".into()),
+                Err(err) => Probe::Unavailable(format!("tp_btf: {}", short(&err))),
+            }
+        }
+    };
+    if tp_btf.is_available() {
+        let verb = if attach { "attached" } else { "would attach" };
+        return (
+            Probe::Available(format!(
+                "tp_btf sched_process_exec, sched_process_exit ({verb})"
+            )),
+            tp_btf,
+        );
+    }
+    // Unload whatever half of the tp_btf pair loaded before falling back.
+    for (_, name, _) in TRACEPOINTS {
+        if let Ok(p) = program::<BtfTracePoint>(ebpf, name) {
+            let _ = p.unload();
+        }
+    }
+    if !features.raw_tracepoint.is_available() {
+        return (
+            Probe::Unavailable(format!(
+                "{}; raw tracepoints: {}",
+                tp_btf.detail(),
+                features.raw_tracepoint.detail()
+            )),
+            tp_btf,
+        );
+    }
+    let result: Result<()> = TRACEPOINTS.iter().try_for_each(|(tp, _, name)| {
+        let p = program::<RawTracePoint>(ebpf, name)?;
+        p.load()?;
+        if attach {
+            p.attach(tp)?;
+        }
+        Ok(())
+    });
+    let state = match result {
+        Ok(()) => Probe::Available(format!(
+            "raw_tp sched_process_exec, sched_process_exit ({}; {})",
+            if attach { "attached" } else { "would attach" },
+            tp_btf.detail()
+        )),
+        Err(err) => Probe::Unavailable(format!("{}; raw_tp: {}", tp_btf.detail(), short(&err))),
+    };
+    (state, tp_btf)
+}
+
+/// Flow sensor: cgroup sock_addr connect hooks and cgroup_skb sampling.
+fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool) -> Probe {
+    let result = (|| -> Result<()> {
+        let cgroup = File::open(cgroup_path)
+            .with_context(|| format!("cannot open cgroup {}", cgroup_path.display()))?;
+        for name in ["assay_connect4", "assay_connect6"] {
+            let p = program::<CgroupSockAddr>(ebpf, name)?;
+            p.load()?;
+            if attach {
+                p.attach(&cgroup, CgroupAttachMode::AllowMultiple)?;
+            }
+        }
+        for (name, direction) in [
+            ("assay_flow_out", CgroupSkbAttachType::Egress),
+            ("assay_flow_in", CgroupSkbAttachType::Ingress),
+        ] {
+            let p = program::<CgroupSkb>(ebpf, name)?;
+            p.load()?;
+            if attach {
+                p.attach(&cgroup, direction, CgroupAttachMode::AllowMultiple)?;
+            }
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Probe::Available(format!(
+            "cgroup connect4/6 + cgroup_skb egress/ingress at {} ({})",
+            cgroup_path.display(),
+            if attach { "attached" } else { "would attach" }
+        )),
+        Err(err) => Probe::Unavailable(short(&err)),
+    }
+}
+
+/// Logs the plan: one line per sensor, the hook chosen or why it is off.
+pub fn log_plan(loaded: &Loaded) {
+    for s in &loaded.sensors {
+        match &s.state {
+            Probe::Available(hook) => info!(sensor = s.sensor, "on: {hook}"),
+            Probe::Unavailable(why) => warn!(sensor = s.sensor, "off: {why}"),
+        }
+    }
+}

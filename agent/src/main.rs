@@ -1,0 +1,104 @@
+//! The `assay` command line.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use anyhow::Result;
+use assay::{agent, doctor, loader};
+use clap::{Args, Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+/// assay: an eBPF agent that tells what this host's compute is really
+/// producing (proof-of-work mining, blockchain nodes, AI) per workload, with
+/// the evidence for each verdict.
+///
+/// Findings are written to stdout as JSON lines; logs go to stderr. Needs
+/// root (or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_RESOURCE).
+#[derive(Debug, Parser)]
+#[command(name = "assay", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+    /// Log filter (tracing EnvFilter syntax), e.g. "info" or "assay=debug".
+    #[arg(long, global = true, env = "ASSAY_LOG", default_value = "info")]
+    log: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the agent (the default when no command is given).
+    Run(RunArgs),
+    /// Probe the kernel and print the attach plan as a table, attaching
+    /// nothing. Exits 0 when at least one sensor can run, 1 when none can,
+    /// 2 when the probe itself failed (e.g. not enough privilege).
+    Doctor(RunArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct RunArgs {
+    /// cgroup v2 directory to attach the network sensors to; every process
+    /// below it is watched. Default: the cgroup v2 root (the whole host),
+    /// found in /proc/self/mountinfo.
+    #[arg(long, value_name = "DIR")]
+    cgroup: Option<PathBuf>,
+    /// Payload segments sampled in each direction of every new flow before
+    /// the kernel stops looking at it.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    sample_segments: u32,
+    /// Host name written in findings. Default: the kernel's hostname.
+    #[arg(long)]
+    host: Option<String>,
+}
+
+impl RunArgs {
+    fn load_options(&self, attach: bool) -> loader::LoadOptions {
+        loader::LoadOptions {
+            cgroup: self.cgroup.clone(),
+            sample_segments: self.sample_segments,
+            attach,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Some(Command::Doctor(args)) => {
+            let loaded = loader::load(&args.load_options(false))?;
+            print!("{}", doctor::report(&loaded));
+            Ok(if loaded.anything_useful() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Some(Command::Run(args)) => run(args),
+        None => run(cli.run),
+    }
+}
+
+fn run(args: RunArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(agent::run(agent::RunOptions {
+        load: args.load_options(true),
+        host: args.host,
+    }))?;
+    Ok(ExitCode::SUCCESS)
+}

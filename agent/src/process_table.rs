@@ -1,0 +1,251 @@
+//! The process table: every process the agent knows, from exec events and a
+//! /proc scan at start (processes that predate the agent).
+//!
+//! Bounded: beyond `capacity` entries new processes are not recorded (and
+//! counted); they are still looked up in /proc on demand when evidence names
+//! them, so nothing is attributed wrongly, only less cheaply.
+
+use std::{collections::HashMap, fs};
+
+use assay_common::event::ExecEvent;
+use serde::Serialize;
+
+use crate::{
+    events::{ExecEventExt as _, c_string, split_nul},
+    kernel::cgroup,
+    workload::{self, Workload},
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub comm: String,
+    pub exe: String,
+    pub argv: Vec<String>,
+    pub argv_truncated: bool,
+    /// cgroup v2 path relative to the cgroup2 root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(skip)]
+    pub cgroup_id: u64,
+    #[serde(skip)]
+    pub session: Option<u32>,
+    /// How the agent learned of it: "exec" or "proc-scan".
+    pub source: &'static str,
+}
+
+impl ProcessInfo {
+    /// The workload this process belongs to.
+    pub fn workload(&self) -> Workload {
+        if let Some(w) = self.cgroup.as_deref().and_then(workload::from_cgroup_path) {
+            return w;
+        }
+        match self.session {
+            // Session 0 is the kernel's; 1 is init's: not a user's process tree.
+            Some(sid) if sid > 1 => Workload::Session { sid },
+            _ => Workload::Process { tgid: self.pid },
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ProcessTable {
+    processes: HashMap<u32, ProcessInfo>,
+    capacity: usize,
+    pub dropped: u64,
+}
+
+impl ProcessTable {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            processes: HashMap::new(),
+            capacity,
+            dropped: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.processes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.processes.is_empty()
+    }
+
+    /// Records every process in /proc. Returns how many were found.
+    pub fn scan_proc(&mut self) -> usize {
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return 0;
+        };
+        let mut found = 0;
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(info) = read_proc(pid) {
+                self.insert(info);
+                found += 1;
+            }
+        }
+        found
+    }
+
+    pub fn on_exec(&mut self, event: &ExecEvent) {
+        let pid = event.header.tgid;
+        let mut exe = c_string(&event.filename);
+        // A relative path as passed to execve says little; the kernel's
+        // resolved link says where the binary really is.
+        if !exe.starts_with('/')
+            && let Ok(link) = fs::read_link(format!("/proc/{pid}/exe"))
+        {
+            exe = link.to_string_lossy().into_owned();
+        }
+        let mut info = ProcessInfo {
+            pid,
+            ppid: event.ppid,
+            uid: event.uid,
+            comm: c_string(&event.comm),
+            exe,
+            argv: event.argv_list(),
+            argv_truncated: event.argv_truncated != 0,
+            cgroup: None,
+            cgroup_id: event.header.cgroup_id,
+            session: None,
+            source: "exec",
+        };
+        fill_context(&mut info);
+        self.insert(info);
+    }
+
+    pub fn on_exit(&mut self, tgid: u32) -> Option<ProcessInfo> {
+        self.processes.remove(&tgid)
+    }
+
+    /// The process with this tgid, from the table or, failing that, /proc.
+    pub fn get_or_load(&mut self, tgid: u32) -> Option<&ProcessInfo> {
+        if !self.processes.contains_key(&tgid) {
+            let info = read_proc(tgid)?;
+            self.insert(info);
+        }
+        self.processes.get(&tgid)
+    }
+
+    fn insert(&mut self, info: ProcessInfo) {
+        if self.processes.len() >= self.capacity && !self.processes.contains_key(&info.pid) {
+            self.dropped += 1;
+            return;
+        }
+        self.processes.insert(info.pid, info);
+    }
+}
+
+/// cgroup path and session: read from /proc while the process is alive.
+fn fill_context(info: &mut ProcessInfo) {
+    info.cgroup = cgroup::process_cgroup(info.pid);
+    if let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", info.pid))
+        && let Some(fields) = parse_stat(&stat)
+    {
+        info.session = Some(fields.session);
+    }
+}
+
+fn read_proc(pid: u32) -> Option<ProcessInfo> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields = parse_stat(&stat)?;
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let exe = fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let uid = fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0);
+    Some(ProcessInfo {
+        pid,
+        ppid: fields.ppid,
+        uid,
+        comm: fields.comm,
+        exe,
+        argv: split_nul(&cmdline),
+        argv_truncated: false,
+        cgroup: cgroup::process_cgroup(pid),
+        cgroup_id: 0,
+        session: Some(fields.session),
+        source: "proc-scan",
+    })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct StatFields {
+    comm: String,
+    ppid: u32,
+    session: u32,
+}
+
+/// /proc/<pid>/stat: "pid (comm) state ppid pgrp session ...". comm may hold
+/// spaces and parentheses, so split at the last ')'.
+fn parse_stat(stat: &str) -> Option<StatFields> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_owned();
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    let _state = rest.next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    let _pgrp = rest.next()?;
+    let session = rest.next()?.parse().ok()?;
+    Some(StatFields {
+        comm,
+        ppid,
+        session,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_a_hostile_comm_parses() {
+        let stat = "1234 (evil) 1 2 (x) S 77 1234 99 0 -1 4194560 123 0 0 0";
+        assert_eq!(
+            parse_stat(stat),
+            Some(StatFields {
+                comm: "evil) 1 2 (x".into(),
+                ppid: 77,
+                session: 99
+            })
+        );
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("1 (a) S"), None);
+    }
+
+    #[test]
+    fn this_process_is_found_in_proc() {
+        let mut table = ProcessTable::new(16);
+        let me = std::process::id();
+        let info = table.get_or_load(me).expect("own /proc entry");
+        assert_eq!(info.pid, me);
+        assert!(!info.argv.is_empty());
+        assert!(info.session.is_some());
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let mut table = ProcessTable::new(1);
+        assert!(table.get_or_load(std::process::id()).is_some());
+        // Another live process: the parent. Not stored, counted.
+        let _ = table.get_or_load(std::os::unix::process::parent_id());
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.dropped, 1);
+    }
+}

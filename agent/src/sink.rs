@@ -1,0 +1,105 @@
+//! Findings out: one JSON object per line.
+//!
+//! This first shape carries everything an analyst needs to act (host, time,
+//! process, workload, remote endpoint, protocol and extracted fields, the
+//! evidence and how fast it was decided). The OCSF Detection Finding shape
+//! (class_uid 2004) wraps the same content in the outputs issue.
+
+use std::{
+    io::{self, Write},
+    time::SystemTime,
+};
+
+use serde::Serialize;
+
+use crate::{
+    correlate::{Change, Class, Level, Verdict},
+    evidence::Evidence,
+    process_table::ProcessInfo,
+    workload::Workload,
+};
+
+#[derive(Debug, Serialize)]
+pub struct Finding<'a> {
+    pub id: &'a str,
+    /// "verdict.opened" or "verdict.raised".
+    pub event: String,
+    #[serde(with = "crate::time::rfc3339")]
+    pub time: SystemTime,
+    pub host: &'a str,
+    pub class: Class,
+    pub level: Level,
+    pub score: f32,
+    pub workload: &'a Workload,
+    /// The process whose evidence opened or raised the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process: Option<&'a ProcessInfo>,
+    /// The decisive network facts, when the trigger was a flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    /// Milliseconds from the first packet of the triggering flow to this finding.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decided_after_ms: Option<f64>,
+    pub explanation: String,
+    pub evidence: &'a [Evidence],
+}
+
+impl<'a> Finding<'a> {
+    pub fn new(
+        change: Change,
+        verdict: &'a Verdict,
+        host: &'a str,
+        trigger: &'a Evidence,
+        process: Option<&'a ProcessInfo>,
+        decided_after_ms: Option<f64>,
+    ) -> Self {
+        Self {
+            id: &verdict.id,
+            event: format!(
+                "verdict.{}",
+                match change {
+                    Change::Opened => "opened",
+                    Change::Raised => "raised",
+                }
+            ),
+            time: SystemTime::now(),
+            host,
+            class: verdict.class,
+            level: verdict.level,
+            score: verdict.score,
+            workload: &verdict.workload,
+            process,
+            network: trigger
+                .attributes
+                .contains_key("remote")
+                .then_some(&trigger.attributes),
+            decided_after_ms,
+            explanation: verdict.explanation(),
+            evidence: &verdict.evidence,
+        }
+    }
+}
+
+/// Writes findings as JSON lines, flushed one by one so that a reader at the
+/// other end of a pipe sees each as soon as it is decided.
+pub struct JsonLines<W: Write> {
+    out: W,
+}
+
+impl JsonLines<io::Stdout> {
+    pub fn stdout() -> Self {
+        Self { out: io::stdout() }
+    }
+}
+
+impl<W: Write> JsonLines<W> {
+    pub fn new(out: W) -> Self {
+        Self { out }
+    }
+
+    pub fn write(&mut self, finding: &Finding<'_>) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, finding)?;
+        self.out.write_all(b"\n")?;
+        self.out.flush()
+    }
+}
