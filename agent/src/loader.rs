@@ -288,6 +288,10 @@ fn plan_process(
 }
 
 /// Flow sensor: cgroup sock_addr connect hooks and cgroup_skb sampling.
+///
+/// Attached through bpf_link (kernel >= 5.7), which coexists with other
+/// programs on the same cgroup whatever the mode: the kernel refuses any
+/// flag other than 0 ("Single") on a link.
 fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool) -> Probe {
     let result = (|| -> Result<()> {
         let cgroup = File::open(cgroup_path)
@@ -296,7 +300,7 @@ fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool) -> Probe {
             let p = program::<CgroupSockAddr>(ebpf, name)?;
             p.load()?;
             if attach {
-                p.attach(&cgroup, CgroupAttachMode::AllowMultiple)?;
+                p.attach(&cgroup, CgroupAttachMode::Single)?;
             }
         }
         for (name, direction) in [
@@ -306,7 +310,7 @@ fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool) -> Probe {
             let p = program::<CgroupSkb>(ebpf, name)?;
             p.load()?;
             if attach {
-                p.attach(&cgroup, direction, CgroupAttachMode::AllowMultiple)?;
+                p.attach(&cgroup, direction, CgroupAttachMode::Single)?;
             }
         }
         Ok(())

@@ -1,0 +1,140 @@
+//! Idempotent set-up of the eBPF toolchain (../shared/PLATFORM.md recipe):
+//! the nightly's rust-src, LLVM 22 from the distribution, and bpf-linker
+//! built against that LLVM (its default features want another LLVM major).
+
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::status;
+
+const NIGHTLY: &str = "nightly";
+const LLVM_MAJOR: &str = "22";
+const LLVM_PACKAGES: [&str; 2] = ["llvm-22-dev", "libpolly-22-dev"];
+const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
+
+pub(crate) fn run() -> Result<()> {
+    let mut did = Vec::new();
+    if ensure_rust_src()? {
+        did.push("installed rust-src for the nightly toolchain");
+    }
+    if ensure_llvm()? {
+        did.push("installed LLVM 22 (llvm-22-dev, libpolly-22-dev)");
+    }
+    if ensure_bpf_linker()? {
+        did.push("built bpf-linker against LLVM 22");
+    }
+    if did.is_empty() {
+        eprintln!("xtask setup: toolchain complete (nightly rust-src, LLVM 22, bpf-linker)");
+    } else {
+        for line in did {
+            eprintln!("xtask setup: {line}");
+        }
+    }
+    Ok(())
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let out = cmd.stderr(Stdio::null()).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn ensure_rust_src() -> Result<bool> {
+    let installed = output(Command::new("rustup").args([
+        "component",
+        "list",
+        "--installed",
+        "--toolchain",
+        NIGHTLY,
+    ]));
+    match installed {
+        Some(list) if list.lines().any(|l| l.starts_with("rust-src")) => Ok(false),
+        Some(_) => {
+            status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", NIGHTLY]))?;
+            Ok(true)
+        }
+        None => {
+            status(Command::new("rustup").args([
+                "toolchain",
+                "install",
+                NIGHTLY,
+                "--profile",
+                "minimal",
+                "--component",
+                "rust-src",
+            ]))
+            .context("the eBPF programs need a nightly toolchain")?;
+            Ok(true)
+        }
+    }
+}
+
+fn ensure_llvm() -> Result<bool> {
+    let missing: Vec<&str> = LLVM_PACKAGES
+        .iter()
+        .copied()
+        .filter(|pkg| {
+            output(Command::new("dpkg-query").args(["-W", "-f=${Status}", pkg]))
+                .is_none_or(|s| !s.contains("install ok installed"))
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(false);
+    }
+    if Command::new("apt-get").arg("--version").stdout(Stdio::null()).status().is_err() {
+        bail!("LLVM {LLVM_MAJOR} is missing ({missing:?}) and this is not a Debian/Ubuntu host: install it and re-run");
+    }
+    let sudo = !crate::is_root();
+    let apt = |args: &[&str]| {
+        let mut cmd = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
+        if sudo {
+            cmd.arg("apt-get");
+        }
+        cmd.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+        cmd
+    };
+    status(&mut apt(&["update", "-qq"]))?;
+    let mut install = apt(&["install", "-y", "-qq"]);
+    install.args(&missing);
+    status(&mut install)?;
+    Ok(true)
+}
+
+fn ensure_bpf_linker() -> Result<bool> {
+    if let Some(path) = output(Command::new("sh").args(["-c", "command -v bpf-linker"])) {
+        let path = path.trim();
+        // A dynamically linked bpf-linker names its LLVM; a static one is
+        // taken at its word.
+        let linked = output(Command::new("ldd").arg(path)).unwrap_or_default();
+        let llvm = linked.lines().find(|l| l.contains("libLLVM"));
+        match llvm {
+            None => return Ok(false),
+            Some(line) if line.contains(&format!("libLLVM.so.{LLVM_MAJOR}"))
+                || line.contains(&format!("libLLVM-{LLVM_MAJOR}")) =>
+            {
+                return Ok(false);
+            }
+            Some(line) => eprintln!("xtask setup: {path} uses another LLVM ({}); rebuilding", line.trim()),
+        }
+    }
+    eprintln!("xtask setup: building bpf-linker against LLVM {LLVM_MAJOR} (about a minute)");
+    let path = format!("{LLVM_PREFIX}/bin:{}", std::env::var("PATH").unwrap_or_default());
+    status(
+        Command::new("cargo")
+            .args([
+                "install",
+                "bpf-linker",
+                "--locked",
+                "--no-default-features",
+                "--features",
+                &format!("llvm-{LLVM_MAJOR}"),
+            ])
+            // bpf-linker finds LLVM through llvm-config on PATH or LLVM_PREFIX;
+            // the distribution's default llvm-config is an older major.
+            .env("LLVM_PREFIX", LLVM_PREFIX)
+            .env("PATH", path),
+    )?;
+    Ok(true)
+}
