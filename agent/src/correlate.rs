@@ -3,8 +3,9 @@
 //! This is the minimal first cut of DESIGN.md's model: evidence is merged per
 //! workload and class; decisive evidence confirms a verdict alone, other
 //! evidence adds up (`1 - Π(1 - strength)`) to `observed` or `suspected`.
-//! A verdict is reported when it opens and when its level rises, never on
-//! every new piece of evidence.
+//! A verdict is reported when it opens, when its level rises, and when its
+//! evidence names something new (a wallet after a subscribe), never on every
+//! repeated message.
 
 use std::{
     collections::HashMap,
@@ -106,6 +107,22 @@ impl Verdict {
 pub enum Change {
     Opened,
     Raised,
+    /// Same level, but the evidence named something new about the workload
+    /// (a login, wallet, worker, agent or algorithm).
+    Updated,
+}
+
+/// Attributes that identify what a workload is doing and for whom: a new
+/// value for one of them is worth an update; more of the same is not.
+const IDENTITY_ATTRIBUTES: [&str; 4] = ["login", "worker", "agent", "algorithms"];
+
+/// True when `new` carries an identity attribute value none of `old` has.
+fn names_something_new(old: &[Evidence], new: &Evidence) -> bool {
+    IDENTITY_ATTRIBUTES.iter().any(|key| {
+        new.attributes
+            .get(*key)
+            .is_some_and(|value| !old.iter().any(|e| e.attributes.get(*key) == Some(value)))
+    })
 }
 
 #[derive(Debug, Default)]
@@ -144,6 +161,10 @@ impl Correlator {
         let class = class_of(evidence.kind);
         let workload = evidence.workload.clone();
         let state = self.workloads.entry(workload.clone()).or_default();
+        let news = state
+            .verdicts
+            .get(&class)
+            .is_some_and(|v| names_something_new(&v.evidence, &evidence));
         merge(&mut state.evidence, evidence);
 
         let relevant: Vec<&Evidence> = state
@@ -167,7 +188,13 @@ impl Correlator {
                 verdict.level = verdict.level.max(level);
                 verdict.score = score;
                 verdict.evidence = evidence;
-                raised.then(|| (Change::Raised, verdict.clone()))
+                if raised {
+                    Some((Change::Raised, verdict.clone()))
+                } else if news {
+                    Some((Change::Updated, verdict.clone()))
+                } else {
+                    None
+                }
             }
             None => {
                 let verdict = Verdict {
@@ -210,6 +237,25 @@ fn merge(list: &mut Vec<Evidence>, new: Evidence) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn with_login(mut e: Evidence, login: &str) -> Evidence {
+        e.attributes.insert("login".into(), login.into());
+        e
+    }
+
+    #[test]
+    fn a_new_login_updates_an_open_verdict_once() {
+        let mut c = Correlator::new("h");
+        let (_, opened) = c.observe(stratum(7, "subscribe", true, 1.0)).unwrap();
+        let (change, v) = c
+            .observe(with_login(stratum(7, "authorize", true, 1.0), "w1"))
+            .unwrap();
+        assert_eq!((change, &v.id), (Change::Updated, &opened.id));
+        assert!(
+            c.observe(with_login(stratum(7, "submit", true, 1.0), "w1"))
+                .is_none()
+        );
+    }
 
     fn stratum(pid: u32, summary: &str, decisive: bool, strength: f32) -> Evidence {
         Evidence {

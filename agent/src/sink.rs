@@ -22,7 +22,7 @@ use crate::{
 #[derive(Debug, Serialize)]
 pub struct Finding<'a> {
     pub id: &'a str,
-    /// "verdict.opened" or "verdict.raised".
+    /// "verdict.opened", "verdict.raised" or "verdict.updated".
     pub event: String,
     #[serde(with = "crate::time::rfc3339")]
     pub time: SystemTime,
@@ -60,6 +60,7 @@ impl<'a> Finding<'a> {
                 match change {
                     Change::Opened => "opened",
                     Change::Raised => "raised",
+                    Change::Updated => "updated",
                 }
             ),
             time: SystemTime::now(),

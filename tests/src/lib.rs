@@ -1,1 +1,336 @@
+//! Harness for assay's privileged end-to-end suites.
+//!
+//! The suites load the real eBPF programs (by running the real `assay`
+//! binary as root), scope it to a test cgroup, start real processes in that
+//! cgroup, and read the findings the agent writes on stdout. Waiting is
+//! always for an event with a deadline, never a sleep that hopes.
 
+use std::{
+    collections::VecDeque,
+    env, fs,
+    io::{BufRead, BufReader, Write as _},
+    os::unix::process::CommandExt as _,
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, ExitStatus, Stdio},
+    sync::{
+        atomic::{AtomicU32, Ordering},
+        mpsc::{self, Receiver, RecvTimeoutError},
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// True when the privileged suites can run. Without root they are skipped
+/// locally, and fail in CI (where `CI` is set): a privileged test that does
+/// not run protects nothing.
+pub fn require_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    assert!(
+        env::var_os("CI").is_none(),
+        "privileged test needs root and CI is set: it may not be skipped"
+    );
+    eprintln!("skipped: needs root (run `sudo -E cargo xtask test`)");
+    false
+}
+
+/// The agent binary under test: `ASSAY_BIN` (set by `cargo xtask test`).
+pub fn agent_binary() -> PathBuf {
+    let path = env::var_os("ASSAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/assay"));
+    assert!(
+        path.exists(),
+        "agent binary {} not found: run the suites through `cargo xtask test`",
+        path.display()
+    );
+    path
+}
+
+/// The emulator binary (this package's `assay-emu`), which cargo builds
+/// next to the test executables' directory (target/<profile>/).
+pub fn emulator() -> Command {
+    let test_exe = env::current_exe().expect("test executable path");
+    let profile_dir = test_exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>");
+    let path = profile_dir.join("assay-emu");
+    assert!(path.exists(), "{} not built", path.display());
+    Command::new(path)
+}
+
+/// A cgroup v2 directory of its own for one test; processes started with
+/// [`TestCgroup::spawn`] live in it. Removed (its processes killed) on drop.
+pub struct TestCgroup {
+    pub path: PathBuf,
+}
+
+impl TestCgroup {
+    pub fn new(name: &str) -> Self {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let root = assay::kernel::cgroup::cgroup2_mount().expect("cgroup v2");
+        let path = root.join(format!(
+            "assay-test-{name}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        Self { path }
+    }
+
+    /// Starts `cmd` inside this cgroup as the leader of a new session (so
+    /// that it is a workload of its own, like a miner started from its own
+    /// shell or service).
+    pub fn spawn(&self, mut cmd: Command) -> Child {
+        let procs = std::ffi::CString::new(
+            self.path
+                .join("cgroup.procs")
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+        .unwrap();
+        // SAFETY: the closure runs between fork and exec and only calls
+        // async-signal-safe functions (setsid, open, write, close).
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::setsid();
+                let fd = libc::open(procs.as_ptr(), libc::O_WRONLY);
+                if fd < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+                libc::close(fd);
+                if written != 1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn().expect("spawn test workload")
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        let _ = fs::write(self.path.join("cgroup.kill"), "1");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while fs::remove_dir(&self.path).is_err() && Instant::now() < deadline {
+            if let Ok(procs) = fs::read_to_string(self.path.join("cgroup.procs")) {
+                for pid in procs.lines().filter_map(|l| l.parse::<i32>().ok()) {
+                    // SAFETY: kill has no memory-safety preconditions.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A server emulator on an ephemeral loopback port.
+pub struct Server {
+    child: Child,
+    pub addr: String,
+}
+
+impl Server {
+    /// `assay-emu pool` or `assay-emu server`, outside any test cgroup (it
+    /// plays the remote end).
+    pub fn start(kind: &str) -> Self {
+        let mut child = emulator()
+            .arg(kind)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start server emulator");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .expect("server port");
+        let port = line
+            .strip_prefix("listening ")
+            .and_then(|p| p.trim().parse::<u16>().ok())
+            .unwrap_or_else(|| panic!("unexpected server output {line:?}"));
+        Self {
+            child,
+            addr: format!("127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The agent under test, scoped to one cgroup, its findings and logs
+/// collected by reader threads.
+pub struct Agent {
+    child: Child,
+    findings: Receiver<Value>,
+    logs: Receiver<String>,
+    /// Findings received so far, oldest first.
+    pub seen: Vec<Value>,
+    pub log_lines: VecDeque<String>,
+}
+
+impl Agent {
+    /// Starts the agent and waits until it says it is ready (programs
+    /// attached, /proc scanned).
+    pub fn start(cgroup: &TestCgroup) -> Self {
+        Self::start_with(cgroup, &[])
+    }
+
+    pub fn start_with(cgroup: &TestCgroup, extra: &[&str]) -> Self {
+        let mut child = Command::new(agent_binary())
+            .arg("--cgroup")
+            .arg(&cgroup.path)
+            .args(extra)
+            .env("ASSAY_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start agent");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (finding_tx, findings) = mpsc::channel();
+        let (log_tx, logs) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let value: Value = serde_json::from_str(&line).unwrap_or_else(|e| {
+                    panic!("agent wrote a non-JSON finding line {line:?}: {e}")
+                });
+                if finding_tx.send(value).is_err() {
+                    break;
+                }
+            }
+        });
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if log_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut agent = Self {
+            child,
+            findings,
+            logs,
+            seen: Vec::new(),
+            log_lines: VecDeque::new(),
+        };
+        agent
+            .wait_for_log("agent ready", Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("agent did not become ready; logs:\n{}", agent.logs_text()));
+        agent
+    }
+
+    /// Waits for a log line containing `needle`.
+    pub fn wait_for_log(&mut self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.logs.recv_timeout(left) {
+                Ok(line) => {
+                    eprintln!("agent: {line}");
+                    self.log_lines.push_back(line.clone());
+                    if line.contains(needle) {
+                        return Some(line);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => return None,
+                Err(RecvTimeoutError::Disconnected) => return None,
+            }
+        }
+    }
+
+    pub fn logs_text(&mut self) -> String {
+        while let Ok(line) = self.logs.try_recv() {
+            self.log_lines.push_back(line);
+        }
+        Vec::from(self.log_lines.clone()).join("\n")
+    }
+
+    /// Waits for a finding that satisfies `matches`; earlier findings are
+    /// kept in [`Agent::seen`].
+    pub fn wait_for_finding(
+        &mut self,
+        timeout: Duration,
+        matches: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        if let Some(found) = self.seen.iter().find(|f| matches(f)) {
+            return Some(found.clone());
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            match self.findings.recv_timeout(left) {
+                Ok(finding) => {
+                    eprintln!("finding: {finding}");
+                    self.seen.push(finding.clone());
+                    if matches(&finding) {
+                        return Some(finding);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Stops the agent with `signal` and waits for it; returns its status
+    /// and collects everything it still wrote.
+    pub fn stop_with(&mut self, signal: i32) -> ExitStatus {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        let status = self.child.wait().expect("wait for agent");
+        while let Ok(finding) = self.findings.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(finding);
+        }
+        let _ = self.logs_text();
+        status
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The process id a finding names.
+pub fn finding_pid(finding: &Value) -> Option<u64> {
+    finding["process"]["pid"].as_u64()
+}
+
+/// Writes a line to a child's stdin (to release a `--wait-stdin` emulator).
+pub fn release(stdin: &mut ChildStdin) {
+    stdin.write_all(b"go\n").expect("release the emulator");
+    stdin.flush().unwrap();
+}
+
+/// Names of the eBPF programs the kernel has loaded now.
+pub fn loaded_program_names() -> Vec<String> {
+    aya::programs::loaded_programs()
+        .filter_map(Result::ok)
+        .filter_map(|p| p.name_as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Ids of the BPF links the kernel holds now.
+pub fn loaded_link_ids() -> Vec<u32> {
+    aya::programs::loaded_links()
+        .filter_map(Result::ok)
+        .map(|link| link.id())
+        .collect()
+}

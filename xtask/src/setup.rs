@@ -52,7 +52,13 @@ fn ensure_rust_src() -> Result<bool> {
     match installed {
         Some(list) if list.lines().any(|l| l.starts_with("rust-src")) => Ok(false),
         Some(_) => {
-            status(Command::new("rustup").args(["component", "add", "rust-src", "--toolchain", NIGHTLY]))?;
+            status(Command::new("rustup").args([
+                "component",
+                "add",
+                "rust-src",
+                "--toolchain",
+                NIGHTLY,
+            ]))?;
             Ok(true)
         }
         None => {
@@ -83,12 +89,23 @@ fn ensure_llvm() -> Result<bool> {
     if missing.is_empty() {
         return Ok(false);
     }
-    if Command::new("apt-get").arg("--version").stdout(Stdio::null()).status().is_err() {
-        bail!("LLVM {LLVM_MAJOR} is missing ({missing:?}) and this is not a Debian/Ubuntu host: install it and re-run");
+    if Command::new("apt-get")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .status()
+        .is_err()
+    {
+        bail!(
+            "LLVM {LLVM_MAJOR} is missing ({missing:?}) and this is not a Debian/Ubuntu host: install it and re-run"
+        );
     }
     let sudo = !crate::is_root();
     let apt = |args: &[&str]| {
-        let mut cmd = if sudo { Command::new("sudo") } else { Command::new("apt-get") };
+        let mut cmd = if sudo {
+            Command::new("sudo")
+        } else {
+            Command::new("apt-get")
+        };
         if sudo {
             cmd.arg("apt-get");
         }
@@ -111,16 +128,23 @@ fn ensure_bpf_linker() -> Result<bool> {
         let llvm = linked.lines().find(|l| l.contains("libLLVM"));
         match llvm {
             None => return Ok(false),
-            Some(line) if line.contains(&format!("libLLVM.so.{LLVM_MAJOR}"))
-                || line.contains(&format!("libLLVM-{LLVM_MAJOR}")) =>
+            Some(line)
+                if line.contains(&format!("libLLVM.so.{LLVM_MAJOR}"))
+                    || line.contains(&format!("libLLVM-{LLVM_MAJOR}")) =>
             {
                 return Ok(false);
             }
-            Some(line) => eprintln!("xtask setup: {path} uses another LLVM ({}); rebuilding", line.trim()),
+            Some(line) => eprintln!(
+                "xtask setup: {path} uses another LLVM ({}); rebuilding",
+                line.trim()
+            ),
         }
     }
     eprintln!("xtask setup: building bpf-linker against LLVM {LLVM_MAJOR} (about a minute)");
-    let path = format!("{LLVM_PREFIX}/bin:{}", std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{LLVM_PREFIX}/bin:{}",
+        std::env::var("PATH").unwrap_or_default()
+    );
     status(
         Command::new("cargo")
             .args([

@@ -1,0 +1,321 @@
+//! Workload emulators for the end-to-end suites: a stratum pool, stratum
+//! clients in each protocol variant, and benign look-alikes (JSON-RPC and
+//! HTTP clients on long-lived connections, and the server they talk to).
+//!
+//! Every message is written from the public specs (SIGNATURES.md), with the
+//! key orders and spacing real clients use, not from assay's classifier.
+//! Servers listen on an ephemeral loopback port and print it on stdout as
+//! `listening <port>`.
+
+use std::{
+    io::{self, BufRead, BufReader, Read, Write},
+    net::{TcpListener, TcpStream},
+    thread,
+    time::Duration,
+};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Variant {
+    /// Bitcoin stratum (cgminer).
+    St1,
+    /// EthereumStratum/1.0.0 (NiceHash).
+    St3,
+    /// EthProxy (Claymore/ethminer).
+    St4,
+    /// CryptoNote (XMRig).
+    St5,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// A stratum pool: answers every variant's opening.
+    Pool,
+    /// A plain server for the benign clients: answers JSON-RPC lines and HTTP requests.
+    Server,
+    /// A miner's opening in one stratum variant, then shares and keepalives.
+    Stratum {
+        #[arg(long)]
+        variant: Variant,
+        #[arg(long)]
+        connect: String,
+        /// Wait for a line on stdin before connecting.
+        #[arg(long)]
+        wait_stdin: bool,
+        /// Keep the connection open this long after the opening (ms).
+        #[arg(long, default_value_t = 1500)]
+        hold_ms: u64,
+    },
+    /// A JSON-RPC API client (node RPC, generic login/subscribe APIs).
+    JsonRpc {
+        #[arg(long)]
+        connect: String,
+    },
+    /// An HTTP/1.1 keep-alive client posting JSON.
+    Http {
+        #[arg(long)]
+        connect: String,
+    },
+    /// Malformed stratum-looking lines: a JSON bomb, bad UTF-8, a truncated
+    /// line, an oversized line.
+    Garbage {
+        #[arg(long)]
+        connect: String,
+    },
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Cmd::Pool => serve(pool_session),
+        Cmd::Server => serve(plain_session),
+        Cmd::Stratum {
+            variant,
+            connect,
+            wait_stdin,
+            hold_ms,
+        } => {
+            if wait_stdin {
+                let mut line = String::new();
+                io::stdin().read_line(&mut line)?;
+            }
+            stratum_client(variant, &connect, Duration::from_millis(hold_ms))
+        }
+        Cmd::JsonRpc { connect } => json_rpc_client(&connect),
+        Cmd::Http { connect } => http_client(&connect),
+        Cmd::Garbage { connect } => garbage_client(&connect),
+    }
+}
+
+fn serve(session: fn(TcpStream) -> Result<()>) -> Result<()> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    println!("listening {}", listener.local_addr()?.port());
+    io::stdout().flush()?;
+    for stream in listener.incoming() {
+        let stream = stream?;
+        thread::spawn(move || {
+            let _ = session(stream);
+        });
+    }
+    Ok(())
+}
+
+fn send(stream: &mut TcpStream, line: &str) -> Result<()> {
+    stream.write_all(line.as_bytes())?;
+    stream.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Reads one reply line (pools answer every request).
+fn expect_reply(reader: &mut BufReader<TcpStream>) -> Result<String> {
+    let mut line = String::new();
+    if reader.read_line(&mut line)? == 0 {
+        bail!("peer closed the connection");
+    }
+    Ok(line)
+}
+
+fn pool_session(stream: TcpStream) -> Result<()> {
+    let mut out = stream.try_clone()?;
+    for line in BufReader::new(stream).lines() {
+        let line = line?;
+        let id = line
+            .split("\"id\"")
+            .nth(1)
+            .and_then(|rest| rest.trim_start_matches([':', ' ']).split([',', '}']).next())
+            .unwrap_or("1")
+            .trim()
+            .to_owned();
+        if line.contains("mining.subscribe") {
+            send(
+                &mut out,
+                &format!(
+                    r#"{{"id":{id},"result":[[["mining.set_difficulty","b4b6693b72a50c7116db18d6497cac52"],["mining.notify","ae6812eb4cd7735a302a8a9dd95cf71f"]],"08000002",4],"error":null}}"#
+                ),
+            )?;
+            send(
+                &mut out,
+                r#"{"id":null,"method":"mining.set_difficulty","params":[2]}"#,
+            )?;
+            send(
+                &mut out,
+                r#"{"params":["bf","4d16b6f85af6e2198f44ae2a6de67f78487ae5611b77c6c0440b921e00000000","01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff20020862062f503253482f04b8864e5008","072f736c7573682f000000000100f2052a010000001976a914d23fcdf86f7e756a64a7a9688ef9903327048ed988ac00000000",[],"00000002","1c2ac4af","504e86b9",false],"id":null,"method":"mining.notify"}"#,
+            )?;
+        } else if line.contains("\"login\"") {
+            send(
+                &mut out,
+                &format!(
+                    r#"{{"id":{id},"jsonrpc":"2.0","error":null,"result":{{"id":"79b4b4d4","job":{{"blob":"0e0ed9e5fbb2068fc9a9ebd4d34d8b8c44fd4bd2b2f2f1c0c6a0e1f3a9c0b7b6a1f6d8e4c3b2a10000000008c4a7e1a0e6ff5c","job_id":"406425532","target":"b88d0600","algo":"rx/0","height":2800000,"seed_hash":"3e4a8f1c2b5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7"}},"extensions":["algo","nicehash","connect","tls","keepalive"],"status":"OK"}}}}"#
+                ),
+            )?;
+        } else if line.contains("eth_getWork") {
+            send(
+                &mut out,
+                &format!(
+                    r#"{{"id":{id},"jsonrpc":"2.0","result":["0x1f3a9c0b7b6a1f6d8e4c3b2a1f3a9c0b7b6a1f6d8e4c3b2a1f3a9c0b7b6a1f6d","0x3e4a8f1c2b5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7","0x0000000112e0be826d694b2e62d01511f12a6061fbaec8bc02357593e70e52ba"]}}"#
+                ),
+            )?;
+        } else {
+            send(
+                &mut out,
+                &format!(r#"{{"id":{id},"jsonrpc":"2.0","result":true,"error":null}}"#),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn plain_session(stream: TcpStream) -> Result<()> {
+    let mut out = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    while reader.read_line(&mut line)? > 0 {
+        if line.starts_with("POST ") || line.starts_with("GET ") {
+            // Read headers and a Content-Length body, answer with JSON.
+            let mut length = 0usize;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header)? == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body)?;
+            let reply = r#"{"status":"ok","items":[1,2,3]}"#;
+            write!(
+                out,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
+                reply.len()
+            )?;
+        } else {
+            send(
+                &mut out,
+                r#"{"jsonrpc":"2.0","id":1,"result":{"version":"1.2.3","height":100}}"#,
+            )?;
+        }
+        line.clear();
+    }
+    Ok(())
+}
+
+fn stratum_client(variant: Variant, addr: &str, hold: Duration) -> Result<()> {
+    let mut stream = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let opening: Vec<String> = match variant {
+        // cgminer: spaces after separators, id first.
+        Variant::St1 => vec![
+            r#"{"id": 1, "method": "mining.subscribe", "params": ["cgminer/4.11.1"]}"#.into(),
+            r#"{"id": 2, "method": "mining.authorize", "params": ["bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq.rig01", "x"]}"#.into(),
+        ],
+        Variant::St3 => vec![
+            r#"{"id": 1, "method": "mining.subscribe", "params": ["ethminer/0.19.0", "EthereumStratum/1.0.0"]}"#.into(),
+            r#"{"id": 2, "method": "mining.authorize", "params": ["0x5a0b54d5dc17e0aadc383d2db43b0a0d3e029c4c.rig02", "x"]}"#.into(),
+        ],
+        // Claymore style: "worker" first.
+        Variant::St4 => vec![
+            r#"{"worker": "rig03", "jsonrpc": "2.0", "params": ["0x5a0b54d5dc17e0aadc383d2db43b0a0d3e029c4c", "x"], "id": 1, "method": "eth_submitLogin"}"#.into(),
+            r#"{"id":3,"jsonrpc":"2.0","method":"eth_getWork","params":[]}"#.into(),
+        ],
+        // XMRig: compact, jsonrpc before method, every supported algorithm listed.
+        Variant::St5 => vec![format!(
+            r#"{{"id":1,"jsonrpc":"2.0","method":"login","params":{{"login":"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A","pass":"x","agent":"XMRig/6.21.0 (Linux x86_64) libuv/1.44.2 gcc/12.2.0","rigid":"","algo":[{}]}}}}"#,
+            [
+                "cn/1", "cn/2", "cn/r", "cn/fast", "cn/half", "cn/xao", "cn/rto", "cn/rwz",
+                "cn/zls", "cn/double", "cn/ccx", "cn-lite/1", "cn-heavy/0", "cn-heavy/tube",
+                "cn-heavy/xhv", "cn-pico", "cn-pico/tlo", "cn/upx2", "rx/0", "rx/wow", "rx/arq",
+                "rx/graft", "rx/sfx", "rx/keva", "argon2/chukwa", "argon2/chukwav2",
+                "argon2/ninja", "ghostrider",
+            ]
+            .map(|a| format!("\"{a}\""))
+            .join(",")
+        )],
+    };
+    for line in &opening {
+        send(&mut stream, line)?;
+        let _ = expect_reply(&mut reader)?;
+    }
+    thread::sleep(hold);
+    Ok(())
+}
+
+fn json_rpc_client(addr: &str) -> Result<()> {
+    let mut stream = TcpStream::connect(addr)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    for line in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"getinfo","params":[]}"#,
+        r#"{"jsonrpc":"2.0","id":2,"method":"login","params":{"login":"alice","pass":"hunter2"}}"#,
+        r#"{"jsonrpc":"2.0","id":3,"method":"subscribe","params":["ticker","BTC-USD"]}"#,
+        r#"{"jsonrpc":"2.0","id":4,"method":"submit","params":{"form":"contact","text":"hello"}}"#,
+        r#"{"jsonrpc":"2.0","id":5,"method":"getblockcount","params":[]}"#,
+        r#"{"jsonrpc":"2.0","id":6,"method":"eth_blockNumber","params":[]}"#,
+    ] {
+        send(&mut stream, line)?;
+        let _ = expect_reply(&mut reader)?;
+        thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+fn http_client(addr: &str) -> Result<()> {
+    let mut stream = TcpStream::connect(addr)?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    for (i, body) in [
+        r#"{"method":"status"}"#,
+        r#"{"user":"bob","action":"login"}"#,
+        r#"{"query":"jobs","limit":10}"#,
+    ]
+    .iter()
+    .enumerate()
+    {
+        write!(
+            stream,
+            "POST /api/v1/rpc HTTP/1.1\r\nHost: example.internal\r\nContent-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )?;
+        // Status line, headers, body.
+        let mut length = 0usize;
+        loop {
+            let line = expect_reply(&mut reader)?;
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse()?;
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        if i < 2 {
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(())
+}
+
+fn garbage_client(addr: &str) -> Result<()> {
+    let mut stream = TcpStream::connect(addr)?;
+    let bomb = format!(
+        r#"{{"id":1,"method":"mining.subscribe","params":{}{}}}"#,
+        "[".repeat(1000),
+        "]".repeat(1000)
+    );
+    stream.write_all(bomb.as_bytes())?;
+    stream.write_all(b"\n")?;
+    stream.write_all(
+        b"{\"id\":2,\"method\":\"mining.authorize\",\"params\":[\"\xff\xfe\",\"x\"]}\n",
+    )?;
+    stream.write_all(b"{\"id\":3,\"method\":\"mining.subscribe\",\"params\":[\n")?;
+    stream.flush()?;
+    thread::sleep(Duration::from_millis(300));
+    Ok(())
+}
