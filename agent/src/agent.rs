@@ -156,7 +156,7 @@ impl State {
         self.stats.decode_errors += 1;
         // The first few in full, then every thousandth: a flood of bad
         // records must not become a flood of logs.
-        if self.stats.decode_errors <= 5 || self.stats.decode_errors % 1000 == 0 {
+        if self.stats.decode_errors <= 5 || self.stats.decode_errors.is_multiple_of(1000) {
             warn!(
                 total = self.stats.decode_errors,
                 "rejected ring buffer record: {err}"

@@ -5,6 +5,11 @@
 //! cgroup, and read the findings the agent writes on stdout. Waiting is
 //! always for an event with a deadline, never a sleep that hopes.
 
+#![allow(
+    clippy::print_stderr,
+    reason = "test harness output is for the person reading the test log"
+)]
+
 use std::{
     collections::VecDeque,
     env, fs,

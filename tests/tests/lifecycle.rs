@@ -1,3 +1,4 @@
+#![allow(clippy::print_stderr, reason = "test output")]
 //! The agent's lifecycle: it attaches its programs, and a stop by SIGTERM
 //! or SIGINT leaves nothing behind in the kernel.
 

@@ -1,3 +1,4 @@
+#![allow(clippy::print_stderr, reason = "test output")]
 //! End to end: processes that speak stratum to a pool on loopback are
 //! reported by pid, within a second of their first packet; benign JSON-RPC
 //! and HTTP clients on the same kind of long-lived connection are not.

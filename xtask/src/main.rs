@@ -4,6 +4,8 @@
 //! that builds the eBPF programs, LLVM 22, bpf-linker built against it) and
 //! is fast when everything is there. Every other command runs it first.
 
+#![allow(clippy::print_stderr, reason = "a command-line tool reports on stderr")]
+
 mod setup;
 
 use std::{
