@@ -5,6 +5,14 @@
 use std::path::Path;
 
 fn main() -> anyhow::Result<()> {
+    println!("cargo:rerun-if-env-changed=AYA_BUILD_SKIP");
+    if std::env::var("AYA_BUILD_SKIP").is_ok_and(|v| v == "1" || v.eq_ignore_ascii_case("true")) {
+        // aya-build writes nothing when skipping; the agent embeds an empty
+        // object and refuses to load it with a clear message.
+        let out = std::env::var("OUT_DIR")?;
+        std::fs::write(Path::new(&out).join("assay"), [])?;
+        return Ok(());
+    }
     let ebpf_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../agent-ebpf");
     let ebpf_dir = ebpf_dir.to_str().expect("UTF-8 path");
     println!("cargo:rerun-if-changed={ebpf_dir}/../agent-common/src");

@@ -112,6 +112,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
         findings = s.findings,
         decode_errors = s.decode_errors,
         stratum_rejections = s.stratum_rejections,
+        kernel_dropped = s.kernel_counters.iter().sum::<u64>(),
         "detached; bye"
     );
     Ok(())

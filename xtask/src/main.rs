@@ -6,6 +6,7 @@
 
 #![allow(clippy::print_stderr, reason = "a command-line tool reports on stderr")]
 
+mod bench;
 mod setup;
 
 use std::{
@@ -47,6 +48,23 @@ enum Cmd {
     },
     /// Set up, run the unit tests, then the privileged end-to-end suites in
     /// tests/ (as root; with CI set, a skipped privileged test is a failure).
+    /// Overhead, footprint and detection latency: each workload without and
+    /// with the agent, alternating, in one run (as root). Report in
+    /// target/bench/report.md; BENCHMARKS.md records it.
+    Bench {
+        /// A/B pairs per workload.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        /// Seconds per workload run.
+        #[arg(long, default_value_t = 3.0)]
+        secs: f64,
+        /// Emulated miners timed for detection latency (0: skip).
+        #[arg(long, default_value_t = 40)]
+        latency_samples: usize,
+        /// Only these workloads (rr, rr-connect, exec, syscalls, cpu).
+        #[arg(long = "workload")]
+        workloads: Vec<String>,
+    },
     Test {
         /// Only the unit tests.
         #[arg(long)]
@@ -67,14 +85,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn workspace_root() -> PathBuf {
+pub(crate) fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(workspace_root());
     cmd
@@ -134,6 +152,20 @@ fn run(cli: Cli) -> Result<()> {
                     bin.display(),
                     bin.display()
                 )
+            })
+        }
+        Cmd::Bench {
+            rounds,
+            secs,
+            latency_samples,
+            workloads,
+        } => {
+            setup::run()?;
+            bench::run(bench::Options {
+                rounds,
+                secs,
+                latency_samples,
+                workloads,
             })
         }
         Cmd::Test { unit_only, args } => {

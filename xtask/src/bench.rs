@@ -1,0 +1,438 @@
+//! `cargo xtask bench`: overhead, footprint and detection latency, measured
+//! side by side in one run.
+//!
+//! Each workload runs alternately without and with the agent attached
+//! (A B A B …, `--rounds` pairs), so that drift on a noisy machine hits both
+//! sides alike; the result is the median throughput of each side, their
+//! ratio, and the spread of the per-pair ratios. The agent runs with its
+//! default settings (the whole host: the cgroup v2 root). While it runs, its
+//! CPU time and RSS are read from /proc. Detection latency is the agent's own
+//! `decided_after_ms` (first packet of the flow → verdict) over a series of
+//! emulated miners. Output: a Markdown report on stdout and in
+//! target/bench/report.md.
+
+use std::{
+    fmt::Write as _,
+    fs,
+    io::{BufRead, BufReader},
+    os::unix::process::CommandExt as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::mpsc::{self, Receiver},
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, Result, bail};
+
+use crate::{cargo, status, workspace_root};
+
+pub(crate) struct Options {
+    pub rounds: usize,
+    pub secs: f64,
+    pub latency_samples: usize,
+    pub workloads: Vec<String>,
+}
+
+const WORKLOADS: [(&str, &str); 5] = [
+    (
+        "rr",
+        "loopback request/response, one connection, 64 B messages",
+    ),
+    (
+        "rr-connect",
+        "loopback request/response, new connection each",
+    ),
+    ("exec", "fork+exec of /bin/true"),
+    ("syscalls", "getppid loop"),
+    ("cpu", "integer hashing loop (CPU-bound)"),
+];
+
+pub(crate) fn run(options: Options) -> Result<()> {
+    if !crate::is_root() {
+        bail!("the benchmarks attach the agent: run as root (sudo -E cargo xtask bench)");
+    }
+    status(cargo().args(["build", "--release", "--package", "assay", "--bin", "assay"]))?;
+    status(cargo().args([
+        "build",
+        "--release",
+        "--package",
+        "assay-tests",
+        "--bin",
+        "assay-load",
+        "--bin",
+        "assay-emu",
+    ]))?;
+    let release = workspace_root().join("target/release");
+    let agent_bin = release.join("assay");
+    let load_bin = release.join("assay-load");
+    let emu_bin = release.join("assay-emu");
+
+    let mut report = String::new();
+    let _ = writeln!(report, "{}", machine_description());
+    let _ = writeln!(
+        report,
+        "rounds: {} A/B pairs of {} s per workload\n",
+        options.rounds, options.secs
+    );
+
+    // Idle footprint.
+    let mut agent = RunningAgent::start(&agent_bin)?;
+    let idle = agent.sample_footprint(Duration::from_secs(5));
+    let idle_summary = agent.stop()?;
+    let _ = writeln!(report, "## Agent footprint\n");
+    let _ = writeln!(
+        report,
+        "| state | agent CPU (% of one core) | RSS (MiB) | ring-buffer events/s | kernel drops |"
+    );
+    let _ = writeln!(report, "|---|---|---|---|---|");
+    let _ = writeln!(
+        report,
+        "| idle (5 s) | {:.3} | {:.1} | {:.1} | {} |",
+        idle.cpu_percent,
+        idle.rss_mib,
+        idle_summary.events as f64 / idle_summary.lifetime_secs,
+        idle_summary.kernel_dropped
+    );
+
+    let mut overhead = String::new();
+    let _ = writeln!(
+        overhead,
+        "\n## Overhead (throughput with agent / without)\n"
+    );
+    let _ = writeln!(
+        overhead,
+        "| workload | without (ops/s, median) | with (ops/s, median) | ratio | per-pair ratios (min–max) | slowdown |"
+    );
+    let _ = writeln!(overhead, "|---|---|---|---|---|---|");
+    for (name, description) in WORKLOADS {
+        if !options.workloads.is_empty() && !options.workloads.iter().any(|w| w == name) {
+            continue;
+        }
+        eprintln!("bench: {name} ({description})");
+        let mut without = Vec::new();
+        let mut with = Vec::new();
+        let mut footprints = Vec::new();
+        let mut summaries = Vec::new();
+        for _ in 0..options.rounds {
+            without.push(run_load(&load_bin, name, options.secs)?);
+            let mut agent = RunningAgent::start(&agent_bin)?;
+            let before = agent.cpu_ticks();
+            let started = Instant::now();
+            with.push(run_load(&load_bin, name, options.secs)?);
+            footprints.push(agent.footprint_since(before, started.elapsed()));
+            summaries.push(agent.stop()?);
+        }
+        let ratios: Vec<f64> = with.iter().zip(&without).map(|(w, o)| w / o).collect();
+        let (lo, hi) = min_max(&ratios);
+        let ratio = median(&with) / median(&without);
+        let _ = writeln!(
+            overhead,
+            "| {name}: {description} | {:.0} | {:.0} | {ratio:.4} | {lo:.4}–{hi:.4} | {:+.2} % |",
+            median(&without),
+            median(&with),
+            (1.0 - ratio) * 100.0
+        );
+        let cpu: Vec<f64> = footprints.iter().map(|f| f.cpu_percent).collect();
+        let rss: Vec<f64> = footprints.iter().map(|f| f.rss_mib).collect();
+        let rate: Vec<f64> = summaries
+            .iter()
+            .map(|s| s.events as f64 / s.lifetime_secs)
+            .collect();
+        let drops: u64 = summaries.iter().map(|s| s.kernel_dropped).sum();
+        let _ = writeln!(
+            report,
+            "| under {name} | {:.2} | {:.1} | {:.0} | {drops} |",
+            median(&cpu),
+            rss.iter().cloned().fold(0.0, f64::max),
+            median(&rate)
+        );
+    }
+    report.push_str(&overhead);
+
+    if options.latency_samples > 0 {
+        let latencies = detection_latency(&agent_bin, &emu_bin, options.latency_samples)?;
+        let _ = writeln!(report, "\n## Detection latency (first packet → finding)\n");
+        let _ = writeln!(
+            report,
+            "| case | samples | p50 (ms) | p95 (ms) | max (ms) |"
+        );
+        let _ = writeln!(report, "|---|---|---|---|---|");
+        let _ = writeln!(
+            report,
+            "| plaintext stratum (ST1/ST3/ST4/ST5 in turn) | {} | {:.3} | {:.3} | {:.3} |",
+            latencies.len(),
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 95.0),
+            min_max(&latencies).1
+        );
+    }
+
+    let dir = workspace_root().join("target/bench");
+    fs::create_dir_all(&dir)?;
+    fs::write(dir.join("report.md"), &report)?;
+    println!("{report}");
+    Ok(())
+}
+
+fn machine_description() -> String {
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|l| l.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_default();
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cores = thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    format!("machine: {cpu}, {cores} cores, Linux {}", kernel.trim())
+}
+
+fn run_load(bin: &Path, workload: &str, secs: f64) -> Result<f64> {
+    let out = Command::new(bin)
+        .args([workload, &secs.to_string()])
+        .output()
+        .with_context(|| format!("run {}", bin.display()))?;
+    if !out.status.success() {
+        bail!("{workload}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        ["ops", ops, "secs", secs] => Ok(ops.parse::<f64>()? / secs.parse::<f64>()?),
+        _ => bail!("{workload}: unexpected output {text:?}"),
+    }
+}
+
+struct Footprint {
+    cpu_percent: f64,
+    rss_mib: f64,
+}
+
+struct Summary {
+    events: u64,
+    kernel_dropped: u64,
+    lifetime_secs: f64,
+}
+
+struct RunningAgent {
+    child: Child,
+    logs: Receiver<String>,
+    findings: Receiver<String>,
+    started: Instant,
+}
+
+impl RunningAgent {
+    fn start(bin: &Path) -> Result<Self> {
+        let mut child = Command::new(bin)
+            .env("ASSAY_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("start {}", bin.display()))?;
+        let logs = lines(child.stderr.take().expect("stderr"));
+        let findings = lines(child.stdout.take().expect("stdout"));
+        let agent = Self {
+            child,
+            logs,
+            findings,
+            started: Instant::now(),
+        };
+        agent.wait_log("agent ready", Duration::from_secs(30))?;
+        Ok(agent)
+    }
+
+    fn wait_log(&self, needle: &str, timeout: Duration) -> Result<String> {
+        let deadline = Instant::now() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.logs.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Ok(line),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        bail!("agent did not log {needle:?} in time")
+    }
+
+    fn cpu_ticks(&self) -> u64 {
+        let stat =
+            fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        let after_comm = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let fields: Vec<&str> = after_comm.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of stat; 12 and 13 after the comm.
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        field(11) + field(12)
+    }
+
+    fn rss_mib(&self) -> f64 {
+        let status =
+            fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(0.0, |kib| kib / 1024.0)
+    }
+
+    fn footprint_since(&self, ticks_before: u64, elapsed: Duration) -> Footprint {
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+        let used = (self.cpu_ticks() - ticks_before) as f64 / hz;
+        Footprint {
+            cpu_percent: used / elapsed.as_secs_f64() * 100.0,
+            rss_mib: self.rss_mib(),
+        }
+    }
+
+    fn sample_footprint(&self, period: Duration) -> Footprint {
+        let before = self.cpu_ticks();
+        let started = Instant::now();
+        thread::sleep(period);
+        self.footprint_since(before, started.elapsed())
+    }
+
+    fn stop(&mut self) -> Result<Summary> {
+        let lifetime_secs = self.started.elapsed().as_secs_f64();
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("agent exited with {status}");
+        }
+        let bye = self.wait_log("detached; bye", Duration::from_secs(5))?;
+        let value = |key: &str| {
+            bye.split_whitespace()
+                .find_map(|w| w.strip_prefix(key))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        Ok(Summary {
+            events: value("events="),
+            kernel_dropped: value("kernel_dropped="),
+            lifetime_secs,
+        })
+    }
+}
+
+impl Drop for RunningAgent {
+    fn drop(&mut self) {
+        // Stopped already: the child is reaped and kill fails harmlessly.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn lines<R: std::io::Read + Send + 'static>(reader: R) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(reader).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn detection_latency(agent_bin: &Path, emu_bin: &PathBuf, samples: usize) -> Result<Vec<f64>> {
+    let mut pool = KillOnDrop(
+        Command::new(emu_bin)
+            .arg("pool")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let mut line = String::new();
+    BufReader::new(pool.0.stdout.as_mut().expect("stdout")).read_line(&mut line)?;
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .context("pool port")?
+        .to_owned();
+    let mut agent = RunningAgent::start(agent_bin)?;
+    let mut latencies = Vec::new();
+    for i in 0..samples {
+        let variant = ["st1", "st3", "st4", "st5"][i % 4];
+        let mut client = Command::new(emu_bin);
+        client.args([
+            "stratum",
+            "--variant",
+            variant,
+            "--connect",
+            &format!("127.0.0.1:{port}"),
+            "--hold-ms",
+            "0",
+        ]);
+        // Each miner in a session of its own: a workload of its own, so each
+        // opens a verdict (miners sharing a session share one verdict).
+        // SAFETY: setsid is async-signal-safe.
+        unsafe {
+            client.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut client = client.spawn()?;
+        let pid = client.id();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline
+                .checked_duration_since(Instant::now())
+                .context("no finding for a bench miner within 10 s")?;
+            let finding = agent.findings.recv_timeout(left)?;
+            let value: serde_json::Value = serde_json::from_str(&finding)?;
+            if value["process"]["pid"] == pid && value["event"] == "verdict.opened" {
+                latencies.push(
+                    value["decided_after_ms"]
+                        .as_f64()
+                        .context("decided_after_ms")?,
+                );
+                break;
+            }
+        }
+        client.wait()?;
+    }
+    agent.stop()?;
+    drop(pool);
+    Ok(latencies)
+}
+
+/// A helper process that must not outlive the benchmark, even on error.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn median(values: &[f64]) -> f64 {
+    percentile(values, 50.0)
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = (p / 100.0 * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn min_max(values: &[f64]) -> (f64, f64) {
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
