@@ -10,10 +10,10 @@
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowState {
-    /// Payload bytes seen, indexed by [`crate::event::direction`].
+    /// IP bytes seen (headers included), indexed by [`crate::event::direction`].
     pub bytes: [u64; 2],
-    /// Segments with payload seen, indexed by direction.
-    pub segments: [u32; 2],
+    /// Packets seen, indexed by direction.
+    pub packets: [u32; 2],
     /// Samples sent to user space, indexed by direction.
     pub samples: [u16; 2],
     /// Samples allowed per direction.

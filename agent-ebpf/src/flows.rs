@@ -3,8 +3,9 @@
 //! `connect4/6` (cgroup sock_addr) runs in the connecting process's context:
 //! it is where a flow is attributed to a pid, comm and cgroup, keyed by the
 //! socket cookie. `cgroup_skb` egress/ingress then samples the first
-//! `sample_limit` payload-carrying segments of each direction of every TCP
-//! flow in the cgroup (bounded bytes each) and afterwards only counts bytes.
+//! `sample_limit` payload-carrying segments of each direction of those flows
+//! (bounded bytes each) and afterwards only counts packets and bytes: after
+//! sampling, a packet costs a cookie and one map lookup, no parsing.
 
 use assay_common::{
     config::counter,
@@ -24,7 +25,7 @@ use aya_ebpf::{
     programs::{SkBuffContext, SockAddrContext},
 };
 
-use crate::maps::{EVENTS, FLOWS, config, count};
+use crate::maps::{EVENTS, FLOWS, config, count, wakeup_flags};
 
 /// Return value of cgroup sock_addr and skb programs that lets the operation
 /// proceed: this sensor observes, it never blocks.
@@ -118,7 +119,7 @@ fn on_connect(ctx: &SockAddrContext, family: u16) {
         (*event).daddr = daddr;
         (*event).comm = bpf_get_current_comm().unwrap_or([0; 16]);
     }
-    entry.submit(0);
+    entry.submit(wakeup_flags());
 }
 
 /// Where a TCP segment's payload starts, and its addresses.
@@ -185,40 +186,26 @@ fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
 fn sample(ctx: &SkBuffContext, dir: u8) {
     let skb = ctx.skb.skb;
     let cookie = unsafe { bpf_get_socket_cookie(skb.cast()) };
-    if cookie == 0 {
+    // Only flows that passed our connect hook are followed: they are the
+    // ones with a process to attribute them to. Every other packet costs a
+    // cookie and one map lookup.
+    let Some(state) = FLOWS.get_ptr_mut(&cookie) else {
         return;
+    };
+    let d = (dir & 1) as usize;
+    unsafe {
+        (*state).bytes[d] += u64::from(ctx.len());
+        (*state).packets[d] += 1;
+        if (*state).samples[d] >= (*state).sample_limit {
+            // The steady state of every flow: counted, not parsed.
+            return;
+        }
     }
-    // Cheap exit for the common case: a flow whose samples are all taken
-    // still gets its byte counters, nothing else.
     let Some(segment) = parse_segment(ctx) else {
         return;
     };
-    let state = match FLOWS.get_ptr_mut(&cookie) {
-        Some(state) => state,
-        None => {
-            // A flow that did not pass our connect hook (accepted sockets,
-            // or sockets connected before the agent started).
-            if FLOWS
-                .insert(&cookie, &new_flow_state(config().sample_segments), 0)
-                .is_err()
-            {
-                count(counter::FLOW_INSERT_FAILED);
-                return;
-            }
-            match FLOWS.get_ptr_mut(&cookie) {
-                Some(state) => state,
-                None => return,
-            }
-        }
-    };
-    let d = (dir & 1) as usize;
     let taken = unsafe {
-        (*state).bytes[d] += segment.payload_len as u64;
-        (*state).segments[d] += 1;
         let taken = (*state).samples[d];
-        if taken >= (*state).sample_limit {
-            return;
-        }
         (*state).samples[d] = taken + 1;
         taken
     };
@@ -257,5 +244,5 @@ fn sample(ctx: &SkBuffContext, dir: u8) {
         }
         (*event).captured = captured;
     }
-    entry.submit(0);
+    entry.submit(wakeup_flags());
 }

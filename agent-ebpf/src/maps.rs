@@ -40,3 +40,23 @@ pub fn count(index: u32) {
         unsafe { *slot += 1 };
     }
 }
+
+/// Bytes waiting in [`EVENTS`] above which a submit wakes user space at
+/// once. Below it, user space drains on its own short timer: one wakeup per
+/// burst instead of one per event keeps exec storms and connection storms
+/// cheap, at the price of at most one drain period of latency (the agent
+/// drains every 20 ms).
+const WAKEUP_AT_BYTES: u64 = 64 * 1024;
+const BPF_RB_AVAIL_DATA: u64 = 0;
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+
+/// Flags for `submit`: wake the reader only when enough is waiting.
+#[inline(always)]
+pub fn wakeup_flags() -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA) >= WAKEUP_AT_BYTES {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}

@@ -18,7 +18,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 
-use crate::maps::{EVENTS, config, count};
+use crate::maps::{EVENTS, config, count, wakeup_flags};
 use assay_common::config::counter;
 
 // sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
@@ -121,7 +121,7 @@ fn on_exec(bprm: *const u8) {
             }
         }
     }
-    entry.submit(0);
+    entry.submit(wakeup_flags());
 }
 
 #[inline(always)]
@@ -144,5 +144,5 @@ fn on_exit() {
         (*event).exit_code = read_at::<u32>(task, cfg.offsets.task_exit_code).unwrap_or(0);
         (*event)._pad = 0;
     }
-    entry.submit(0);
+    entry.submit(wakeup_flags());
 }

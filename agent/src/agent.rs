@@ -32,6 +32,8 @@ use crate::{
 /// Flows idle this long are forgotten by user space.
 const FLOW_IDLE: Duration = Duration::from_secs(600);
 const MAX_PROCESSES: usize = 65_536;
+/// How often the ring buffer is drained when the kernel did not wake us.
+const DRAIN_PERIOD: Duration = Duration::from_millis(20);
 const MAX_FLOWS: usize = 65_536;
 
 #[derive(Debug, Clone)]
@@ -85,6 +87,10 @@ pub async fn run(options: RunOptions) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // The kernel wakes us only when a burst piles up (see the eBPF side's
+    // wakeup_flags); otherwise events wait at most one drain period.
+    let mut drain = tokio::time::interval(DRAIN_PERIOD);
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             guard = ring.readable_mut() => {
@@ -94,6 +100,12 @@ pub async fn run(options: RunOptions) -> Result<()> {
                     state.handle(&record);
                 }
                 guard.clear_ready();
+            }
+            _ = drain.tick() => {
+                let ring = ring.get_mut();
+                while let Some(record) = ring.next() {
+                    state.handle(&record);
+                }
             }
             _ = tick.tick() => state.tick(&counters),
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }

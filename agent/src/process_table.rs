@@ -32,6 +32,11 @@ pub struct ProcessInfo {
     pub cgroup_id: u64,
     #[serde(skip)]
     pub session: Option<u32>,
+    /// Set once cgroup path and session were read from /proc. Exec events
+    /// leave them unread: most processes never produce evidence, and an
+    /// exec storm must not become a storm of /proc reads.
+    #[serde(skip)]
+    context_loaded: bool,
     /// How the agent learned of it: "exec" or "proc-scan".
     pub source: &'static str,
 }
@@ -55,6 +60,8 @@ pub struct ProcessTable {
     processes: HashMap<u32, ProcessInfo>,
     capacity: usize,
     pub dropped: u64,
+    /// The last process looked up while the table was full.
+    overflow: Option<ProcessInfo>,
 }
 
 impl ProcessTable {
@@ -63,6 +70,7 @@ impl ProcessTable {
             processes: HashMap::new(),
             capacity,
             dropped: 0,
+            overflow: None,
         }
     }
 
@@ -97,43 +105,44 @@ impl ProcessTable {
     }
 
     pub fn on_exec(&mut self, event: &ExecEvent) {
-        let pid = event.header.tgid;
-        let mut exe = c_string(&event.filename);
-        // A relative path as passed to execve says little; the kernel's
-        // resolved link says where the binary really is.
-        if !exe.starts_with('/')
-            && let Ok(link) = fs::read_link(format!("/proc/{pid}/exe"))
-        {
-            exe = link.to_string_lossy().into_owned();
-        }
-        let mut info = ProcessInfo {
-            pid,
+        self.insert(ProcessInfo {
+            pid: event.header.tgid,
             ppid: event.ppid,
             uid: event.uid,
             comm: c_string(&event.comm),
-            exe,
+            exe: c_string(&event.filename),
             argv: event.argv_list(),
             argv_truncated: event.argv_truncated != 0,
             cgroup: None,
             cgroup_id: event.header.cgroup_id,
             session: None,
+            context_loaded: false,
             source: "exec",
-        };
-        fill_context(&mut info);
-        self.insert(info);
+        });
     }
 
     pub fn on_exit(&mut self, tgid: u32) -> Option<ProcessInfo> {
         self.processes.remove(&tgid)
     }
 
-    /// The process with this tgid, from the table or, failing that, /proc.
+    /// The process with this tgid, from the table or, failing that, /proc,
+    /// with its cgroup path and session read while it is alive.
     pub fn get_or_load(&mut self, tgid: u32) -> Option<&ProcessInfo> {
         if !self.processes.contains_key(&tgid) {
             let info = read_proc(tgid)?;
-            self.insert(info);
+            if self.processes.len() >= self.capacity {
+                // Table full: still answer, uncached, and count it.
+                self.dropped += 1;
+                self.overflow = Some(info);
+                return self.overflow.as_ref();
+            }
+            self.processes.insert(tgid, info);
         }
-        self.processes.get(&tgid)
+        let info = self.processes.get_mut(&tgid)?;
+        if !info.context_loaded {
+            load_context(info);
+        }
+        Some(info)
     }
 
     fn insert(&mut self, info: ProcessInfo) {
@@ -145,13 +154,20 @@ impl ProcessTable {
     }
 }
 
-/// cgroup path and session: read from /proc while the process is alive.
-fn fill_context(info: &mut ProcessInfo) {
+/// cgroup path and session, and the resolved executable when execve was
+/// given a relative path: read from /proc while the process is alive.
+fn load_context(info: &mut ProcessInfo) {
+    info.context_loaded = true;
     info.cgroup = cgroup::process_cgroup(info.pid);
     if let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", info.pid))
         && let Some(fields) = parse_stat(&stat)
     {
         info.session = Some(fields.session);
+    }
+    if !info.exe.starts_with('/')
+        && let Ok(link) = fs::read_link(format!("/proc/{}/exe", info.pid))
+    {
+        info.exe = link.to_string_lossy().into_owned();
     }
 }
 
@@ -181,6 +197,7 @@ fn read_proc(pid: u32) -> Option<ProcessInfo> {
         cgroup: cgroup::process_cgroup(pid),
         cgroup_id: 0,
         session: Some(fields.session),
+        context_loaded: true,
         source: "proc-scan",
     })
 }
@@ -243,8 +260,9 @@ mod tests {
     fn the_table_is_bounded() {
         let mut table = ProcessTable::new(1);
         assert!(table.get_or_load(std::process::id()).is_some());
-        // Another live process: the parent. Not stored, counted.
-        let _ = table.get_or_load(std::os::unix::process::parent_id());
+        // Another live process: the parent. Answered, not stored, counted.
+        let parent = std::os::unix::process::parent_id();
+        assert_eq!(table.get_or_load(parent).map(|p| p.pid), Some(parent));
         assert_eq!(table.len(), 1);
         assert_eq!(table.dropped, 1);
     }

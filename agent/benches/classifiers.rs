@@ -1,0 +1,121 @@
+//! Criterion micro-benchmarks of the pure parts: classifiers over flow
+//! samples and the correlator. Run with `cargo bench -p assay --bench
+//! classifiers`; `cargo xtask bench` reports end-to-end costs.
+
+use std::{hint::black_box, time::SystemTime};
+
+use assay::{
+    classify::{Direction, stratum},
+    correlate::Correlator,
+    evidence::{Evidence, EvidenceKind},
+    flows::FlowTable,
+    workload::Workload,
+};
+use assay_common::event::{EventHeader, SAMPLE_LEN, SampleEvent, direction, kind};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const XMRIG_LOGIN: &[u8] = br#"{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A","pass":"x","agent":"XMRig/6.21.0 (Linux x86_64) libuv/1.44.2 gcc/12.2.0","rigid":"","algo":["cn/1","cn/2","cn/r","cn/fast","rx/0","rx/wow","argon2/chukwa","ghostrider"]}}
+"#;
+const JSON_RPC: &[u8] = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getinfo\",\"params\":[]}\n";
+const HTTP: &[u8] =
+    b"GET /index.html HTTP/1.1\r\nHost: example.org\r\nUser-Agent: curl/8.0\r\nAccept: */*\r\n\r\n";
+const TLS_HELLO: &[u8] = &[
+    0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+];
+
+fn sample(cookie: u64, payload: &[u8]) -> SampleEvent {
+    let mut data = [0u8; SAMPLE_LEN];
+    let n = payload.len().min(SAMPLE_LEN);
+    data[..n].copy_from_slice(&payload[..n]);
+    SampleEvent {
+        header: EventHeader {
+            kind: kind::FLOW_SAMPLE,
+            size: size_of::<SampleEvent>() as u32,
+            timestamp_ns: cookie,
+            pid: 0,
+            tgid: 0,
+            cgroup_id: 0,
+        },
+        cookie,
+        direction: direction::EGRESS,
+        segment: 0,
+        ip_version: 4,
+        protocol: 6,
+        payload_len: n as u32,
+        captured: n as u32,
+        sport: 40000,
+        dport: 3333,
+        saddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        daddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        _pad: 0,
+        data,
+    }
+}
+
+fn classify(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stratum::scan");
+    group.throughput(Throughput::Elements(1));
+    for (name, bytes) in [
+        ("xmrig-login", XMRIG_LOGIN),
+        ("json-rpc-getinfo", JSON_RPC),
+        ("http-request", HTTP),
+        ("tls-client-hello", TLS_HELLO),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| stratum::scan(black_box(bytes), Direction::Outbound))
+        });
+    }
+    group.finish();
+
+    // The whole user-space path of one sample: flow lookup, reassembly,
+    // classification. A new flow each time (a first sample) is the worst case.
+    let mut group = c.benchmark_group("flow-sample");
+    group.throughput(Throughput::Elements(1));
+    for (name, bytes) in [("xmrig-login", XMRIG_LOGIN), ("http-request", HTTP)] {
+        let event = sample(1, bytes);
+        group.bench_function(name, |b| {
+            let mut table = FlowTable::new(1 << 16);
+            let mut cookie = 0u64;
+            b.iter(|| {
+                cookie += 1;
+                let mut e = event;
+                e.cookie = cookie;
+                e.header.timestamp_ns = cookie;
+                black_box(table.on_sample(&e))
+            })
+        });
+    }
+    group.finish();
+}
+
+fn correlate(c: &mut Criterion) {
+    let mut group = c.benchmark_group("correlator");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("observe-repeated-evidence-10k-workloads", |b| {
+        let mut correlator = Correlator::new("bench");
+        let now = SystemTime::now();
+        let evidence = |sid: u32| Evidence {
+            workload: Workload::Session { sid },
+            pid: sid,
+            kind: EvidenceKind::Stratum,
+            strength: 1.0,
+            decisive: true,
+            summary: "pid sent a stratum login".into(),
+            attributes: serde_json::Map::new(),
+            first_seen: now,
+            last_seen: now,
+        };
+        for sid in 0..10_000 {
+            correlator.observe(evidence(sid));
+        }
+        let mut sid = 0;
+        b.iter(|| {
+            sid = (sid + 1) % 10_000;
+            black_box(correlator.observe(evidence(sid)))
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, classify, correlate);
+criterion_main!(benches);
