@@ -14,9 +14,14 @@ pub struct KernelOffsets {
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
     pub bprm_filename: u32,
+    /// `struct fpu.fpstate` (a pointer).
+    pub fpu_fpstate: u32,
+    /// MXCSR inside `struct fpstate`: `fpstate.regs` + `fxregs_state.mxcsr`
+    /// (the legacy area starts every XSAVE image, so this holds for both).
+    pub fpstate_mxcsr: u32,
     pub _pad: u32,
 }
-const _: () = assert!(size_of::<KernelOffsets>() == 32);
+const _: () = assert!(size_of::<KernelOffsets>() == 40);
 
 impl KernelOffsets {
     pub const UNKNOWN: u32 = u32::MAX;
@@ -28,6 +33,8 @@ impl KernelOffsets {
         mm_arg_start: Self::UNKNOWN,
         mm_arg_end: Self::UNKNOWN,
         bprm_filename: Self::UNKNOWN,
+        fpu_fpstate: Self::UNKNOWN,
+        fpstate_mxcsr: Self::UNKNOWN,
         _pad: 0,
     };
 }
@@ -42,7 +49,7 @@ pub struct Config {
     pub sample_segments: u32,
     pub offsets: KernelOffsets,
 }
-const _: () = assert!(size_of::<Config>() == 40);
+const _: () = assert!(size_of::<Config>() == 48);
 
 impl Config {
     pub const DEFAULT: Self = Self {

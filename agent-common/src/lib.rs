@@ -8,5 +8,6 @@
 #![no_std]
 
 pub mod config;
+pub mod cpu;
 pub mod event;
 pub mod flow;

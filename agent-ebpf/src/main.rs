@@ -5,6 +5,7 @@
 #![no_main]
 #![allow(unreachable_pub, clippy::undocumented_unsafe_blocks)]
 
+mod cpu;
 mod flows;
 mod maps;
 mod probes;

@@ -45,7 +45,7 @@ pub fn count(index: u32) {
 /// once. Below it, user space drains on its own short timer: one wakeup per
 /// burst instead of one per event keeps exec storms and connection storms
 /// cheap, at the price of at most one drain period of latency (the agent
-/// drains every 20 ms).
+/// drains every 50 ms).
 const WAKEUP_AT_BYTES: u64 = 64 * 1024;
 const BPF_RB_AVAIL_DATA: u64 = 0;
 const BPF_RB_NO_WAKEUP: u64 = 1;

@@ -8,7 +8,7 @@ use std::{fs, time::Duration};
 
 use anyhow::{Context as _, Result, bail};
 use assay_common::config::counter;
-use aya::maps::{MapData, PerCpuArray, RingBuf};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use serde_json::{Map, Value, json};
 use tokio::{
     io::unix::AsyncFd,
@@ -19,11 +19,12 @@ use tracing::{debug, info, warn};
 use crate::{
     classify::{Direction, stratum},
     correlate::Correlator,
+    cpu::{self, FpuSensor},
     events::{self, DecodeError, Event},
     evidence::{Evidence, EvidenceKind},
     flows::FlowTable,
     loader::{self, LoadOptions},
-    process_table::ProcessTable,
+    process_table::{ProcessInfo, ProcessTable},
     sink::{Finding, JsonLines},
     time::{monotonic_ns, wall_of_monotonic},
     workload::Workload,
@@ -32,8 +33,10 @@ use crate::{
 /// Flows idle this long are forgotten by user space.
 const FLOW_IDLE: Duration = Duration::from_secs(600);
 const MAX_PROCESSES: usize = 65_536;
+/// Seconds per CPU-fingerprint window.
+const FPU_WINDOW_TICKS: u64 = 2;
 /// How often the ring buffer is drained when the kernel did not wake us.
-const DRAIN_PERIOD: Duration = Duration::from_millis(20);
+const DRAIN_PERIOD: Duration = Duration::from_millis(50);
 const MAX_FLOWS: usize = 65_536;
 
 #[derive(Debug, Clone)]
@@ -71,6 +74,13 @@ pub async fn run(options: RunOptions) -> Result<()> {
             .take_map("COUNTERS")
             .context("map COUNTERS missing")?,
     )?;
+    let fpu_stats = BpfHashMap::try_from(
+        loaded
+            .ebpf
+            .take_map("FPU_STATS")
+            .context("map FPU_STATS missing")?,
+    )?;
+    let mut fpu = FpuSensor::new(fpu_stats);
     // SAFETY: the ring buffer owns its fd, and the AsyncFd owns the ring
     // buffer until it is dropped, before the object that created the map.
     let mut ring = unsafe { AsyncFd::register(ring) }
@@ -84,6 +94,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
     let known = state.processes.scan_proc();
     info!(processes = known, "agent ready");
 
+    let mut ticks: u64 = 0;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -107,7 +118,15 @@ pub async fn run(options: RunOptions) -> Result<()> {
                     state.handle(&record);
                 }
             }
-            _ = tick.tick() => state.tick(&counters),
+            _ = tick.tick() => {
+                state.tick(&counters);
+                ticks += 1;
+                if ticks.is_multiple_of(FPU_WINDOW_TICKS) {
+                    for finding in fpu.poll() {
+                        state.on_randomx(finding);
+                    }
+                }
+            }
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
             _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
         }
@@ -304,17 +323,74 @@ impl State {
             first_seen: first_payload_ns.map(wall_of_monotonic).unwrap_or(now),
             last_seen: now,
         };
+        self.report(evidence, process.as_ref(), first_payload_ns);
+    }
+
+    fn on_randomx(&mut self, finding: cpu::Finding) {
+        let Some(process) = self.processes.get_or_load(finding.tgid).cloned() else {
+            return;
+        };
+        let cpu::Finding {
+            tgid,
+            thread,
+            window,
+            marker,
+        } = finding;
+        let mut attributes = Map::new();
+        attributes.insert(
+            "nondefault_rounding_share".into(),
+            json!((marker.share * 1000.0).round() / 1000.0),
+        );
+        attributes.insert("fpu_switches".into(), json!(window.switches));
+        attributes.insert("thread".into(), json!(thread));
+        attributes.insert(
+            "cpu_cores".into(),
+            json!((window.cpu_cores * 100.0).round() / 100.0),
+        );
+        attributes.insert("exe".into(), json!(process.exe));
+        let summary = format!(
+            "pid {tgid} ({}) saved non-default FPU rounding (RandomX's CFROUND) in a large share \
+             of its context switches{}",
+            process.comm,
+            if marker.busy {
+                " while keeping a CPU busy"
+            } else {
+                ""
+            }
+        );
+        let now = std::time::SystemTime::now();
+        let evidence = Evidence {
+            workload: process.workload(),
+            pid: tgid,
+            kind: EvidenceKind::RandomxFpu,
+            strength: if marker.decisive { 1.0 } else { 0.5 },
+            decisive: marker.decisive,
+            summary,
+            attributes,
+            first_seen: now,
+            last_seen: now,
+        };
+        self.report(evidence, Some(&process), None);
+    }
+
+    /// Hands evidence to the correlator and writes the finding it yields.
+    fn report(
+        &mut self,
+        evidence: Evidence,
+        process: Option<&ProcessInfo>,
+        first_packet_ns: Option<u64>,
+    ) {
         let Some((change, verdict)) = self.correlator.observe(evidence.clone()) else {
             return;
         };
         let decided_after_ms =
-            first_payload_ns.map(|ns| monotonic_ns().saturating_sub(ns) as f64 / 1e6);
+            first_packet_ns.map(|ns| monotonic_ns().saturating_sub(ns) as f64 / 1e6);
         let finding = Finding::new(
             change,
             &verdict,
             &self.host,
             &evidence,
-            process.as_ref(),
+            process,
             decided_after_ms,
         );
         match self.sink.write(&finding) {

@@ -54,7 +54,7 @@ pub enum Level {
 /// The class each kind of evidence speaks for.
 fn class_of(kind: EvidenceKind) -> Class {
     match kind {
-        EvidenceKind::Stratum => Class::PowMining,
+        EvidenceKind::Stratum | EvidenceKind::RandomxFpu => Class::PowMining,
     }
 }
 
@@ -223,9 +223,9 @@ fn merge(list: &mut Vec<Evidence>, new: Evidence) {
         old.last_seen = new.last_seen;
         old.strength = old.strength.max(new.strength);
         old.decisive |= new.decisive;
-        for (key, value) in new.attributes {
-            old.attributes.entry(key).or_insert(value);
-        }
+        // Latest measurements win (shares, rates); identity values are
+        // the same by construction of the summary.
+        old.attributes.extend(new.attributes);
         return;
     }
     if list.len() >= EVIDENCE_PER_WORKLOAD {

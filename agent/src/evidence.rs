@@ -17,12 +17,17 @@ pub enum EvidenceKind {
     /// A stratum v1 mining protocol message on a flow of this workload.
     #[serde(rename = "net.stratum")]
     Stratum,
+    /// Context switches of this process save non-default MXCSR rounding:
+    /// RandomX code (CFROUND) is running.
+    #[serde(rename = "cpu.randomx_fpu")]
+    RandomxFpu,
 }
 
 impl EvidenceKind {
     pub fn name(self) -> &'static str {
         match self {
             Self::Stratum => "net.stratum",
+            Self::RandomxFpu => "cpu.randomx_fpu",
         }
     }
 }

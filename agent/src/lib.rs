@@ -9,6 +9,7 @@
 pub mod agent;
 pub mod classify;
 pub mod correlate;
+pub mod cpu;
 pub mod doctor;
 pub mod events;
 pub mod evidence;

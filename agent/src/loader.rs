@@ -126,6 +126,11 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         state: process,
     });
 
+    sensors.push(SensorStatus {
+        sensor: "cpu-randomx",
+        state: plan_cpu(&mut ebpf, btf.as_ref(), &features, &offsets, options.attach),
+    });
+
     let cgroup_path = match &options.cgroup {
         Some(path) => Ok(path.clone()),
         None => cgroup::cgroup2_mount(),
@@ -285,6 +290,59 @@ fn plan_process(
         Err(err) => Probe::Unavailable(format!("{}; raw_tp: {}", tp_btf.detail(), short(&err))),
     };
     (state, tp_btf)
+}
+
+/// CPU sensor (RandomX fingerprint): the `x86_fpu_regs_deactivated`
+/// tracepoint, BTF-typed when possible.
+fn plan_cpu(
+    ebpf: &mut Ebpf,
+    btf: Option<&Btf>,
+    features: &Features,
+    offsets: &KernelOffsets,
+    attach: bool,
+) -> Probe {
+    const TRACEPOINT: &str = "x86_fpu_regs_deactivated";
+    if offsets.fpu_fpstate == KernelOffsets::UNKNOWN
+        || offsets.fpstate_mxcsr == KernelOffsets::UNKNOWN
+    {
+        return Probe::Unavailable(
+            "the kernel's BTF does not say where a task's saved MXCSR is (fpu.fpstate, \
+             fpstate.regs, fxregs_state.mxcsr)"
+                .into(),
+        );
+    }
+    let verb = if attach { "attached" } else { "would attach" };
+    let mut why = String::from("needs kernel BTF");
+    if let Some(btf) = btf {
+        let result = program::<BtfTracePoint>(ebpf, "assay_fpu_btf").and_then(|p| {
+            p.load(TRACEPOINT, btf)?;
+            if attach {
+                p.attach()?;
+            }
+            Ok(())
+        });
+        match result {
+            Ok(()) => return Probe::Available(format!("tp_btf {TRACEPOINT} ({verb})")),
+            Err(err) => why = format!("tp_btf: {}", short(&err)),
+        }
+    }
+    if !features.raw_tracepoint.is_available() {
+        return Probe::Unavailable(why);
+    }
+    let result = program::<RawTracePoint>(ebpf, "assay_fpu_raw").and_then(|p| {
+        p.load()?;
+        if attach {
+            p.attach(TRACEPOINT)?;
+        }
+        Ok(())
+    });
+    match result {
+        Ok(()) => Probe::Available(format!("raw_tp {TRACEPOINT} ({verb}; {why})")),
+        Err(err) => Probe::Unavailable(format!(
+            "{why}; raw_tp: {} (not an x86 kernel, or no x86_fpu tracepoints)",
+            short(&err)
+        )),
+    }
 }
 
 /// Flow sensor: cgroup sock_addr connect hooks and cgroup_skb sampling.

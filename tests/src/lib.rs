@@ -56,17 +56,30 @@ pub fn agent_binary() -> PathBuf {
     path
 }
 
-/// The emulator binary (this package's `assay-emu`), which cargo builds
-/// next to the test executables' directory (target/<profile>/).
-pub fn emulator() -> Command {
+/// One of this package's binaries, which cargo builds next to the test
+/// executables' directory (target/<profile>/).
+fn package_binary(name: &str) -> Command {
     let test_exe = env::current_exe().expect("test executable path");
     let profile_dir = test_exe
         .parent()
         .and_then(Path::parent)
         .expect("target/<profile>/deps/<test>");
-    let path = profile_dir.join("assay-emu");
+    let path = profile_dir.join(name);
     assert!(path.exists(), "{} not built", path.display());
     Command::new(path)
+}
+
+/// The workload emulators (`assay-emu`).
+pub fn emulator() -> Command {
+    package_binary("assay-emu")
+}
+
+/// The benchmark and benign-load workloads (`assay-load`).
+pub fn load_workload(workload: &str, seconds: u32) -> Command {
+    let mut cmd = package_binary("assay-load");
+    cmd.args([workload, &seconds.to_string()])
+        .stdout(Stdio::null());
+    cmd
 }
 
 /// A cgroup v2 directory of its own for one test; processes started with

@@ -191,6 +191,7 @@ fn run(cli: Cli) -> Result<()> {
                 eprintln!("xtask: {msg}: skipping them (run `sudo -E cargo xtask test`)");
                 return Ok(());
             }
+            setup::test_packages()?;
             status(
                 cargo()
                     .args(["test", "--package", "assay-tests", "--"])

@@ -13,6 +13,18 @@ const LLVM_MAJOR: &str = "22";
 const LLVM_PACKAGES: [&str; 2] = ["llvm-22-dev", "libpolly-22-dev"];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
+/// Debian packages the privileged suites start as real workloads:
+/// monerod (a real RandomX miner in regtest).
+const TEST_PACKAGES: [&str; 1] = ["monero"];
+
+/// Installs what the privileged suites run, besides the toolchain.
+pub(crate) fn test_packages() -> Result<()> {
+    if install_missing(&TEST_PACKAGES)? {
+        eprintln!("xtask setup: installed test workloads {TEST_PACKAGES:?}");
+    }
+    Ok(())
+}
+
 pub(crate) fn run() -> Result<()> {
     let mut did = Vec::new();
     if ensure_rust_src()? {
@@ -78,7 +90,12 @@ fn ensure_rust_src() -> Result<bool> {
 }
 
 fn ensure_llvm() -> Result<bool> {
-    let missing: Vec<&str> = LLVM_PACKAGES
+    install_missing(&LLVM_PACKAGES)
+}
+
+/// apt-get installs whichever of `packages` is missing; true when it did.
+fn install_missing(packages: &[&str]) -> Result<bool> {
+    let missing: Vec<&str> = packages
         .iter()
         .copied()
         .filter(|pkg| {
@@ -95,9 +112,7 @@ fn ensure_llvm() -> Result<bool> {
         .status()
         .is_err()
     {
-        bail!(
-            "LLVM {LLVM_MAJOR} is missing ({missing:?}) and this is not a Debian/Ubuntu host: install it and re-run"
-        );
+        bail!("{missing:?} missing and this is not a Debian/Ubuntu host: install them and re-run");
     }
     let sudo = !crate::is_root();
     let apt = |args: &[&str]| {

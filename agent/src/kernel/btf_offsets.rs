@@ -50,6 +50,11 @@ pub fn resolve(btf_path: &Path) -> Result<(KernelOffsets, Vec<MissingField>)> {
         mm_arg_start: field("mm_struct.arg_start"),
         mm_arg_end: field("mm_struct.arg_end"),
         bprm_filename: field("linux_binprm.filename"),
+        fpu_fpstate: field("fpu.fpstate"),
+        fpstate_mxcsr: match (field("fpstate.regs"), field("fxregs_state.mxcsr")) {
+            (KernelOffsets::UNKNOWN, _) | (_, KernelOffsets::UNKNOWN) => KernelOffsets::UNKNOWN,
+            (regs, mxcsr) => regs + mxcsr,
+        },
         _pad: 0,
     };
     Ok((offsets, missing))
@@ -122,5 +127,8 @@ mod tests {
         // arg_start sits inside an anonymous struct in mm_struct since 5.x:
         // a plain member walk would miss it.
         assert!(offsets.mm_arg_end > offsets.mm_arg_start);
+        // fxregs_state: cwd, swd, twd, fop (8 bytes), rip/rdp or fip..fos
+        // (16 bytes), then mxcsr: 24 bytes into the register image.
+        assert_ne!(offsets.fpstate_mxcsr, KernelOffsets::UNKNOWN);
     }
 }

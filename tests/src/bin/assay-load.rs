@@ -9,6 +9,9 @@
 //! - `exec`: fork+exec of /bin/true: the process sensor.
 //! - `syscalls`: getppid in a loop: syscall entry cost.
 //! - `cpu`: an integer hashing loop: whatever slows pure computation.
+//! - `float-rounding`: a floating-point loop that switches MXCSR to
+//!   round-toward-zero for a moment every millisecond and back (what
+//!   interval arithmetic does): a benign look-alike for the RandomX marker.
 
 use std::{
     hint::black_box,
@@ -26,7 +29,7 @@ const MESSAGE: usize = 64;
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(workload), Some(secs)) = (args.get(1), args.get(2)) else {
-        bail!("usage: assay-load <rr|rr-connect|exec|syscalls|cpu> <seconds>");
+        bail!("usage: assay-load <rr|rr-connect|exec|syscalls|cpu|float-rounding> <seconds>");
     };
     let duration = Duration::from_secs_f64(secs.parse()?);
     let start = Instant::now();
@@ -36,6 +39,7 @@ fn main() -> Result<()> {
         "exec" => exec_storm(duration)?,
         "syscalls" => syscalls(duration),
         "cpu" => cpu(duration),
+        "float-rounding" => float_rounding(duration),
         other => bail!("unknown workload {other}"),
     };
     println!("ops {ops} secs {:.6}", start.elapsed().as_secs_f64());
@@ -126,4 +130,43 @@ fn cpu(duration: Duration) -> u64 {
         ops += 100_000;
     }
     ops
+}
+
+#[cfg(target_arch = "x86_64")]
+fn float_rounding(duration: Duration) -> u64 {
+    fn get_mxcsr() -> u32 {
+        let mut value = 0u32;
+        // SAFETY: stmxcsr stores the 32-bit MXCSR into the local we own.
+        unsafe { std::arch::asm!("stmxcsr [{}]", in(reg) &raw mut value) };
+        value
+    }
+    fn set_mxcsr(value: u32) {
+        // SAFETY: ldmxcsr loads a valid MXCSR image (a read-back one with
+        // only the rounding bits changed).
+        unsafe { std::arch::asm!("ldmxcsr [{}]", in(reg) &raw const value) };
+    }
+    const ROUND_TOWARD_ZERO: u32 = 0x6000;
+    let default = get_mxcsr();
+    let deadline = Instant::now() + duration;
+    let mut ops = 0u64;
+    let mut x = 1.0f64;
+    while Instant::now() < deadline {
+        // One short stretch in the other mode, then back to the default.
+        set_mxcsr(default | ROUND_TOWARD_ZERO);
+        for _ in 0..100 {
+            x = black_box(x * 1.000_000_1 + 1e-9);
+        }
+        set_mxcsr(default);
+        for _ in 0..200_000 {
+            x = black_box(x * 1.000_000_1 + 1e-9);
+        }
+        ops += 200_100;
+    }
+    black_box(x);
+    ops
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn float_rounding(_duration: Duration) -> u64 {
+    0
 }

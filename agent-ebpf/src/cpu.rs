@@ -1,0 +1,87 @@
+//! CPU sensor: the RandomX fingerprint.
+//!
+//! At every context switch that saves a task's FPU registers
+//! (`x86_fpu_regs_deactivated`), count the switch for the task's process,
+//! and count it again when the saved MXCSR has non-default rounding. User
+//! space reads the counters every few seconds; the kernel never decides.
+
+use assay_common::{
+    config::KernelOffsets,
+    cpu::{FpuStats, MXCSR_ROUNDING_MASK},
+};
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, bpf_probe_read_kernel},
+    macros::{btf_tracepoint, map, raw_tracepoint},
+    maps::LruHashMap,
+    programs::{BtfTracePointContext, RawTracePointContext},
+};
+
+use crate::maps::config;
+
+/// FPU switch counters per thread id.
+#[map]
+pub static FPU_STATS: LruHashMap<u32, FpuStats> = LruHashMap::with_max_entries(32768, 0);
+
+// x86_fpu_regs_deactivated(struct fpu *fpu)
+#[btf_tracepoint(function = "x86_fpu_regs_deactivated")]
+pub fn assay_fpu_btf(ctx: BtfTracePointContext) -> u32 {
+    on_fpu_saved(ctx.arg::<*const u8>(0));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "x86_fpu_regs_deactivated")]
+pub fn assay_fpu_raw(ctx: RawTracePointContext) -> i32 {
+    on_fpu_saved(ctx.arg::<*const u8>(0));
+    0
+}
+
+#[inline(always)]
+fn on_fpu_saved(fpu: *const u8) {
+    let cfg = config();
+    let offsets = cfg.offsets;
+    // Kernel threads (tgid 0 never appears; their mm is NULL but they rarely
+    // save FPU state) and the agent itself are of no interest.
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let (tid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
+    if tgid == 0 || tgid == cfg.agent_tgid || fpu.is_null() {
+        return;
+    }
+    if offsets.fpu_fpstate == KernelOffsets::UNKNOWN
+        || offsets.fpstate_mxcsr == KernelOffsets::UNKNOWN
+    {
+        return;
+    }
+    let fpstate: *const u8 =
+        match unsafe { bpf_probe_read_kernel(fpu.add(offsets.fpu_fpstate as usize).cast()) } {
+            Ok(p) => p,
+            Err(_) => return,
+        };
+    if fpstate.is_null() {
+        return;
+    }
+    let mxcsr: u32 = match unsafe {
+        bpf_probe_read_kernel(fpstate.add(offsets.fpstate_mxcsr as usize).cast())
+    } {
+        Ok(v) => v,
+        Err(_) => return,
+    };
+    let nondefault = u64::from(mxcsr & MXCSR_ROUNDING_MASK != 0);
+    match FPU_STATS.get_ptr_mut(&tid) {
+        Some(stats) => unsafe {
+            (*stats).switches += 1;
+            (*stats).nondefault_rounding += nondefault;
+        },
+        None => {
+            let _ = FPU_STATS.insert(
+                &tid,
+                &FpuStats {
+                    tgid,
+                    _pad: 0,
+                    switches: 1,
+                    nondefault_rounding: nondefault,
+                },
+                0,
+            );
+        }
+    }
+}
