@@ -72,10 +72,13 @@ pub mod counter {
     pub const SAMPLE_LOST: u32 = 3;
     /// The flow table refused an insert (the LRU map evicts, so this is rare).
     pub const FLOW_INSERT_FAILED: u32 = 4;
-    /// A packet's headers could not be read (truncated or not IP/TCP).
+    /// A followed flow's packet could not be sampled: headers unreadable, or
+    /// IPv6 with extension headers.
     pub const PACKET_UNPARSED: u32 = 5;
+    /// The FPU counter table refused a new thread.
+    pub const FPU_INSERT_FAILED: u32 = 6;
     /// Number of counters.
-    pub const COUNT: u32 = 6;
+    pub const COUNT: u32 = 7;
     /// Names for logs and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
         "exec_lost",
@@ -84,6 +87,7 @@ pub mod counter {
         "sample_lost",
         "flow_insert_failed",
         "packet_unparsed",
+        "fpu_insert_failed",
     ];
 }
 

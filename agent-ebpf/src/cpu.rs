@@ -6,8 +6,8 @@
 //! space reads the counters every few seconds; the kernel never decides.
 
 use assay_common::{
-    config::KernelOffsets,
-    cpu::{FpuStats, MXCSR_ROUNDING_MASK},
+    config::{KernelOffsets, counter},
+    cpu::{FpuStats, MXCSR_ROUNDING_SHIFT},
 };
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_kernel},
@@ -16,7 +16,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 
-use crate::maps::config;
+use crate::maps::{config, count};
 
 /// FPU switch counters per thread id.
 #[map]
@@ -65,23 +65,24 @@ fn on_fpu_saved(fpu: *const u8) {
         Ok(v) => v,
         Err(_) => return,
     };
-    let nondefault = u64::from(mxcsr & MXCSR_ROUNDING_MASK != 0);
+    let mode = ((mxcsr >> MXCSR_ROUNDING_SHIFT) & 3) as usize;
     match FPU_STATS.get_ptr_mut(&tid) {
-        Some(stats) => unsafe {
+        // A tid reused by another process starts over.
+        Some(stats) if unsafe { (*stats).tgid } == tgid => unsafe {
             (*stats).switches += 1;
-            (*stats).nondefault_rounding += nondefault;
+            (*stats).by_mode[mode] += 1;
         },
-        None => {
-            let _ = FPU_STATS.insert(
-                &tid,
-                &FpuStats {
-                    tgid,
-                    _pad: 0,
-                    switches: 1,
-                    nondefault_rounding: nondefault,
-                },
-                0,
-            );
+        _ => {
+            let mut fresh = FpuStats {
+                tgid,
+                _pad: 0,
+                switches: 1,
+                by_mode: [0; 4],
+            };
+            fresh.by_mode[mode] = 1;
+            if FPU_STATS.insert(&tid, &fresh, 0).is_err() {
+                count(counter::FPU_INSERT_FAILED);
+            }
         }
     }
 }

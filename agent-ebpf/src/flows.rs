@@ -31,6 +31,7 @@ use crate::maps::{EVENTS, FLOWS, config, count, wakeup_flags};
 /// proceed: this sensor observes, it never blocks.
 const ALLOW: i32 = 1;
 const IPPROTO_TCP: u8 = 6;
+const SOCK_STREAM: u32 = 1;
 
 #[cgroup_sock_addr(connect4)]
 pub fn assay_connect4(ctx: SockAddrContext) -> i32 {
@@ -72,8 +73,12 @@ fn on_connect(ctx: &SockAddrContext, family: u16) {
     if tgid == cfg.agent_tgid {
         return;
     }
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
     let addr = ctx.sock_addr;
+    // Stream sockets only, for now: UDP (DNS) joins with its own sampling.
+    if unsafe { (*addr).type_ } != SOCK_STREAM {
+        return;
+    }
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
     // Start the flow's sampling budget now, so that its very first segment
     // is sampled. A connect on a socket that was already connected (UDP
     // re-connect) keeps its state.
@@ -134,7 +139,8 @@ struct Segment {
 }
 
 /// Parses the IP and TCP headers of a cgroup_skb packet (which starts at the
-/// network header). `None` for anything that is not TCP with payload.
+/// network header). `None` when they cannot be read or are not plain TCP;
+/// `payload_len` is 0 for a segment without payload (an ACK).
 #[inline(always)]
 fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
     let first: u8 = ctx.load(0).ok()?;
@@ -159,7 +165,8 @@ fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
             ((first & 0x0f) as usize) * 4
         }
         6 => {
-            // Extension headers are rare on TCP flows; such packets go uncounted.
+            // Extension headers are rare on TCP flows; such packets are
+            // counted as unparsed, not sampled.
             if ctx.load::<u8>(6).ok()? != IPPROTO_TCP {
                 return None;
             }
@@ -173,12 +180,8 @@ fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
     segment.dport = u16::from_be(ctx.load(l4_offset + 2).ok()?);
     let data_offset: u8 = ctx.load(l4_offset + 12).ok()?;
     let payload_offset = l4_offset as u32 + ((data_offset >> 4) as u32) * 4;
-    let len = ctx.len();
-    if len <= payload_offset {
-        return None;
-    }
     segment.payload_offset = payload_offset;
-    segment.payload_len = len - payload_offset;
+    segment.payload_len = ctx.len().saturating_sub(payload_offset);
     Some(segment)
 }
 
@@ -202,8 +205,12 @@ fn sample(ctx: &SkBuffContext, dir: u8) {
         }
     }
     let Some(segment) = parse_segment(ctx) else {
+        count(counter::PACKET_UNPARSED);
         return;
     };
+    if segment.payload_len == 0 {
+        return;
+    }
     let taken = unsafe {
         let taken = (*state).samples[d];
         (*state).samples[d] = taken + 1;

@@ -74,7 +74,7 @@ fn classify(c: &mut Criterion) {
     for (name, bytes) in [("xmrig-login", XMRIG_LOGIN), ("http-request", HTTP)] {
         let event = sample(1, bytes);
         group.bench_function(name, |b| {
-            let mut table = FlowTable::new(1 << 16);
+            let mut table = FlowTable::new(1 << 16, 4);
             let mut cookie = 0u64;
             b.iter(|| {
                 cookie += 1;

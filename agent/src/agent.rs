@@ -90,7 +90,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
         Some(host) => host,
         None => hostname(),
     };
-    let mut state = State::new(host);
+    let mut state = State::new(host, options.load.sample_segments);
     let known = state.processes.scan_proc();
     info!(processes = known, "agent ready");
 
@@ -144,6 +144,9 @@ pub async fn run(options: RunOptions) -> Result<()> {
         decode_errors = s.decode_errors,
         stratum_rejections = s.stratum_rejections,
         kernel_dropped = s.kernel_counters.iter().sum::<u64>(),
+        unattributed_stratum = s.unattributed_stratum,
+        flows_evicted = state.flows.evicted,
+        processes_not_tracked = state.processes.dropped,
         "detached; bye"
     );
     Ok(())
@@ -165,12 +168,12 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(host: String) -> Self {
+    pub fn new(host: String, sample_segments: u32) -> Self {
         Self {
             correlator: Correlator::new(&host),
             host,
             processes: ProcessTable::new(MAX_PROCESSES),
-            flows: FlowTable::new(MAX_FLOWS),
+            flows: FlowTable::new(MAX_FLOWS, sample_segments),
             sink: JsonLines::stdout(),
             stats: Stats::default(),
         }
@@ -243,6 +246,13 @@ impl State {
             return;
         };
         let first_payload_ns = flow.first_payload_ns;
+        // What the pool side says is decisive only on a flow whose client
+        // side speaks JSON lines too: a server cannot frame a benign client
+        // by sending it stratum-shaped lines.
+        let mut message = message;
+        if direction == Direction::Inbound && !flow.outbound_is_json_lines() {
+            message.decisive = false;
+        }
         let remote = flow.remote;
         let local = flow.local;
         let process = self.processes.get_or_load(owner.tgid).cloned();
@@ -342,6 +352,14 @@ impl State {
             json!((marker.share * 1000.0).round() / 1000.0),
         );
         attributes.insert("fpu_switches".into(), json!(window.switches));
+        attributes.insert(
+            "rounding_modes".into(),
+            json!({
+                "down": window.by_mode[1],
+                "up": window.by_mode[2],
+                "toward_zero": window.by_mode[3],
+            }),
+        );
         attributes.insert("thread".into(), json!(thread));
         attributes.insert(
             "cpu_cores".into(),
@@ -349,8 +367,8 @@ impl State {
         );
         attributes.insert("exe".into(), json!(process.exe));
         let summary = format!(
-            "pid {tgid} ({}) saved non-default FPU rounding (RandomX's CFROUND) in a large share \
-             of its context switches{}",
+            "pid {tgid} ({}) has a thread that saved random non-default FPU rounding modes \
+             (RandomX's CFROUND) in a large share of its context switches{}",
             process.comm,
             if marker.busy {
                 " while keeping a CPU busy"

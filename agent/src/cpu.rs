@@ -1,8 +1,8 @@
 //! User side of the CPU sensor: every few seconds, read the kernel's
 //! per-thread FPU switch counters, fold them into decaying per-thread sums
-//! (half-life [`HALF_LIFE_SECS`]), measure each candidate process's CPU use
-//! from /proc, and hand the busiest-marked thread of each process to the
-//! RandomX classifier.
+//! (half-life [`HALF_LIFE_SECS`]), and hand the most strongly marked thread
+//! of each process, with its own CPU use from /proc, to the RandomX
+//! classifier.
 //!
 //! Decaying sums rather than fixed windows: a hashing thread that runs
 //! alone on a core is switched out only a few times a second, so a short
@@ -24,15 +24,15 @@ struct Thread {
     tgid: u32,
     /// Raw kernel counters at the last read.
     raw: FpuStats,
-    /// Decaying sums.
+    /// Decaying sums: switches, and switches by saved rounding mode.
     switches: f64,
-    nondefault: f64,
+    by_mode: [f64; 4],
 }
 
 pub struct FpuSensor {
     map: BpfHashMap<MapData, u32, FpuStats>,
     threads: HashMap<u32, Thread>,
-    /// CPU ticks per process at the last read, for the busy test.
+    /// CPU ticks per marked thread at the last read, for the busy test.
     cpu_ticks: HashMap<u32, u64>,
     last_poll: Option<Instant>,
     ticks_per_second: f64,
@@ -73,23 +73,31 @@ impl FpuSensor {
         let mut threads = HashMap::with_capacity(self.threads.len());
         for entry in self.map.iter() {
             let Ok((tid, raw)) = entry else { continue };
+            // A tid seen twice in one walk (the map changed under it) keeps
+            // its first reading.
+            if threads.contains_key(&tid) {
+                continue;
+            }
             let thread = match self.threads.remove(&tid) {
                 // The same thread (a reused tid has a new tgid or smaller counters).
-                Some(old) if old.tgid == raw.tgid && raw.switches >= old.raw.switches => Thread {
-                    tgid: raw.tgid,
-                    raw,
-                    switches: old.switches * decay + (raw.switches - old.raw.switches) as f64,
-                    nondefault: old.nondefault * decay
-                        + raw
-                            .nondefault_rounding
-                            .saturating_sub(old.raw.nondefault_rounding)
-                            as f64,
-                },
+                Some(old) if old.tgid == raw.tgid && raw.switches >= old.raw.switches => {
+                    let mut by_mode = [0.0; 4];
+                    for (mode, sum) in by_mode.iter_mut().enumerate() {
+                        *sum = old.by_mode[mode] * decay
+                            + raw.by_mode[mode].saturating_sub(old.raw.by_mode[mode]) as f64;
+                    }
+                    Thread {
+                        tgid: raw.tgid,
+                        raw,
+                        switches: old.switches * decay + (raw.switches - old.raw.switches) as f64,
+                        by_mode,
+                    }
+                }
                 _ => Thread {
                     tgid: raw.tgid,
                     raw,
                     switches: raw.switches as f64,
-                    nondefault: raw.nondefault_rounding as f64,
+                    by_mode: raw.by_mode.map(|n| n as f64),
                 },
             };
             threads.insert(tid, thread);
@@ -99,17 +107,17 @@ impl FpuSensor {
         // Per process, the thread with the strongest marker.
         let mut best: HashMap<u32, (u32, FpuWindow)> = HashMap::new();
         for (&tid, t) in &self.threads {
-            if t.switches < randomx::MIN_SWITCHES as f64
-                || t.nondefault < t.switches * randomx::MARKER_SHARE
+            let window = FpuWindow {
+                switches: t.switches.round() as u64,
+                by_mode: t.by_mode.map(|n| n.round() as u64),
+                cpu_cores: 0.0,
+            };
+            if window.switches < randomx::MIN_SWITCHES
+                || (window.nondefault() as f64) < window.switches as f64 * randomx::MARKER_SHARE
             {
                 continue;
             }
-            let window = FpuWindow {
-                switches: t.switches.round() as u64,
-                nondefault_rounding: t.nondefault.round() as u64,
-                cpu_cores: 0.0,
-            };
-            let share = |w: &FpuWindow| w.nondefault_rounding as f64 / w.switches.max(1) as f64;
+            let share = |w: &FpuWindow| w.nondefault() as f64 / w.switches.max(1) as f64;
             match best.get(&t.tgid) {
                 Some((_, w)) if share(w) >= share(&window) => {}
                 _ => {
@@ -118,15 +126,15 @@ impl FpuSensor {
             }
         }
 
-        // /proc is read only for processes that carry the marker.
+        // /proc is read only for the marked threads: is the thread busy?
         let mut cpu_ticks = HashMap::with_capacity(best.len());
         let mut findings = Vec::new();
         for (tgid, (thread, mut window)) in best {
-            let Some(ticks) = process_cpu_ticks(tgid) else {
+            let Some(ticks) = thread_cpu_ticks(tgid, thread) else {
                 continue;
             };
-            cpu_ticks.insert(tgid, ticks);
-            let Some(&before) = self.cpu_ticks.get(&tgid) else {
+            cpu_ticks.insert(thread, ticks);
+            let Some(&before) = self.cpu_ticks.get(&thread) else {
                 // First sight: CPU use is known from the next poll on.
                 continue;
             };
@@ -148,9 +156,9 @@ impl FpuSensor {
     }
 }
 
-/// utime + stime of a process, in clock ticks.
-fn process_cpu_ticks(tgid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{tgid}/stat")).ok()?;
+/// utime + stime of one thread, in clock ticks.
+fn thread_cpu_ticks(tgid: u32, tid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{tgid}/task/{tid}/stat")).ok()?;
     let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
     // Fields 14 and 15 of stat; 12 and 13 counting from the state after comm.
     Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)

@@ -27,7 +27,7 @@ const COOKIE: u64 = 0x00c0_ffee;
 const MAX_SAMPLES: usize = 256;
 
 fuzz_target!(|data: &[u8]| {
-    let mut table = FlowTable::new(16);
+    let mut table = FlowTable::new(16, 4);
     let mut rest = data;
     let mut segment = [0u8; 2];
     let mut ts = 1_000_000u64;

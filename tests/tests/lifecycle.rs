@@ -12,6 +12,20 @@ fn ours(names: &[String]) -> Vec<&String> {
     names.iter().filter(|n| n.starts_with("assay_")).collect()
 }
 
+/// Our programs the kernel still holds, after letting it finish freeing
+/// them: tracing programs go after an RCU grace period, not at the close of
+/// their last fd. Bounded: 10 s.
+fn ours_left_after_grace() -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left: Vec<String> = ours(&loaded_program_names()).into_iter().cloned().collect();
+        if left.is_empty() || Instant::now() >= deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 fn stop_detaches_everything(signal: i32) {
     let cgroup = TestCgroup::new("lifecycle");
     assert!(
@@ -36,15 +50,8 @@ fn stop_detaches_everything(signal: i32) {
     }
     let status = agent.stop_with(signal);
     assert!(status.success(), "agent exit: {status}");
-    // The kernel frees tracing programs after an RCU grace period, not at
-    // the close of their last fd: give it a bounded moment.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut left = loaded_program_names();
-    while !ours(&left).is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        left = loaded_program_names();
-    }
-    assert!(ours(&left).is_empty(), "left behind: {:?}", ours(&left));
+    let left = ours_left_after_grace();
+    assert!(left.is_empty(), "left behind: {left:?}");
     let new_links: Vec<u32> = loaded_link_ids()
         .into_iter()
         .filter(|id| !links_before.contains(id))

@@ -203,6 +203,7 @@ fn miner_is_confirmed_by_its_cpu_fingerprint(renamed: bool) {
     };
     let mut numeric = nice(load_workload("cpu", 240));
     let mut rounding = nice(load_workload("float-rounding", 240));
+    let mut interval = nice(load_workload("interval-rounding", 240));
     let mut compression = nice({
         let mut cmd = Command::new("/bin/sh");
         cmd.args(["-c", "head -c 4000000000 /dev/zero | gzip -9 > /dev/null"]);
@@ -246,7 +247,7 @@ fn miner_is_confirmed_by_its_cpu_fingerprint(renamed: bool) {
     );
 
     // The neighbours ran through the same windows: none of them is marked.
-    for child in [&numeric, &rounding, &compression] {
+    for child in [&numeric, &rounding, &interval] {
         let pid = child.id();
         assert!(
             !agent.seen.iter().any(randomx_evidence_for(pid)),
@@ -262,7 +263,7 @@ fn miner_is_confirmed_by_its_cpu_fingerprint(renamed: bool) {
         "a finding about something else than the miner: {:?}",
         agent.seen
     );
-    for child in [&mut numeric, &mut rounding, &mut compression] {
+    for child in [&mut numeric, &mut rounding, &mut interval, &mut compression] {
         let _ = child.kill();
         let _ = child.wait();
     }

@@ -285,7 +285,7 @@ impl RunningAgent {
     fn footprint_since(&self, ticks_before: u64, elapsed: Duration) -> Footprint {
         // SAFETY: sysconf has no preconditions.
         let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-        let used = (self.cpu_ticks() - ticks_before) as f64 / hz;
+        let used = self.cpu_ticks().saturating_sub(ticks_before) as f64 / hz;
         Footprint {
             cpu_percent: used / elapsed.as_secs_f64() * 100.0,
             rss_mib: self.rss_mib(),

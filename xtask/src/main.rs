@@ -46,8 +46,6 @@ enum Cmd {
         #[arg(last = true)]
         args: Vec<OsString>,
     },
-    /// Set up, run the unit tests, then the privileged end-to-end suites in
-    /// tests/ (as root; with CI set, a skipped privileged test is a failure).
     /// Overhead, footprint and detection latency: each workload without and
     /// with the agent, alternating, in one run (as root). Report in
     /// target/bench/report.md; BENCHMARKS.md records it.
@@ -65,6 +63,8 @@ enum Cmd {
         #[arg(long = "workload")]
         workloads: Vec<String>,
     },
+    /// Set up, run the unit tests, then the privileged end-to-end suites in
+    /// tests/ (as root; with CI set, a skipped privileged test is a failure).
     Test {
         /// Only the unit tests.
         #[arg(long)]

@@ -2,21 +2,30 @@
 //!
 //! RandomX programs execute CFROUND, which rewrites the MXCSR rounding
 //! bits all the time, so a large share of a miner's context switches save
-//! non-default rounding (~30 % for a real monerod miner here). Benign code
-//! that changes rounding (interval arithmetic, some numeric libraries)
-//! restores it within microseconds, so its share stays near zero. The share
-//! alone says "RandomX code is running"; on a busy process it says "this
-//! process is mining".
+//! non-default rounding (~15–50 % for a real monerod miner here). CFROUND
+//! picks the mode at random, so all three non-default modes (down, up,
+//! toward zero) appear in about equal numbers. Benign code that changes
+//! rounding either restores it within microseconds (its share stays near
+//! zero) or, like interval arithmetic, holds up and down rounding for long
+//! stretches but never toward zero: the mode mix tells them apart. The
+//! marker alone says "RandomX code is running"; on a busy thread it says
+//! "this process is mining".
 
 /// What one process did over one observation window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FpuWindow {
-    /// Context switches that saved the process's FPU state.
+    /// Context switches that saved the thread's FPU state.
     pub switches: u64,
-    /// Of those, switches with non-default MXCSR rounding.
-    pub nondefault_rounding: u64,
-    /// CPU the process used over the window, in cores (1.0 = one core busy).
+    /// Of those, by saved rounding mode: [nearest, down, up, toward zero].
+    pub by_mode: [u64; 4],
+    /// CPU the thread used over the window, in cores (1.0 = one core busy).
     pub cpu_cores: f64,
+}
+
+impl FpuWindow {
+    pub fn nondefault(&self) -> u64 {
+        self.by_mode[1] + self.by_mode[2] + self.by_mode[3]
+    }
 }
 
 /// Fewer switches than this say too little either way.
@@ -25,8 +34,11 @@ pub const MIN_SWITCHES: u64 = 20;
 pub const MARKER_SHARE: f64 = 0.05;
 /// Share that, on a busy process, confirms mining alone.
 pub const DECISIVE_SHARE: f64 = 0.10;
-/// CPU use that makes a process "busy" (mining saturates its threads).
+/// CPU use that makes a thread "busy" (mining saturates its threads).
 pub const BUSY_CORES: f64 = 0.5;
+/// Each non-default mode's least share of the non-default switches (a
+/// uniform choice gives each a third).
+pub const MODE_MIN_SHARE: f64 = 0.1;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RandomxMarker {
@@ -42,8 +54,15 @@ pub fn assess(window: &FpuWindow) -> Option<RandomxMarker> {
     if window.switches < MIN_SWITCHES {
         return None;
     }
-    let share = window.nondefault_rounding.min(window.switches) as f64 / window.switches as f64;
+    let nondefault = window.nondefault();
+    let share = nondefault.min(window.switches) as f64 / window.switches as f64;
     if share < MARKER_SHARE {
+        return None;
+    }
+    let all_modes = window.by_mode[1..]
+        .iter()
+        .all(|&n| n as f64 >= nondefault as f64 * MODE_MIN_SHARE && n > 0);
+    if !all_modes {
         return None;
     }
     let busy = window.cpu_cores >= BUSY_CORES;
@@ -58,10 +77,18 @@ pub fn assess(window: &FpuWindow) -> Option<RandomxMarker> {
 mod tests {
     use super::*;
 
-    fn window(switches: u64, nondefault_rounding: u64, cpu_cores: f64) -> FpuWindow {
+    /// A window whose non-default switches are spread evenly over the three
+    /// modes, as CFROUND spreads them.
+    fn window(switches: u64, nondefault: u64, cpu_cores: f64) -> FpuWindow {
+        let third = nondefault / 3;
         FpuWindow {
             switches,
-            nondefault_rounding,
+            by_mode: [
+                switches.saturating_sub(nondefault),
+                third,
+                third,
+                nondefault - 2 * third,
+            ],
             cpu_cores,
         }
     }
@@ -89,5 +116,23 @@ mod tests {
         assert_eq!(assess(&window(10, 10, 1.0)), None);
         // Corrupt counters never exceed a share of 1.
         assert!(assess(&window(20, 500, 1.0)).unwrap().share <= 1.0);
+    }
+
+    #[test]
+    fn interval_arithmetic_holding_up_and_down_rounding_is_not_randomx() {
+        // Busy, half its switches in non-default modes, but never toward zero.
+        let interval = FpuWindow {
+            switches: 1000,
+            by_mode: [500, 250, 250, 0],
+            cpu_cores: 1.0,
+        };
+        assert_eq!(assess(&interval), None);
+        // Upward only (CGAL's Protect_FPU_rounding).
+        let upward = FpuWindow {
+            switches: 1000,
+            by_mode: [100, 0, 900, 0],
+            cpu_cores: 1.0,
+        };
+        assert_eq!(assess(&upward), None);
     }
 }

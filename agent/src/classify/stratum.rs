@@ -243,10 +243,14 @@ fn client_message(object: &Map<String, Value>) -> Option<Message> {
     match method {
         "login" => {
             // XMRig and other CryptoNote miners: {login, pass, agent, algo, rigid}.
-            // A generic API "login" has no agent/algo/rigid.
+            // A generic API "login" has no algo/rigid, and rarely both pass
+            // and agent.
             let p = params?.as_object()?;
             let login = p.get("login")?.as_str()?;
-            if !(p.contains_key("agent") || p.contains_key("algo") || p.contains_key("rigid")) {
+            let miner_keys = p.contains_key("algo")
+                || p.contains_key("rigid")
+                || (p.contains_key("agent") && p.contains_key("pass"));
+            if !miner_keys {
                 return None;
             }
             let mut m = message(Variant::CryptoNote, method, true);
@@ -423,6 +427,7 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":1,"method":"getinfo","params":[]}"#,
             r#"{"jsonrpc":"2.0","id":2,"method":"login","params":{"username":"alice","password":"pw"}}"#,
             r#"{"jsonrpc":"2.0","id":3,"method":"login","params":{"login":"alice","pass":"pw"}}"#,
+            r#"{"jsonrpc":"2.0","id":8,"method":"login","params":{"login":"alice","agent":"Mozilla/5.0"}}"#,
             r#"{"jsonrpc":"2.0","id":4,"method":"submit","params":{"form":"contact","text":"hi"}}"#,
             r#"{"jsonrpc":"2.0","id":5,"method":"subscribe","params":["ticker"]}"#,
             r#"{"jsonrpc":"2.0","id":6,"result":{"job":{"name":"nightly-build"}}}"#,

@@ -12,6 +12,9 @@
 //! - `float-rounding`: a floating-point loop that switches MXCSR to
 //!   round-toward-zero for a moment every millisecond and back (what
 //!   interval arithmetic does): a benign look-alike for the RandomX marker.
+//! - `interval-rounding`: holds upward and downward rounding for whole
+//!   stretches of computation, alternately (Boost.Interval-style interval
+//!   arithmetic): the strongest benign look-alike for the RandomX marker.
 
 use std::{
     hint::black_box,
@@ -29,7 +32,9 @@ const MESSAGE: usize = 64;
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(workload), Some(secs)) = (args.get(1), args.get(2)) else {
-        bail!("usage: assay-load <rr|rr-connect|exec|syscalls|cpu|float-rounding> <seconds>");
+        bail!(
+            "usage: assay-load <rr|rr-connect|exec|syscalls|cpu|float-rounding|interval-rounding> <seconds>"
+        );
     };
     let duration = Duration::from_secs_f64(secs.parse()?);
     let start = Instant::now();
@@ -39,7 +44,8 @@ fn main() -> Result<()> {
         "exec" => exec_storm(duration)?,
         "syscalls" => syscalls(duration),
         "cpu" => cpu(duration),
-        "float-rounding" => float_rounding(duration),
+        "float-rounding" => float_rounding(duration, &[ROUND_TOWARD_ZERO], 100),
+        "interval-rounding" => float_rounding(duration, &[ROUND_UP, ROUND_DOWN], 200_000),
         other => bail!("unknown workload {other}"),
     };
     println!("ops {ops} secs {:.6}", start.elapsed().as_secs_f64());
@@ -132,8 +138,14 @@ fn cpu(duration: Duration) -> u64 {
     ops
 }
 
+const ROUND_DOWN: u32 = 0x2000;
+const ROUND_UP: u32 = 0x4000;
+const ROUND_TOWARD_ZERO: u32 = 0x6000;
+
+/// Loops over `modes`: `stretch` multiply-adds in each mode, then 200 000
+/// in the default mode.
 #[cfg(target_arch = "x86_64")]
-fn float_rounding(duration: Duration) -> u64 {
+fn float_rounding(duration: Duration, modes: &[u32], stretch: u64) -> u64 {
     fn get_mxcsr() -> u32 {
         let mut value = 0u32;
         // SAFETY: stmxcsr stores the 32-bit MXCSR into the local we own.
@@ -145,28 +157,29 @@ fn float_rounding(duration: Duration) -> u64 {
         // only the rounding bits changed).
         unsafe { std::arch::asm!("ldmxcsr [{}]", in(reg) &raw const value) };
     }
-    const ROUND_TOWARD_ZERO: u32 = 0x6000;
     let default = get_mxcsr();
     let deadline = Instant::now() + duration;
     let mut ops = 0u64;
     let mut x = 1.0f64;
     while Instant::now() < deadline {
-        // One short stretch in the other mode, then back to the default.
-        set_mxcsr(default | ROUND_TOWARD_ZERO);
-        for _ in 0..100 {
-            x = black_box(x * 1.000_000_1 + 1e-9);
+        for &mode in modes {
+            set_mxcsr(default | mode);
+            for _ in 0..stretch {
+                x = black_box(x * 1.000_000_1 + 1e-9);
+            }
+            ops += stretch;
         }
         set_mxcsr(default);
         for _ in 0..200_000 {
             x = black_box(x * 1.000_000_1 + 1e-9);
         }
-        ops += 200_100;
+        ops += 200_000;
     }
     black_box(x);
     ops
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-fn float_rounding(_duration: Duration) -> u64 {
+fn float_rounding(_duration: Duration, _modes: &[u32], _stretch: u64) -> u64 {
     0
 }
