@@ -221,10 +221,11 @@ fn sample(ctx: &SkBuffContext, dir: u8) {
         return;
     };
     let event = entry.as_mut_ptr();
-    let mut captured = segment.payload_len.clamp(1, SAMPLE_LEN as u32);
-    // The same value, in a form the verifier can bound to [1, SAMPLE_LEN]
-    // (it loses the lower bound of a plain clamp).
-    captured = ((captured - 1) & (SAMPLE_LEN as u32 - 1)) + 1;
+    // The same value as the clamp, in a form the verifier can bound to
+    // [1, SAMPLE_LEN]: it loses the lower bound of a plain clamp, and
+    // black_box keeps LLVM from folding the mask away.
+    let clamped = core::hint::black_box(segment.payload_len.clamp(1, SAMPLE_LEN as u32));
+    let mut captured = ((clamped - 1) & (SAMPLE_LEN as u32 - 1)) + 1;
     unsafe {
         (*event).header = EventHeader {
             kind: kind::FLOW_SAMPLE,

@@ -95,6 +95,25 @@ pub(crate) fn run(options: Options) -> Result<()> {
         idle_summary.kernel_dropped
     );
 
+    let peer = Peer::available();
+    let mut peers = String::new();
+    let _ = writeln!(
+        peers,
+        "\n## Peer on the same workload (same run)\n\n{}\n",
+        match &peer {
+            Some(_) => format!(
+                "bpftrace exec/exit monitor, one printf per event: `{}`",
+                PEER_SCRIPT
+            ),
+            None => "bpftrace not available: peer comparison skipped".to_owned(),
+        }
+    );
+    let _ = writeln!(
+        peers,
+        "| workload | without (ops/s, median) | assay ratio | bpftrace ratio |"
+    );
+    let _ = writeln!(peers, "|---|---|---|---|");
+
     let mut overhead = String::new();
     let _ = writeln!(
         overhead,
@@ -114,8 +133,13 @@ pub(crate) fn run(options: Options) -> Result<()> {
         let mut with = Vec::new();
         let mut footprints = Vec::new();
         let mut summaries = Vec::new();
+        let mut with_peer = Vec::new();
         for _ in 0..options.rounds {
             without.push(run_load(&load_bin, name, options.secs)?);
+            if let Some(peer) = peer.as_ref().filter(|_| PEER_WORKLOADS.contains(&name)) {
+                let _attached = peer.attach()?;
+                with_peer.push(run_load(&load_bin, name, options.secs)?);
+            }
             let mut agent = RunningAgent::start(&agent_bin)?;
             let before = agent.cpu_ticks();
             let started = Instant::now();
@@ -133,6 +157,14 @@ pub(crate) fn run(options: Options) -> Result<()> {
             median(&with),
             (1.0 - ratio) * 100.0
         );
+        if !with_peer.is_empty() {
+            let _ = writeln!(
+                peers,
+                "| {name} | {:.0} | {ratio:.4} | {:.4} |",
+                median(&without),
+                median(&with_peer) / median(&without)
+            );
+        }
         let cpu: Vec<f64> = footprints.iter().map(|f| f.cpu_percent).collect();
         let rss: Vec<f64> = footprints.iter().map(|f| f.rss_mib).collect();
         let rate: Vec<f64> = summaries
@@ -149,6 +181,9 @@ pub(crate) fn run(options: Options) -> Result<()> {
         );
     }
     report.push_str(&overhead);
+    if peer.is_some() {
+        report.push_str(&peers);
+    }
 
     if options.latency_samples > 0 {
         let latencies = detection_latency(&agent_bin, &emu_bin, options.latency_samples)?;
@@ -173,6 +208,64 @@ pub(crate) fn run(options: Options) -> Result<()> {
     fs::write(dir.join("report.md"), &report)?;
     println!("{report}");
     Ok(())
+}
+
+/// A peer approach on the same hooks: what a bpftrace-based exec monitor
+/// (one printf to user space per event) costs on the same workload.
+const PEER_SCRIPT: &str = "tracepoint:sched:sched_process_exec { printf(\"exec %d %s\\n\", pid, str(args->filename)); } tracepoint:sched:sched_process_exit { printf(\"exit %d\\n\", pid); }";
+const PEER_WORKLOADS: [&str; 1] = ["exec"];
+
+struct Peer;
+
+impl Peer {
+    fn available() -> Option<Self> {
+        let found = Command::new("bpftrace")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return None;
+        }
+        // Classic tracepoints need tracefs.
+        if !Path::new("/sys/kernel/tracing/events").is_dir() {
+            let _ = Command::new("mount")
+                .args(["-t", "tracefs", "nodev", "/sys/kernel/tracing"])
+                .status();
+        }
+        Some(Self)
+    }
+
+    /// Starts bpftrace and waits until its probes are attached.
+    fn attach(&self) -> Result<KillOnDrop> {
+        let mut child = Command::new("bpftrace")
+            .args(["-e", PEER_SCRIPT])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .context("start bpftrace")?;
+        let stdout = child.stdout.take().expect("stdout");
+        let child = KillOnDrop(child);
+        let lines = lines(stdout);
+        wait_for_line(&lines, "Attaching", Duration::from_secs(30))
+            .context("bpftrace did not attach")?;
+        // Keep draining its output, as a monitor would.
+        thread::spawn(move || while lines.recv().is_ok() {});
+        Ok(child)
+    }
+}
+
+fn wait_for_line(lines: &Receiver<String>, needle: &str, timeout: Duration) -> Result<String> {
+    let deadline = Instant::now() + timeout;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return Ok(line),
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    bail!("no line with {needle:?} in time")
 }
 
 fn machine_description() -> String {
@@ -246,15 +339,7 @@ impl RunningAgent {
     }
 
     fn wait_log(&self, needle: &str, timeout: Duration) -> Result<String> {
-        let deadline = Instant::now() + timeout;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.logs.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return Ok(line),
-                Ok(_) => {}
-                Err(_) => break,
-            }
-        }
-        bail!("agent did not log {needle:?} in time")
+        wait_for_line(&self.logs, needle, timeout).context("agent log")
     }
 
     fn cpu_ticks(&self) -> u64 {

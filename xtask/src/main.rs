@@ -161,6 +161,7 @@ fn run(cli: Cli) -> Result<()> {
             workloads,
         } => {
             setup::run()?;
+            setup::bench_packages()?;
             bench::run(bench::Options {
                 rounds,
                 secs,

@@ -17,6 +17,17 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 /// monerod (a real RandomX miner in regtest).
 const TEST_PACKAGES: [&str; 1] = ["monero"];
 
+/// The peer the benchmarks compare against.
+const BENCH_PACKAGES: [&str; 1] = ["bpftrace"];
+
+/// Installs what `cargo xtask bench` runs besides the agent.
+pub(crate) fn bench_packages() -> Result<()> {
+    if install_missing(&BENCH_PACKAGES)? {
+        eprintln!("xtask setup: installed benchmark peers {BENCH_PACKAGES:?}");
+    }
+    Ok(())
+}
+
 /// Installs what the privileged suites run, besides the toolchain.
 pub(crate) fn test_packages() -> Result<()> {
     if install_missing(&TEST_PACKAGES)? {
