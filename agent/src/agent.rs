@@ -18,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     classify::{Direction, stratum},
-    correlate::Correlator,
+    correlate::{Change, Correlator, Verdict},
     cpu::{self, FpuSensor},
     events::{self, DecodeError, Event},
     evidence::{Evidence, EvidenceKind},
@@ -203,7 +203,11 @@ impl State {
         match event {
             Event::Exec(exec) => self.processes.on_exec(&exec),
             Event::Exit(exit) => {
-                self.processes.on_exit(exit.header.tgid);
+                let tgid = exit.header.tgid;
+                let process = self.processes.on_exit(tgid);
+                for verdict in self.correlator.process_exited(tgid) {
+                    self.write_finding(Change::Resolved, &verdict, None, process.as_ref(), None);
+                }
             }
             Event::Connect(connect) => {
                 self.flows.on_connect(&connect);
@@ -403,11 +407,22 @@ impl State {
         };
         let decided_after_ms =
             first_packet_ns.map(|ns| monotonic_ns().saturating_sub(ns) as f64 / 1e6);
+        self.write_finding(change, &verdict, Some(&evidence), process, decided_after_ms);
+    }
+
+    fn write_finding(
+        &mut self,
+        change: Change,
+        verdict: &Verdict,
+        trigger: Option<&Evidence>,
+        process: Option<&ProcessInfo>,
+        decided_after_ms: Option<f64>,
+    ) {
         let finding = Finding::new(
             change,
-            &verdict,
+            verdict,
             &self.host,
-            &evidence,
+            trigger,
             process,
             decided_after_ms,
         );

@@ -8,7 +8,7 @@
 //! repeated message.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -110,6 +110,8 @@ pub enum Change {
     /// Same level, but the evidence named something new about the workload
     /// (a login, wallet, worker, agent or algorithm).
     Updated,
+    /// Every process the evidence named has exited: the verdict is closed.
+    Resolved,
 }
 
 /// Attributes that identify what a workload is doing and for whom: a new
@@ -129,6 +131,8 @@ fn names_something_new(old: &[Evidence], new: &Evidence) -> bool {
 struct WorkloadState {
     evidence: Vec<Evidence>,
     verdicts: HashMap<Class, Verdict>,
+    /// Processes named by the evidence that have not exited yet.
+    live_pids: HashSet<u32>,
 }
 
 #[derive(Debug)]
@@ -156,11 +160,27 @@ impl Correlator {
         self.workloads.len()
     }
 
+    /// A process exited. Verdicts of workloads with no process left that
+    /// their evidence named are resolved and returned, and the workload's
+    /// state is dropped: memory stays bounded by the live workloads.
+    pub fn process_exited(&mut self, pid: u32) -> Vec<Verdict> {
+        let mut resolved = Vec::new();
+        self.workloads.retain(|_, state| {
+            if !state.live_pids.remove(&pid) || !state.live_pids.is_empty() {
+                return true;
+            }
+            resolved.extend(state.verdicts.drain().map(|(_, v)| v));
+            false
+        });
+        resolved
+    }
+
     /// Adds evidence; returns the verdict when it opened or its level rose.
     pub fn observe(&mut self, evidence: Evidence) -> Option<(Change, Verdict)> {
         let class = class_of(evidence.kind);
         let workload = evidence.workload.clone();
         let state = self.workloads.entry(workload.clone()).or_default();
+        state.live_pids.insert(evidence.pid);
         let news = state
             .verdicts
             .get(&class)
@@ -282,6 +302,23 @@ mod tests {
         assert!(v.explanation().contains("confirmed as pow-mining"));
         assert!(c.observe(stratum(7, "submit", true, 1.0)).is_none());
         assert!(c.observe(stratum(7, "login", true, 1.0)).is_none());
+    }
+
+    #[test]
+    fn a_verdict_resolves_when_the_last_named_process_exits() {
+        let mut c = Correlator::new("h");
+        let (_, opened) = c.observe(stratum(7, "login", true, 1.0)).unwrap();
+        let _ = c.observe(stratum(8, "login", true, 1.0));
+        assert!(c.process_exited(7).is_empty(), "pid 8 still runs");
+        assert!(c.process_exited(99).is_empty());
+        let resolved = c.process_exited(8);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].id, opened.id);
+        assert_eq!(c.workload_count(), 0);
+        // New evidence after that opens a new verdict.
+        let (change, again) = c.observe(stratum(9, "login", true, 1.0)).unwrap();
+        assert_eq!(change, Change::Opened);
+        assert_ne!(again.id, opened.id);
     }
 
     #[test]

@@ -22,7 +22,8 @@ use crate::{
 #[derive(Debug, Serialize)]
 pub struct Finding<'a> {
     pub id: &'a str,
-    /// "verdict.opened", "verdict.raised" or "verdict.updated".
+    /// "verdict.opened", "verdict.raised", "verdict.updated" or
+    /// "verdict.resolved".
     pub event: String,
     #[serde(with = "crate::time::rfc3339")]
     pub time: SystemTime,
@@ -49,7 +50,7 @@ impl<'a> Finding<'a> {
         change: Change,
         verdict: &'a Verdict,
         host: &'a str,
-        trigger: &'a Evidence,
+        trigger: Option<&'a Evidence>,
         process: Option<&'a ProcessInfo>,
         decided_after_ms: Option<f64>,
     ) -> Self {
@@ -61,6 +62,7 @@ impl<'a> Finding<'a> {
                     Change::Opened => "opened",
                     Change::Raised => "raised",
                     Change::Updated => "updated",
+                    Change::Resolved => "resolved",
                 }
             ),
             time: SystemTime::now(),
@@ -71,9 +73,8 @@ impl<'a> Finding<'a> {
             workload: &verdict.workload,
             process,
             network: trigger
-                .attributes
-                .contains_key("remote")
-                .then_some(&trigger.attributes),
+                .map(|t| &t.attributes)
+                .filter(|attributes| attributes.contains_key("remote")),
             decided_after_ms,
             explanation: verdict.explanation(),
             evidence: &verdict.evidence,

@@ -87,7 +87,15 @@ fn every_stratum_variant_is_reported_with_its_pid_within_a_second() {
             "{variant}: login {login} not reported: {:?}",
             agent.seen
         );
+        // The miner stops: its verdict is resolved, once.
         client.wait().unwrap();
+        let resolved =
+            agent.wait_for_finding(WAIT, |f| f["id"] == id && f["event"] == "verdict.resolved");
+        assert!(
+            resolved.is_some(),
+            "{variant}: verdict not resolved at exit: {:?}",
+            agent.seen
+        );
     }
 
     // One verdict per client, opened once: the pool's job pushes and the
@@ -103,8 +111,10 @@ fn every_stratum_variant_is_reported_with_its_pid_within_a_second() {
     let ids: std::collections::HashSet<&str> =
         agent.seen.iter().filter_map(|f| f["id"].as_str()).collect();
     assert_eq!(ids.len(), 4, "one verdict id per client: {:?}", agent.seen);
+    let count = |event: &str| agent.seen.iter().filter(|f| f["event"] == event).count();
+    assert_eq!(count("verdict.resolved"), 4, "{:?}", agent.seen);
     assert!(
-        agent.seen.len() <= 8,
+        count("verdict.updated") <= 4,
         "at most one update per verdict: {:?}",
         agent.seen
     );
