@@ -5,8 +5,9 @@
 ///
 /// The kernel samples a flow's first segments in each direction and then
 /// stops: `sample_limit` is set from [`crate::config::Config::sample_segments`]
-/// when the flow is first seen; user space may raise it for a flow it wants to
-/// keep watching (e.g. to observe job cadence).
+/// when the flow is first seen. It lives in the map, not in the program, so
+/// that user space can raise it for a flow it wants to keep watching (job
+/// cadence, a login split over many segments); nothing does so yet.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowState {

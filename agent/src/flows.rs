@@ -109,10 +109,6 @@ impl FlowTable {
         self.flows.get(&cookie)
     }
 
-    pub fn get_mut(&mut self, cookie: u64) -> Option<&mut Flow> {
-        self.flows.get_mut(&cookie)
-    }
-
     fn entry(&mut self, cookie: u64, now_ns: u64) -> &mut Flow {
         if !self.flows.contains_key(&cookie) {
             while self.flows.len() >= self.capacity {
