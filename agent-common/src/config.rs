@@ -77,8 +77,16 @@ pub mod counter {
     pub const PACKET_UNPARSED: u32 = 5;
     /// The FPU counter table refused a new thread.
     pub const FPU_INSERT_FAILED: u32 = 6;
+    /// A flow no connect or sendmsg announced (accepted, or older than the
+    /// agent) was adopted at its first packet with payload. Not a loss.
+    pub const FLOW_ADOPTED: u32 = 7;
     /// Number of counters.
-    pub const COUNT: u32 = 7;
+    pub const COUNT: u32 = 8;
+    /// Whether a counter counts something lost or skipped (as opposed to
+    /// plain activity such as [`FLOW_ADOPTED`]).
+    pub const fn is_loss(index: u32) -> bool {
+        index != FLOW_ADOPTED
+    }
     /// Names for logs and metrics, indexed by counter.
     pub const NAMES: [&str; COUNT as usize] = [
         "exec_lost",
@@ -88,6 +96,7 @@ pub mod counter {
         "flow_insert_failed",
         "packet_unparsed",
         "fpu_insert_failed",
+        "flow_adopted",
     ];
 }
 

@@ -1,11 +1,21 @@
 //! Flow sensor.
 //!
-//! `connect4/6` (cgroup sock_addr) runs in the connecting process's context:
-//! it is where a flow is attributed to a pid, comm and cgroup, keyed by the
-//! socket cookie. `cgroup_skb` egress/ingress then samples the first
-//! `sample_limit` payload-carrying segments of each direction of those flows
+//! `connect4/6` and `sendmsg4/6` (cgroup sock_addr) run in the calling
+//! process's context: that is where a TCP or UDP flow is attributed to a pid,
+//! comm and cgroup, keyed by the socket cookie. `sendmsg` only matters for
+//! unconnected UDP sockets (the kernel calls it only when an address is
+//! given), and only the first datagram of a socket travels to user space.
+//!
+//! `cgroup_skb` egress/ingress then samples the first `sample_limit`
+//! payload-carrying segments (or datagrams) of each direction of a flow
 //! (bounded bytes each) and afterwards only counts packets and bytes: after
 //! sampling, a packet costs a cookie and one map lookup, no parsing.
+//!
+//! A packet with payload on a socket the map does not know (a connection
+//! accepted by a local server, or one opened before the agent started) is
+//! adopted: it gets the same sampling budget, and user space finds its owner
+//! from the socket tables when the samples say something. Packets without
+//! payload never adopt, so pure ACKs of unknown flows cost one lookup.
 
 use assay_common::{
     config::counter,
@@ -31,7 +41,9 @@ use crate::maps::{EVENTS, FLOWS, config, count, wakeup_flags};
 /// proceed: this sensor observes, it never blocks.
 const ALLOW: i32 = 1;
 const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
 const SOCK_STREAM: u32 = 1;
+const SOCK_DGRAM: u32 = 2;
 
 #[cgroup_sock_addr(connect4)]
 pub fn assay_connect4(ctx: SockAddrContext) -> i32 {
@@ -42,6 +54,18 @@ pub fn assay_connect4(ctx: SockAddrContext) -> i32 {
 #[cgroup_sock_addr(connect6)]
 pub fn assay_connect6(ctx: SockAddrContext) -> i32 {
     on_connect(&ctx, AF_INET6);
+    ALLOW
+}
+
+#[cgroup_sock_addr(sendmsg4)]
+pub fn assay_sendmsg4(ctx: SockAddrContext) -> i32 {
+    on_first_sendmsg(&ctx, AF_INET);
+    ALLOW
+}
+
+#[cgroup_sock_addr(sendmsg6)]
+pub fn assay_sendmsg6(ctx: SockAddrContext) -> i32 {
+    on_first_sendmsg(&ctx, AF_INET6);
     ALLOW
 }
 
@@ -70,15 +94,17 @@ fn on_connect(ctx: &SockAddrContext, family: u16) {
     let cfg = config();
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
     if tgid == cfg.agent_tgid {
+        // Known, with no budget: the agent's own flows are never adopted.
+        let _ = FLOWS.insert(&cookie, &new_flow_state(0), 0);
         return;
     }
     let addr = ctx.sock_addr;
-    // Stream sockets only, for now: UDP (DNS) joins with its own sampling.
-    if unsafe { (*addr).type_ } != SOCK_STREAM {
+    let socket_type = unsafe { (*addr).type_ };
+    if socket_type != SOCK_STREAM && socket_type != SOCK_DGRAM {
         return;
     }
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
     // Start the flow's sampling budget now, so that its very first segment
     // is sampled. A connect on a socket that was already connected (UDP
     // re-connect) keeps its state.
@@ -89,6 +115,34 @@ fn on_connect(ctx: &SockAddrContext, family: u16) {
     {
         count(counter::FLOW_INSERT_FAILED);
     }
+    emit_connect(ctx, family, cookie, pid_tgid);
+}
+
+/// An unconnected UDP socket names its peer on every send: the first send
+/// attributes the socket like a connect would; later sends cost a cookie and
+/// one lookup.
+#[inline(always)]
+fn on_first_sendmsg(ctx: &SockAddrContext, family: u16) {
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+    if unsafe { FLOWS.get(&cookie) }.is_some() {
+        return;
+    }
+    let cfg = config();
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let own = (pid_tgid >> 32) as u32 == cfg.agent_tgid;
+    let budget = if own { 0 } else { cfg.sample_segments };
+    if FLOWS.insert(&cookie, &new_flow_state(budget), 0).is_err() {
+        count(counter::FLOW_INSERT_FAILED);
+    }
+    if own {
+        return;
+    }
+    emit_connect(ctx, family, cookie, pid_tgid);
+}
+
+#[inline(always)]
+fn emit_connect(ctx: &SockAddrContext, family: u16, cookie: u64, pid_tgid: u64) {
+    let addr = ctx.sock_addr;
     let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
         count(counter::CONNECT_LOST);
         return;
@@ -100,7 +154,7 @@ fn on_connect(ctx: &SockAddrContext, family: u16) {
             size: size_of::<ConnectEvent>() as u32,
             timestamp_ns: bpf_ktime_get_ns(),
             pid: pid_tgid as u32,
-            tgid,
+            tgid: (pid_tgid >> 32) as u32,
             cgroup_id: bpf_get_current_cgroup_id(),
         };
         (*event).cookie = cookie;
@@ -127,9 +181,11 @@ fn on_connect(ctx: &SockAddrContext, family: u16) {
     entry.submit(wakeup_flags());
 }
 
-/// Where a TCP segment's payload starts, and its addresses.
+/// Where a TCP segment's or UDP datagram's payload starts, and its
+/// addresses.
 struct Segment {
     ip_version: u8,
+    protocol: u8,
     saddr: [u8; 16],
     daddr: [u8; 16],
     sport: u16,
@@ -138,14 +194,15 @@ struct Segment {
     payload_len: u32,
 }
 
-/// Parses the IP and TCP headers of a cgroup_skb packet (which starts at the
-/// network header). `None` when they cannot be read or are not plain TCP;
-/// `payload_len` is 0 for a segment without payload (an ACK).
+/// Parses the IP and TCP/UDP headers of a cgroup_skb packet (which starts at
+/// the network header). `None` when they cannot be read or are neither TCP
+/// nor UDP; `payload_len` is 0 for a segment without payload (an ACK).
 #[inline(always)]
 fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
     let first: u8 = ctx.load(0).ok()?;
     let mut segment = Segment {
         ip_version: first >> 4,
+        protocol: 0,
         saddr: [0; 16],
         daddr: [0; 16],
         sport: 0,
@@ -155,9 +212,7 @@ fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
     };
     let l4_offset: usize = match segment.ip_version {
         4 => {
-            if ctx.load::<u8>(9).ok()? != IPPROTO_TCP {
-                return None;
-            }
+            segment.protocol = ctx.load::<u8>(9).ok()?;
             let src: [u8; 4] = ctx.load(12).ok()?;
             let dst: [u8; 4] = ctx.load(16).ok()?;
             segment.saddr[..4].copy_from_slice(&src);
@@ -165,11 +220,9 @@ fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
             ((first & 0x0f) as usize) * 4
         }
         6 => {
-            // Extension headers are rare on TCP flows; such packets are
-            // counted as unparsed, not sampled.
-            if ctx.load::<u8>(6).ok()? != IPPROTO_TCP {
-                return None;
-            }
+            // Extension headers are rare on TCP and UDP flows; such
+            // packets are counted as unparsed, not sampled.
+            segment.protocol = ctx.load::<u8>(6).ok()?;
             segment.saddr = ctx.load(8).ok()?;
             segment.daddr = ctx.load(24).ok()?;
             40
@@ -178,22 +231,48 @@ fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
     };
     segment.sport = u16::from_be(ctx.load(l4_offset).ok()?);
     segment.dport = u16::from_be(ctx.load(l4_offset + 2).ok()?);
-    let data_offset: u8 = ctx.load(l4_offset + 12).ok()?;
-    let payload_offset = l4_offset as u32 + ((data_offset >> 4) as u32) * 4;
+    let payload_offset = match segment.protocol {
+        IPPROTO_TCP => {
+            let data_offset: u8 = ctx.load(l4_offset + 12).ok()?;
+            l4_offset as u32 + ((data_offset >> 4) as u32) * 4
+        }
+        IPPROTO_UDP => l4_offset as u32 + 8,
+        _ => return None,
+    };
     segment.payload_offset = payload_offset;
     segment.payload_len = ctx.len().saturating_sub(payload_offset);
     Some(segment)
+}
+
+/// Starts following a flow that no connect or sendmsg announced, from its
+/// first packet with payload.
+#[inline(always)]
+fn adopt(ctx: &SkBuffContext, cookie: u64) -> Option<*mut FlowState> {
+    let segment = parse_segment(ctx)?;
+    if segment.payload_len == 0 {
+        return None;
+    }
+    if FLOWS
+        .insert(&cookie, &new_flow_state(config().sample_segments), 0)
+        .is_err()
+    {
+        count(counter::FLOW_INSERT_FAILED);
+        return None;
+    }
+    count(counter::FLOW_ADOPTED);
+    FLOWS.get_ptr_mut(&cookie)
 }
 
 #[inline(always)]
 fn sample(ctx: &SkBuffContext, dir: u8) {
     let skb = ctx.skb.skb;
     let cookie = unsafe { bpf_get_socket_cookie(skb.cast()) };
-    // Only flows that passed our connect hook are followed: they are the
-    // ones with a process to attribute them to. Every other packet costs a
-    // cookie and one map lookup.
-    let Some(state) = FLOWS.get_ptr_mut(&cookie) else {
-        return;
+    let state = match FLOWS.get_ptr_mut(&cookie) {
+        Some(state) => state,
+        None => match adopt(ctx, cookie) {
+            Some(state) => state,
+            None => return,
+        },
     };
     let d = (dir & 1) as usize;
     unsafe {
@@ -239,7 +318,7 @@ fn sample(ctx: &SkBuffContext, dir: u8) {
         (*event).direction = dir;
         (*event).segment = taken.min(u8::MAX as u16) as u8;
         (*event).ip_version = segment.ip_version;
-        (*event).protocol = IPPROTO_TCP;
+        (*event).protocol = segment.protocol;
         (*event).payload_len = segment.payload_len;
         (*event).sport = segment.sport;
         (*event).dport = segment.dport;

@@ -143,7 +143,11 @@ pub async fn run(options: RunOptions) -> Result<()> {
         findings = s.findings,
         decode_errors = s.decode_errors,
         stratum_rejections = s.stratum_rejections,
-        kernel_dropped = s.kernel_counters.iter().sum::<u64>(),
+        kernel_dropped = (0..counter::COUNT)
+            .filter(|&i| counter::is_loss(i))
+            .map(|i| s.kernel_counters[i as usize])
+            .sum::<u64>(),
+        flows_adopted = s.kernel_counters[counter::FLOW_ADOPTED as usize],
         unattributed_stratum = s.unattributed_stratum,
         flows_evicted = state.flows.evicted,
         processes_not_tracked = state.processes.dropped,
@@ -439,15 +443,15 @@ impl State {
             };
             let total: u64 = values.iter().sum();
             let slot = &mut self.stats.kernel_counters[index as usize];
-            if total > *slot {
+            if total > *slot && counter::is_loss(index) {
                 warn!(
                     counter = counter::NAMES[index as usize],
                     total,
                     new = total - *slot,
                     "kernel side dropped or skipped events"
                 );
-                *slot = total;
             }
+            *slot = (*slot).max(total);
         }
         self.flows
             .expire(monotonic_ns(), FLOW_IDLE.as_nanos() as u64);

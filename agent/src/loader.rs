@@ -354,7 +354,12 @@ fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool) -> Probe {
     let result = (|| -> Result<()> {
         let cgroup = File::open(cgroup_path)
             .with_context(|| format!("cannot open cgroup {}", cgroup_path.display()))?;
-        for name in ["assay_connect4", "assay_connect6"] {
+        for name in [
+            "assay_connect4",
+            "assay_connect6",
+            "assay_sendmsg4",
+            "assay_sendmsg6",
+        ] {
             let p = program::<CgroupSockAddr>(ebpf, name)?;
             p.load()?;
             if attach {
@@ -375,7 +380,7 @@ fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool) -> Probe {
     })();
     match result {
         Ok(()) => Probe::Available(format!(
-            "cgroup connect4/6 + cgroup_skb egress/ingress at {} ({})",
+            "cgroup connect4/6 + sendmsg4/6 + cgroup_skb egress/ingress at {} ({})",
             cgroup_path.display(),
             if attach { "attached" } else { "would attach" }
         )),
