@@ -5,7 +5,7 @@
 use std::{hint::black_box, time::SystemTime};
 
 use assay::{
-    classify::{Direction, stratum},
+    classify::{Direction, dns, p2p, stratum, stratum_v2, tls},
     correlate::Correlator,
     evidence::{Evidence, EvidenceKind},
     flows::FlowTable,
@@ -117,5 +117,108 @@ fn correlate(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, classify, correlate);
+// The new classifiers' inputs are the fuzz seeds: real-shaped openings built
+// byte by byte from the specs (see fuzz/seeds/<target>/).
+const CHROME_HELLO: &[u8] = include_bytes!("../../fuzz/seeds/tls_hello/chrome_like_client_hello");
+const OPENSSL_HELLO: &[u8] =
+    include_bytes!("../../fuzz/seeds/tls_hello/openssl_client_hello_no_alpn");
+const SERVER_HELLO: &[u8] = include_bytes!("../../fuzz/seeds/tls_hello/server_hello_tls13");
+const DNS_QUERY: &[u8] = include_bytes!("../../fuzz/seeds/dns_message/query_pool_a");
+const DNS_RESPONSE: &[u8] = include_bytes!("../../fuzz/seeds/dns_message/response_cname_a_aaaa");
+const BITCOIN_VERSION: &[u8] = include_bytes!("../../fuzz/seeds/p2p_opening/bitcoin_version");
+const LEVIN_HANDSHAKE: &[u8] =
+    include_bytes!("../../fuzz/seeds/p2p_opening/monero_levin_handshake");
+const KASPA_GRPC: &[u8] = include_bytes!("../../fuzz/seeds/p2p_opening/kaspa_grpc_huffman_path");
+const RLPX_AUTH: &[u8] = include_bytes!("../../fuzz/seeds/p2p_opening/rlpx_auth_shape");
+const DISCV4_PING: &[u8] = include_bytes!("../../fuzz/seeds/p2p_opening/discv4_ping");
+const SV2_SETUP: &[u8] = include_bytes!("../../fuzz/seeds/sv2_frame/setup_connection_mining");
+
+fn classify_tls(c: &mut Criterion) {
+    let mut group = c.benchmark_group("tls::parse_client_hello");
+    group.throughput(Throughput::Elements(1));
+    for (name, bytes) in [
+        ("chrome-like-ja4", CHROME_HELLO),
+        ("openssl-no-alpn-ja4", OPENSSL_HELLO),
+        ("http-request", HTTP),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| tls::parse_client_hello(black_box(bytes)))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("tls::parse_server_hello");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("tls13", |b| {
+        b.iter(|| tls::parse_server_hello(black_box(SERVER_HELLO)))
+    });
+    group.finish();
+}
+
+fn classify_dns(c: &mut Criterion) {
+    let mut group = c.benchmark_group("dns::parse");
+    group.throughput(Throughput::Elements(1));
+    for (name, bytes) in [
+        ("query", DNS_QUERY),
+        ("response-cname-a-aaaa", DNS_RESPONSE),
+        ("http-request", HTTP),
+    ] {
+        group.bench_function(name, |b| b.iter(|| dns::parse(black_box(bytes))));
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("dns::PoolDomains::matches");
+    group.throughput(Throughput::Elements(1));
+    let pools = dns::PoolDomains::builtin();
+    for name in ["xmr-eu1.nanopool.org", "www.example.com"] {
+        group.bench_function(name, |b| b.iter(|| pools.matches(black_box(name))));
+    }
+    group.finish();
+}
+
+fn classify_p2p(c: &mut Criterion) {
+    let mut group = c.benchmark_group("p2p::identify");
+    group.throughput(Throughput::Elements(1));
+    for (name, bytes) in [
+        ("bitcoin-version", BITCOIN_VERSION),
+        ("monero-levin-handshake", LEVIN_HANDSHAKE),
+        ("kaspa-grpc-huffman", KASPA_GRPC),
+        ("rlpx-auth", RLPX_AUTH),
+        ("http-request", HTTP),
+        ("tls-client-hello", CHROME_HELLO),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| p2p::identify(black_box(bytes), bytes.len()))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("p2p::is_discv4_packet");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("ping", |b| {
+        b.iter(|| p2p::is_discv4_packet(black_box(DISCV4_PING)))
+    });
+    group.finish();
+}
+
+fn classify_stratum_v2(c: &mut Criterion) {
+    let mut group = c.benchmark_group("stratum_v2::parse_setup_connection");
+    group.throughput(Throughput::Elements(1));
+    for (name, bytes) in [("mining", SV2_SETUP), ("http-request", HTTP)] {
+        group.bench_function(name, |b| {
+            b.iter(|| stratum_v2::parse_setup_connection(black_box(bytes)))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    classify,
+    correlate,
+    classify_tls,
+    classify_dns,
+    classify_p2p,
+    classify_stratum_v2
+);
 criterion_main!(benches);

@@ -4,12 +4,16 @@
 //! Single-threaded on purpose: events arrive in kernel order through one
 //! ring buffer, and every table is touched by one owner, without locks.
 
-use std::{fs, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    fs,
+    time::Duration,
+};
 
 use anyhow::{Context as _, Result, bail};
-use assay_common::config::counter;
+use assay_common::{config::counter, event::SampleEvent, flow::FlowState};
 use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, json};
 use tokio::{
     io::unix::AsyncFd,
     signal::unix::{SignalKind, signal},
@@ -17,13 +21,15 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use crate::{
-    classify::{Direction, stratum},
+    classify::{dns::PoolDomains, p2p},
     correlate::{Change, Correlator, Verdict},
     cpu::{self, FpuSensor},
     events::{self, DecodeError, Event},
     evidence::{Evidence, EvidenceKind},
-    flows::FlowTable,
+    flows::{FlowTable, Observation, Observed, Origin, Owner, Role},
+    kernel::sockets,
     loader::{self, LoadOptions},
+    net_evidence::{self, FlowFacts},
     process_table::{ProcessInfo, ProcessTable},
     sink::{Finding, JsonLines},
     time::{monotonic_ns, wall_of_monotonic},
@@ -38,6 +44,14 @@ const FPU_WINDOW_TICKS: u64 = 2;
 /// How often the ring buffer is drained when the kernel did not wake us.
 const DRAIN_PERIOD: Duration = Duration::from_millis(50);
 const MAX_FLOWS: usize = 65_536;
+/// Ticks an observation on an adopted flow waits for its owner.
+const OWNER_LOOKUP_ATTEMPTS: u32 = 5;
+/// Owner lookups retried per tick, at most.
+const OWNER_LOOKUPS_PER_TICK: usize = 32;
+/// Observations waiting for their flow's owner, at most.
+const MAX_PENDING_OBSERVATIONS: usize = 1024;
+/// Distinct libp2p peers remembered per process (gossip fan-out).
+const MAX_PEERS_PER_PROCESS: usize = 256;
 
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -52,6 +66,8 @@ pub struct Stats {
     pub decode_errors: u64,
     pub stratum_rejections: u64,
     pub unattributed_stratum: u64,
+    /// Observations on flows whose owner could not be found.
+    pub unattributed_observations: u64,
     pub findings: u64,
     pub kernel_counters: [u64; counter::COUNT as usize],
 }
@@ -91,6 +107,11 @@ pub async fn run(options: RunOptions) -> Result<()> {
         None => hostname(),
     };
     let mut state = State::new(host, options.load.sample_segments);
+    state.kernel_flows = loaded
+        .ebpf
+        .take_map("FLOWS")
+        .map(BpfHashMap::try_from)
+        .transpose()?;
     let known = state.processes.scan_proc();
     info!(processes = known, "agent ready");
 
@@ -149,6 +170,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
             .sum::<u64>(),
         flows_adopted = s.kernel_counters[counter::FLOW_ADOPTED as usize],
         unattributed_stratum = s.unattributed_stratum,
+        unattributed_observations = s.unattributed_observations,
         flows_evicted = state.flows.evicted,
         processes_not_tracked = state.processes.dropped,
         "detached; bye"
@@ -168,6 +190,13 @@ pub struct State {
     flows: FlowTable,
     correlator: Correlator,
     sink: JsonLines<std::io::Stdout>,
+    /// The kernel's flow map, to raise a flow's sample limit.
+    kernel_flows: Option<BpfHashMap<MapData, u64, FlowState>>,
+    /// Distinct libp2p peers per process.
+    libp2p_peers: HashMap<u32, HashSet<std::net::SocketAddr>>,
+    /// Observations waiting for an adopted flow's owner, with the number
+    /// of lookups tried.
+    pending: Vec<(u64, Observed, u32)>,
     pub stats: Stats,
 }
 
@@ -179,6 +208,9 @@ impl State {
             processes: ProcessTable::new(MAX_PROCESSES),
             flows: FlowTable::new(MAX_FLOWS, sample_segments),
             sink: JsonLines::stdout(),
+            kernel_flows: None,
+            libp2p_peers: HashMap::new(),
+            pending: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -209,6 +241,7 @@ impl State {
             Event::Exit(exit) => {
                 let tgid = exit.header.tgid;
                 let process = self.processes.on_exit(tgid);
+                self.libp2p_peers.remove(&tgid);
                 for verdict in self.correlator.process_exited(tgid) {
                     self.write_finding(Change::Resolved, &verdict, None, process.as_ref(), None);
                 }
@@ -218,126 +251,169 @@ impl State {
                 // Make sure the connecting process is known while it is alive.
                 let _ = self.processes.get_or_load(connect.header.tgid);
             }
-            Event::Sample(sample) => {
-                let outcome = self.flows.on_sample(&sample);
-                self.stats.stratum_rejections += outcome.rejections.len() as u64;
-                for rejection in outcome.rejections {
-                    debug!(
-                        cookie = sample.cookie,
-                        "stratum-looking line rejected: {rejection}"
-                    );
-                }
-                let direction = if sample.direction == assay_common::event::direction::EGRESS {
-                    Direction::Outbound
-                } else {
-                    Direction::Inbound
-                };
-                for message in outcome.messages {
-                    self.on_stratum(sample.cookie, direction, message);
-                }
-            }
+            Event::Sample(sample) => self.on_sample(&sample),
         }
     }
 
-    fn on_stratum(&mut self, cookie: u64, direction: Direction, message: stratum::Message) {
-        let Some(flow) = self.flows.get(cookie) else {
+    fn on_sample(&mut self, sample: &SampleEvent) {
+        let outcome = self.flows.on_sample(sample);
+        self.stats.stratum_rejections += outcome.rejections.len() as u64;
+        for rejection in outcome.rejections {
+            debug!(
+                cookie = sample.cookie,
+                "stratum-looking line rejected: {rejection}"
+            );
+        }
+        if let Some(limit) = outcome.raised_limit {
+            self.raise_sample_limit(sample.cookie, limit);
+        }
+        for observed in outcome.observations {
+            self.on_observation(sample.cookie, observed);
+        }
+    }
+
+    /// Lets the kernel sample more of a flow (a JSON line still open at its
+    /// last sample). The flow may have left the LRU map meanwhile: then it
+    /// is not re-created.
+    fn raise_sample_limit(&mut self, cookie: u64, limit: u32) {
+        let Some(map) = self.kernel_flows.as_mut() else {
             return;
         };
-        let Some(owner) = flow.owner.clone() else {
-            // An accepted socket or one connected before the agent started:
-            // the local process may be the pool, not the miner.
-            self.stats.unattributed_stratum += 1;
+        let Ok(mut state) = map.get(&cookie, 0) else {
+            return;
+        };
+        state.sample_limit = limit.min(u32::from(u16::MAX)) as u16;
+        // A read-modify-write: packets counted by the kernel in between are
+        // lost from the byte counters, which nothing decides on.
+        const BPF_EXIST: u64 = 2;
+        if let Err(err) = map.insert(cookie, state, BPF_EXIST) {
+            debug!(cookie, "cannot raise the flow's sample limit: {err}");
+        }
+    }
+
+    /// The owner of a flow; for a flow the kernel adopted, looked up in
+    /// the socket tables (until found or given up on).
+    fn flow_owner(&mut self, cookie: u64, last_try: bool) -> Option<Owner> {
+        let flow = self.flows.get(cookie)?;
+        if flow.owner.is_some() || flow.owner_looked_up {
+            return flow.owner.clone();
+        }
+        let (Some(transport), Some(local), Some(remote)) =
+            (flow.transport, flow.local, flow.remote)
+        else {
+            return None;
+        };
+        let owner = sockets::find_owner(transport, local, remote).map(|found| {
+            let comm = self
+                .processes
+                .get_or_load(found.tgid)
+                .map(|p| p.comm.clone())
+                .unwrap_or_default();
+            Owner {
+                pid: found.tgid,
+                tgid: found.tgid,
+                comm,
+                cgroup_id: 0,
+                role: found.role,
+            }
+        });
+        if owner.is_some() || last_try {
+            self.flows.set_owner(cookie, owner.clone());
+        }
+        owner
+    }
+
+    fn on_observation(&mut self, cookie: u64, observed: Observed) {
+        self.attribute_observation(cookie, observed, 0);
+    }
+
+    /// Observations on adopted flows whose owner was not found yet: a
+    /// connection still in its listener's accept queue has no owner until
+    /// the server accepts it. Retried on the next ticks.
+    fn retry_pending(&mut self) {
+        // Each retry may walk /proc: a bounded number per tick.
+        let mut pending = std::mem::take(&mut self.pending);
+        let later = pending.split_off(pending.len().min(OWNER_LOOKUPS_PER_TICK));
+        for (cookie, observed, attempts) in pending {
+            self.attribute_observation(cookie, observed, attempts);
+        }
+        self.pending.extend(later);
+    }
+
+    fn attribute_observation(&mut self, cookie: u64, observed: Observed, attempts: u32) {
+        let is_stratum = matches!(observed.observation, Observation::Stratum(_));
+        let last_try = attempts + 1 >= OWNER_LOOKUP_ATTEMPTS;
+        let Some(owner) = self.flow_owner(cookie, last_try) else {
+            let adopted = self
+                .flows
+                .get(cookie)
+                .is_some_and(|f| f.origin == Origin::Adopted && !f.owner_looked_up);
+            if adopted && self.pending.len() < MAX_PENDING_OBSERVATIONS {
+                self.pending.push((cookie, observed, attempts + 1));
+                return;
+            }
+            self.stats.unattributed_observations += 1;
+            if is_stratum {
+                self.stats.unattributed_stratum += 1;
+            }
             debug!(
                 cookie,
-                "stratum on a flow with no connect record: not attributed"
+                protocol = observed.observation.protocol(),
+                "observation on a flow whose owner is unknown: not attributed"
             );
             return;
         };
-        let first_payload_ns = flow.first_payload_ns;
-        // What the pool side says is decisive only on a flow whose client
-        // side speaks JSON lines too: a server cannot frame a benign client
-        // by sending it stratum-shaped lines.
-        let mut message = message;
-        if direction == Direction::Inbound && !flow.outbound_is_json_lines() {
-            message.decisive = false;
+        if owner.tgid == std::process::id() {
+            return;
         }
-        let remote = flow.remote;
-        let local = flow.local;
+        let Some(flow) = self.flows.get(cookie) else {
+            return;
+        };
+        let facts = FlowFacts {
+            tgid: owner.tgid,
+            comm: owner.comm.clone(),
+            role: owner.role,
+            remote: flow.remote,
+            local: flow.local,
+            outbound_is_json_lines: flow.outbound_is_json_lines(),
+        };
+        let first_payload_ns = flow.first_payload_ns;
+        if let (Observation::P2p(opening), Some(remote)) = (&observed.observation, flow.remote)
+            && opening.network == p2p::Network::Libp2p
+        {
+            let peers = self.libp2p_peers.entry(owner.tgid).or_default();
+            if peers.len() < MAX_PEERS_PER_PROCESS {
+                peers.insert(remote);
+            }
+        }
+        let no_peers = HashSet::new();
+        let peers = self.libp2p_peers.get(&owner.tgid).unwrap_or(&no_peers);
+        let Some(draft) = net_evidence::evidence_for(
+            &observed.observation,
+            observed.direction,
+            &facts,
+            PoolDomains::builtin(),
+            peers,
+        ) else {
+            if is_stratum && owner.role == Role::Server {
+                self.stats.unattributed_stratum += 1;
+            }
+            return;
+        };
         let process = self.processes.get_or_load(owner.tgid).cloned();
         let workload = process
             .as_ref()
             .map(|p| p.workload())
             .unwrap_or(Workload::Process { tgid: owner.tgid });
-
-        let variant = message.variant;
-        let mut attributes = Map::new();
-        attributes.insert("protocol".into(), json!("stratum-v1"));
-        if let Some(variant) = variant {
-            attributes.insert("variant".into(), json!(variant.id()));
-            attributes.insert("variant_name".into(), json!(variant.describe()));
-        }
-        attributes.insert("method".into(), json!(message.method));
-        attributes.insert("direction".into(), json!(direction));
-        if let Some(remote) = remote {
-            attributes.insert("remote".into(), json!(remote.to_string()));
-        }
-        if let Some(local) = local {
-            attributes.insert("local".into(), json!(local.to_string()));
-        }
-        for (key, value) in [
-            ("agent", &message.agent),
-            ("login", &message.login),
-            ("worker", &message.worker),
-        ] {
-            if let Some(value) = value {
-                attributes.insert(key.into(), Value::String(value.clone()));
-            }
-        }
-        if !message.algorithms.is_empty() {
-            attributes.insert("algorithms".into(), json!(message.algorithms));
-        }
-
-        let who = format!(
-            "pid {} ({})",
-            owner.tgid,
-            process
-                .as_ref()
-                .map(|p| p.comm.as_str())
-                .unwrap_or(&owner.comm)
-        );
-        let verb = match direction {
-            Direction::Outbound => "sent",
-            Direction::Inbound => "received",
-        };
-        let mut summary = format!(
-            "{who} {verb} a {} `{}` message {} {}",
-            variant.map(|v| v.describe()).unwrap_or("stratum"),
-            message.method,
-            if direction == Direction::Outbound {
-                "to"
-            } else {
-                "from"
-            },
-            remote
-                .map(|r| r.to_string())
-                .unwrap_or_else(|| "an unknown peer".into()),
-        );
-        if let Some(agent) = &message.agent {
-            summary.push_str(&format!(", miner agent \"{agent}\""));
-        }
-        if let Some(login) = &message.login {
-            summary.push_str(&format!(", login \"{login}\""));
-        }
-
         let now = std::time::SystemTime::now();
         let evidence = Evidence {
             workload,
             pid: owner.tgid,
-            kind: EvidenceKind::Stratum,
-            strength: if message.decisive { 1.0 } else { 0.5 },
-            decisive: message.decisive,
-            summary,
-            attributes,
+            kind: draft.kind,
+            strength: draft.strength,
+            decisive: draft.decisive,
+            summary: draft.summary,
+            attributes: draft.attributes,
             first_seen: first_payload_ns.map(wall_of_monotonic).unwrap_or(now),
             last_seen: now,
         };
@@ -453,6 +529,7 @@ impl State {
             }
             *slot = (*slot).max(total);
         }
+        self.retry_pending();
         self.flows
             .expire(monotonic_ns(), FLOW_IDLE.as_nanos() as u64);
     }

@@ -54,7 +54,11 @@ pub enum Level {
 /// The class each kind of evidence speaks for.
 fn class_of(kind: EvidenceKind) -> Class {
     match kind {
-        EvidenceKind::Stratum | EvidenceKind::RandomxFpu => Class::PowMining,
+        EvidenceKind::Stratum
+        | EvidenceKind::RandomxFpu
+        | EvidenceKind::StratumV2
+        | EvidenceKind::PoolName => Class::PowMining,
+        EvidenceKind::P2p => Class::ChainNode,
     }
 }
 
@@ -116,7 +120,14 @@ pub enum Change {
 
 /// Attributes that identify what a workload is doing and for whom: a new
 /// value for one of them is worth an update; more of the same is not.
-const IDENTITY_ATTRIBUTES: [&str; 4] = ["login", "worker", "agent", "algorithms"];
+const IDENTITY_ATTRIBUTES: [&str; 6] = [
+    "login",
+    "worker",
+    "agent",
+    "algorithms",
+    "network",
+    "pool_domain",
+];
 
 /// True when `new` carries an identity attribute value none of `old` has.
 fn names_something_new(old: &[Evidence], new: &Evidence) -> bool {

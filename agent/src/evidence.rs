@@ -21,6 +21,16 @@ pub enum EvidenceKind {
     /// RandomX code (CFROUND) is running.
     #[serde(rename = "cpu.randomx_fpu")]
     RandomxFpu,
+    /// Stratum V2: a plaintext SetupConnection, or the sizes of its Noise
+    /// handshake.
+    #[serde(rename = "net.stratum_v2")]
+    StratumV2,
+    /// The process asked DNS for, or opened TLS to, a mining pool's name.
+    #[serde(rename = "net.pool_name")]
+    PoolName,
+    /// The process speaks a blockchain's peer-to-peer protocol.
+    #[serde(rename = "net.p2p")]
+    P2p,
 }
 
 impl EvidenceKind {
@@ -28,6 +38,9 @@ impl EvidenceKind {
         match self {
             Self::Stratum => "net.stratum",
             Self::RandomxFpu => "cpu.randomx_fpu",
+            Self::StratumV2 => "net.stratum_v2",
+            Self::PoolName => "net.pool_name",
+            Self::P2p => "net.p2p",
         }
     }
 }

@@ -1,6 +1,23 @@
 //! User-space flow table: joins connect events (who) with payload samples
-//! (what), keyed by socket cookie, and runs the content classifiers over the
-//! bytes of each direction as they arrive.
+//! (what), keyed by socket cookie, recognises what each direction speaks
+//! from its first bytes, and runs the matching content classifier.
+//!
+//! The same table serves the live agent (samples from the kernel) and
+//! `assay pcap` (segments from a capture file): both hand it [`Segment`]s,
+//! so both classify alike.
+//!
+//! How a TCP direction is followed depends on how it opens:
+//! - `{` (after whitespace): newline-delimited JSON, scanned for stratum v1
+//!   lines as they complete. Nothing else is: JSON lines inside an HTTP body
+//!   are not stratum.
+//! - a TLS handshake record: reassembled until the ClientHello or
+//!   ServerHello parses (SNI, ALPN, JA4).
+//! - anything else: checked once enough bytes are in for a blockchain p2p
+//!   opening, a stratum V2 SetupConnection or DNS over TCP. When both
+//!   directions open with unrecognised bytes, the sizes of the two first
+//!   segments are checked against the stratum V2 Noise handshake.
+//!
+//! UDP datagrams are classified one by one (DNS, devp2p discovery).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -10,78 +27,228 @@ use std::{
 use assay_common::event::{ConnectEvent, SampleEvent, direction};
 
 use crate::{
-    classify::{Direction, stratum},
+    classify::{Direction, dns, p2p, stratum, stratum_v2, tls},
     events::{c_string, connect_destination, sample_endpoints, sample_payload},
 };
 
 /// Bytes kept per direction of a flow for classification.
 pub const STREAM_LIMIT: usize = 8 * 1024;
+/// Most samples per direction user space ever asks the kernel for: enough
+/// for a login line padded or split over many segments, bounded so that a
+/// flow that never completes a line cannot keep sampling.
+pub const MAX_SAMPLES_PER_DIRECTION: u32 = 16;
+/// Binary openings are checked over at most this many bytes.
+const OPENING_LIMIT: usize = 4 * 1024;
 
-/// Who opened the flow, from the connect hook.
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+/// The process holding the local end of a flow: from the connect hook, or
+/// looked up for an adopted flow.
 #[derive(Debug, Clone)]
 pub struct Owner {
     pub pid: u32,
     pub tgid: u32,
     pub comm: String,
     pub cgroup_id: u64,
+    pub role: Role,
+}
+
+/// Which end of the connection the owner is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// It connected out (or the socket is unconnected UDP).
+    Client,
+    /// It accepted the connection on a listening port.
+    Server,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// One payload-carrying segment (TCP) or datagram (UDP) of a flow.
+#[derive(Debug, Clone)]
+pub struct Segment<'a> {
+    /// Identifies the flow: a socket cookie live, a flow number offline.
+    pub key: u64,
+    pub direction: Direction,
+    /// Position among this direction's samples, from 0: a jump means a
+    /// sample was lost.
+    pub index: u16,
+    pub timestamp_ns: u64,
+    pub transport: Transport,
+    /// The captured bytes: the start of the payload.
+    pub payload: &'a [u8],
+    /// The payload's length on the wire (more than `payload.len()` when the
+    /// capture was cut).
+    pub wire_len: u32,
+    /// Source and destination of the packet.
+    pub endpoints: Option<(SocketAddr, SocketAddr)>,
+}
+
+impl<'a> Segment<'a> {
+    /// The segment a kernel sample carries. `None` for a transport the
+    /// flow sensor does not sample.
+    pub fn from_sample(event: &'a SampleEvent) -> Option<Self> {
+        let transport = match event.protocol {
+            IPPROTO_TCP => Transport::Tcp,
+            IPPROTO_UDP => Transport::Udp,
+            _ => return None,
+        };
+        Some(Self {
+            key: event.cookie,
+            direction: if event.direction == direction::EGRESS {
+                Direction::Outbound
+            } else {
+                Direction::Inbound
+            },
+            index: u16::from(event.segment),
+            timestamp_ns: event.header.timestamp_ns,
+            transport,
+            payload: sample_payload(event),
+            wire_len: event.payload_len,
+            endpoints: sample_endpoints(event),
+        })
+    }
+}
+
+/// How a TCP direction opened, which decides how it is followed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// Nothing seen yet.
+    #[default]
+    Pending,
+    JsonLines,
+    Tls,
+    /// Unrecognised bytes: checked for binary protocol openings.
+    Binary,
 }
 
 #[derive(Debug, Default)]
 struct Stream {
+    framing: Framing,
     bytes: Vec<u8>,
     /// Set once the stream is no longer followed: cut at [`STREAM_LIMIT`],
-    /// a partial capture, its last sample taken, or not JSON lines.
+    /// a partial capture or a gap, its last sample taken, or classified.
     done: bool,
-    /// What the direction's first payload byte (after whitespace) was.
-    first_byte: Option<u8>,
-    /// Index of the next sample expected from the kernel.
+    /// Payload length of the direction's first segment.
+    first_segment_len: Option<u32>,
+    /// The first segment has bytes above 0x7f: not plain text. Random
+    /// handshake keys have them with overwhelming probability.
+    opens_with_high_bytes: bool,
+    /// Index of the next sample expected.
     next_segment: u16,
 }
 
 impl Stream {
-    /// Stratum is newline-delimited JSON from the first byte: a stream
-    /// that opens with anything else (an HTTP request or status line, a TLS
-    /// record) is not followed, so JSON lines inside HTTP bodies are not
-    /// mistaken for it.
-    fn is_json_lines(&self) -> bool {
-        self.first_byte == Some(b'{')
+    fn stop(&mut self) {
+        self.done = true;
+        self.bytes = Vec::new();
     }
+}
+
+/// How the table learnt of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A connect or first sendmsg: the local process opened it.
+    Opened,
+    /// Payload before any connect record: accepted by a local server or
+    /// opened before the agent started. Who owns it is looked up.
+    Adopted,
 }
 
 #[derive(Debug)]
 pub struct Flow {
     pub owner: Option<Owner>,
+    /// An owner lookup was tried for this adopted flow (found or not).
+    pub owner_looked_up: bool,
+    pub origin: Origin,
+    pub transport: Option<Transport>,
     pub remote: Option<SocketAddr>,
     pub local: Option<SocketAddr>,
-    /// Kernel timestamp of the first payload seen in either direction.
+    /// Timestamp of the first payload seen in either direction.
     pub first_payload_ns: Option<u64>,
     pub last_seen_ns: u64,
+    /// Samples the kernel takes per direction for this flow.
+    pub sample_limit: u32,
+    /// What the flow was recognised as, for reports: the last label wins.
+    pub protocol: Option<&'static str>,
     streams: [Stream; 2],
+    noise_checked: bool,
 }
 
 impl Flow {
     /// True when the local process's own bytes are JSON lines.
     pub fn outbound_is_json_lines(&self) -> bool {
-        self.streams[0].is_json_lines()
+        self.streams[0].framing == Framing::JsonLines
     }
 }
 
-/// What a new sample told us.
+/// Something a classifier recognised on a flow.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    Stratum(stratum::Message),
+    StratumV2Setup(stratum_v2::SetupConnection),
+    StratumV2SetupSuccess {
+        version: u16,
+    },
+    /// A 64-byte client opening answered by exactly 234 bytes.
+    StratumV2Noise {
+        client: Direction,
+    },
+    TlsClientHello(tls::ClientHello),
+    TlsServerHello(tls::ServerHello),
+    Dns(dns::Message),
+    P2p(p2p::Opening),
+    /// A devp2p discovery v4 datagram (its keccak hash checks out).
+    Discv4,
+}
+
+impl Observation {
+    /// Short protocol label for reports.
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Self::Stratum(_) => "stratum-v1",
+            Self::StratumV2Setup(_) | Self::StratumV2SetupSuccess { .. } => "stratum-v2",
+            Self::StratumV2Noise { .. } => "stratum-v2-noise",
+            Self::TlsClientHello(_) | Self::TlsServerHello(_) => "tls",
+            Self::Dns(_) => "dns",
+            Self::P2p(opening) => opening.network.describe(),
+            Self::Discv4 => "devp2p-discv4",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub direction: Direction,
+    pub observation: Observation,
+}
+
+/// What a new segment told us.
 #[derive(Debug, Default)]
 pub struct SampleOutcome {
-    pub messages: Vec<stratum::Message>,
+    pub observations: Vec<Observed>,
     pub rejections: Vec<stratum::Rejection>,
+    /// The flow's sample limit was raised (a JSON line is still open at the
+    /// last sample): the kernel should be told.
+    pub raised_limit: Option<u32>,
 }
 
 #[derive(Debug)]
 pub struct FlowTable {
     flows: HashMap<u64, Flow>,
-    /// Cookies in insertion order, for O(1) eviction of the oldest; may
-    /// hold cookies already expired (skipped when met).
+    /// Keys in insertion order, for O(1) eviction of the oldest; may hold
+    /// keys already expired (skipped when met).
     order: VecDeque<u64>,
     capacity: usize,
-    /// Samples the kernel takes per direction: after the last one a stream
-    /// is released.
+    /// Samples the kernel takes per direction of a new flow.
     samples_per_direction: u32,
     pub evicted: u64,
 }
@@ -105,12 +272,26 @@ impl FlowTable {
         self.flows.is_empty()
     }
 
-    pub fn get(&self, cookie: u64) -> Option<&Flow> {
-        self.flows.get(&cookie)
+    pub fn get(&self, key: u64) -> Option<&Flow> {
+        self.flows.get(&key)
     }
 
-    fn entry(&mut self, cookie: u64, now_ns: u64) -> &mut Flow {
-        if !self.flows.contains_key(&cookie) {
+    pub fn iter(&self) -> impl Iterator<Item = (&u64, &Flow)> {
+        self.flows.iter()
+    }
+
+    /// Records the result of an owner lookup for an adopted flow.
+    pub fn set_owner(&mut self, key: u64, owner: Option<Owner>) {
+        if let Some(flow) = self.flows.get_mut(&key) {
+            flow.owner_looked_up = true;
+            if owner.is_some() {
+                flow.owner = owner;
+            }
+        }
+    }
+
+    fn entry(&mut self, key: u64, now_ns: u64, origin: Origin) -> &mut Flow {
+        if !self.flows.contains_key(&key) {
             while self.flows.len() >= self.capacity {
                 let Some(oldest) = self.order.pop_front() else {
                     break;
@@ -119,84 +300,89 @@ impl FlowTable {
                     self.evicted += 1;
                 }
             }
-            self.order.push_back(cookie);
+            self.order.push_back(key);
         }
-        self.flows.entry(cookie).or_insert_with(|| Flow {
+        let sample_limit = self.samples_per_direction;
+        self.flows.entry(key).or_insert_with(|| Flow {
             owner: None,
+            owner_looked_up: false,
+            origin,
+            transport: None,
             remote: None,
             local: None,
             first_payload_ns: None,
             last_seen_ns: now_ns,
+            sample_limit,
+            protocol: None,
             streams: Default::default(),
+            noise_checked: false,
         })
     }
 
     pub fn on_connect(&mut self, event: &ConnectEvent) {
-        let flow = self.entry(event.cookie, event.header.timestamp_ns);
+        let flow = self.entry(event.cookie, event.header.timestamp_ns, Origin::Opened);
+        flow.origin = Origin::Opened;
         flow.owner = Some(Owner {
             pid: event.header.pid,
             tgid: event.header.tgid,
             comm: c_string(&event.comm),
             cgroup_id: event.header.cgroup_id,
+            role: Role::Client,
         });
         flow.remote = connect_destination(event);
     }
 
-    /// Appends a sample to its stream and classifies what is new.
+    /// A kernel sample: see [`Self::on_segment`].
     pub fn on_sample(&mut self, event: &SampleEvent) -> SampleOutcome {
-        let ts = event.header.timestamp_ns;
-        let last_sample = u32::from(event.segment) + 1 >= self.samples_per_direction;
-        let flow = self.entry(event.cookie, ts);
+        match Segment::from_sample(event) {
+            Some(segment) => self.on_segment(&segment),
+            None => SampleOutcome::default(),
+        }
+    }
+
+    /// Appends a segment to its direction and classifies what is new.
+    pub fn on_segment(&mut self, segment: &Segment<'_>) -> SampleOutcome {
+        let ts = segment.timestamp_ns;
+        let step = self.samples_per_direction.max(1);
+        let flow = self.entry(segment.key, ts, Origin::Adopted);
         flow.last_seen_ns = ts;
         flow.first_payload_ns.get_or_insert(ts);
-        let egress = event.direction == direction::EGRESS;
-        if let Some((src, dst)) = sample_endpoints(event) {
-            let (local, remote) = if egress { (src, dst) } else { (dst, src) };
+        flow.transport = Some(segment.transport);
+        if let Some((src, dst)) = segment.endpoints {
+            let (local, remote) = match segment.direction {
+                Direction::Outbound => (src, dst),
+                Direction::Inbound => (dst, src),
+            };
             flow.local = Some(local);
-            flow.remote.get_or_insert(remote);
+            // An unconnected UDP socket talks to many peers: the latest is
+            // the one this segment is about.
+            if segment.transport == Transport::Udp || flow.remote.is_none() {
+                flow.remote = Some(remote);
+            }
         }
-        let (index, dir) = if egress {
-            (0, Direction::Outbound)
-        } else {
-            (1, Direction::Inbound)
+        let mut outcome = match segment.transport {
+            Transport::Tcp => on_tcp(flow, segment),
+            Transport::Udp => on_datagram(segment),
         };
-        let stream = &mut flow.streams[index];
-        if stream.done {
-            return SampleOutcome::default();
+        if let Some(last) = outcome.observations.last() {
+            flow.protocol = Some(last.observation.protocol());
         }
-        let payload = sample_payload(event);
-        if stream.first_byte.is_none() {
-            stream.first_byte = payload.iter().copied().find(|b| !b.is_ascii_whitespace());
+        // A JSON line still open at the last sample: ask for more, up to a
+        // bound, so a login split over many segments is still read.
+        let stream = &flow.streams[segment.direction as usize];
+        let last_sample = u32::from(segment.index) + 1 >= flow.sample_limit;
+        if last_sample
+            && stream.framing == Framing::JsonLines
+            && !stream.done
+            && !stream.bytes.is_empty()
+            && flow.sample_limit < MAX_SAMPLES_PER_DIRECTION
+        {
+            flow.sample_limit = (flow.sample_limit + step).min(MAX_SAMPLES_PER_DIRECTION);
+            outcome.raised_limit = Some(flow.sample_limit);
+        } else if last_sample && segment.transport == Transport::Tcp {
+            flow.streams[segment.direction as usize].stop();
         }
-        // A lost sample (ring buffer full) leaves a gap: bytes after it
-        // cannot be joined to bytes before it.
-        let gap = u16::from(event.segment) != stream.next_segment;
-        stream.next_segment = u16::from(event.segment) + 1;
-        if !stream.is_json_lines() || gap {
-            stream.done = true;
-            stream.bytes = Vec::new();
-            return SampleOutcome::default();
-        }
-        // A partial capture breaks line framing: classify what was complete
-        // and stop following this direction.
-        let partial = (event.captured as usize) < event.payload_len as usize;
-        let room = STREAM_LIMIT - stream.bytes.len();
-        stream
-            .bytes
-            .extend_from_slice(&payload[..payload.len().min(room)]);
-        if partial {
-            stream.bytes.push(b'\n');
-        }
-        let scan = stratum::scan(&stream.bytes, dir);
-        stream.bytes.drain(..scan.consumed);
-        if partial || last_sample || stream.bytes.len() >= STREAM_LIMIT {
-            stream.done = true;
-            stream.bytes = Vec::new();
-        }
-        SampleOutcome {
-            messages: scan.messages,
-            rejections: scan.rejections,
-        }
+        outcome
     }
 
     /// Forgets flows not seen for `idle_ns`.
@@ -204,8 +390,192 @@ impl FlowTable {
         self.flows
             .retain(|_, f| now_ns.saturating_sub(f.last_seen_ns) < idle_ns);
         let flows = &self.flows;
-        self.order.retain(|cookie| flows.contains_key(cookie));
+        self.order.retain(|key| flows.contains_key(key));
     }
+}
+
+fn on_datagram(segment: &Segment<'_>) -> SampleOutcome {
+    let observation = if let Ok(message) = dns::parse(segment.payload) {
+        Observation::Dns(message)
+    } else if p2p::is_discv4_packet(segment.payload) {
+        Observation::Discv4
+    } else {
+        return SampleOutcome::default();
+    };
+    SampleOutcome {
+        observations: vec![Observed {
+            direction: segment.direction,
+            observation,
+        }],
+        ..SampleOutcome::default()
+    }
+}
+
+fn on_tcp(flow: &mut Flow, segment: &Segment<'_>) -> SampleOutcome {
+    let dir = segment.direction;
+    let index = dir as usize;
+    let stream = &mut flow.streams[index];
+    if stream.done {
+        return SampleOutcome::default();
+    }
+    // A lost sample (ring buffer full) leaves a gap: bytes after it cannot
+    // be joined to bytes before it.
+    if segment.index != stream.next_segment {
+        stream.stop();
+        return SampleOutcome::default();
+    }
+    stream.next_segment = segment.index + 1;
+    let payload = segment.payload;
+    if stream.framing == Framing::Pending {
+        stream.first_segment_len = Some(segment.wire_len);
+        stream.opens_with_high_bytes = payload.iter().any(|b| *b > 0x7f);
+        stream.framing = framing_of(payload);
+    }
+    let partial = payload.len() < segment.wire_len as usize;
+    let room = STREAM_LIMIT - stream.bytes.len();
+    stream
+        .bytes
+        .extend_from_slice(&payload[..payload.len().min(room)]);
+    let full = stream.bytes.len() >= STREAM_LIMIT;
+
+    let mut outcome = SampleOutcome::default();
+    match stream.framing {
+        Framing::Pending => {}
+        Framing::JsonLines => {
+            // A partial capture breaks line framing: classify what was
+            // complete and stop following this direction.
+            if partial {
+                stream.bytes.push(b'\n');
+            }
+            let scan = stratum::scan(&stream.bytes, dir);
+            stream.bytes.drain(..scan.consumed);
+            outcome.rejections = scan.rejections;
+            outcome.observations = scan
+                .messages
+                .into_iter()
+                .map(|m| Observed {
+                    direction: dir,
+                    observation: Observation::Stratum(m),
+                })
+                .collect();
+            if partial || full {
+                stream.stop();
+            }
+        }
+        Framing::Tls => match tls_hello(&stream.bytes) {
+            Ok(observation) => {
+                outcome.observations.push(Observed {
+                    direction: dir,
+                    observation,
+                });
+                stream.stop();
+            }
+            Err(tls::TlsError::Incomplete) if !partial && !full => {}
+            Err(_) => stream.stop(),
+        },
+        Framing::Binary => {
+            let first_len = stream.first_segment_len.unwrap_or(0) as usize;
+            let bytes = &stream.bytes[..stream.bytes.len().min(OPENING_LIMIT)];
+            match binary_opening(bytes, first_len) {
+                Opening::Found(observation) => {
+                    outcome.observations.push(Observed {
+                        direction: dir,
+                        observation,
+                    });
+                    stream.stop();
+                }
+                Opening::NeedMore if !partial && bytes.len() < OPENING_LIMIT => {}
+                _ => stream.stop(),
+            }
+        }
+    }
+    if let Some(observed) = noise_opening(flow) {
+        outcome.observations.push(observed);
+    }
+    outcome
+}
+
+fn framing_of(payload: &[u8]) -> Framing {
+    match payload.iter().copied().find(|b| !b.is_ascii_whitespace()) {
+        None => Framing::Pending,
+        Some(b'{') => Framing::JsonLines,
+        Some(_) if tls::is_handshake_record(payload) => Framing::Tls,
+        Some(_) => Framing::Binary,
+    }
+}
+
+fn tls_hello(bytes: &[u8]) -> Result<Observation, tls::TlsError> {
+    match tls::parse_client_hello(bytes) {
+        Ok(hello) => Ok(Observation::TlsClientHello(hello)),
+        Err(tls::TlsError::Incomplete) => Err(tls::TlsError::Incomplete),
+        Err(_) => tls::parse_server_hello(bytes).map(Observation::TlsServerHello),
+    }
+}
+
+enum Opening {
+    Found(Observation),
+    NeedMore,
+    Unknown,
+}
+
+/// Binary protocols recognisable from a direction's first bytes.
+fn binary_opening(bytes: &[u8], first_segment_len: usize) -> Opening {
+    if let Some(opening) = p2p::identify(bytes, first_segment_len) {
+        return Opening::Found(Observation::P2p(opening));
+    }
+    let mut need_more = false;
+    match stratum_v2::parse_setup_connection(bytes) {
+        Ok(setup) => return Opening::Found(Observation::StratumV2Setup(setup)),
+        Err(stratum_v2::Sv2Error::Incomplete) => need_more = true,
+        Err(_) => {}
+    }
+    match stratum_v2::parse_setup_connection_success(bytes) {
+        Ok((version, _flags)) => {
+            return Opening::Found(Observation::StratumV2SetupSuccess { version });
+        }
+        Err(stratum_v2::Sv2Error::Incomplete) => need_more = true,
+        Err(_) => {}
+    }
+    match dns::parse_tcp(bytes) {
+        Ok((message, _)) => return Opening::Found(Observation::Dns(message)),
+        Err(dns::DnsError::Incomplete) => need_more = true,
+        Err(_) => {}
+    }
+    if need_more {
+        Opening::NeedMore
+    } else {
+        Opening::Unknown
+    }
+}
+
+/// The stratum V2 Noise handshake, by the sizes of the two first segments:
+/// checked once, when both directions opened with unrecognised bytes.
+fn noise_opening(flow: &mut Flow) -> Option<Observed> {
+    if flow.noise_checked {
+        return None;
+    }
+    let [out, inb] = &flow.streams;
+    let (Some(out_len), Some(in_len)) = (out.first_segment_len, inb.first_segment_len) else {
+        return None;
+    };
+    flow.noise_checked = true;
+    let random_looking = |s: &Stream| s.framing == Framing::Binary && s.opens_with_high_bytes;
+    if !random_looking(out) || !random_looking(inb) {
+        return None;
+    }
+    // The local process is the client of a flow it opened; of an adopted
+    // flow it may be either.
+    let client = if stratum_v2::is_noise_opening(out_len, in_len) {
+        Direction::Outbound
+    } else if flow.origin == Origin::Adopted && stratum_v2::is_noise_opening(in_len, out_len) {
+        Direction::Inbound
+    } else {
+        return None;
+    };
+    Some(Observed {
+        direction: client,
+        observation: Observation::StratumV2Noise { client },
+    })
 }
 
 #[cfg(test)]
@@ -230,7 +600,7 @@ mod tests {
             direction: dir,
             segment,
             ip_version: 4,
-            protocol: 6,
+            protocol: IPPROTO_TCP,
             payload_len: payload.len() as u32,
             captured: payload.len() as u32,
             sport: 1,
@@ -242,22 +612,23 @@ mod tests {
         }
     }
 
+    fn stratum_messages(outcome: &SampleOutcome) -> usize {
+        outcome
+            .observations
+            .iter()
+            .filter(|o| matches!(o.observation, Observation::Stratum(_)))
+            .count()
+    }
+
     const SUBSCRIBE: &[u8] = b"{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\n";
 
     #[test]
     fn a_line_split_over_two_samples_is_joined() {
         let mut t = FlowTable::new(8, 4);
-        assert!(
-            t.on_sample(&sample(1, direction::EGRESS, 0, &SUBSCRIBE[..10]))
-                .messages
-                .is_empty()
-        );
-        assert_eq!(
-            t.on_sample(&sample(1, direction::EGRESS, 1, &SUBSCRIBE[10..]))
-                .messages
-                .len(),
-            1
-        );
+        let first = t.on_sample(&sample(1, direction::EGRESS, 0, &SUBSCRIBE[..10]));
+        assert_eq!(stratum_messages(&first), 0);
+        let second = t.on_sample(&sample(1, direction::EGRESS, 1, &SUBSCRIBE[10..]));
+        assert_eq!(stratum_messages(&second), 1);
     }
 
     #[test]
@@ -265,16 +636,10 @@ mod tests {
         let mut t = FlowTable::new(8, 4);
         let mut response = b"HTTP/1.1 200 OK\r\nContent-Length: 48\r\n\r\n".to_vec();
         response.extend_from_slice(b"{\"id\":null,\"method\":\"mining.notify\",\"params\":[1]}\n");
-        assert!(
-            t.on_sample(&sample(1, direction::INGRESS, 0, &response))
-                .messages
-                .is_empty()
-        );
-        assert!(
-            t.on_sample(&sample(1, direction::INGRESS, 1, SUBSCRIBE))
-                .messages
-                .is_empty()
-        );
+        let first = t.on_sample(&sample(1, direction::INGRESS, 0, &response));
+        assert!(first.observations.is_empty());
+        let second = t.on_sample(&sample(1, direction::INGRESS, 1, SUBSCRIBE));
+        assert!(second.observations.is_empty());
     }
 
     #[test]
@@ -282,11 +647,28 @@ mod tests {
         let mut t = FlowTable::new(8, 4);
         let _ = t.on_sample(&sample(1, direction::EGRESS, 0, &SUBSCRIBE[..10]));
         // Sample 1 was lost in the ring buffer.
-        assert!(
-            t.on_sample(&sample(1, direction::EGRESS, 2, &SUBSCRIBE[10..]))
-                .messages
-                .is_empty()
-        );
+        let after_gap = t.on_sample(&sample(1, direction::EGRESS, 2, &SUBSCRIBE[10..]));
+        assert_eq!(stratum_messages(&after_gap), 0);
+    }
+
+    #[test]
+    fn a_line_open_at_the_last_sample_raises_the_limit_up_to_the_bound() {
+        let mut t = FlowTable::new(8, 2);
+        let padded: Vec<u8> = std::iter::once(b'{')
+            .chain(std::iter::repeat_n(b' ', 100))
+            .collect();
+        let _ = t.on_sample(&sample(1, direction::EGRESS, 0, &padded));
+        let raised = t.on_sample(&sample(1, direction::EGRESS, 1, &padded));
+        assert_eq!(raised.raised_limit, Some(4));
+        let mut limit = 4;
+        for segment in 2..MAX_SAMPLES_PER_DIRECTION as u8 + 4 {
+            let outcome = t.on_sample(&sample(1, direction::EGRESS, segment, &padded));
+            if let Some(raised) = outcome.raised_limit {
+                limit = raised;
+            }
+        }
+        assert_eq!(limit, MAX_SAMPLES_PER_DIRECTION);
+        assert_eq!(t.get(1).unwrap().sample_limit, MAX_SAMPLES_PER_DIRECTION);
     }
 
     #[test]
@@ -298,5 +680,30 @@ mod tests {
         assert_eq!(t.len(), 2);
         assert!(t.get(1).is_none() && t.get(3).is_some());
         assert_eq!(t.evicted, 1);
+    }
+
+    #[test]
+    fn a_noise_sized_opening_is_recognised_once_both_sides_spoke() {
+        let mut t = FlowTable::new(8, 4);
+        let client: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37)).collect();
+        let server: Vec<u8> = (0..234u8).map(|i| i.wrapping_mul(91)).collect();
+        let first = t.on_sample(&sample(1, direction::EGRESS, 0, &client));
+        assert!(first.observations.is_empty());
+        let answer = t.on_sample(&sample(1, direction::INGRESS, 0, &server));
+        assert!(matches!(
+            answer.observations.as_slice(),
+            [Observed {
+                observation: Observation::StratumV2Noise {
+                    client: Direction::Outbound
+                },
+                ..
+            }]
+        ));
+        // An HTTP exchange of the same sizes is not.
+        let mut request = b"GET / HTTP/1.1\r\n".to_vec();
+        request.resize(64, b'a');
+        let _ = t.on_sample(&sample(2, direction::EGRESS, 0, &request));
+        let reply = t.on_sample(&sample(2, direction::INGRESS, 0, &server));
+        assert!(reply.observations.is_empty());
     }
 }

@@ -16,6 +16,8 @@ pub mod evidence;
 pub mod flows;
 pub mod kernel;
 pub mod loader;
+pub mod net_evidence;
+pub mod pcap;
 pub mod process_table;
 pub mod sink;
 pub mod time;

@@ -3,7 +3,7 @@
 use std::{io::IsTerminal as _, path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
-use assay::{agent, doctor, loader};
+use assay::{agent, doctor, loader, pcap};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -33,6 +33,56 @@ enum Command {
     /// nothing. Exits 0 when at least one sensor can run, 1 when none can,
     /// 2 when the probe itself failed (e.g. not enough privilege).
     Doctor(RunArgs),
+    /// Classify the flows of a capture file (pcap or pcapng) with the
+    /// agent's own classifiers, offline. Needs no privilege.
+    ///
+    /// Flows are sampled as the agent samples them: the first
+    /// --sample-segments payload segments of each direction (more, up to
+    /// 16, while a stratum line is still open), each cut at 2048 bytes; TCP
+    /// in sequence order, retransmissions skipped, a gap stopping that
+    /// direction. The initiator is the side that sent the SYN, else the one
+    /// that sent the first packet. Link types: Ethernet, Linux cooked (SLL,
+    /// SLL2: `-i any`), raw IPv4/IPv6, BSD loopback.
+    ///
+    /// Prints a table, one line per flow that carried payload: flow number,
+    /// transport, initiator -> responder, packets and payload bytes each
+    /// way (> sent by the initiator, < by the responder), protocol
+    /// (stratum-v1, stratum-v2, stratum-v2-noise, tls, dns, a p2p network,
+    /// devp2p-discv4, or unknown) and what identified it; then a summary:
+    /// packets read, skipped by reason, flows.
+    ///
+    /// Exits 0 when the whole file was read, 2 when it could not be (not a
+    /// capture, truncated, corrupt): the error names the file and the byte
+    /// offset, after the flows read up to there.
+    Pcap(PcapArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct PcapArgs {
+    /// The capture file: pcap (any byte order, micro- or nanosecond) or
+    /// pcapng.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// One JSON object per flow per line instead of the table (summary on
+    /// stderr). Fields: flow, transport ("tcp"/"udp"), initiator and
+    /// responder {addr, packets, bytes, sampled, retransmissions, gaps},
+    /// handshake_seen, first_seen, last_seen (RFC 3339), protocol (null
+    /// when unknown); when found: stratum {variant, variant_name, methods,
+    /// decisive, agent, login, worker, algorithms, messages}, tls {sni,
+    /// alpn, ja4, server_hello, selected_alpn}, dns {names, addresses,
+    /// queries, responses}, p2p {network, message, confidence}, stratum_v2
+    /// {protocol, endpoint, vendor, device, version, noise_client},
+    /// devp2p_discv4, stratum_rejections.
+    #[arg(long)]
+    json: bool,
+    /// Payload segments classified in each direction of a flow, as the
+    /// agent's --sample-segments.
+    #[arg(
+        long,
+        default_value_t = pcap::DEFAULT_SAMPLES_PER_DIRECTION,
+        value_parser = clap::value_parser!(u32).range(1..=64)
+    )]
+    sample_segments: u32,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -89,6 +139,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             })
         }
         Some(Command::Run(args)) => run(args),
+        Some(Command::Pcap(args)) => {
+            let format = if args.json {
+                pcap::Format::Json
+            } else {
+                pcap::Format::Table
+            };
+            let options = pcap::Options {
+                samples_per_direction: args.sample_segments,
+            };
+            pcap::run(&args.file, format, &options)?;
+            Ok(ExitCode::SUCCESS)
+        }
         None => run(cli.run),
     }
 }

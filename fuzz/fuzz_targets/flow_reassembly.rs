@@ -10,16 +10,22 @@
 //!                   bit 2 `captured` claims the length field, even past the
 //!                         bytes that follow or the data array
 //!                   bits 3-4 ip_version: 4, 6, 0, 5
+//!                   bit 5 UDP instead of TCP
+//!                   bit 6 skip a segment number (a lost sample)
 //! bytes 1-2  length, little endian, low 12 bits (0..=4095)
 //! then       min(length, SAMPLE_LEN, what is left) payload bytes
 //! ```
 //!
-//! Invariants: no panic; one cookie is one flow; a decisive message always
-//! names its protocol variant.
+//! Every classifier the flow table dispatches to (stratum, TLS, DNS, p2p,
+//! stratum V2) is reached this way, behind the framing decisions.
+//!
+//! Invariants: no panic; one cookie is one flow; a decisive stratum message
+//! always names its protocol variant; the sample limit never passes its
+//! bound.
 
 #![no_main]
 
-use assay::flows::FlowTable;
+use assay::flows::{FlowTable, MAX_SAMPLES_PER_DIRECTION, Observation};
 use assay_common::event::{EventHeader, SAMPLE_LEN, SampleEvent, direction, kind};
 use libfuzzer_sys::fuzz_target;
 
@@ -74,7 +80,7 @@ fuzz_target!(|data: &[u8]| {
             },
             segment: segment[dir_index],
             ip_version,
-            protocol: 6,
+            protocol: if flags & 0x20 != 0 { 17 } else { 6 },
             payload_len,
             captured,
             sport: if ingress { 3333 } else { 40000 },
@@ -119,18 +125,21 @@ fuzz_target!(|data: &[u8]| {
             data: [0; SAMPLE_LEN],
         };
         sample.data[..payload.len()].copy_from_slice(payload);
-        segment[dir_index] = segment[dir_index].wrapping_add(1);
+        segment[dir_index] = segment[dir_index].wrapping_add(if flags & 0x40 != 0 { 2 } else { 1 });
         ts += 1_000;
 
         let outcome = table.on_sample(&sample);
-        for message in &outcome.messages {
-            assert!(
-                !message.decisive || message.variant.is_some(),
-                "decisive message without a variant: {message:?}"
-            );
+        for observed in &outcome.observations {
+            if let Observation::Stratum(message) = &observed.observation {
+                assert!(
+                    !message.decisive || message.variant.is_some(),
+                    "decisive message without a variant: {message:?}"
+                );
+            }
         }
         assert_eq!(table.len(), 1, "one cookie, one flow");
         let flow = table.get(COOKIE).expect("the flow just sampled");
         assert_eq!(flow.last_seen_ns, ts - 1_000);
+        assert!(flow.sample_limit <= MAX_SAMPLES_PER_DIRECTION);
     }
 });

@@ -5,13 +5,15 @@
 
 use std::{
     io::{Read as _, Write as _},
-    net::{TcpListener, TcpStream},
+    net::TcpStream,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
-use assay_tests::{Agent, TestCgroup, finding_pid, load_workload, require_root};
+use assay_tests::{
+    Agent, TempDir, TestCgroup, finding_pid, free_port, load_workload, require_root,
+};
 use serde_json::Value;
 
 /// Any mainnet address: regtest accepts it (monero's functional tests use it).
@@ -24,14 +26,6 @@ fn monerod_path() -> PathBuf {
         "monerod not installed: `cargo xtask test` installs Debian's monero package"
     );
     path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn rpc(port: u16, path: &str, body: &str) -> Option<Value> {
@@ -144,26 +138,6 @@ impl Drop for Miner {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "assay-{name}-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

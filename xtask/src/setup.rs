@@ -13,9 +13,11 @@ const LLVM_MAJOR: &str = "22";
 const LLVM_PACKAGES: [&str; 2] = ["llvm-22-dev", "libpolly-22-dev"];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
-/// Debian packages the privileged suites start as real workloads:
-/// monerod (a real RandomX miner in regtest).
-const TEST_PACKAGES: [&str; 1] = ["monero"];
+/// Debian packages the privileged suites use as real workloads and tools:
+/// monerod (a real RandomX miner in regtest, and Levin peers), tshark (to
+/// record captures for `assay pcap`), openssl and curl (real TLS clients),
+/// iproute2 (test network namespaces with their own resolver).
+const TEST_PACKAGES: [&str; 5] = ["monero", "tshark", "openssl", "curl", "iproute2"];
 
 /// The peer the benchmarks compare against.
 const BENCH_PACKAGES: [&str; 1] = ["bpftrace"];

@@ -4,3 +4,4 @@
 pub mod btf_offsets;
 pub mod cgroup;
 pub mod features;
+pub mod sockets;

@@ -2,6 +2,10 @@
 //! clients in each protocol variant, and benign look-alikes (JSON-RPC and
 //! HTTP clients on long-lived connections, and the server they talk to).
 //!
+//! Also: a DNS stub resolver and query client (RFC 1035 wire format), and
+//! a stratum V2 pool and client (plaintext SetupConnection, or the Noise NX
+//! handshake sizes followed by small encrypted-looking records).
+//!
 //! Every message is written from the public specs (SIGNATURES.md), with the
 //! key orders and spacing real clients use, not from assay's classifier.
 //! Servers listen on an ephemeral loopback port and print it on stdout as
@@ -9,7 +13,7 @@
 
 use std::{
     io::{self, BufRead, BufReader, Read, Write},
-    net::{TcpListener, TcpStream},
+    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
     thread,
     time::Duration,
 };
@@ -53,6 +57,10 @@ enum Cmd {
         /// Keep the connection open this long after the opening (ms).
         #[arg(long, default_value_t = 1500)]
         hold_ms: u64,
+        /// While holding, submit a share this often (ms; 0: never), as a
+        /// miner that found one does.
+        #[arg(long, default_value_t = 0)]
+        submit_every_ms: u64,
     },
     /// A JSON-RPC API client (node RPC, generic login/subscribe APIs).
     JsonRpc {
@@ -70,6 +78,45 @@ enum Cmd {
         #[arg(long)]
         connect: String,
     },
+    /// A DNS stub resolver on UDP: answers every A question with 127.0.0.1.
+    DnsStub {
+        /// Address to bind; port 0 picks one (printed as `listening <port>`).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        bind: SocketAddr,
+    },
+    /// Asks a DNS server for the A record of each name, one query each.
+    DnsQuery {
+        #[arg(long)]
+        server: SocketAddr,
+        /// Send with sendto on an unconnected socket (as many resolvers and
+        /// discovery protocols do) instead of connect + send.
+        #[arg(long)]
+        unconnected: bool,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// A stratum V2 pool: answers a plaintext SetupConnection with
+    /// SetupConnection.Success, or a 64-byte Noise opening with 234 bytes,
+    /// then echoes small records.
+    Sv2Pool,
+    /// A stratum V2 mining device.
+    Sv2 {
+        #[arg(long)]
+        connect: String,
+        /// `setup`: plaintext SetupConnection (trusted LAN style); `noise`:
+        /// the encrypted opening's sizes, then small records.
+        #[arg(long, value_enum)]
+        mode: Sv2Mode,
+        /// Keep the connection open this long after the opening (ms).
+        #[arg(long, default_value_t = 1500)]
+        hold_ms: u64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Sv2Mode {
+    Setup,
+    Noise,
 }
 
 fn main() -> Result<()> {
@@ -81,17 +128,190 @@ fn main() -> Result<()> {
             connect,
             wait_stdin,
             hold_ms,
+            submit_every_ms,
         } => {
             if wait_stdin {
                 let mut line = String::new();
                 io::stdin().read_line(&mut line)?;
             }
-            stratum_client(variant, &connect, Duration::from_millis(hold_ms))
+            stratum_client(
+                variant,
+                &connect,
+                Duration::from_millis(hold_ms),
+                Duration::from_millis(submit_every_ms),
+            )
         }
         Cmd::JsonRpc { connect } => json_rpc_client(&connect),
         Cmd::Http { connect } => http_client(&connect),
         Cmd::Garbage { connect } => garbage_client(&connect),
+        Cmd::DnsStub { bind } => dns_stub(bind),
+        Cmd::DnsQuery {
+            server,
+            unconnected,
+            names,
+        } => dns_query(server, unconnected, &names),
+        Cmd::Sv2Pool => serve(sv2_pool_session),
+        Cmd::Sv2 {
+            connect,
+            mode,
+            hold_ms,
+        } => sv2_client(&connect, mode, Duration::from_millis(hold_ms)),
     }
+}
+
+/// A standard query for `name`, type A, class IN, recursion desired
+/// (RFC 1035 4.1).
+fn dns_question(id: u16, name: &str) -> Vec<u8> {
+    let mut packet = Vec::new();
+    packet.extend_from_slice(&id.to_be_bytes());
+    packet.extend_from_slice(&[0x01, 0x00]); // RD
+    packet.extend_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]); // 1 question
+    for label in name.trim_end_matches('.').split('.') {
+        packet.push(label.len() as u8);
+        packet.extend_from_slice(label.as_bytes());
+    }
+    packet.push(0);
+    packet.extend_from_slice(&[0, 1, 0, 1]); // A, IN
+    packet
+}
+
+fn dns_stub(bind: SocketAddr) -> Result<()> {
+    let socket = UdpSocket::bind(bind)?;
+    println!("listening {}", socket.local_addr()?.port());
+    io::stdout().flush()?;
+    let mut buf = [0u8; 1500];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf)?;
+        let query = &buf[..n];
+        // Header (12) + at least a root name and type/class.
+        if n < 17 || query[2] & 0x80 != 0 {
+            continue;
+        }
+        let mut end = 12;
+        while end < n && query[end] != 0 {
+            end += usize::from(query[end]) + 1;
+        }
+        let question_end = end + 5;
+        if question_end > n {
+            continue;
+        }
+        let qtype = u16::from_be_bytes([query[end + 1], query[end + 2]]);
+        let mut answer = query[..question_end].to_vec();
+        answer[2] = 0x81; // QR, RD
+        answer[3] = 0x80; // RA, NOERROR
+        answer[4..12].copy_from_slice(&[0, 1, 0, u8::from(qtype == 1), 0, 0, 0, 0]);
+        if qtype == 1 {
+            answer.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+        }
+        socket.send_to(&answer, from)?;
+    }
+}
+
+fn dns_query(server: SocketAddr, unconnected: bool, names: &[String]) -> Result<()> {
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    socket.set_read_timeout(Some(Duration::from_secs(2)))?;
+    if !unconnected {
+        socket.connect(server)?;
+    }
+    let mut buf = [0u8; 1500];
+    for (i, name) in names.iter().enumerate() {
+        let query = dns_question(0x1000 + i as u16, name);
+        if unconnected {
+            socket.send_to(&query, server)?;
+        } else {
+            socket.send(&query)?;
+        }
+        let n = socket.recv(&mut buf).context("no DNS answer")?;
+        println!("answered {name} ({n} bytes)");
+    }
+    Ok(())
+}
+
+fn random_bytes(n: usize) -> Result<Vec<u8>> {
+    let mut bytes = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Extension type 0, message type, 24-bit little-endian length, payload
+/// (sv2-spec 03-Protocol-Overview.md, framing).
+fn sv2_frame(msg_type: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0, 0, msg_type];
+    frame.extend_from_slice(&(payload.len() as u32).to_le_bytes()[..3]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+fn str0_255(out: &mut Vec<u8>, text: &str) {
+    out.push(text.len() as u8);
+    out.extend_from_slice(text.as_bytes());
+}
+
+fn sv2_pool_session(mut stream: TcpStream) -> Result<()> {
+    let mut opening = [0u8; 6];
+    stream.read_exact(&mut opening)?;
+    if opening[..3] == [0, 0, 0] {
+        // Plaintext SetupConnection: read its payload, answer Success
+        // (used_version 2, flags 0).
+        let len = u32::from_le_bytes([opening[3], opening[4], opening[5], 0]) as usize;
+        let mut payload = vec![0u8; len];
+        stream.read_exact(&mut payload)?;
+        let mut success = 2u16.to_le_bytes().to_vec();
+        success.extend_from_slice(&0u32.to_le_bytes());
+        stream.write_all(&sv2_frame(0x01, &success))?;
+    } else {
+        // Noise NX act 1 is 64 bytes (an ElligatorSwift key); act 2 is 234.
+        let mut rest = [0u8; 58];
+        stream.read_exact(&mut rest)?;
+        stream.write_all(&random_bytes(234)?)?;
+    }
+    let mut buf = [0u8; 512];
+    loop {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            return Ok(());
+        }
+        stream.write_all(&random_bytes(22 + 48)?)?;
+    }
+}
+
+fn sv2_client(addr: &str, mode: Sv2Mode, hold: Duration) -> Result<()> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    match mode {
+        Sv2Mode::Setup => {
+            // SetupConnection: protocol 0 (mining), min/max version 2,
+            // flags (REQUIRES_STANDARD_JOBS), endpoint host and port, vendor,
+            // hardware version, firmware, device id.
+            let mut payload = vec![0u8];
+            payload.extend_from_slice(&2u16.to_le_bytes());
+            payload.extend_from_slice(&2u16.to_le_bytes());
+            payload.extend_from_slice(&1u32.to_le_bytes());
+            str0_255(&mut payload, "pool.example.net");
+            payload.extend_from_slice(&34254u16.to_le_bytes());
+            str0_255(&mut payload, "Bitmain");
+            str0_255(&mut payload, "S19 Pro");
+            str0_255(&mut payload, "braiins-os-2023-11");
+            str0_255(&mut payload, "rig-7");
+            stream.write_all(&sv2_frame(0x00, &payload))?;
+            let mut reply = [0u8; 12];
+            stream.read_exact(&mut reply)?;
+        }
+        Sv2Mode::Noise => {
+            stream.write_all(&random_bytes(64)?)?;
+            let mut reply = [0u8; 234];
+            stream.read_exact(&mut reply)?;
+        }
+    }
+    // Shares as small encrypted records: 22-byte header + ciphertext.
+    let deadline = std::time::Instant::now() + hold;
+    let mut buf = [0u8; 512];
+    while std::time::Instant::now() < deadline {
+        stream.write_all(&random_bytes(22 + 32)?)?;
+        let _ = stream.read(&mut buf)?;
+        thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
 }
 
 fn serve(session: fn(TcpStream) -> Result<()>) -> Result<()> {
@@ -208,7 +428,12 @@ fn plain_session(stream: TcpStream) -> Result<()> {
     Ok(())
 }
 
-fn stratum_client(variant: Variant, addr: &str, hold: Duration) -> Result<()> {
+fn stratum_client(
+    variant: Variant,
+    addr: &str,
+    hold: Duration,
+    submit_every: Duration,
+) -> Result<()> {
     let mut stream = TcpStream::connect(addr).with_context(|| format!("connect {addr}"))?;
     let mut reader = BufReader::new(stream.try_clone()?);
     let opening: Vec<String> = match variant {
@@ -244,7 +469,31 @@ fn stratum_client(variant: Variant, addr: &str, hold: Duration) -> Result<()> {
         send(&mut stream, line)?;
         let _ = expect_reply(&mut reader)?;
     }
-    thread::sleep(hold);
+    println!("opened");
+    io::stdout().flush()?;
+    if submit_every.is_zero() {
+        thread::sleep(hold);
+        return Ok(());
+    }
+    let deadline = std::time::Instant::now() + hold;
+    let mut id = 10;
+    while std::time::Instant::now() < deadline {
+        thread::sleep(submit_every);
+        id += 1;
+        let nonce = format!("{:08x}", 0x1f00_0000u32 + id);
+        let share = match variant {
+            // XMRig: the job's id, a 4-byte nonce and the 32-byte result.
+            Variant::St5 => format!(
+                r#"{{"id":{id},"jsonrpc":"2.0","method":"submit","params":{{"id":"8e3c5d2a","job_id":"Z2FtZS0xNzM{id}","nonce":"{nonce}","result":"{}","algo":"rx/0"}}}}"#,
+                "a1".repeat(32)
+            ),
+            _ => format!(
+                r#"{{"id": {id}, "method": "mining.submit", "params": ["rig01", "6a{id}", "00000001", "6553f100", "{nonce}"]}}"#
+            ),
+        };
+        send(&mut stream, &share)?;
+        let _ = expect_reply(&mut reader)?;
+    }
     Ok(())
 }
 

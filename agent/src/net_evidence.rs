@@ -1,0 +1,541 @@
+//! What a flow observation means about the process that owns the flow.
+//!
+//! Pure: the flow table says what was recognised on the wire, this module
+//! decides whether it is evidence about the local process, how strong, and
+//! says it in words. Direction and role matter: a pool name the process
+//! *asked* for speaks against it, one it *answered* (a local resolver) does
+//! not; stratum a local server *received* makes it the pool, not the miner.
+
+use std::{collections::HashSet, net::SocketAddr};
+
+use serde_json::{Map, Value, json};
+
+use crate::{
+    classify::{Direction, dns::PoolDomains, p2p, stratum, stratum_v2, tls},
+    evidence::EvidenceKind,
+    flows::Observation,
+    kernel::sockets::Role,
+};
+
+/// What is known of the flow and its owner when an observation arrives.
+#[derive(Debug, Clone)]
+pub struct FlowFacts {
+    pub tgid: u32,
+    pub comm: String,
+    pub role: Role,
+    pub remote: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+    /// The local process's own bytes on this flow are JSON lines.
+    pub outbound_is_json_lines: bool,
+}
+
+/// Evidence before the workload and times are attached.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub kind: EvidenceKind,
+    pub strength: f32,
+    pub decisive: bool,
+    pub summary: String,
+    pub attributes: Map<String, Value>,
+}
+
+/// Distinct libp2p peers a process needs before its libp2p use counts as
+/// gossip: one libp2p connection is any IPFS-style client.
+pub const LIBP2P_GOSSIP_PEERS: usize = 3;
+
+/// Turns one observation into evidence about the flow's owner, if it is
+/// any. `libp2p_peers` is the set of distinct libp2p peers the owner has
+/// been seen with, this one included.
+pub fn evidence_for(
+    observation: &Observation,
+    direction: Direction,
+    facts: &FlowFacts,
+    pools: &PoolDomains,
+    libp2p_peers: &HashSet<SocketAddr>,
+) -> Option<Draft> {
+    match observation {
+        Observation::Stratum(message) => stratum_evidence(message.clone(), direction, facts),
+        Observation::StratumV2Setup(setup) => setup_evidence(setup, direction, facts),
+        Observation::StratumV2SetupSuccess { version } => {
+            (direction == Direction::Inbound && facts.role == Role::Client).then(|| Draft {
+                kind: EvidenceKind::StratumV2,
+                strength: 0.5,
+                decisive: false,
+                summary: format!(
+                    "{} was answered with a stratum V2 SetupConnection.Success (version {version}) by {}",
+                    who(facts),
+                    peer(facts)
+                ),
+                attributes: base_attributes("stratum-v2", direction, facts),
+            })
+        }
+        Observation::StratumV2Noise { client } => {
+            let local_is_client = *client == Direction::Outbound;
+            local_is_client.then(|| Draft {
+                kind: EvidenceKind::StratumV2,
+                strength: 0.4,
+                decisive: false,
+                summary: format!(
+                    "{} opened a connection to {} with a 64-byte key answered by exactly 234 bytes: \
+                     the shape of the stratum V2 Noise handshake",
+                    who(facts),
+                    peer(facts)
+                ),
+                attributes: base_attributes("stratum-v2-noise", direction, facts),
+            })
+        }
+        Observation::TlsClientHello(hello) => tls_evidence(hello, direction, facts, pools),
+        Observation::TlsServerHello(_) => None,
+        Observation::Dns(message) => dns_evidence(message, direction, facts, pools),
+        Observation::P2p(opening) => p2p_evidence(opening, direction, facts, libp2p_peers),
+        Observation::Discv4 => {
+            let mut attributes = base_attributes("devp2p-discv4", direction, facts);
+            attributes.insert("network".into(), json!("ethereum devp2p"));
+            Some(Draft {
+                kind: EvidenceKind::P2p,
+                strength: 1.0,
+                decisive: true,
+                summary: format!(
+                    "{} {} an Ethereum devp2p discovery (discv4) packet, its keccak hash intact, {} {}",
+                    who(facts),
+                    verb(direction),
+                    preposition(direction),
+                    peer(facts)
+                ),
+                attributes,
+            })
+        }
+    }
+}
+
+fn who(facts: &FlowFacts) -> String {
+    format!("pid {} ({})", facts.tgid, facts.comm)
+}
+
+fn peer(facts: &FlowFacts) -> String {
+    facts
+        .remote
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "an unknown peer".into())
+}
+
+fn verb(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Outbound => "sent",
+        Direction::Inbound => "received",
+    }
+}
+
+fn preposition(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Outbound => "to",
+        Direction::Inbound => "from",
+    }
+}
+
+fn base_attributes(protocol: &str, direction: Direction, facts: &FlowFacts) -> Map<String, Value> {
+    let mut attributes = Map::new();
+    attributes.insert("protocol".into(), json!(protocol));
+    attributes.insert("direction".into(), json!(direction));
+    attributes.insert("role".into(), json!(facts.role));
+    if let Some(remote) = facts.remote {
+        attributes.insert("remote".into(), json!(remote.to_string()));
+    }
+    if let Some(local) = facts.local {
+        attributes.insert("local".into(), json!(local.to_string()));
+    }
+    attributes
+}
+
+fn stratum_evidence(
+    mut message: stratum::Message,
+    direction: Direction,
+    facts: &FlowFacts,
+) -> Option<Draft> {
+    // A local server receiving stratum is the pool (or a proxy), not the
+    // miner: the miner is the remote end.
+    if facts.role == Role::Server {
+        return None;
+    }
+    // What the pool side says is decisive only on a flow whose client side
+    // speaks JSON lines too: a server cannot frame a benign client by
+    // sending it stratum-shaped lines.
+    if direction == Direction::Inbound && !facts.outbound_is_json_lines {
+        message.decisive = false;
+    }
+    let variant = message.variant;
+    let mut attributes = base_attributes("stratum-v1", direction, facts);
+    if let Some(variant) = variant {
+        attributes.insert("variant".into(), json!(variant.id()));
+        attributes.insert("variant_name".into(), json!(variant.describe()));
+    }
+    attributes.insert("method".into(), json!(message.method));
+    for (key, value) in [
+        ("agent", &message.agent),
+        ("login", &message.login),
+        ("worker", &message.worker),
+    ] {
+        if let Some(value) = value {
+            attributes.insert(key.into(), Value::String(value.clone()));
+        }
+    }
+    if !message.algorithms.is_empty() {
+        attributes.insert("algorithms".into(), json!(message.algorithms));
+    }
+    let mut summary = format!(
+        "{} {} a {} `{}` message {} {}",
+        who(facts),
+        verb(direction),
+        variant.map(|v| v.describe()).unwrap_or("stratum"),
+        message.method,
+        preposition(direction),
+        peer(facts),
+    );
+    if let Some(agent) = &message.agent {
+        summary.push_str(&format!(", miner agent \"{agent}\""));
+    }
+    if let Some(login) = &message.login {
+        summary.push_str(&format!(", login \"{login}\""));
+    }
+    Some(Draft {
+        kind: EvidenceKind::Stratum,
+        strength: if message.decisive { 1.0 } else { 0.5 },
+        decisive: message.decisive,
+        summary,
+        attributes,
+    })
+}
+
+fn setup_evidence(
+    setup: &stratum_v2::SetupConnection,
+    direction: Direction,
+    facts: &FlowFacts,
+) -> Option<Draft> {
+    // Only the client sends SetupConnection: the local process is the
+    // client when it sent it.
+    if direction != Direction::Outbound {
+        return None;
+    }
+    let mining = setup.protocol == 0;
+    let mut attributes = base_attributes("stratum-v2", direction, facts);
+    attributes.insert(
+        "subprotocol".into(),
+        json!(stratum_v2::protocol_name(setup.protocol)),
+    );
+    attributes.insert(
+        "endpoint".into(),
+        json!(format!("{}:{}", setup.endpoint_host, setup.endpoint_port)),
+    );
+    if !setup.vendor.is_empty() {
+        attributes.insert("agent".into(), json!(setup.vendor));
+    }
+    if !setup.device_id.is_empty() {
+        attributes.insert("worker".into(), json!(setup.device_id));
+    }
+    Some(Draft {
+        kind: EvidenceKind::StratumV2,
+        strength: if mining { 1.0 } else { 0.6 },
+        decisive: mining,
+        summary: format!(
+            "{} sent a stratum V2 SetupConnection for the {} protocol to {} \
+             (endpoint {}:{}, vendor \"{}\", device \"{}\")",
+            who(facts),
+            stratum_v2::protocol_name(setup.protocol),
+            peer(facts),
+            setup.endpoint_host,
+            setup.endpoint_port,
+            setup.vendor,
+            setup.device_id
+        ),
+        attributes,
+    })
+}
+
+fn tls_evidence(
+    hello: &tls::ClientHello,
+    direction: Direction,
+    facts: &FlowFacts,
+    pools: &PoolDomains,
+) -> Option<Draft> {
+    if direction != Direction::Outbound {
+        return None;
+    }
+    let sni = hello.sni.as_deref()?;
+    let entry = pools.matches(sni)?;
+    let mut attributes = base_attributes("tls", direction, facts);
+    attributes.insert("source".into(), json!("tls_sni"));
+    attributes.insert("server_name".into(), json!(sni));
+    attributes.insert("pool_domain".into(), json!(entry));
+    attributes.insert("ja4".into(), json!(hello.ja4));
+    if !hello.alpn.is_empty() {
+        attributes.insert("alpn".into(), json!(hello.alpn));
+    }
+    Some(Draft {
+        kind: EvidenceKind::PoolName,
+        strength: 0.7,
+        decisive: false,
+        summary: format!(
+            "{} opened TLS to {} naming the mining pool \"{sni}\" (listed under {entry})",
+            who(facts),
+            peer(facts)
+        ),
+        attributes,
+    })
+}
+
+fn dns_evidence(
+    message: &crate::classify::dns::Message,
+    direction: Direction,
+    facts: &FlowFacts,
+    pools: &PoolDomains,
+) -> Option<Draft> {
+    // The process's own lookups: queries it sent, answers it received. A
+    // resolver serving others sees the opposite and is not the asker.
+    let asked = match direction {
+        Direction::Outbound => !message.is_response,
+        Direction::Inbound => message.is_response,
+    };
+    if !asked {
+        return None;
+    }
+    let (name, entry) = message
+        .questions
+        .iter()
+        .find_map(|q| pools.matches(&q.name).map(|entry| (q.name.clone(), entry)))?;
+    let mut attributes = base_attributes("dns", direction, facts);
+    attributes.insert("source".into(), json!("dns"));
+    attributes.insert("query".into(), json!(name));
+    attributes.insert("pool_domain".into(), json!(entry));
+    let addresses: Vec<String> = message
+        .answers
+        .iter()
+        .filter_map(|r| match &r.data {
+            crate::classify::dns::RecordData::A(a) => Some(a.to_string()),
+            crate::classify::dns::RecordData::Aaaa(a) => Some(a.to_string()),
+            _ => None,
+        })
+        .collect();
+    if !addresses.is_empty() {
+        attributes.insert("answers".into(), json!(addresses));
+    }
+    Some(Draft {
+        kind: EvidenceKind::PoolName,
+        strength: 0.7,
+        decisive: false,
+        summary: format!(
+            "{} looked up the mining pool name \"{name}\" (listed under {entry}) {}",
+            who(facts),
+            if message.is_response {
+                "and got an answer"
+            } else {
+                "in DNS"
+            }
+        ),
+        attributes,
+    })
+}
+
+fn p2p_evidence(
+    opening: &p2p::Opening,
+    direction: Direction,
+    facts: &FlowFacts,
+    libp2p_peers: &HashSet<SocketAddr>,
+) -> Option<Draft> {
+    let blockchain = opening.network.is_blockchain();
+    if !blockchain && libp2p_peers.len() < LIBP2P_GOSSIP_PEERS {
+        return None;
+    }
+    let decisive = blockchain && opening.confidence == p2p::Confidence::Decisive;
+    let mut attributes = base_attributes("p2p", direction, facts);
+    attributes.insert("network".into(), json!(opening.network.describe()));
+    if let Some(message) = &opening.message {
+        attributes.insert("message".into(), json!(message));
+    }
+    attributes.insert("confidence".into(), json!(opening.confidence));
+    let summary = if blockchain {
+        format!(
+            "{} {} a {} peer-to-peer {} {} {}",
+            who(facts),
+            verb(direction),
+            opening.network.describe(),
+            opening
+                .message
+                .as_deref()
+                .map(|m| format!("`{m}` message"))
+                .unwrap_or_else(|| "opening".into()),
+            preposition(direction),
+            peer(facts)
+        )
+    } else {
+        attributes.insert("distinct_peers".into(), json!(libp2p_peers.len()));
+        format!(
+            "{} speaks libp2p with {} distinct peers (gossip fan-out), the latest {}",
+            who(facts),
+            libp2p_peers.len(),
+            peer(facts)
+        )
+    };
+    Some(Draft {
+        kind: EvidenceKind::P2p,
+        strength: match (decisive, blockchain) {
+            (true, _) => 1.0,
+            (false, true) => 0.5,
+            (false, false) => 0.4,
+        },
+        decisive,
+        summary,
+        attributes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::dns;
+
+    fn facts(role: Role) -> FlowFacts {
+        FlowFacts {
+            tgid: 7,
+            comm: "worker".into(),
+            role,
+            remote: Some("192.0.2.1:53".parse().unwrap()),
+            local: Some("192.0.2.2:40000".parse().unwrap()),
+            outbound_is_json_lines: false,
+        }
+    }
+
+    fn pools() -> PoolDomains {
+        PoolDomains::parse("# test list\nsupportxmr.com\n").unwrap()
+    }
+
+    fn dns_message(name: &str, is_response: bool) -> Observation {
+        Observation::Dns(dns::Message {
+            id: 1,
+            is_response,
+            rcode: 0,
+            questions: vec![dns::Question {
+                name: name.into(),
+                qtype: 1,
+            }],
+            answers: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_pool_lookup_by_the_process_is_evidence_and_an_ordinary_one_is_not() {
+        let none = HashSet::new();
+        let query = dns_message("pool.supportxmr.com", false);
+        let draft = evidence_for(
+            &query,
+            Direction::Outbound,
+            &facts(Role::Client),
+            &pools(),
+            &none,
+        )
+        .unwrap();
+        assert_eq!(draft.kind, EvidenceKind::PoolName);
+        assert!(!draft.decisive);
+        assert_eq!(draft.attributes["pool_domain"], "supportxmr.com");
+        let ordinary = dns_message("deb.debian.org", false);
+        assert!(
+            evidence_for(
+                &ordinary,
+                Direction::Outbound,
+                &facts(Role::Client),
+                &pools(),
+                &none
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn a_resolver_answering_others_is_not_the_asker() {
+        let none = HashSet::new();
+        let query = dns_message("pool.supportxmr.com", false);
+        assert!(
+            evidence_for(
+                &query,
+                Direction::Inbound,
+                &facts(Role::Client),
+                &pools(),
+                &none
+            )
+            .is_none()
+        );
+        let answer = dns_message("pool.supportxmr.com", true);
+        assert!(
+            evidence_for(
+                &answer,
+                Direction::Outbound,
+                &facts(Role::Client),
+                &pools(),
+                &none
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn stratum_received_by_a_local_server_is_not_mining_evidence_for_it() {
+        let message = stratum::Message {
+            method: "login".into(),
+            decisive: true,
+            ..Default::default()
+        };
+        let none = HashSet::new();
+        let observation = Observation::Stratum(message);
+        assert!(
+            evidence_for(
+                &observation,
+                Direction::Inbound,
+                &facts(Role::Server),
+                &pools(),
+                &none
+            )
+            .is_none()
+        );
+        let client = evidence_for(
+            &observation,
+            Direction::Outbound,
+            &facts(Role::Client),
+            &pools(),
+            &none,
+        )
+        .unwrap();
+        assert!(client.decisive);
+    }
+
+    #[test]
+    fn libp2p_counts_only_as_gossip_fan_out() {
+        let opening = Observation::P2p(p2p::Opening {
+            network: p2p::Network::Libp2p,
+            message: Some("/noise".into()),
+            confidence: p2p::Confidence::Decisive,
+        });
+        let mut peers: HashSet<SocketAddr> = HashSet::new();
+        peers.insert("192.0.2.1:4001".parse().unwrap());
+        assert!(
+            evidence_for(
+                &opening,
+                Direction::Outbound,
+                &facts(Role::Client),
+                &pools(),
+                &peers
+            )
+            .is_none()
+        );
+        peers.insert("192.0.2.3:4001".parse().unwrap());
+        peers.insert("192.0.2.4:4001".parse().unwrap());
+        let draft = evidence_for(
+            &opening,
+            Direction::Outbound,
+            &facts(Role::Client),
+            &pools(),
+            &peers,
+        )
+        .unwrap();
+        assert!(!draft.decisive);
+        assert_eq!(draft.kind, EvidenceKind::P2p);
+    }
+}

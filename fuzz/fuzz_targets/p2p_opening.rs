@@ -1,0 +1,30 @@
+//! Arbitrary bytes as the first bytes of a TCP direction, to the blockchain
+//! p2p identifier (with the first segment as long as the sample, and as a
+//! full-sized segment the sample was cut from); and as a UDP datagram, to
+//! the discv4 check.
+//!
+//! Invariants: no panic; only the RLPx shape is ever `Shape` (everything
+//! else is verified framing); a Kaspa verdict needs the HTTP/2 preface.
+
+#![no_main]
+
+use assay::classify::p2p::{self, Confidence, Network};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    for first_segment_len in [data.len(), 1448] {
+        let Some(opening) = p2p::identify(data, first_segment_len) else {
+            continue;
+        };
+        assert_eq!(
+            opening.confidence == Confidence::Shape,
+            opening.network == Network::Devp2pRlpx,
+            "{opening:?}"
+        );
+        if opening.network == Network::Kaspa {
+            assert!(data.starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+        }
+        let _ = opening.network.describe();
+    }
+    let _ = p2p::is_discv4_packet(data);
+});

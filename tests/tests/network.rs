@@ -1,0 +1,434 @@
+#![allow(clippy::print_stderr, reason = "test output")]
+//! End to end, the network catalogue: stratum V2 (plaintext and the Noise
+//! opening's shape), pool names asked of DNS through the system resolver or
+//! named in a TLS ClientHello, Monero nodes speaking Levin to each other,
+//! and a miner whose pool connection predates the agent. Each is reported
+//! with the pid that spoke; benign look-alikes on the same paths (ordinary
+//! names, an HTTPS download) are not.
+//!
+//! Absence is checked by ordering, not by waiting: the benign client runs
+//! first, a positive control after it, and once the control's finding is
+//! out every earlier sample has been processed (one ring buffer, in order).
+
+use std::{
+    fs,
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use assay_tests::{
+    Agent, Server, TempDir, TestCgroup, emulator, finding_pid, free_port, require_root,
+};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn is_for(pid: u32) -> impl Fn(&Value) -> bool {
+    move |f| finding_pid(f) == Some(u64::from(pid))
+}
+
+fn evidence_kinds(finding: &Value) -> Vec<String> {
+    finding["evidence"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_success(mut child: Child, what: &str) {
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{what} failed: {status}");
+}
+
+fn assert_no_finding_for(agent: &Agent, pids: &[u32]) {
+    for finding in &agent.seen {
+        for pid in pids {
+            assert_ne!(
+                finding_pid(finding),
+                Some(u64::from(*pid)),
+                "benign pid {pid} was reported: {finding}"
+            );
+        }
+    }
+}
+
+#[test]
+fn stratum_v2_setup_is_confirmed_and_its_noise_opening_observed() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("sv2");
+    let pool = Server::start("sv2-pool");
+    let mut agent = Agent::start(&cgroup);
+
+    let mut noise = emulator();
+    noise.args(["sv2", "--mode", "noise", "--connect", &pool.addr]);
+    let noise = cgroup.spawn(noise);
+    let finding = agent
+        .wait_for_finding(WAIT, is_for(noise.id()))
+        .expect("no finding for the Noise opening");
+    assert_eq!(finding["class"], "pow-mining", "{finding}");
+    assert_eq!(
+        finding["level"], "observed",
+        "a handshake shape alone must not go further: {finding}"
+    );
+    assert_eq!(evidence_kinds(&finding), ["net.stratum_v2"]);
+    assert_eq!(finding["network"]["protocol"], "stratum-v2-noise");
+
+    let mut setup = emulator();
+    setup.args(["sv2", "--mode", "setup", "--connect", &pool.addr]);
+    let setup = cgroup.spawn(setup);
+    let finding = agent
+        .wait_for_finding(WAIT, is_for(setup.id()))
+        .expect("no finding for the plaintext SetupConnection");
+    assert_eq!(finding["class"], "pow-mining", "{finding}");
+    assert_eq!(finding["level"], "confirmed", "{finding}");
+    assert_eq!(finding["network"]["subprotocol"], "mining");
+    assert_eq!(finding["network"]["agent"], "Bitmain");
+    assert_eq!(finding["network"]["worker"], "rig-7");
+    assert_eq!(finding["network"]["remote"], pool.addr.as_str());
+    wait_success(noise, "the Noise client");
+    wait_success(setup, "the SetupConnection client");
+}
+
+/// A network namespace whose /etc/resolv.conf (`ip netns exec` bind-mounts
+/// /etc/netns/NAME/resolv.conf) points at a stub on its own loopback.
+struct ResolverNamespace {
+    name: String,
+    stub: Child,
+}
+
+impl ResolverNamespace {
+    fn new() -> Self {
+        let name = format!("assay-dns-{}", std::process::id());
+        let ip = |args: &[&str]| {
+            let status = Command::new("ip").args(args).status().expect("run ip");
+            assert!(status.success(), "ip {args:?}: {status}");
+        };
+        ip(&["netns", "add", &name]);
+        ip(&["-n", &name, "link", "set", "lo", "up"]);
+        let etc = PathBuf::from("/etc/netns").join(&name);
+        fs::create_dir_all(&etc).unwrap();
+        fs::write(
+            etc.join("resolv.conf"),
+            "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        )
+        .unwrap();
+        let mut stub = Command::new("ip")
+            .args(["netns", "exec", &name])
+            .arg(emulator().get_program())
+            .args(["dns-stub", "--bind", "127.0.0.1:53"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start DNS stub");
+        let mut line = String::new();
+        BufReader::new(stub.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "listening 53", "DNS stub did not start");
+        Self { name, stub }
+    }
+
+    /// `cmd` run inside the namespace.
+    fn exec(&self, program: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &self.name])
+            .arg(program)
+            .args(args)
+            .stdout(Stdio::null());
+        cmd
+    }
+}
+
+impl Drop for ResolverNamespace {
+    fn drop(&mut self) {
+        let _ = self.stub.kill();
+        let _ = self.stub.wait();
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+        let _ = fs::remove_dir_all(PathBuf::from("/etc/netns").join(&self.name));
+    }
+}
+
+#[test]
+fn pool_names_asked_of_dns_are_attributed_to_the_asking_process() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("dns");
+    let ns = ResolverNamespace::new();
+    let mut agent = Agent::start(&cgroup);
+    let getent = Path::new("/usr/bin/getent");
+    let emu = emulator().get_program().to_owned();
+
+    // Benign first: the system resolver (glibc, connected UDP) and an
+    // unconnected sender, asking for ordinary names.
+    let benign_resolver = cgroup.spawn(ns.exec(getent, &["ahosts", "deb.debian.org"]));
+    let benign_resolver_pid = benign_resolver.id();
+    wait_success(benign_resolver, "getent for an ordinary name");
+    let benign_sender = cgroup.spawn(ns.exec(
+        Path::new(&emu),
+        &[
+            "dns-query",
+            "--server",
+            "127.0.0.1:53",
+            "--unconnected",
+            "crates.io",
+            "www.kernel.org",
+        ],
+    ));
+    let benign_sender_pid = benign_sender.id();
+    wait_success(benign_sender, "unconnected query for ordinary names");
+
+    // The system resolver asking for a pool: `ip netns exec` execs getent
+    // in place, so the pid is the one spawned.
+    let resolver = cgroup.spawn(ns.exec(getent, &["ahosts", "pool.supportxmr.com"]));
+    let resolver_pid = resolver.id();
+    wait_success(resolver, "getent for a pool name");
+    let finding = agent
+        .wait_for_finding(WAIT, is_for(resolver_pid))
+        .expect("no finding for the pool lookup through glibc");
+    assert_eq!(finding["class"], "pow-mining", "{finding}");
+    assert_eq!(
+        finding["level"], "suspected",
+        "a name alone is not proof: {finding}"
+    );
+    assert_eq!(evidence_kinds(&finding)[0], "net.pool_name");
+    assert_eq!(finding["network"]["query"], "pool.supportxmr.com");
+    assert_eq!(finding["network"]["pool_domain"], "supportxmr.com");
+    assert_eq!(finding["process"]["comm"], "getent");
+
+    // An unconnected socket (sendto), the path discovery protocols and
+    // some resolvers take.
+    let sender = cgroup.spawn(ns.exec(
+        Path::new(&emu),
+        &[
+            "dns-query",
+            "--server",
+            "127.0.0.1:53",
+            "--unconnected",
+            "xmr-eu1.nanopool.org",
+        ],
+    ));
+    let sender_pid = sender.id();
+    wait_success(sender, "unconnected query for a pool name");
+    let finding = agent
+        .wait_for_finding(WAIT, is_for(sender_pid))
+        .expect("no finding for the unconnected pool lookup");
+    assert_eq!(finding["network"]["pool_domain"], "nanopool.org");
+
+    assert_no_finding_for(&agent, &[benign_resolver_pid, benign_sender_pid]);
+}
+
+#[test]
+fn tls_naming_a_pool_is_suspected_and_an_ordinary_https_download_is_not() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("tls");
+    let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=pool"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl req failed");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls_pool.py");
+    let mut server = Command::new("/usr/bin/python3")
+        .arg(&fixture)
+        .arg(&cert)
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the TLS pool fixture");
+    let mut line = String::new();
+    BufReader::new(server.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("TLS fixture said {line:?}"));
+
+    let cgroup = TestCgroup::new("tls");
+    let mut agent = Agent::start(&cgroup);
+
+    // Benign: a real HTTPS download (curl) of an ordinary name.
+    let mut curl = Command::new("curl");
+    curl.args(["-sSk", "-o", "/dev/null", "--resolve"])
+        .arg(format!("deb.debian.org:{port}:127.0.0.1"))
+        .arg(format!("https://deb.debian.org:{port}/debian/ls-lR.gz"));
+    let curl = cgroup.spawn(curl);
+    let curl_pid = curl.id();
+    wait_success(curl, "curl");
+
+    // A stratum+ssl client: OpenSSL's own client, SNI of a pool, a login
+    // line on stdin, then job pushes every 500 ms.
+    let mut client = Command::new("openssl");
+    client
+        .args(["s_client", "-quiet", "-servername", "pool.supportxmr.com"])
+        .args(["-connect", &format!("127.0.0.1:{port}")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut client = cgroup.spawn(client);
+    client
+        .stdin
+        .as_mut()
+        .unwrap()
+        .write_all(b"{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":\"login\",\"params\":{\"login\":\"x\",\"pass\":\"x\",\"agent\":\"XMRig/6.21.0\"}}\n")
+        .unwrap();
+    let finding = agent
+        .wait_for_finding(WAIT, is_for(client.id()))
+        .expect("no finding for the TLS pool client");
+    assert_eq!(finding["class"], "pow-mining", "{finding}");
+    assert_eq!(finding["level"], "suspected", "{finding}");
+    assert_eq!(finding["network"]["server_name"], "pool.supportxmr.com");
+    assert_eq!(finding["network"]["source"], "tls_sni");
+    assert!(
+        finding["network"]["ja4"]
+            .as_str()
+            .is_some_and(|ja4| ja4.starts_with("t1")),
+        "{finding}"
+    );
+    assert_eq!(
+        finding["network"]["remote"],
+        format!("127.0.0.1:{port}").as_str()
+    );
+    let _ = client.kill();
+    let _ = client.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_no_finding_for(&agent, &[curl_pid]);
+}
+
+fn monerod_rpc_up(port: u16) -> bool {
+    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = "GET /get_info HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+    let mut reply = String::new();
+    stream.write_all(request.as_bytes()).is_ok()
+        && stream.read_to_string(&mut reply).is_ok()
+        && reply.starts_with("HTTP/1.1 200")
+}
+
+/// A regtest monerod that talks only to the peer given.
+fn start_monerod(cgroup: &TestCgroup, data: &Path, p2p: u16, rpc: u16, peer: u16) -> Child {
+    let mut cmd = Command::new("/usr/bin/monerod");
+    cmd.args(["--regtest", "--no-igd", "--non-interactive", "--no-zmq"])
+        .args(["--disable-dns-checkpoints", "--check-updates", "disabled"])
+        .args([
+            "--p2p-bind-ip",
+            "127.0.0.1",
+            "--p2p-bind-port",
+            &p2p.to_string(),
+        ])
+        .args([
+            "--rpc-bind-ip",
+            "127.0.0.1",
+            "--rpc-bind-port",
+            &rpc.to_string(),
+        ])
+        .args(["--add-exclusive-node", &format!("127.0.0.1:{peer}")])
+        .arg("--data-dir")
+        .arg(data)
+        .args(["--log-level", "0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cgroup.spawn(cmd)
+}
+
+#[test]
+fn two_monero_nodes_speaking_levin_are_both_chain_nodes() {
+    if !require_root() {
+        return;
+    }
+    assert!(
+        Path::new("/usr/bin/monerod").exists(),
+        "monerod not installed: `cargo xtask test` installs Debian's monero package"
+    );
+    let cgroup = TestCgroup::new("levin");
+    let mut agent = Agent::start(&cgroup);
+    let (data_a, data_b) = (TempDir::new("levin-a"), TempDir::new("levin-b"));
+    let (p2p_a, p2p_b) = (free_port(), free_port());
+    let (rpc_a, rpc_b) = (free_port(), free_port());
+    let mut node_a = start_monerod(&cgroup, &data_a.0, p2p_a, rpc_a, p2p_b);
+    let mut node_b = start_monerod(&cgroup, &data_b.0, p2p_b, rpc_b, p2p_a);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(monerod_rpc_up(rpc_a) && monerod_rpc_up(rpc_b)) {
+        assert!(Instant::now() < deadline, "monerod RPC did not come up");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    for node in [&node_a, &node_b] {
+        let finding = agent
+            .wait_for_finding(Duration::from_secs(60), |f| {
+                is_for(node.id())(f) && f["class"] == "chain-node"
+            })
+            .unwrap_or_else(|| panic!("no chain-node finding for monerod {}", node.id()));
+        assert_eq!(finding["level"], "confirmed", "{finding}");
+        assert_eq!(finding["network"]["network"], "Monero p2p (Levin)");
+        assert!(
+            finding["explanation"]
+                .as_str()
+                .is_some_and(|e| e.contains("Levin")),
+            "{finding}"
+        );
+    }
+    assert!(
+        !agent.seen.iter().any(|f| f["class"] == "pow-mining"),
+        "a node that does not mine is not a miner"
+    );
+    for node in [&mut node_a, &mut node_b] {
+        let _ = node.kill();
+        let _ = node.wait();
+    }
+}
+
+#[test]
+fn a_miner_connected_before_the_agent_started_is_found_from_its_shares() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("adopted");
+    let pool = Server::start("pool");
+    let mut miner = emulator();
+    miner
+        .args(["stratum", "--variant", "st5", "--connect", &pool.addr])
+        .args(["--hold-ms", "30000", "--submit-every-ms", "300"])
+        .stdout(Stdio::piped());
+    let mut miner = cgroup.spawn(miner);
+    let mut line = String::new();
+    BufReader::new(miner.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "opened", "the miner did not log in");
+
+    // Its login is history: only its shares are left to see.
+    let mut agent = Agent::start(&cgroup);
+    let finding = agent
+        .wait_for_finding(WAIT, is_for(miner.id()))
+        .expect("no finding for the miner whose flow predates the agent");
+    assert_eq!(finding["class"], "pow-mining", "{finding}");
+    assert_eq!(finding["level"], "confirmed");
+    assert_eq!(finding["network"]["method"], "submit");
+    assert_eq!(finding["network"]["role"], "client");
+    assert_eq!(finding["network"]["remote"], pool.addr.as_str());
+    let _ = miner.kill();
+    let _ = miner.wait();
+}
