@@ -112,12 +112,13 @@ pub async fn run(options: RunOptions) -> Result<()> {
         .take_map("FLOWS")
         .map(BpfHashMap::try_from)
         .transpose()?;
+    // Handlers first: "ready" promises that a stop signal detaches cleanly.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
     let known = state.processes.scan_proc();
     info!(processes = known, "agent ready");
 
     let mut ticks: u64 = 0;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     // The kernel wakes us only when a burst piles up (see the eBPF side's
     // wakeup_flags); otherwise events wait at most one drain period.

@@ -17,7 +17,10 @@ fn check_name(name: &str) {
     assert!(name == "." || !name.ends_with('.'), "{name:?}");
     assert!(!name.bytes().any(|b| b.is_ascii_uppercase()), "{name:?}");
     if let Some(entry) = PoolDomains::builtin().matches(name) {
-        assert!(name == entry || name.ends_with(&format!(".{entry}")), "{name:?} ~ {entry}");
+        assert!(
+            name == entry || name.ends_with(&format!(".{entry}")),
+            "{name:?} ~ {entry}"
+        );
     }
 }
 

@@ -15,7 +15,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(header.is_some(), data.len() >= HEADER_LEN);
     if let Ok(setup) = stratum_v2::parse_setup_connection(data) {
         let header = header.expect("a parsed frame has a header");
-        assert_eq!((header.extension_type, header.channel_msg, header.msg_type), (0, false, 0));
+        assert_eq!(
+            (header.extension_type, header.channel_msg, header.msg_type),
+            (0, false, 0)
+        );
         assert!(setup.protocol <= 3 && stratum_v2::protocol_name(setup.protocol) != "unknown");
         assert!(1 <= setup.min_version && setup.min_version <= setup.max_version);
         assert!(setup.max_version <= 2);

@@ -40,6 +40,8 @@ fn stop_detaches_everything(signal: i32) {
         "assay_exit_btf",
         "assay_connect4",
         "assay_connect6",
+        "assay_sendmsg4",
+        "assay_sendmsg6",
         "assay_flow_out",
         "assay_flow_in",
     ] {
