@@ -26,7 +26,7 @@ use crate::{
     cpu::{self, FpuSensor},
     events::{self, DecodeError, Event},
     evidence::{Evidence, EvidenceKind},
-    flows::{FlowTable, Observation, Observed, Origin, Owner, Role},
+    flows::{CADENCE_AFTER_NS, FlowTable, Observation, Observed, Origin, Owner, Role},
     kernel::sockets,
     loader::{self, LoadOptions},
     net_evidence::{self, FlowFacts},
@@ -274,8 +274,8 @@ impl State {
     }
 
     /// Lets the kernel sample more of a flow (a JSON line still open at its
-    /// last sample). The flow may have left the LRU map meanwhile: then it
-    /// is not re-created.
+    /// last sample, or an opaque flow's cadence). The flow may have left the
+    /// LRU map meanwhile: then it is not re-created.
     fn raise_sample_limit(&mut self, cookie: u64, limit: u32) {
         let Some(map) = self.kernel_flows.as_mut() else {
             return;
@@ -531,6 +531,12 @@ impl State {
             *slot = (*slot).max(total);
         }
         self.retry_pending();
+        for (cookie, limit) in self
+            .flows
+            .request_cadence(monotonic_ns(), CADENCE_AFTER_NS, 256)
+        {
+            self.raise_sample_limit(cookie, limit);
+        }
         self.flows
             .expire(monotonic_ns(), FLOW_IDLE.as_nanos() as u64);
     }

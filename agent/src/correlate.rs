@@ -57,7 +57,8 @@ fn class_of(kind: EvidenceKind) -> Class {
         EvidenceKind::Stratum
         | EvidenceKind::RandomxFpu
         | EvidenceKind::StratumV2
-        | EvidenceKind::PoolName => Class::PowMining,
+        | EvidenceKind::PoolName
+        | EvidenceKind::JobCadence => Class::PowMining,
         EvidenceKind::P2p => Class::ChainNode,
     }
 }

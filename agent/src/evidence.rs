@@ -31,6 +31,10 @@ pub enum EvidenceKind {
     /// The process speaks a blockchain's peer-to-peer protocol.
     #[serde(rename = "net.p2p")]
     P2p,
+    /// On an encrypted or unknown flow, the server pushes small messages on
+    /// a regular beat that the process never answers: job notifications.
+    #[serde(rename = "net.job_cadence")]
+    JobCadence,
 }
 
 impl EvidenceKind {
@@ -41,6 +45,7 @@ impl EvidenceKind {
             Self::StratumV2 => "net.stratum_v2",
             Self::PoolName => "net.pool_name",
             Self::P2p => "net.p2p",
+            Self::JobCadence => "net.job_cadence",
         }
     }
 }

@@ -18,6 +18,11 @@
 //!   segments are checked against the stratum V2 Noise handshake.
 //!
 //! UDP datagrams are classified one by one (DNS, devp2p discovery).
+//!
+//! Where content is unreadable (TLS, the Noise opening, unknown binary), a
+//! flow that lives on gets more samples from the kernel on request
+//! ([`FlowTable::request_cadence`]); their timestamps and sizes tell whether
+//! the server pushes on a job-like beat ([`cadence`]).
 
 use std::{
     collections::{HashMap, VecDeque},
@@ -27,7 +32,11 @@ use std::{
 use assay_common::event::{ConnectEvent, SampleEvent, direction};
 
 use crate::{
-    classify::{Direction, dns, p2p, stratum, stratum_v2, tls},
+    classify::{
+        Direction,
+        cadence::{self, Beat},
+        dns, p2p, stratum, stratum_v2, tls,
+    },
     events::{c_string, connect_destination, sample_endpoints, sample_payload},
 };
 
@@ -37,6 +46,13 @@ pub const STREAM_LIMIT: usize = 8 * 1024;
 /// for a login line padded or split over many segments, bounded so that a
 /// flow that never completes a line cannot keep sampling.
 pub const MAX_SAMPLES_PER_DIRECTION: u32 = 16;
+/// Opaque flows (TLS, unknown binary) that live this long get more samples
+/// to observe their cadence.
+pub const CADENCE_AFTER_NS: u64 = 5_000_000_000;
+/// Extra samples per direction asked for to observe an opaque flow's cadence.
+pub const CADENCE_SAMPLES: u32 = 16;
+/// Segments remembered per flow for its cadence.
+const TIMELINE_LIMIT: usize = 64;
 /// Binary openings are checked over at most this many bytes.
 const OPENING_LIMIT: usize = 4 * 1024;
 
@@ -181,9 +197,29 @@ pub struct Flow {
     pub protocol: Option<&'static str>,
     streams: [Stream; 2],
     noise_checked: bool,
+    /// Payload segments seen (time, direction, length), first
+    /// [`TIMELINE_LIMIT`] only.
+    timeline: Vec<Beat>,
+    /// When more samples were asked for to observe cadence: the beat is
+    /// measured from then (earlier samples are the opening, then a gap).
+    cadence_since_ns: Option<u64>,
+    /// A job-like cadence was reported (once per flow).
+    cadence_reported: bool,
 }
 
 impl Flow {
+    /// TCP whose content no classifier could read: TLS, the Noise opening,
+    /// or unrecognised binary in both directions. JSON lines are readable.
+    pub fn is_opaque(&self) -> bool {
+        self.transport == Some(Transport::Tcp)
+            && matches!(self.protocol, None | Some("tls") | Some("stratum-v2-noise"))
+            && self
+                .streams
+                .iter()
+                .all(|s| matches!(s.framing, Framing::Tls | Framing::Binary | Framing::Pending))
+            && self.streams.iter().any(|s| s.framing != Framing::Pending)
+    }
+
     /// True when the local process's own bytes are JSON lines.
     pub fn outbound_is_json_lines(&self) -> bool {
         self.streams[0].framing == Framing::JsonLines
@@ -202,6 +238,9 @@ pub enum Observation {
     StratumV2Noise {
         client: Direction,
     },
+    /// An opaque flow on which the server pushes small messages on a
+    /// regular beat, unanswered: a pool's job notifications.
+    JobCadence(cadence::PushCadence),
     TlsClientHello(tls::ClientHello),
     TlsServerHello(tls::ServerHello),
     Dns(dns::Message),
@@ -217,6 +256,7 @@ impl Observation {
             Self::Stratum(_) => "stratum-v1",
             Self::StratumV2Setup(_) | Self::StratumV2SetupSuccess { .. } => "stratum-v2",
             Self::StratumV2Noise { .. } => "stratum-v2-noise",
+            Self::JobCadence(_) => "job-cadence",
             Self::TlsClientHello(_) | Self::TlsServerHello(_) => "tls",
             Self::Dns(_) => "dns",
             Self::P2p(opening) => opening.network.describe(),
@@ -316,6 +356,9 @@ impl FlowTable {
             protocol: None,
             streams: Default::default(),
             noise_checked: false,
+            timeline: Vec::new(),
+            cadence_since_ns: None,
+            cadence_reported: false,
         })
     }
 
@@ -361,11 +404,28 @@ impl FlowTable {
             }
         }
         let mut outcome = match segment.transport {
-            Transport::Tcp => on_tcp(flow, segment),
+            Transport::Tcp => {
+                if flow.timeline.len() < TIMELINE_LIMIT {
+                    flow.timeline.push(Beat {
+                        at_ns: ts,
+                        direction: segment.direction,
+                        len: segment.wire_len,
+                    });
+                }
+                on_tcp(flow, segment)
+            }
             Transport::Udp => on_datagram(segment),
         };
-        if let Some(last) = outcome.observations.last() {
+        if let Some(last) = outcome
+            .observations
+            .iter()
+            .rev()
+            .find(|o| !matches!(o.observation, Observation::JobCadence(_)))
+        {
             flow.protocol = Some(last.observation.protocol());
+        }
+        if let Some(observed) = job_cadence(flow, segment.direction) {
+            outcome.observations.push(observed);
         }
         // A JSON line still open at the last sample: ask for more, up to a
         // bound, so a login split over many segments is still read.
@@ -385,6 +445,32 @@ impl FlowTable {
         outcome
     }
 
+    /// Opaque flows that have lived `min_age_ns`: each gets
+    /// [`CADENCE_SAMPLES`] more samples per direction, once. Returns the
+    /// flows and their new limits, for the kernel; at most `max`.
+    ///
+    /// Whether a flow is still open is not known here (a pool may push once
+    /// a minute, and nothing is sampled in between): a closed one costs the
+    /// kernel map update and nothing else.
+    pub fn request_cadence(&mut self, now_ns: u64, min_age_ns: u64, max: usize) -> Vec<(u64, u32)> {
+        let mut raised = Vec::new();
+        for (key, flow) in &mut self.flows {
+            if raised.len() >= max {
+                break;
+            }
+            let old_enough = flow
+                .first_payload_ns
+                .is_some_and(|t| now_ns.saturating_sub(t) >= min_age_ns);
+            if flow.cadence_since_ns.is_some() || !old_enough || !flow.is_opaque() {
+                continue;
+            }
+            flow.cadence_since_ns = Some(now_ns);
+            flow.sample_limit += CADENCE_SAMPLES;
+            raised.push((*key, flow.sample_limit));
+        }
+        raised
+    }
+
     /// Forgets flows not seen for `idle_ns`.
     pub fn expire(&mut self, now_ns: u64, idle_ns: u64) {
         self.flows
@@ -392,6 +478,24 @@ impl FlowTable {
         let flows = &self.flows;
         self.order.retain(|key| flows.contains_key(key));
     }
+}
+
+/// Once more samples were asked for, each new push re-measures the beat.
+fn job_cadence(flow: &mut Flow, direction: Direction) -> Option<Observed> {
+    if flow.cadence_reported || direction != Direction::Inbound {
+        return None;
+    }
+    let since = flow.cadence_since_ns?;
+    let start = flow.timeline.partition_point(|b| b.at_ns < since);
+    let cadence = cadence::measure(&flow.timeline[start..])?;
+    if !cadence.is_job_like() {
+        return None;
+    }
+    flow.cadence_reported = true;
+    Some(Observed {
+        direction: Direction::Inbound,
+        observation: Observation::JobCadence(cadence),
+    })
 }
 
 fn on_datagram(segment: &Segment<'_>) -> SampleOutcome {
@@ -669,6 +773,45 @@ mod tests {
         }
         assert_eq!(limit, MAX_SAMPLES_PER_DIRECTION);
         assert_eq!(t.get(1).unwrap().sample_limit, MAX_SAMPLES_PER_DIRECTION);
+    }
+
+    #[test]
+    fn an_opaque_flow_gets_more_samples_and_its_push_beat_is_measured() {
+        const S: u64 = 1_000_000_000;
+        let mut t = FlowTable::new(8, 4);
+        let at = |mut e: SampleEvent, ts: u64| {
+            e.header.timestamp_ns = ts;
+            e
+        };
+        let random: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(151)).collect();
+        let _ = t.on_sample(&at(sample(1, direction::EGRESS, 0, &random), S));
+        let _ = t.on_sample(&at(sample(1, direction::INGRESS, 0, &random), S));
+        // A JSON-lines flow is readable: never asked for cadence.
+        let _ = t.on_sample(&at(sample(2, direction::EGRESS, 0, SUBSCRIBE), S));
+        assert!(t.request_cadence(3 * S, 5 * S, 16).is_empty(), "too young");
+        assert_eq!(
+            t.request_cadence(6 * S, 5 * S, 16),
+            [(1, 4 + CADENCE_SAMPLES)]
+        );
+        assert!(t.request_cadence(7 * S, 5 * S, 16).is_empty(), "asked once");
+        let mut found = None;
+        for i in 1..=8u8 {
+            let push = at(
+                sample(1, direction::INGRESS, i, &random[..150]),
+                6 * S + u64::from(i) * S,
+            );
+            let outcome = t.on_sample(&push);
+            if let Some(o) = outcome
+                .observations
+                .iter()
+                .find(|o| matches!(o.observation, Observation::JobCadence(_)))
+            {
+                assert!(found.is_none(), "reported once");
+                found = Some((i, o.clone()));
+            }
+        }
+        let (at_push, _) = found.expect("a regular unanswered beat");
+        assert_eq!(usize::from(at_push), cadence::MIN_PUSHES);
     }
 
     #[test]

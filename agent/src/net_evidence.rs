@@ -11,7 +11,7 @@ use std::{collections::HashSet, net::SocketAddr};
 use serde_json::{Map, Value, json};
 
 use crate::{
-    classify::{Direction, dns::PoolDomains, p2p, stratum, stratum_v2, tls},
+    classify::{Direction, cadence, dns::PoolDomains, p2p, stratum, stratum_v2, tls},
     evidence::EvidenceKind,
     flows::Observation,
     kernel::sockets::Role,
@@ -86,6 +86,7 @@ pub fn evidence_for(
         }
         Observation::TlsClientHello(hello) => tls_evidence(hello, direction, facts, pools),
         Observation::TlsServerHello(_) => None,
+        Observation::JobCadence(cadence) => cadence_evidence(cadence, facts),
         Observation::Dns(message) => dns_evidence(message, direction, facts, pools),
         Observation::P2p(opening) => p2p_evidence(opening, direction, facts, libp2p_peers),
         Observation::Discv4 => {
@@ -145,6 +146,44 @@ fn base_attributes(protocol: &str, direction: Direction, facts: &FlowFacts) -> M
         attributes.insert("local".into(), json!(local.to_string()));
     }
     attributes
+}
+
+fn cadence_evidence(cadence: &cadence::PushCadence, facts: &FlowFacts) -> Option<Draft> {
+    // Pushes to a local server's clients say nothing about the server.
+    if facts.role == Role::Server {
+        return None;
+    }
+    let mut attributes = base_attributes("opaque", Direction::Inbound, facts);
+    attributes.insert("pushes".into(), json!(cadence.pushes));
+    attributes.insert(
+        "push_interval_s".into(),
+        json!((cadence.interval_s * 100.0).round() / 100.0),
+    );
+    attributes.insert(
+        "interval_variation".into(),
+        json!((cadence.variation * 100.0).round() / 100.0),
+    );
+    attributes.insert(
+        "mean_push_bytes".into(),
+        json!(cadence.mean_push_bytes.round()),
+    );
+    Some(Draft {
+        kind: EvidenceKind::JobCadence,
+        strength: 0.35,
+        decisive: false,
+        summary: format!(
+            "{} holds an encrypted or unreadable flow to {} on which the server pushed {} \
+             unanswered messages of about {:.0} bytes every {:.1} s (±{:.0} %): the beat of a \
+             mining pool's job notifications",
+            who(facts),
+            peer(facts),
+            cadence.pushes,
+            cadence.mean_push_bytes,
+            cadence.interval_s,
+            cadence.variation * 100.0
+        ),
+        attributes,
+    })
 }
 
 fn stratum_evidence(

@@ -73,7 +73,7 @@ use serde::Serialize;
 
 use crate::{
     classify::{Direction, dns, p2p, stratum, stratum_v2},
-    flows::{FlowTable, Observation, Segment, Transport},
+    flows::{CADENCE_AFTER_NS, FlowTable, Observation, Segment, Transport},
 };
 
 /// Payload segments classified per direction of a new flow: the agent's
@@ -286,6 +286,9 @@ pub struct Details {
     pub stratum_v2: Option<Sv2Details>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub devp2p_discv4: bool,
+    /// The server's push beat, where the live agent would have measured it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job_cadence: Option<crate::classify::cadence::PushCadence>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -752,6 +755,9 @@ struct Capture {
     packets: u64,
     skipped: BTreeMap<Skip, u64>,
     last_ns: u64,
+    /// Capture time of the next check for opaque flows whose cadence the
+    /// agent would ask to observe (once a second, as the agent's tick).
+    next_cadence_check_ns: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -829,6 +835,7 @@ impl Capture {
             packets: 0,
             skipped: BTreeMap::new(),
             last_ns: 0,
+            next_cadence_check_ns: 0,
         }
     }
 
@@ -964,6 +971,15 @@ impl Capture {
     }
 
     fn on_packet(&mut self, ns: u64, packet: &Packet<'_>) {
+        if ns >= self.next_cadence_check_ns {
+            self.next_cadence_check_ns = ns.saturating_add(1_000_000_000);
+            for (key, limit) in self.table.request_cadence(ns, CADENCE_AFTER_NS, usize::MAX) {
+                let index = key.checked_sub(1).and_then(|i| usize::try_from(i).ok());
+                if let Some(flow) = index.and_then(|i| self.flows.get_mut(i)) {
+                    flow.sample_limit = limit;
+                }
+            }
+        }
         let index = self.flow_for(ns, packet);
         let flow = &mut self.flows[index];
         let direction = if packet.src == flow.report.initiator {
@@ -1137,6 +1153,7 @@ fn record(details: &mut Details, observation: &Observation) {
             });
         }
         Observation::Discv4 => details.devp2p_discv4 = true,
+        Observation::JobCadence(cadence) => details.job_cadence = Some(cadence.clone()),
     }
 }
 

@@ -228,7 +228,7 @@ fn pool_names_asked_of_dns_are_attributed_to_the_asking_process() {
 }
 
 #[test]
-fn tls_naming_a_pool_is_suspected_and_an_ordinary_https_download_is_not() {
+fn tls_pools_are_found_by_name_or_by_their_job_beat_and_https_or_chat_are_not() {
     if !require_root() {
         return;
     }
@@ -276,24 +276,39 @@ fn tls_naming_a_pool_is_suspected_and_an_ordinary_https_download_is_not() {
     let curl_pid = curl.id();
     wait_success(curl, "curl");
 
+    // Benign and long-lived: a chat session whose server pings every
+    // second and whose client answers each ping. Long enough for the agent
+    // to ask for more samples and see the beat.
+    let chat_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls_chat.py");
+    let mut chat = Command::new("/usr/bin/python3");
+    chat.arg(&chat_script)
+        .args([&port.to_string(), "chat.example.org", "14"]);
+    let chat = cgroup.spawn(chat);
+    let chat_pid = chat.id();
+    wait_success(chat, "the TLS chat client");
+
     // A stratum+ssl client: OpenSSL's own client, SNI of a pool, a login
-    // line on stdin, then job pushes every 500 ms.
-    let mut client = Command::new("openssl");
-    client
-        .args(["s_client", "-quiet", "-servername", "pool.supportxmr.com"])
-        .args(["-connect", &format!("127.0.0.1:{port}")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut client = cgroup.spawn(client);
-    client
-        .stdin
-        .as_mut()
-        .unwrap()
-        .write_all(b"{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":\"login\",\"params\":{\"login\":\"x\",\"pass\":\"x\",\"agent\":\"XMRig/6.21.0\"}}\n")
-        .unwrap();
+    // line on stdin, then a job push every second.
+    let pool_client = |server_name: &str| {
+        let mut client = Command::new("openssl");
+        client
+            .args(["s_client", "-quiet", "-servername", server_name])
+            .args(["-connect", &format!("127.0.0.1:{port}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut client = cgroup.spawn(client);
+        client
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"{\"id\":1,\"jsonrpc\":\"2.0\",\"method\":\"login\",\"params\":{\"login\":\"x\",\"pass\":\"x\",\"agent\":\"XMRig/6.21.0\"}}\n")
+            .unwrap();
+        client
+    };
+    let mut named = pool_client("pool.supportxmr.com");
     let finding = agent
-        .wait_for_finding(WAIT, is_for(client.id()))
+        .wait_for_finding(WAIT, is_for(named.id()))
         .expect("no finding for the TLS pool client");
     assert_eq!(finding["class"], "pow-mining", "{finding}");
     assert_eq!(finding["level"], "suspected", "{finding}");
@@ -309,11 +324,25 @@ fn tls_naming_a_pool_is_suspected_and_an_ordinary_https_download_is_not() {
         finding["network"]["remote"],
         format!("127.0.0.1:{port}").as_str()
     );
-    let _ = client.kill();
-    let _ = client.wait();
+
+    // The same pool under a name on no list: only its beat gives it away,
+    // and a beat alone is only `observed`.
+    let mut unnamed = pool_client("edge-7.example.net");
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(30), is_for(unnamed.id()))
+        .expect("no finding for the pool client behind an unlisted name");
+    assert_eq!(finding["class"], "pow-mining", "{finding}");
+    assert_eq!(finding["level"], "observed", "{finding}");
+    assert_eq!(evidence_kinds(&finding), ["net.job_cadence"]);
+    let interval = finding["network"]["push_interval_s"].as_f64().unwrap();
+    assert!((0.8..1.3).contains(&interval), "{finding}");
+    for client in [&mut named, &mut unnamed] {
+        let _ = client.kill();
+        let _ = client.wait();
+    }
     let _ = server.kill();
     let _ = server.wait();
-    assert_no_finding_for(&agent, &[curl_pid]);
+    assert_no_finding_for(&agent, &[curl_pid, chat_pid]);
 }
 
 fn monerod_rpc_up(port: u16) -> bool {

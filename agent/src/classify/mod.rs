@@ -3,6 +3,7 @@
 //! No I/O, no clocks, no globals: that is what makes them fuzzable, testable
 //! and usable offline (pcap). Callers turn their results into evidence.
 
+pub mod cadence;
 pub mod dns;
 pub mod p2p;
 pub mod randomx;
