@@ -120,7 +120,7 @@ impl Miner {
 
     /// Waits until the miner reports a hash rate (RandomX dataset ready).
     fn wait_hashing(&self) -> Instant {
-        let deadline = Instant::now() + Duration::from_secs(180);
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let speed = rpc(self.rpc_port, "/mining_status", "{}")
                 .and_then(|v| v["speed"].as_u64())
