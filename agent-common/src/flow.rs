@@ -26,3 +26,9 @@ const _: () = assert!(size_of::<FlowState>() == 32);
 #[cfg(feature = "user")]
 // SAFETY: #[repr(C)], integers only, explicit padding.
 unsafe impl aya::Pod for FlowState {}
+
+/// Samples per direction for an adopted flow (one no connect or sendmsg
+/// announced: accepted by a local server, or older than the agent). Every
+/// opening the classifiers read fits in two segments, and servers accept
+/// many flows: they get fewer samples than flows a local process opened.
+pub const ADOPTED_SAMPLE_SEGMENTS: u32 = 2;

@@ -22,7 +22,7 @@ use assay_common::{
     event::{
         AF_INET, AF_INET6, ConnectEvent, EventHeader, SAMPLE_LEN, SampleEvent, direction, kind,
     },
-    flow::FlowState,
+    flow::{ADOPTED_SAMPLE_SEGMENTS, FlowState},
 };
 use aya_ebpf::{
     EbpfContext,
@@ -252,10 +252,8 @@ fn adopt(ctx: &SkBuffContext, cookie: u64) -> Option<*mut FlowState> {
     if segment.payload_len == 0 {
         return None;
     }
-    if FLOWS
-        .insert(&cookie, &new_flow_state(config().sample_segments), 0)
-        .is_err()
-    {
+    let budget = config().sample_segments.min(ADOPTED_SAMPLE_SEGMENTS);
+    if FLOWS.insert(&cookie, &new_flow_state(budget), 0).is_err() {
         count(counter::FLOW_INSERT_FAILED);
         return None;
     }

@@ -21,7 +21,7 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use crate::{
-    classify::{dns::PoolDomains, p2p},
+    classify::{Direction, dns::PoolDomains, p2p},
     correlate::{Change, Correlator, Verdict},
     cpu::{self, FpuSensor},
     events::{self, DecodeError, Event},
@@ -46,8 +46,10 @@ const DRAIN_PERIOD: Duration = Duration::from_millis(50);
 const MAX_FLOWS: usize = 65_536;
 /// Ticks an observation on an adopted flow waits for its owner.
 const OWNER_LOOKUP_ATTEMPTS: u32 = 5;
-/// Owner lookups retried per tick, at most.
-const OWNER_LOOKUPS_PER_TICK: usize = 32;
+/// How long a name asked of a local DNS server marks its forwarding.
+const SERVED_NAME_TTL: Duration = Duration::from_secs(10);
+/// Names remembered for that, at most.
+const MAX_SERVED_NAMES: usize = 4096;
 /// Observations waiting for their flow's owner, at most.
 const MAX_PENDING_OBSERVATIONS: usize = 1024;
 /// Distinct libp2p peers remembered per process (gossip fan-out).
@@ -68,6 +70,8 @@ pub struct Stats {
     pub unattributed_stratum: u64,
     /// Observations on flows whose owner could not be found.
     pub unattributed_observations: u64,
+    /// Snapshots of the socket tables taken to find adopted flows' owners.
+    pub socket_snapshots: u64,
     pub findings: u64,
     pub kernel_counters: [u64; counter::COUNT as usize],
 }
@@ -172,6 +176,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
         flows_adopted = s.kernel_counters[counter::FLOW_ADOPTED as usize],
         unattributed_stratum = s.unattributed_stratum,
         unattributed_observations = s.unattributed_observations,
+        socket_snapshots = s.socket_snapshots,
         flows_evicted = state.flows.evicted,
         processes_not_tracked = state.processes.dropped,
         "detached; bye"
@@ -195,6 +200,9 @@ pub struct State {
     kernel_flows: Option<BpfHashMap<MapData, u64, FlowState>>,
     /// Distinct libp2p peers per process.
     libp2p_peers: HashMap<u32, HashSet<std::net::SocketAddr>>,
+    /// Names local DNS servers were asked for lately (when), so that their
+    /// forwarding of them upstream is not taken for their own lookups.
+    served_names: HashMap<String, u64>,
     /// Observations waiting for an adopted flow's owner, with the number
     /// of lookups tried.
     pending: Vec<(u64, Observed, u32)>,
@@ -212,6 +220,7 @@ impl State {
             kernel_flows: None,
             libp2p_peers: HashMap::new(),
             pending: Vec::new(),
+            served_names: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -294,17 +303,23 @@ impl State {
 
     /// The owner of a flow; for a flow the kernel adopted, looked up in
     /// the socket tables (until found or given up on).
-    fn flow_owner(&mut self, cookie: u64, last_try: bool) -> Option<Owner> {
+    fn flow_owner(
+        &mut self,
+        cookie: u64,
+        sockets: Option<&sockets::Snapshot>,
+        last_try: bool,
+    ) -> Option<Owner> {
         let flow = self.flows.get(cookie)?;
         if flow.owner.is_some() || flow.owner_looked_up {
             return flow.owner.clone();
         }
+        let sockets = sockets?;
         let (Some(transport), Some(local), Some(remote)) =
             (flow.transport, flow.local, flow.remote)
         else {
             return None;
         };
-        let owner = sockets::find_owner(transport, local, remote).map(|found| {
+        let owner = sockets.owner(transport, local, remote).map(|found| {
             let comm = self
                 .processes
                 .get_or_load(found.tgid)
@@ -325,32 +340,53 @@ impl State {
     }
 
     fn on_observation(&mut self, cookie: u64, observed: Observed) {
-        self.attribute_observation(cookie, observed, 0);
-    }
-
-    /// Observations on adopted flows whose owner was not found yet: a
-    /// connection still in its listener's accept queue has no owner until
-    /// the server accepts it. Retried on the next ticks.
-    fn retry_pending(&mut self) {
-        // Each retry may walk /proc: a bounded number per tick.
-        let mut pending = std::mem::take(&mut self.pending);
-        let later = pending.split_off(pending.len().min(OWNER_LOOKUPS_PER_TICK));
-        for (cookie, observed, attempts) in pending {
-            self.attribute_observation(cookie, observed, attempts);
+        // A query a local server received: if the same name leaves the host
+        // next, it is that server forwarding it, not asking for itself.
+        if let Observation::Dns(message) = &observed.observation
+            && observed.direction == Direction::Inbound
+            && !message.is_response
+        {
+            let now = monotonic_ns();
+            for question in message.questions.iter().take(8) {
+                if self.served_names.len() < MAX_SERVED_NAMES {
+                    self.served_names.insert(question.name.clone(), now);
+                }
+            }
         }
-        self.pending.extend(later);
+        self.attribute_observation(cookie, observed, None, 0);
     }
 
-    fn attribute_observation(&mut self, cookie: u64, observed: Observed, attempts: u32) {
+    /// Observations on adopted flows wait for the next tick, where one
+    /// snapshot of the socket tables serves them all (a connection still in
+    /// its listener's accept queue has no owner until the server accepts
+    /// it: retried on later ticks, up to [`OWNER_LOOKUP_ATTEMPTS`]).
+    fn retry_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let snapshot = sockets::Snapshot::take();
+        self.stats.socket_snapshots += 1;
+        for (cookie, observed, attempts) in std::mem::take(&mut self.pending) {
+            self.attribute_observation(cookie, observed, Some(&snapshot), attempts + 1);
+        }
+    }
+
+    fn attribute_observation(
+        &mut self,
+        cookie: u64,
+        observed: Observed,
+        sockets: Option<&sockets::Snapshot>,
+        attempts: u32,
+    ) {
         let is_stratum = matches!(observed.observation, Observation::Stratum(_));
-        let last_try = attempts + 1 >= OWNER_LOOKUP_ATTEMPTS;
-        let Some(owner) = self.flow_owner(cookie, last_try) else {
+        let last_try = attempts >= OWNER_LOOKUP_ATTEMPTS;
+        let Some(owner) = self.flow_owner(cookie, sockets, last_try) else {
             let adopted = self
                 .flows
                 .get(cookie)
                 .is_some_and(|f| f.origin == Origin::Adopted && !f.owner_looked_up);
             if adopted && self.pending.len() < MAX_PENDING_OBSERVATIONS {
-                self.pending.push((cookie, observed, attempts + 1));
+                self.pending.push((cookie, observed, attempts));
                 return;
             }
             self.stats.unattributed_observations += 1;
@@ -377,6 +413,13 @@ impl State {
             remote: flow.remote,
             local: flow.local,
             outbound_is_json_lines: flow.outbound_is_json_lines(),
+            forwarding: match &observed.observation {
+                Observation::Dns(message) if observed.direction == Direction::Outbound => message
+                    .questions
+                    .iter()
+                    .any(|q| self.served_names.contains_key(&q.name)),
+                _ => false,
+            },
         };
         let first_payload_ns = flow.first_payload_ns;
         if let (Observation::P2p(opening), Some(remote)) = (&observed.observation, flow.remote)
@@ -531,6 +574,9 @@ impl State {
             *slot = (*slot).max(total);
         }
         self.retry_pending();
+        let now = monotonic_ns();
+        self.served_names
+            .retain(|_, at| now.saturating_sub(*at) < SERVED_NAME_TTL.as_nanos() as u64);
         for (cookie, limit) in self
             .flows
             .request_cadence(monotonic_ns(), CADENCE_AFTER_NS, 256)

@@ -29,7 +29,10 @@ use std::{
     net::SocketAddr,
 };
 
-use assay_common::event::{ConnectEvent, SampleEvent, direction};
+use assay_common::{
+    event::{ConnectEvent, SampleEvent, direction},
+    flow::ADOPTED_SAMPLE_SEGMENTS,
+};
 
 use crate::{
     classify::{
@@ -53,8 +56,12 @@ pub const CADENCE_AFTER_NS: u64 = 5_000_000_000;
 pub const CADENCE_SAMPLES: u32 = 16;
 /// Segments remembered per flow for its cadence.
 const TIMELINE_LIMIT: usize = 64;
-/// Binary openings are checked over at most this many bytes.
-const OPENING_LIMIT: usize = 4 * 1024;
+/// Binary openings are checked over at most this many bytes, from at most
+/// [`OPENING_SEGMENTS`] segments: every opening recognised fits (a Kaspa
+/// HTTP/2 preface with its HEADERS frame is the longest, a few hundred
+/// bytes), and an unknown protocol must not hold memory per flow.
+const OPENING_LIMIT: usize = 1024;
+const OPENING_SEGMENTS: u16 = 2;
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -197,8 +204,8 @@ pub struct Flow {
     pub protocol: Option<&'static str>,
     streams: [Stream; 2],
     noise_checked: bool,
-    /// Payload segments seen (time, direction, length), first
-    /// [`TIMELINE_LIMIT`] only.
+    /// Payload segments seen (time, direction, length) since cadence was
+    /// asked for, first [`TIMELINE_LIMIT`] only.
     timeline: Vec<Beat>,
     /// When more samples were asked for to observe cadence: the beat is
     /// measured from then (earlier samples are the opening, then a gap).
@@ -342,7 +349,11 @@ impl FlowTable {
             }
             self.order.push_back(key);
         }
-        let sample_limit = self.samples_per_direction;
+        // The kernel's budget for the flow (see its adopt()).
+        let sample_limit = match origin {
+            Origin::Opened => self.samples_per_direction,
+            Origin::Adopted => self.samples_per_direction.min(ADOPTED_SAMPLE_SEGMENTS),
+        };
         self.flows.entry(key).or_insert_with(|| Flow {
             owner: None,
             owner_looked_up: false,
@@ -363,8 +374,14 @@ impl FlowTable {
     }
 
     pub fn on_connect(&mut self, event: &ConnectEvent) {
+        let samples = self.samples_per_direction;
         let flow = self.entry(event.cookie, event.header.timestamp_ns, Origin::Opened);
-        flow.origin = Origin::Opened;
+        if flow.origin == Origin::Adopted {
+            // The connect record came after the first sample (ring order
+            // across CPUs): the kernel gave the flow the full budget.
+            flow.origin = Origin::Opened;
+            flow.sample_limit = flow.sample_limit.max(samples);
+        }
         flow.owner = Some(Owner {
             pid: event.header.pid,
             tgid: event.header.tgid,
@@ -373,6 +390,12 @@ impl FlowTable {
             role: Role::Client,
         });
         flow.remote = connect_destination(event);
+    }
+
+    /// A flow whose opener is known without a connect record (a capture
+    /// file's initiator): it gets an opened flow's sample budget.
+    pub fn on_open(&mut self, key: u64, now_ns: u64) {
+        let _ = self.entry(key, now_ns, Origin::Opened);
     }
 
     /// A kernel sample: see [`Self::on_segment`].
@@ -405,7 +428,8 @@ impl FlowTable {
         }
         let mut outcome = match segment.transport {
             Transport::Tcp => {
-                if flow.timeline.len() < TIMELINE_LIMIT {
+                // Only cadence reads the timeline: kept once it was asked for.
+                if flow.cadence_since_ns.is_some() && flow.timeline.len() < TIMELINE_LIMIT {
                     flow.timeline.push(Beat {
                         at_ns: ts,
                         direction: segment.direction,
@@ -588,7 +612,10 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>) -> SampleOutcome {
                     });
                     stream.stop();
                 }
-                Opening::NeedMore if !partial && bytes.len() < OPENING_LIMIT => {}
+                Opening::NeedMore
+                    if !partial
+                        && bytes.len() < OPENING_LIMIT
+                        && segment.index + 1 < OPENING_SEGMENTS => {}
                 _ => stream.stop(),
             }
         }
@@ -791,7 +818,7 @@ mod tests {
         assert!(t.request_cadence(3 * S, 5 * S, 16).is_empty(), "too young");
         assert_eq!(
             t.request_cadence(6 * S, 5 * S, 16),
-            [(1, 4 + CADENCE_SAMPLES)]
+            [(1, ADOPTED_SAMPLE_SEGMENTS + CADENCE_SAMPLES)]
         );
         assert!(t.request_cadence(7 * S, 5 * S, 16).is_empty(), "asked once");
         let mut found = None;

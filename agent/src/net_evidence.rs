@@ -27,6 +27,9 @@ pub struct FlowFacts {
     pub local: Option<SocketAddr>,
     /// The local process's own bytes on this flow are JSON lines.
     pub outbound_is_json_lines: bool,
+    /// The DNS query it sends repeats one a local server just received:
+    /// it is a resolver forwarding someone else's lookup.
+    pub forwarding: bool,
 }
 
 /// Evidence before the workload and times are attached.
@@ -334,7 +337,7 @@ fn dns_evidence(
         Direction::Outbound => !message.is_response,
         Direction::Inbound => message.is_response,
     };
-    if !asked {
+    if !asked || facts.forwarding {
         return None;
     }
     let (name, entry) = message
@@ -440,6 +443,7 @@ mod tests {
             remote: Some("192.0.2.1:53".parse().unwrap()),
             local: Some("192.0.2.2:40000".parse().unwrap()),
             outbound_is_json_lines: false,
+            forwarding: false,
         }
     }
 
@@ -513,6 +517,17 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn a_resolver_forwarding_a_lookup_it_received_is_not_the_asker() {
+        let none = HashSet::new();
+        let query = dns_message("pool.supportxmr.com", false);
+        let forwarder = FlowFacts {
+            forwarding: true,
+            ..facts(Role::Client)
+        };
+        assert!(evidence_for(&query, Direction::Outbound, &forwarder, &pools(), &none).is_none());
     }
 
     #[test]

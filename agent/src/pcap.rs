@@ -967,6 +967,7 @@ impl Capture {
             next_index: [0; 2],
             sample_limit: self.options.samples_per_direction,
         });
+        self.table.on_open(number, ns);
         self.flows.len() - 1
     }
 

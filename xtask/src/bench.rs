@@ -465,7 +465,7 @@ fn detection_latency(agent_bin: &Path, emu_bin: &PathBuf, samples: usize) -> Res
                 Ok(())
             });
         }
-        let mut client = client.spawn()?;
+        let mut client = client.stdout(Stdio::null()).spawn()?;
         let pid = client.id();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

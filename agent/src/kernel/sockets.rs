@@ -5,11 +5,12 @@
 //! The socket tables (`/proc/<pid>/net/{tcp,tcp6,udp,udp6}`) are per network
 //! namespace, so each namespace is read once through one of its processes;
 //! the socket's inode then leads to the process holding it
-//! (`/proc/<pid>/fd/* -> socket:[inode]`). This walks /proc and is done only
-//! when a flow's samples say something worth attributing.
+//! (`/proc/<pid>/fd/* -> socket:[inode]`). This walks /proc: the agent takes
+//! one [`Snapshot`] per tick at most, only while some flow's samples said
+//! something worth attributing and its owner is still unknown.
 
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     fs,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
     path::Path,
@@ -35,77 +36,112 @@ struct Row {
 
 const TCP_LISTEN: u8 = 0x0a;
 
-/// Finds the process holding the socket `local` ↔ `remote`.
+/// The socket tables of every network namespace and which process holds
+/// each socket inode, read at one moment. Taking one walks /proc (every
+/// process's `ns/net` and `fd/*`): done at most once a tick, and only when
+/// some flow waits for its owner.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// TCP and UDP rows, one list per network namespace.
+    tcp: Vec<Vec<Row>>,
+    udp: Vec<Vec<Row>>,
+    /// Socket inode → the first process found holding it.
+    holders: HashMap<u64, u32>,
+}
+
+impl Snapshot {
+    pub fn take() -> Self {
+        Self::take_in(Path::new("/proc"))
+    }
+
+    fn take_in(proc: &Path) -> Self {
+        let mut snapshot = Self::default();
+        let mut namespaces: Vec<String> = Vec::new();
+        let Ok(dir) = fs::read_dir(proc) else {
+            return snapshot;
+        };
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let base = entry.path();
+            if let Ok(ns) = fs::read_link(base.join("ns/net")) {
+                let ns = ns.to_string_lossy().into_owned();
+                if !namespaces.contains(&ns) {
+                    let read = |tables: [&str; 2]| -> Vec<Row> {
+                        tables
+                            .iter()
+                            .filter_map(|t| fs::read_to_string(base.join("net").join(t)).ok())
+                            .flat_map(|text| parse_table(&text))
+                            .collect()
+                    };
+                    snapshot.tcp.push(read(["tcp", "tcp6"]));
+                    snapshot.udp.push(read(["udp", "udp6"]));
+                    namespaces.push(ns);
+                }
+            }
+            let Ok(fds) = fs::read_dir(base.join("fd")) else {
+                continue;
+            };
+            for fd in fds.flatten() {
+                let Ok(target) = fs::read_link(fd.path()) else {
+                    continue;
+                };
+                if let Some(inode) = target
+                    .to_str()
+                    .and_then(|t| t.strip_prefix("socket:["))
+                    .and_then(|t| t.strip_suffix(']'))
+                    .and_then(|t| t.parse::<u64>().ok())
+                {
+                    snapshot.holders.entry(inode).or_insert(pid);
+                }
+            }
+        }
+        snapshot
+    }
+
+    /// The process holding the socket `local` ↔ `remote`, and which end
+    /// it is.
+    pub fn owner(
+        &self,
+        transport: Transport,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<SocketOwner> {
+        let namespaces = match transport {
+            Transport::Tcp => &self.tcp,
+            Transport::Udp => &self.udp,
+        };
+        for rows in namespaces {
+            let Some(row) = find_row(rows, transport, local, remote) else {
+                continue;
+            };
+            // Inode 0: still in its listener's accept queue, no file yet.
+            let Some(&tgid) = self.holders.get(&row.inode).filter(|_| row.inode != 0) else {
+                continue;
+            };
+            let role = if transport == Transport::Tcp && listens_on(rows, local) {
+                Role::Server
+            } else {
+                Role::Client
+            };
+            return Some(SocketOwner { tgid, role });
+        }
+        None
+    }
+}
+
+/// Finds the process holding the socket `local` ↔ `remote` (one snapshot).
 pub fn find_owner(
     transport: Transport,
     local: SocketAddr,
     remote: SocketAddr,
 ) -> Option<SocketOwner> {
-    find_owner_in(Path::new("/proc"), transport, local, remote)
-}
-
-fn find_owner_in(
-    proc: &Path,
-    transport: Transport,
-    local: SocketAddr,
-    remote: SocketAddr,
-) -> Option<SocketOwner> {
-    let tables: &[&str] = match transport {
-        Transport::Tcp => &["tcp", "tcp6"],
-        Transport::Udp => &["udp", "udp6"],
-    };
-    for (ns_pid, members) in namespaces(proc) {
-        let rows: Vec<Row> = tables
-            .iter()
-            .filter_map(|t| {
-                fs::read_to_string(proc.join(ns_pid.to_string()).join("net").join(t)).ok()
-            })
-            .flat_map(|text| parse_table(&text))
-            .collect();
-        let Some(row) = find_row(&rows, transport, local, remote) else {
-            continue;
-        };
-        if row.inode == 0 {
-            continue;
-        }
-        let role = if transport == Transport::Tcp && listens_on(&rows, local) {
-            Role::Server
-        } else {
-            Role::Client
-        };
-        let tgid = holder_of(proc, &members, row.inode)?;
-        return Some(SocketOwner { tgid, role });
-    }
-    None
-}
-
-/// Processes grouped by network namespace: one representative pid and all
-/// members of each.
-fn namespaces(proc: &Path) -> Vec<(u32, Vec<u32>)> {
-    let mut seen: Vec<(String, u32, Vec<u32>)> = Vec::new();
-    let Ok(dir) = fs::read_dir(proc) else {
-        return Vec::new();
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(ns) = fs::read_link(entry.path().join("ns/net")) else {
-            continue;
-        };
-        let ns = ns.to_string_lossy().into_owned();
-        match seen.iter_mut().find(|(n, _, _)| *n == ns) {
-            Some((_, _, members)) => members.push(pid),
-            None => seen.push((ns, pid, vec![pid])),
-        }
-    }
-    seen.into_iter()
-        .map(|(_, rep, members)| (rep, members))
-        .collect()
+    Snapshot::take().owner(transport, local, remote)
 }
 
 fn find_row(
@@ -147,19 +183,6 @@ fn normalise(addr: SocketAddr) -> SocketAddr {
         },
         IpAddr::V4(_) => addr,
     }
-}
-
-fn holder_of(proc: &Path, pids: &[u32], inode: u64) -> Option<u32> {
-    let wanted = format!("socket:[{inode}]");
-    let mut checked = HashSet::new();
-    pids.iter().copied().find(|pid| {
-        checked.insert(*pid)
-            && fs::read_dir(proc.join(pid.to_string()).join("fd"))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|fd| fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == wanted.as_str()))
-    })
 }
 
 /// Parses a `/proc/net/{tcp,udp}{,6}` table; malformed rows are skipped.
