@@ -43,7 +43,10 @@ const MAX_PROCESSES: usize = 65_536;
 const FPU_WINDOW_TICKS: u64 = 2;
 /// How often the ring buffer is drained when the kernel did not wake us.
 const DRAIN_PERIOD: Duration = Duration::from_millis(50);
-const MAX_FLOWS: usize = 65_536;
+/// Flows user space remembers: 7/8 of a power of two, so that the hash
+/// table stays at 32 768 buckets (~10 MiB) instead of doubling. The oldest
+/// go first; the kernel's own flow map (65 536, LRU) is separate.
+const MAX_FLOWS: usize = 28_672;
 /// Ticks an observation on an adopted flow waits for its owner.
 const OWNER_LOOKUP_ATTEMPTS: u32 = 5;
 /// How long a name asked of a local DNS server marks its forwarding.

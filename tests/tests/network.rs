@@ -461,3 +461,113 @@ fn a_miner_connected_before_the_agent_started_is_found_from_its_shares() {
     let _ = miner.kill();
     let _ = miner.wait();
 }
+
+/// Waits until something accepts connections on `port` (a server started
+/// outside the test cgroup, playing the remote end).
+fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start listening");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn redis_and_grpc_over_h2c_are_not_reported_and_a_kaspa_grpc_opening_is_a_chain_node() {
+    if !require_root() {
+        return;
+    }
+    for tool in [
+        "/usr/bin/redis-server",
+        "/usr/bin/nghttp",
+        "/usr/sbin/nghttpd",
+    ] {
+        assert!(
+            Path::new(tool).exists(),
+            "{tool} missing: `cargo xtask test` installs redis and nghttp2"
+        );
+    }
+    let cgroup = TestCgroup::new("h2c");
+    let dir = TempDir::new("h2c");
+    let redis_port = free_port();
+    let _redis = Killed(
+        Command::new("/usr/bin/redis-server")
+            .args(["--port", &redis_port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start redis-server"),
+    );
+    let h2_port = free_port();
+    let _h2 = Killed(
+        Command::new("/usr/sbin/nghttpd")
+            .arg("--no-tls")
+            .arg("-d")
+            .arg(&dir.0)
+            .arg(h2_port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nghttpd"),
+    );
+    wait_listening(redis_port, "redis-server");
+    wait_listening(h2_port, "nghttpd");
+    let mut agent = Agent::start(&cgroup);
+
+    // A chatty Redis client: thousands of small binary requests.
+    let mut redis = Command::new("/usr/bin/redis-benchmark");
+    redis
+        .args([
+            "-p",
+            &redis_port.to_string(),
+            "-n",
+            "20000",
+            "-c",
+            "4",
+            "-q",
+        ])
+        .args(["-t", "set,get,lpush"])
+        .stdout(Stdio::null());
+    let redis = cgroup.spawn(redis);
+    let redis_pid = redis.id();
+    wait_success(redis, "redis-benchmark");
+
+    // A gRPC call over h2c (HTTP/2 prior knowledge), nghttp2's own client.
+    let grpc_call = |path: &str| {
+        let mut cmd = Command::new("/usr/bin/nghttp");
+        cmd.args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+            .arg(format!("http://127.0.0.1:{h2_port}{path}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cgroup.spawn(cmd)
+    };
+    let mut grpc = grpc_call("/helloworld.Greeter/SayHello");
+    let grpc_pid = grpc.id();
+    let _ = grpc.wait();
+
+    // The same client opening Kaspa's p2p stream: its path travels
+    // HPACK-Huffman-coded, as any real HTTP/2 stack sends it.
+    let mut kaspa = grpc_call("/protowire.P2P/MessageStream");
+    let finding = agent
+        .wait_for_finding(WAIT, is_for(kaspa.id()))
+        .expect("no finding for the Kaspa gRPC opening");
+    assert_eq!(finding["class"], "chain-node", "{finding}");
+    assert_eq!(finding["level"], "confirmed", "{finding}");
+    assert!(
+        finding["network"]["network"]
+            .as_str()
+            .is_some_and(|n| n.contains("Kaspa")),
+        "{finding}"
+    );
+    let _ = kaspa.wait();
+    assert_no_finding_for(&agent, &[redis_pid, grpc_pid]);
+}

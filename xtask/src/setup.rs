@@ -16,8 +16,21 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 /// Debian packages the privileged suites use as real workloads and tools:
 /// monerod (a real RandomX miner in regtest, and Levin peers), tshark (to
 /// record captures for `assay pcap`), openssl and curl (real TLS clients),
-/// iproute2 (test network namespaces with their own resolver).
-const TEST_PACKAGES: [&str; 5] = ["monero", "tshark", "openssl", "curl", "iproute2"];
+/// iproute2 (test network namespaces with their own resolver), redis and
+/// nghttp2 (benign binary and gRPC-over-h2c look-alikes, and a real HTTP/2
+/// stack for the Kaspa opening), python3 (the TLS pool fixture).
+const TEST_PACKAGES: [&str; 10] = [
+    "monero",
+    "tshark",
+    "openssl",
+    "curl",
+    "iproute2",
+    "redis-server",
+    "redis-tools",
+    "nghttp2-client",
+    "nghttp2-server",
+    "python3",
+];
 
 /// The peer the benchmarks compare against.
 const BENCH_PACKAGES: [&str; 1] = ["bpftrace"];
