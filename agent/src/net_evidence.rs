@@ -451,6 +451,17 @@ mod tests {
         PoolDomains::parse("# test list\nsupportxmr.com\n").unwrap()
     }
 
+    /// Evidence about a client-role owner with no libp2p peers.
+    fn as_client(observation: &Observation, direction: Direction) -> Option<Draft> {
+        evidence_for(
+            observation,
+            direction,
+            &facts(Role::Client),
+            &pools(),
+            &HashSet::new(),
+        )
+    }
+
     fn dns_message(name: &str, is_response: bool) -> Observation {
         Observation::Dns(dns::Message {
             id: 1,
@@ -466,57 +477,21 @@ mod tests {
 
     #[test]
     fn a_pool_lookup_by_the_process_is_evidence_and_an_ordinary_one_is_not() {
-        let none = HashSet::new();
         let query = dns_message("pool.supportxmr.com", false);
-        let draft = evidence_for(
-            &query,
-            Direction::Outbound,
-            &facts(Role::Client),
-            &pools(),
-            &none,
-        )
-        .unwrap();
+        let draft = as_client(&query, Direction::Outbound).unwrap();
         assert_eq!(draft.kind, EvidenceKind::PoolName);
         assert!(!draft.decisive);
         assert_eq!(draft.attributes["pool_domain"], "supportxmr.com");
         let ordinary = dns_message("deb.debian.org", false);
-        assert!(
-            evidence_for(
-                &ordinary,
-                Direction::Outbound,
-                &facts(Role::Client),
-                &pools(),
-                &none
-            )
-            .is_none()
-        );
+        assert!(as_client(&ordinary, Direction::Outbound).is_none());
     }
 
     #[test]
     fn a_resolver_answering_others_is_not_the_asker() {
-        let none = HashSet::new();
         let query = dns_message("pool.supportxmr.com", false);
-        assert!(
-            evidence_for(
-                &query,
-                Direction::Inbound,
-                &facts(Role::Client),
-                &pools(),
-                &none
-            )
-            .is_none()
-        );
+        assert!(as_client(&query, Direction::Inbound).is_none());
         let answer = dns_message("pool.supportxmr.com", true);
-        assert!(
-            evidence_for(
-                &answer,
-                Direction::Outbound,
-                &facts(Role::Client),
-                &pools(),
-                &none
-            )
-            .is_none()
-        );
+        assert!(as_client(&answer, Direction::Outbound).is_none());
     }
 
     #[test]
@@ -549,14 +524,7 @@ mod tests {
             )
             .is_none()
         );
-        let client = evidence_for(
-            &observation,
-            Direction::Outbound,
-            &facts(Role::Client),
-            &pools(),
-            &none,
-        )
-        .unwrap();
+        let client = as_client(&observation, Direction::Outbound).unwrap();
         assert!(client.decisive);
     }
 
