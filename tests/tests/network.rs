@@ -571,3 +571,93 @@ fn redis_and_grpc_over_h2c_are_not_reported_and_a_kaspa_grpc_opening_is_a_chain_
     let _ = kaspa.wait();
     assert_no_finding_for(&agent, &[redis_pid, grpc_pid]);
 }
+
+/// The python with py-libp2p that `cargo xtask test` prepares.
+fn libp2p_python() -> Option<PathBuf> {
+    let python = std::env::var_os("ASSAY_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/python")
+        });
+    if python.exists() {
+        return Some(python);
+    }
+    let message = "py-libp2p missing: `cargo xtask test` installs it in target/test-venv";
+    assert!(std::env::var_os("CI").is_none(), "{message}");
+    eprintln!("skipping: {message}");
+    None
+}
+
+/// A py-libp2p gossipsub node; returns it and its multiaddr.
+fn gossip_node(
+    python: &Path,
+    seconds: u32,
+    peers: &[String],
+    cgroup: Option<&TestCgroup>,
+) -> (Child, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/gossip_node.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(script)
+        .args(["assay-blocks", &seconds.to_string()])
+        .args(peers)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = match cgroup {
+        Some(cgroup) => cgroup.spawn(cmd),
+        None => cmd.spawn().expect("start a gossip node"),
+    };
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("gossip node said {line:?}"))
+        .to_owned();
+    (child, addr)
+}
+
+#[test]
+fn a_libp2p_gossip_node_with_many_peers_is_a_chain_node_and_a_single_libp2p_client_is_not() {
+    if !require_root() {
+        return;
+    }
+    let Some(python) = libp2p_python() else {
+        return;
+    };
+    // Three peers outside the watched cgroup: the rest of the network.
+    let peers: Vec<(Killed, String)> = (0..3)
+        .map(|_| {
+            let (child, addr) = gossip_node(&python, 60, &[], None);
+            (Killed(child), addr)
+        })
+        .collect();
+    let addrs: Vec<String> = peers.iter().map(|(_, a)| a.clone()).collect();
+    let cgroup = TestCgroup::new("gossip");
+    let mut agent = Agent::start(&cgroup);
+
+    // One libp2p connection is any IPFS-style client: nothing.
+    let (single, _) = gossip_node(&python, 3, &addrs[..1], Some(&cgroup));
+    let single_pid = single.id();
+    wait_success(single, "the single-peer libp2p client");
+
+    // A node gossiping with all three: fan-out.
+    let (node, _) = gossip_node(&python, 30, &addrs, Some(&cgroup));
+    let mut node = Killed(node);
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(30), is_for(node.0.id()))
+        .expect("no finding for the gossiping libp2p node");
+    assert_eq!(finding["class"], "chain-node", "{finding}");
+    assert_eq!(
+        finding["level"], "observed",
+        "libp2p alone is not proof of a blockchain: {finding}"
+    );
+    assert_eq!(finding["network"]["network"], "libp2p multistream-select");
+    assert!(
+        finding["network"]["distinct_peers"].as_u64() >= Some(3),
+        "{finding}"
+    );
+    let _ = node.0.kill();
+    assert_no_finding_for(&agent, &[single_pid]);
+}

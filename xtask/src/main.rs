@@ -193,12 +193,14 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             setup::test_packages()?;
+            let python = setup::test_python()?;
             status(
                 cargo()
                     .args(["test", "--package", "assay-tests", "--"])
                     .arg("--test-threads=1")
                     .args(&args)
-                    .env("ASSAY_BIN", &bin),
+                    .env("ASSAY_BIN", &bin)
+                    .env("ASSAY_TEST_PYTHON", &python),
             )
         }
     }

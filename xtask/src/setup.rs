@@ -51,6 +51,53 @@ pub(crate) fn test_packages() -> Result<()> {
     Ok(())
 }
 
+/// py-libp2p, pinned, for the gossipsub hosts of the network suite (no
+/// Debian package has a libp2p implementation). Installed from PyPI into a
+/// virtual environment of the build tree, once; its python is returned.
+const LIBP2P: &str = "libp2p==0.8.1";
+
+pub(crate) fn test_python() -> Result<std::path::PathBuf> {
+    let venv = crate::workspace_root().join("target/test-venv");
+    let python = venv.join("bin/python");
+    let ready = || {
+        Command::new(&python)
+            .args(["-c", "import libp2p.pubsub.gossipsub"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ready() {
+        return Ok(python);
+    }
+    if !python.exists() {
+        let created = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !created {
+            // Debian's python3 has venv in a package of its own.
+            install_missing(&["python3-venv"])?;
+            crate::status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        }
+    }
+    crate::status(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        LIBP2P,
+    ]))?;
+    if !ready() {
+        bail!(
+            "{LIBP2P} installed in {} but does not import",
+            venv.display()
+        );
+    }
+    eprintln!("xtask setup: installed {LIBP2P} in {}", venv.display());
+    Ok(python)
+}
+
 pub(crate) fn run() -> Result<()> {
     let mut did = Vec::new();
     if ensure_rust_src()? {
