@@ -203,6 +203,8 @@ pub struct State {
     kernel_flows: Option<BpfHashMap<MapData, u64, FlowState>>,
     /// Distinct libp2p peers per process.
     libp2p_peers: HashMap<u32, HashSet<std::net::SocketAddr>>,
+    /// Distinct peers of long-lived unrecognised binary flows per process.
+    binary_peers: HashMap<u32, HashSet<std::net::SocketAddr>>,
     /// Names local DNS servers were asked for lately (when), so that their
     /// forwarding of them upstream is not taken for their own lookups.
     served_names: HashMap<String, u64>,
@@ -222,6 +224,7 @@ impl State {
             sink: JsonLines::stdout(),
             kernel_flows: None,
             libp2p_peers: HashMap::new(),
+            binary_peers: HashMap::new(),
             pending: Vec::new(),
             served_names: HashMap::new(),
             stats: Stats::default(),
@@ -255,6 +258,7 @@ impl State {
                 let tgid = exit.header.tgid;
                 let process = self.processes.on_exit(tgid);
                 self.libp2p_peers.remove(&tgid);
+                self.binary_peers.remove(&tgid);
                 for verdict in self.correlator.process_exited(tgid) {
                     self.write_finding(Change::Resolved, &verdict, None, process.as_ref(), None);
                 }
@@ -357,6 +361,62 @@ impl State {
             }
         }
         self.attribute_observation(cookie, observed, None, 0);
+    }
+
+    /// A flow that lived [`CADENCE_AFTER_NS`] with unrecognised binary
+    /// content, opened by a known process: one more distinct peer for that
+    /// process's fan-out.
+    fn count_binary_peer(&mut self, cookie: u64) {
+        let Some(flow) = self.flows.get(cookie) else {
+            return;
+        };
+        let (Some(owner), Some(remote)) = (flow.owner.clone(), flow.remote) else {
+            return;
+        };
+        if flow.protocol.is_some() || !flow.opens_binary() {
+            return;
+        }
+        let facts = FlowFacts {
+            tgid: owner.tgid,
+            comm: owner.comm.clone(),
+            role: owner.role,
+            remote: flow.remote,
+            local: flow.local,
+            outbound_is_json_lines: false,
+            forwarding: false,
+        };
+        let first_payload_ns = flow.first_payload_ns;
+        let peers = self.binary_peers.entry(owner.tgid).or_default();
+        if peers.len() >= MAX_PEERS_PER_PROCESS || !peers.insert(remote) {
+            return;
+        }
+        let count = peers.len();
+        // Once, when the threshold is crossed: more peers are more of the
+        // same.
+        if count != net_evidence::GOSSIP_PEERS {
+            return;
+        }
+        let Some(draft) = net_evidence::fanout_evidence(&facts, count) else {
+            return;
+        };
+        let process = self.processes.get_or_load(owner.tgid).cloned();
+        let workload = process
+            .as_ref()
+            .map(|p| p.workload())
+            .unwrap_or(Workload::Process { tgid: owner.tgid });
+        let now = std::time::SystemTime::now();
+        let evidence = Evidence {
+            workload,
+            pid: owner.tgid,
+            kind: draft.kind,
+            strength: draft.strength,
+            decisive: draft.decisive,
+            summary: draft.summary,
+            attributes: draft.attributes,
+            first_seen: first_payload_ns.map(wall_of_monotonic).unwrap_or(now),
+            last_seen: now,
+        };
+        self.report(evidence, process.as_ref(), None);
     }
 
     /// Observations on adopted flows wait for the next tick, where one
@@ -585,6 +645,7 @@ impl State {
             .request_cadence(monotonic_ns(), CADENCE_AFTER_NS, 256)
         {
             self.raise_sample_limit(cookie, limit);
+            self.count_binary_peer(cookie);
         }
         self.flows
             .expire(monotonic_ns(), FLOW_IDLE.as_nanos() as u64);

@@ -215,6 +215,16 @@ pub struct Flow {
 }
 
 impl Flow {
+    /// Both directions that spoke opened with bytes no framing recognised
+    /// (not JSON lines, not TLS).
+    pub fn opens_binary(&self) -> bool {
+        self.streams.iter().any(|s| s.framing == Framing::Binary)
+            && self
+                .streams
+                .iter()
+                .all(|s| matches!(s.framing, Framing::Binary | Framing::Pending))
+    }
+
     /// TCP whose content no classifier could read: TLS, the Noise opening,
     /// or unrecognised binary in both directions. JSON lines are readable.
     pub fn is_opaque(&self) -> bool {

@@ -151,6 +151,36 @@ fn base_attributes(protocol: &str, direction: Direction, facts: &FlowFacts) -> M
     attributes
 }
 
+/// Distinct peer endpoints (address and port) on long-lived, unrecognised
+/// binary flows that make a process look like a gossip node (SIGNATURES.md:
+/// 8–125 peers).
+pub const GOSSIP_PEERS: usize = 8;
+
+/// A process holding long-lived binary flows (not TLS, not anything the
+/// classifiers read) to many distinct peers: the shape of a p2p node
+/// whose transport is encrypted (Bitcoin v2, devp2p RLPx, Noise). Browsers
+/// hold many flows too, but over TLS, which does not count here.
+pub fn fanout_evidence(facts: &FlowFacts, distinct_peers: usize) -> Option<Draft> {
+    if distinct_peers < GOSSIP_PEERS {
+        return None;
+    }
+    let mut attributes = base_attributes("opaque", Direction::Outbound, facts);
+    attributes.insert("network".into(), json!("unidentified p2p (fan-out)"));
+    attributes.insert("distinct_peers".into(), json!(distinct_peers));
+    Some(Draft {
+        kind: EvidenceKind::P2p,
+        strength: 0.3,
+        decisive: false,
+        summary: format!(
+            "{} keeps long-lived connections of an unrecognised binary protocol to {distinct_peers} \
+             distinct peers, the latest {}: the fan-out of a peer-to-peer node",
+            who(facts),
+            peer(facts)
+        ),
+        attributes,
+    })
+}
+
 fn cadence_evidence(cadence: &cadence::PushCadence, facts: &FlowFacts) -> Option<Draft> {
     // Pushes to a local server's clients say nothing about the server.
     if facts.role == Role::Server {
@@ -526,6 +556,15 @@ mod tests {
         );
         let client = as_client(&observation, Direction::Outbound).unwrap();
         assert!(client.decisive);
+    }
+
+    #[test]
+    fn binary_fan_out_counts_from_the_gossip_threshold() {
+        let facts = facts(Role::Client);
+        assert!(fanout_evidence(&facts, GOSSIP_PEERS - 1).is_none());
+        let draft = fanout_evidence(&facts, GOSSIP_PEERS).unwrap();
+        assert_eq!(draft.kind, EvidenceKind::P2p);
+        assert!(!draft.decisive && draft.strength < 0.5);
     }
 
     #[test]

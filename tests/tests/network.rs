@@ -661,3 +661,40 @@ fn a_libp2p_gossip_node_with_many_peers_is_a_chain_node_and_a_single_libp2p_clie
     let _ = node.0.kill();
     assert_no_finding_for(&agent, &[single_pid]);
 }
+
+#[test]
+fn a_node_keeping_many_peers_of_an_unknown_binary_protocol_is_an_observed_chain_node() {
+    if !require_root() {
+        return;
+    }
+    let peers: Vec<Server> = (0..8).map(|_| Server::start("binary-peer")).collect();
+    let addrs: Vec<String> = peers.iter().map(|p| p.addr.clone()).collect();
+    let cgroup = TestCgroup::new("fanout");
+    let mut agent = Agent::start(&cgroup);
+    let node = |peers: &[String], hold_ms: &str| {
+        let mut cmd = emulator();
+        cmd.args([
+            "binary-node",
+            "--hold-ms",
+            hold_ms,
+            "--connect",
+            &peers.join(","),
+        ]);
+        cgroup.spawn(cmd)
+    };
+    // A few long-lived binary connections: an app with a handful of
+    // backends, not a gossip node.
+    let few = node(&addrs[..3], "7000");
+    let few_pid = few.id();
+    wait_success(few, "the node with three peers");
+    let mut many = node(&addrs, "12000");
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(20), is_for(many.id()))
+        .expect("no finding for the node with eight peers");
+    assert_eq!(finding["class"], "chain-node", "{finding}");
+    assert_eq!(finding["level"], "observed", "{finding}");
+    assert_eq!(finding["network"]["distinct_peers"], 8);
+    let _ = many.kill();
+    let _ = many.wait();
+    assert_no_finding_for(&agent, &[few_pid]);
+}

@@ -95,6 +95,18 @@ enum Cmd {
         #[arg(required = true)]
         names: Vec<String>,
     },
+    /// A peer of an unrecognised encrypted p2p protocol: answers every
+    /// random-looking message with another.
+    BinaryPeer,
+    /// A node of that protocol: keeps a connection to each peer and trades
+    /// random-looking messages with all of them every 500 ms.
+    BinaryNode {
+        /// Peers, comma separated.
+        #[arg(long, value_delimiter = ',')]
+        connect: Vec<String>,
+        #[arg(long, default_value_t = 10_000)]
+        hold_ms: u64,
+    },
     /// A stratum V2 pool: answers a plaintext SetupConnection with
     /// SetupConnection.Success, or a 64-byte Noise opening with 234 bytes,
     /// then echoes small records.
@@ -151,6 +163,10 @@ fn main() -> Result<()> {
             names,
         } => dns_query(server, unconnected, &names),
         Cmd::Sv2Pool => serve(sv2_pool_session),
+        Cmd::BinaryPeer => serve(binary_peer_session),
+        Cmd::BinaryNode { connect, hold_ms } => {
+            binary_node(&connect, Duration::from_millis(hold_ms))
+        }
         Cmd::Sv2 {
             connect,
             mode,
@@ -245,6 +261,40 @@ fn sv2_frame(msg_type: u8, payload: &[u8]) -> Vec<u8> {
 fn str0_255(out: &mut Vec<u8>, text: &str) {
     out.push(text.len() as u8);
     out.extend_from_slice(text.as_bytes());
+}
+
+/// Length-prefixed random bytes, as an encrypted transport's records look.
+fn binary_record() -> Result<Vec<u8>> {
+    let mut record = vec![0x00, 0x60];
+    record.extend_from_slice(&random_bytes(0x60)?);
+    Ok(record)
+}
+
+fn binary_peer_session(mut stream: TcpStream) -> Result<()> {
+    let mut buf = [0u8; 512];
+    loop {
+        if stream.read(&mut buf)? == 0 {
+            return Ok(());
+        }
+        stream.write_all(&binary_record()?)?;
+    }
+}
+
+fn binary_node(peers: &[String], hold: Duration) -> Result<()> {
+    let mut streams = peers
+        .iter()
+        .map(|p| TcpStream::connect(p).with_context(|| format!("connect {p}")))
+        .collect::<Result<Vec<_>>>()?;
+    let deadline = std::time::Instant::now() + hold;
+    let mut buf = [0u8; 512];
+    while std::time::Instant::now() < deadline {
+        for stream in &mut streams {
+            stream.write_all(&binary_record()?)?;
+            let _ = stream.read(&mut buf)?;
+        }
+        thread::sleep(Duration::from_millis(500));
+    }
+    Ok(())
 }
 
 fn sv2_pool_session(mut stream: TcpStream) -> Result<()> {
