@@ -265,6 +265,8 @@ impl State {
             }
             Event::Connect(connect) => {
                 self.flows.on_connect(&connect);
+                self.processes
+                    .note_cgroup(connect.header.tgid, connect.header.cgroup_id);
                 // Make sure the connecting process is known while it is alive.
                 let _ = self.processes.get_or_load(connect.header.tgid);
             }
@@ -399,7 +401,7 @@ impl State {
         let Some(draft) = net_evidence::fanout_evidence(&facts, count) else {
             return;
         };
-        let process = self.processes.get_or_load(owner.tgid).cloned();
+        let process = self.processes.get_for_evidence(owner.tgid).cloned();
         let workload = process
             .as_ref()
             .map(|p| p.workload())
@@ -507,7 +509,7 @@ impl State {
             }
             return;
         };
-        let process = self.processes.get_or_load(owner.tgid).cloned();
+        let process = self.processes.get_for_evidence(owner.tgid).cloned();
         let workload = process
             .as_ref()
             .map(|p| p.workload())
@@ -528,7 +530,7 @@ impl State {
     }
 
     fn on_randomx(&mut self, finding: cpu::Finding) {
-        let Some(process) = self.processes.get_or_load(finding.tgid).cloned() else {
+        let Some(process) = self.processes.get_for_evidence(finding.tgid).cloned() else {
             return;
         };
         let cpu::Finding {

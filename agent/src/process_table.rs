@@ -145,6 +145,35 @@ impl ProcessTable {
         Some(info)
     }
 
+    /// The cgroup a live event saw the process in (a connect): when it is
+    /// not the one on record, the process moved and its context (cgroup
+    /// path, hence workload) is read again when next needed.
+    pub fn note_cgroup(&mut self, tgid: u32, cgroup_id: u64) {
+        if let Some(info) = self.processes.get_mut(&tgid)
+            && cgroup_id != 0
+            && info.cgroup_id != cgroup_id
+        {
+            info.cgroup_id = cgroup_id;
+            info.context_loaded = false;
+        }
+    }
+
+    /// As [`Self::get_or_load`], with the cgroup path read again: evidence
+    /// must name the workload the process is in now, and a process can be
+    /// moved between cgroups without any event of ours seeing it.
+    pub fn get_for_evidence(&mut self, tgid: u32) -> Option<&ProcessInfo> {
+        let info = self.processes.get_mut(&tgid);
+        if let Some(info) = info
+            && info.context_loaded
+        {
+            let now = cgroup::process_cgroup(tgid);
+            if now.is_some() && now != info.cgroup {
+                info.cgroup = now;
+            }
+        }
+        self.get_or_load(tgid)
+    }
+
     fn insert(&mut self, info: ProcessInfo) {
         if self.processes.len() >= self.capacity && !self.processes.contains_key(&info.pid) {
             self.dropped += 1;

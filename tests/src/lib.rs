@@ -101,6 +101,21 @@ impl TestCgroup {
         Self { path }
     }
 
+    /// A cgroup below this one, named exactly `name` (a container runtime's
+    /// scope, say). Declare it after its parent, so that it is dropped (and
+    /// removed) first.
+    pub fn nested(&self, name: &str) -> Self {
+        let path = self.path.join(name);
+        fs::create_dir(&path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+        Self { path }
+    }
+
+    /// Moves a running process into this cgroup.
+    pub fn adopt(&self, pid: u32) {
+        fs::write(self.path.join("cgroup.procs"), pid.to_string())
+            .unwrap_or_else(|e| panic!("move {pid} to {}: {e}", self.path.display()));
+    }
+
     /// Starts `cmd` inside this cgroup as the leader of a new session (so
     /// that it is a workload of its own, like a miner started from its own
     /// shell or service).

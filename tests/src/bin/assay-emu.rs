@@ -54,6 +54,10 @@ enum Cmd {
         /// Wait for a line on stdin before connecting.
         #[arg(long)]
         wait_stdin: bool,
+        /// After the session, wait for a line on stdin and log in again on
+        /// a new connection (as a miner does after its pool drops it).
+        #[arg(long)]
+        again_on_stdin: bool,
         /// Keep the connection open this long after the opening (ms).
         #[arg(long, default_value_t = 1500)]
         hold_ms: u64,
@@ -139,6 +143,7 @@ fn main() -> Result<()> {
             variant,
             connect,
             wait_stdin,
+            again_on_stdin,
             hold_ms,
             submit_every_ms,
         } => {
@@ -146,12 +151,21 @@ fn main() -> Result<()> {
                 let mut line = String::new();
                 io::stdin().read_line(&mut line)?;
             }
-            stratum_client(
-                variant,
-                &connect,
-                Duration::from_millis(hold_ms),
-                Duration::from_millis(submit_every_ms),
-            )
+            let session = || {
+                stratum_client(
+                    variant,
+                    &connect,
+                    Duration::from_millis(hold_ms),
+                    Duration::from_millis(submit_every_ms),
+                )
+            };
+            session()?;
+            if again_on_stdin {
+                let mut line = String::new();
+                io::stdin().read_line(&mut line)?;
+                session()?;
+            }
+            Ok(())
         }
         Cmd::JsonRpc { connect } => json_rpc_client(&connect),
         Cmd::Http { connect } => http_client(&connect),
