@@ -181,6 +181,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
         unattributed_observations = s.unattributed_observations,
         socket_snapshots = s.socket_snapshots,
         flows_evicted = state.flows.evicted,
+        processes = state.processes.len(),
         processes_not_tracked = state.processes.dropped,
         "detached; bye"
     );

@@ -95,6 +95,38 @@ pub(crate) fn run(options: Options) -> Result<()> {
         idle_summary.kernel_dropped
     );
 
+    // Footprint with 10 000 processes tracked (each one exec'd while the
+    // agent runs, so each is in its process table).
+    let mut agent = RunningAgent::start(&agent_bin)?;
+    let mut crowd = Vec::with_capacity(CROWD);
+    for _ in 0..CROWD {
+        crowd.push(
+            Command::new("sleep")
+                .arg("600")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("spawn a sleeping process")?,
+        );
+    }
+    let crowded = agent.sample_footprint(Duration::from_secs(3));
+    let crowd_summary = agent.stop();
+    for mut child in crowd {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let crowd_summary = crowd_summary?;
+    let _ = writeln!(
+        report,
+        "| {CROWD} sleeping processes ({} in the process table) | {:.3} | {:.1} | {:.1} | {} |",
+        crowd_summary.processes,
+        crowded.cpu_percent,
+        crowded.rss_mib,
+        crowd_summary.events as f64 / crowd_summary.lifetime_secs,
+        crowd_summary.kernel_dropped
+    );
+
     let peer = Peer::available();
     let mut peers = String::new();
     let _ = writeln!(
@@ -305,8 +337,13 @@ struct Footprint {
     rss_mib: f64,
 }
 
+/// Processes alive at once for the "many processes" footprint.
+const CROWD: usize = 10_000;
+
 struct Summary {
     events: u64,
+    /// Processes in the agent's table when it stopped.
+    processes: u64,
     kernel_dropped: u64,
     lifetime_secs: f64,
 }
@@ -401,6 +438,7 @@ impl RunningAgent {
         };
         Ok(Summary {
             events: value("events="),
+            processes: value("processes="),
             kernel_dropped: value("kernel_dropped="),
             lifetime_secs,
         })
