@@ -53,6 +53,8 @@ const OWNER_LOOKUP_ATTEMPTS: u32 = 5;
 const SERVED_NAME_TTL: Duration = Duration::from_secs(10);
 /// Names remembered for that, at most.
 const MAX_SERVED_NAMES: usize = 4096;
+/// Local resolvers remembered (processes that received a DNS query).
+const MAX_RESOLVERS: usize = 1024;
 /// Observations waiting for their flow's owner, at most.
 const MAX_PENDING_OBSERVATIONS: usize = 1024;
 /// Distinct libp2p peers remembered per process (gossip fan-out).
@@ -205,10 +207,15 @@ pub struct State {
     /// Distinct libp2p peers per process.
     libp2p_peers: HashMap<u32, HashSet<std::net::SocketAddr>>,
     /// Distinct peers of long-lived unrecognised binary flows per process.
-    binary_peers: HashMap<u32, HashSet<std::net::SocketAddr>>,
+    /// Per process, the peers of its random-binary flows, with the flow
+    /// (socket cookie): a peer counts while its flow is in the table.
+    binary_peers: HashMap<u32, HashMap<std::net::SocketAddr, u64>>,
     /// Names local DNS servers were asked for lately (when), so that their
     /// forwarding of them upstream is not taken for their own lookups.
     served_names: HashMap<String, u64>,
+    /// Processes that received a DNS query: local resolvers (systemd-
+    /// resolved, dnsmasq, CoreDNS). Their lookups are other processes'.
+    resolvers: HashSet<u32>,
     /// Observations waiting for an adopted flow's owner, with the number
     /// of lookups tried.
     pending: Vec<(u64, Observed, u32)>,
@@ -228,6 +235,7 @@ impl State {
             binary_peers: HashMap::new(),
             pending: Vec::new(),
             served_names: HashMap::new(),
+            resolvers: HashSet::new(),
             stats: Stats::default(),
         }
     }
@@ -260,6 +268,7 @@ impl State {
                 let process = self.processes.on_exit(tgid);
                 self.libp2p_peers.remove(&tgid);
                 self.binary_peers.remove(&tgid);
+                self.resolvers.remove(&tgid);
                 for verdict in self.correlator.process_exited(tgid) {
                     self.write_finding(Change::Resolved, &verdict, None, process.as_ref(), None);
                 }
@@ -357,9 +366,20 @@ impl State {
             && !message.is_response
         {
             let now = monotonic_ns();
+            // Every parent name too: a resolver minimising its queries
+            // (RFC 9156) asks upstream for `minexmr.com` before
+            // `pool.minexmr.com`.
             for question in message.questions.iter().take(8) {
-                if self.served_names.len() < MAX_SERVED_NAMES {
-                    self.served_names.insert(question.name.clone(), now);
+                let mut name = question.name.as_str();
+                for _ in 0..8 {
+                    if self.served_names.len() >= MAX_SERVED_NAMES {
+                        break;
+                    }
+                    self.served_names.insert(name.to_owned(), now);
+                    match name.split_once('.') {
+                        Some((_, parent)) if !parent.is_empty() => name = parent,
+                        _ => break,
+                    }
                 }
             }
         }
@@ -376,7 +396,7 @@ impl State {
         let (Some(owner), Some(remote)) = (flow.owner.clone(), flow.remote) else {
             return;
         };
-        if flow.protocol.is_some() || !flow.opens_binary() {
+        if flow.protocol.is_some() || !flow.opens_random_binary() {
             return;
         }
         let facts = FlowFacts {
@@ -389,8 +409,12 @@ impl State {
             forwarding: false,
         };
         let first_payload_ns = flow.first_payload_ns;
+        let flows = &self.flows;
         let peers = self.binary_peers.entry(owner.tgid).or_default();
-        if peers.len() >= MAX_PEERS_PER_PROCESS || !peers.insert(remote) {
+        // Peers whose flows are gone no longer count: fan-out is peers held
+        // at the same time, not a history of sequential connections.
+        peers.retain(|_, held| flows.get(*held).is_some());
+        if peers.len() >= MAX_PEERS_PER_PROCESS || peers.insert(remote, cookie).is_some() {
             return;
         }
         let count = peers.len();
@@ -469,6 +493,13 @@ impl State {
         if owner.tgid == std::process::id() {
             return;
         }
+        if let Observation::Dns(message) = &observed.observation
+            && observed.direction == Direction::Inbound
+            && !message.is_response
+            && self.resolvers.len() < MAX_RESOLVERS
+        {
+            self.resolvers.insert(owner.tgid);
+        }
         let Some(flow) = self.flows.get(cookie) else {
             return;
         };
@@ -480,10 +511,13 @@ impl State {
             local: flow.local,
             outbound_is_json_lines: flow.outbound_is_json_lines(),
             forwarding: match &observed.observation {
-                Observation::Dns(message) if observed.direction == Direction::Outbound => message
-                    .questions
-                    .iter()
-                    .any(|q| self.served_names.contains_key(&q.name)),
+                Observation::Dns(message) => {
+                    self.resolvers.contains(&owner.tgid)
+                        || message
+                            .questions
+                            .iter()
+                            .any(|q| self.served_names.contains_key(&q.name))
+                }
                 _ => false,
             },
         };

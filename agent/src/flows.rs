@@ -215,14 +215,14 @@ pub struct Flow {
 }
 
 impl Flow {
-    /// Both directions that spoke opened with bytes no framing recognised
-    /// (not JSON lines, not TLS).
-    pub fn opens_binary(&self) -> bool {
-        self.streams.iter().any(|s| s.framing == Framing::Binary)
-            && self
-                .streams
-                .iter()
-                .all(|s| matches!(s.framing, Framing::Binary | Framing::Pending))
+    /// Both directions opened with bytes no framing recognised (not JSON
+    /// lines, not TLS) and that are not plain text: the random-looking
+    /// keys of an encrypted handshake (Bitcoin v2, RLPx, Noise), not an
+    /// HTTP request, a Redis command or an SSH banner.
+    pub fn opens_random_binary(&self) -> bool {
+        self.streams
+            .iter()
+            .all(|s| s.framing == Framing::Binary && s.opens_with_high_bytes)
     }
 
     /// TCP whose content no classifier could read: TLS, the Noise opening,
@@ -810,6 +810,26 @@ mod tests {
         }
         assert_eq!(limit, MAX_SAMPLES_PER_DIRECTION);
         assert_eq!(t.get(1).unwrap().sample_limit, MAX_SAMPLES_PER_DIRECTION);
+    }
+
+    #[test]
+    fn only_random_looking_openings_both_ways_count_as_encrypted_binary() {
+        let mut t = FlowTable::new(8, 4);
+        let key: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(151)).collect();
+        // An encrypted handshake: keys both ways.
+        let _ = t.on_sample(&sample(1, direction::EGRESS, 0, &key));
+        let _ = t.on_sample(&sample(1, direction::INGRESS, 0, &key));
+        assert!(t.get(1).unwrap().opens_random_binary());
+        // Redis, SSH: binary to the framing, but plain text.
+        let _ = t.on_sample(&sample(2, direction::EGRESS, 0, b"*1\r\n$4\r\nPING\r\n"));
+        let _ = t.on_sample(&sample(2, direction::INGRESS, 0, b"+PONG\r\n"));
+        assert!(!t.get(2).unwrap().opens_random_binary());
+        let _ = t.on_sample(&sample(3, direction::EGRESS, 0, b"SSH-2.0-OpenSSH_9.2\r\n"));
+        let _ = t.on_sample(&sample(3, direction::INGRESS, 0, &key));
+        assert!(!t.get(3).unwrap().opens_random_binary());
+        // One direction only: not yet.
+        let _ = t.on_sample(&sample(4, direction::EGRESS, 0, &key));
+        assert!(!t.get(4).unwrap().opens_random_binary());
     }
 
     #[test]

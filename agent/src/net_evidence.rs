@@ -27,8 +27,9 @@ pub struct FlowFacts {
     pub local: Option<SocketAddr>,
     /// The local process's own bytes on this flow are JSON lines.
     pub outbound_is_json_lines: bool,
-    /// The DNS query it sends repeats one a local server just received:
-    /// it is a resolver forwarding someone else's lookup.
+    /// The process is a local resolver (it received DNS queries), or the
+    /// name repeats one a local server just received: the lookup is
+    /// someone else's, forwarded.
     pub forwarding: bool,
 }
 
@@ -95,10 +96,13 @@ pub fn evidence_for(
         Observation::Discv4 => {
             let mut attributes = base_attributes("devp2p-discv4", direction, facts);
             attributes.insert("network".into(), json!("ethereum devp2p"));
+            // Anyone can be sent a discovery packet (scanners do it to
+            // every port); sending one is what a node does.
+            let decisive = direction == Direction::Outbound;
             Some(Draft {
                 kind: EvidenceKind::P2p,
-                strength: 1.0,
-                decisive: true,
+                strength: if decisive { 1.0 } else { 0.3 },
+                decisive,
                 summary: format!(
                     "{} {} an Ethereum devp2p discovery (discv4) packet, its keccak hash intact, {} {}",
                     who(facts),
@@ -417,7 +421,11 @@ fn p2p_evidence(
     if !blockchain && libp2p_peers.len() < LIBP2P_GOSSIP_PEERS {
         return None;
     }
-    let decisive = blockchain && opening.confidence == p2p::Confidence::Decisive;
+    // Only what the process itself says is decisive: a listener that was
+    // sent a Bitcoin `version` may be a scanner's target, a node answers.
+    let decisive = blockchain
+        && opening.confidence == p2p::Confidence::Decisive
+        && direction == Direction::Outbound;
     let mut attributes = base_attributes("p2p", direction, facts);
     attributes.insert("network".into(), json!(opening.network.describe()));
     if let Some(message) = &opening.message {
@@ -449,10 +457,11 @@ fn p2p_evidence(
     };
     Some(Draft {
         kind: EvidenceKind::P2p,
-        strength: match (decisive, blockchain) {
-            (true, _) => 1.0,
-            (false, true) => 0.5,
-            (false, false) => 0.4,
+        strength: match (decisive, blockchain, direction) {
+            (true, _, _) => 1.0,
+            (false, true, Direction::Outbound) => 0.5,
+            (false, true, Direction::Inbound) => 0.3,
+            (false, false, _) => 0.4,
         },
         decisive,
         summary,
@@ -598,5 +607,53 @@ mod tests {
         .unwrap();
         assert!(!draft.decisive);
         assert_eq!(draft.kind, EvidenceKind::P2p);
+    }
+
+    #[test]
+    fn only_what_the_process_itself_sends_is_decisive_p2p() {
+        let levin = Observation::P2p(p2p::Opening {
+            network: p2p::Network::MoneroLevin,
+            message: Some("handshake (1001)".into()),
+            confidence: p2p::Confidence::Decisive,
+        });
+        let sent = as_client(&levin, Direction::Outbound).unwrap();
+        assert!(sent.decisive);
+        // A listener sent a handshake by a scanner has said nothing yet.
+        let received = evidence_for(
+            &levin,
+            Direction::Inbound,
+            &facts(Role::Server),
+            &pools(),
+            &HashSet::new(),
+        )
+        .unwrap();
+        assert!(!received.decisive && received.strength < SCANNED_BELOW);
+        let discv4_received = as_client(&Observation::Discv4, Direction::Inbound).unwrap();
+        assert!(!discv4_received.decisive && discv4_received.strength < SCANNED_BELOW);
+        assert!(
+            as_client(&Observation::Discv4, Direction::Outbound)
+                .unwrap()
+                .decisive
+        );
+    }
+
+    /// Evidence a scanned listener gets stays below `suspected` even
+    /// with one more such probe.
+    const SCANNED_BELOW: f32 = 0.37;
+
+    #[test]
+    fn a_local_resolver_is_not_the_asker_of_what_it_resolves() {
+        let resolver = FlowFacts {
+            forwarding: true,
+            ..facts(Role::Client)
+        };
+        for (message, direction) in [
+            (dns_message("supportxmr.com", false), Direction::Outbound),
+            (dns_message("pool.supportxmr.com", true), Direction::Inbound),
+        ] {
+            assert!(
+                evidence_for(&message, direction, &resolver, &pools(), &HashSet::new()).is_none()
+            );
+        }
     }
 }

@@ -407,10 +407,9 @@ fn two_monero_nodes_speaking_levin_are_both_chain_nodes() {
     for node in [&node_a, &node_b] {
         let finding = agent
             .wait_for_finding(Duration::from_secs(60), |f| {
-                is_for(node.id())(f) && f["class"] == "chain-node"
+                is_for(node.id())(f) && f["class"] == "chain-node" && f["level"] == "confirmed"
             })
-            .unwrap_or_else(|| panic!("no chain-node finding for monerod {}", node.id()));
-        assert_eq!(finding["level"], "confirmed", "{finding}");
+            .unwrap_or_else(|| panic!("no confirmed chain-node for monerod {}", node.id()));
         assert_eq!(finding["network"]["network"], "Monero p2p (Levin)");
         assert!(
             finding["explanation"]
