@@ -19,7 +19,8 @@ pub struct KernelOffsets {
     /// MXCSR inside `struct fpstate`: `fpstate.regs` + `fxregs_state.mxcsr`
     /// (the legacy area starts every XSAVE image, so this holds for both).
     pub fpstate_mxcsr: u32,
-    pub _pad: u32,
+    /// `task_struct.pid` (the thread id): tells a fork from a new thread.
+    pub task_pid: u32,
 }
 const _: () = assert!(size_of::<KernelOffsets>() == 40);
 
@@ -35,7 +36,32 @@ impl KernelOffsets {
         bprm_filename: Self::UNKNOWN,
         fpu_fpstate: Self::UNKNOWN,
         fpstate_mxcsr: Self::UNKNOWN,
-        _pad: 0,
+        task_pid: Self::UNKNOWN,
+    };
+}
+
+/// Byte offsets of the syscall arguments the hygiene programs read inside
+/// their tracepoint records (`syscalls:sys_enter_*`). Read at load time from
+/// each tracepoint's `format` file in tracefs, never hard-coded;
+/// [`KernelOffsets::UNKNOWN`] when absent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallOffsets {
+    /// `sys_enter_openat`: `filename` (a user pointer) and `flags`.
+    pub openat_filename: u32,
+    pub openat_flags: u32,
+    /// `sys_enter_mmap`: `len` and `flags`.
+    pub mmap_len: u32,
+    pub mmap_flags: u32,
+}
+const _: () = assert!(size_of::<SyscallOffsets>() == 16);
+
+impl SyscallOffsets {
+    pub const ALL_UNKNOWN: Self = Self {
+        openat_filename: KernelOffsets::UNKNOWN,
+        openat_flags: KernelOffsets::UNKNOWN,
+        mmap_len: KernelOffsets::UNKNOWN,
+        mmap_flags: KernelOffsets::UNKNOWN,
     };
 }
 
@@ -48,14 +74,16 @@ pub struct Config {
     /// Segments sampled per direction of each new flow.
     pub sample_segments: u32,
     pub offsets: KernelOffsets,
+    pub syscalls: SyscallOffsets,
 }
-const _: () = assert!(size_of::<Config>() == 48);
+const _: () = assert!(size_of::<Config>() == 64);
 
 impl Config {
     pub const DEFAULT: Self = Self {
         agent_tgid: 0,
         sample_segments: 4,
         offsets: KernelOffsets::ALL_UNKNOWN,
+        syscalls: SyscallOffsets::ALL_UNKNOWN,
     };
 }
 
@@ -80,8 +108,14 @@ pub mod counter {
     /// A flow no connect or sendmsg announced (accepted, or older than the
     /// agent) was adopted at its first packet with payload. Not a loss.
     pub const FLOW_ADOPTED: u32 = 7;
+    /// Ring buffer full: a fork event was lost.
+    pub const FORK_LOST: u32 = 8;
+    /// Ring buffer full: a miner-hygiene event was lost.
+    pub const HYGIENE_LOST: u32 = 9;
+    /// The CPU sample table refused a new process.
+    pub const CPU_SAMPLE_INSERT_FAILED: u32 = 10;
     /// Number of counters.
-    pub const COUNT: u32 = 8;
+    pub const COUNT: u32 = 11;
     /// Whether a counter counts something lost or skipped (as opposed to
     /// plain activity such as [`FLOW_ADOPTED`]).
     pub const fn is_loss(index: u32) -> bool {
@@ -97,6 +131,9 @@ pub mod counter {
         "packet_unparsed",
         "fpu_insert_failed",
         "flow_adopted",
+        "fork_lost",
+        "hygiene_lost",
+        "cpu_sample_insert_failed",
     ];
 }
 
@@ -106,4 +143,6 @@ mod pod {
     unsafe impl aya::Pod for super::Config {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::KernelOffsets {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::SyscallOffsets {}
 }

@@ -16,6 +16,10 @@ pub mod kind {
     pub const PROCESS_EXEC: u32 = 1;
     /// A thread-group leader exited: [`super::ExitEvent`].
     pub const PROCESS_EXIT: u32 = 2;
+    /// A process forked a new process (not a thread): [`super::ForkEvent`].
+    pub const PROCESS_FORK: u32 = 3;
+    /// A miner-hygiene system call: [`super::HygieneEvent`].
+    pub const HYGIENE: u32 = 20;
     /// A socket connected through a cgroup `connect4/6` hook: [`super::ConnectEvent`].
     pub const FLOW_CONNECT: u32 = 60;
     /// The first bytes of one segment of a flow: [`super::SampleEvent`].
@@ -79,6 +83,50 @@ pub struct ExitEvent {
     pub _pad: u32,
 }
 const _: () = assert!(size_of::<ExitEvent>() == 40);
+
+/// A process forked a child process. The header is the parent's (the task
+/// that called fork); the child runs the parent's image until it execs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ForkEvent {
+    pub header: EventHeader,
+    pub child_tgid: u32,
+    pub _pad: u32,
+}
+const _: () = assert!(size_of::<ForkEvent>() == 40);
+
+/// What a [`HygieneEvent`] reports (SIGNATURES.md, CPU proof-of-work:
+/// XMRig writes MSRs, loads the msr module and reserves huge pages).
+pub mod hygiene {
+    /// `openat` of a path under `/dev/cpu/`; `flags` are the open flags.
+    pub const CPU_DEVICE_OPEN: u32 = 1;
+    /// `openat` for writing of a huge-page setting (`/proc/sys/vm/nr_*`,
+    /// `/sys/kernel/mm/hugepages/…`).
+    pub const HUGEPAGE_SETTING_OPEN: u32 = 2;
+    /// `mmap` with `MAP_HUGETLB`; `value` is the length, `flags` the mmap
+    /// flags (the page size is in bits 26–31).
+    pub const HUGETLB_MAP: u32 = 3;
+    /// `init_module` or `finit_module`.
+    pub const MODULE_LOAD: u32 = 4;
+}
+
+/// Bytes of path kept by a [`HygieneEvent`].
+pub const HYGIENE_PATH_LEN: usize = 64;
+
+/// One miner-hygiene system call, filtered in the kernel and rate-limited
+/// per process and kind.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct HygieneEvent {
+    pub header: EventHeader,
+    /// One of [`hygiene`].
+    pub what: u32,
+    pub flags: u32,
+    pub value: u64,
+    /// NUL-terminated path for the opens; empty otherwise.
+    pub path: [u8; HYGIENE_PATH_LEN],
+}
+const _: () = assert!(size_of::<HygieneEvent>() == 112);
 
 /// Address family values as the kernel numbers them.
 pub const AF_INET: u16 = 2;
@@ -150,6 +198,8 @@ pub const fn size_of_kind(kind: u32) -> Option<usize> {
     match kind {
         kind::PROCESS_EXEC => Some(size_of::<ExecEvent>()),
         kind::PROCESS_EXIT => Some(size_of::<ExitEvent>()),
+        kind::PROCESS_FORK => Some(size_of::<ForkEvent>()),
+        kind::HYGIENE => Some(size_of::<HygieneEvent>()),
         kind::FLOW_CONNECT => Some(size_of::<ConnectEvent>()),
         kind::FLOW_SAMPLE => Some(size_of::<SampleEvent>()),
         _ => None,

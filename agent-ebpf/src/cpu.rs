@@ -1,4 +1,4 @@
-//! CPU sensor: the RandomX fingerprint.
+//! CPU sensor: the RandomX fingerprint, and on-CPU time per process.
 //!
 //! At every context switch that saves a task's FPU registers
 //! (`x86_fpu_regs_deactivated`), count the switch for the task's process,
@@ -11,9 +11,9 @@ use assay_common::{
 };
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, bpf_probe_read_kernel},
-    macros::{btf_tracepoint, map, raw_tracepoint},
-    maps::LruHashMap,
-    programs::{BtfTracePointContext, RawTracePointContext},
+    macros::{btf_tracepoint, map, perf_event, raw_tracepoint},
+    maps::{LruHashMap, LruPerCpuHashMap},
+    programs::{BtfTracePointContext, PerfEventContext, RawTracePointContext},
 };
 
 use crate::maps::{config, count};
@@ -85,4 +85,29 @@ fn on_fpu_saved(fpu: *const u8) {
             }
         }
     }
+}
+
+/// On-CPU samples per process (tgid), from a `cpu-clock` perf event on
+/// every CPU at a fixed frequency: samples / frequency = CPU seconds. Per
+/// CPU, so no two programs ever write the same slot; user space sums. Only
+/// processes that ran are in it, and user space deletes exited ones.
+#[map]
+pub static CPU_SAMPLES: LruPerCpuHashMap<u32, u64> = LruPerCpuHashMap::with_max_entries(4096, 0);
+
+#[perf_event]
+pub fn assay_cpu_sample(_ctx: PerfEventContext) -> u32 {
+    let tgid = (bpf_get_current_pid_tgid() >> 32) as u32;
+    // tgid 0: the idle task; nothing ran.
+    if tgid == 0 {
+        return 0;
+    }
+    match CPU_SAMPLES.get_ptr_mut(&tgid) {
+        Some(samples) => unsafe { *samples += 1 },
+        None => {
+            if CPU_SAMPLES.insert(&tgid, &1, 0).is_err() {
+                count(counter::CPU_SAMPLE_INSERT_FAILED);
+            }
+        }
+    }
+    0
 }

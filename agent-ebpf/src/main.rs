@@ -7,6 +7,7 @@
 
 mod cpu;
 mod flows;
+mod hygiene;
 mod maps;
 mod probes;
 mod process;

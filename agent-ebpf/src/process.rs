@@ -1,4 +1,4 @@
-//! Process sensor: exec and exit.
+//! Process sensor: exec, fork and exit.
 //!
 //! Two entry points per event, the same body: `tp_btf` where the kernel has
 //! BTF-typed tracepoints, `raw_tp` otherwise. Both read the current task with
@@ -6,7 +6,7 @@
 
 use assay_common::{
     config::KernelOffsets,
-    event::{ARGV_LEN, EventHeader, ExecEvent, ExitEvent, kind},
+    event::{ARGV_LEN, EventHeader, ExecEvent, ExitEvent, ForkEvent, kind},
 };
 use aya_ebpf::{
     helpers::{
@@ -33,6 +33,21 @@ pub fn assay_exec_btf(ctx: BtfTracePointContext) -> u32 {
 #[raw_tracepoint(tracepoint = "sched_process_exec")]
 pub fn assay_exec_raw(ctx: RawTracePointContext) -> i32 {
     on_exec(ctx.arg::<*const u8>(EXEC_ARG_BPRM));
+    0
+}
+
+// sched_process_fork(struct task_struct *parent, struct task_struct *child)
+const FORK_ARG_CHILD: usize = 1;
+
+#[btf_tracepoint(function = "sched_process_fork")]
+pub fn assay_fork_btf(ctx: BtfTracePointContext) -> u32 {
+    on_fork(ctx.arg::<*const u8>(FORK_ARG_CHILD));
+    0
+}
+
+#[raw_tracepoint(tracepoint = "sched_process_fork")]
+pub fn assay_fork_raw(ctx: RawTracePointContext) -> i32 {
+    on_fork(ctx.arg::<*const u8>(FORK_ARG_CHILD));
     0
 }
 
@@ -142,6 +157,38 @@ fn on_exit() {
         (*event).header = header(kind::PROCESS_EXIT, size_of::<ExitEvent>(), pid_tgid);
         let task = bpf_get_current_task() as *const u8;
         (*event).exit_code = read_at::<u32>(task, cfg.offsets.task_exit_code).unwrap_or(0);
+        (*event)._pad = 0;
+    }
+    entry.submit(wakeup_flags());
+}
+
+/// A new process, not a new thread: the child leads its own thread group.
+#[inline(always)]
+fn on_fork(child: *const u8) {
+    let cfg = config();
+    let pid_tgid = bpf_get_current_pid_tgid();
+    if (pid_tgid >> 32) as u32 == cfg.agent_tgid {
+        return;
+    }
+    let (Some(child_pid), Some(child_tgid)) = (unsafe {
+        (
+            read_at::<u32>(child, cfg.offsets.task_pid),
+            read_at::<u32>(child, cfg.offsets.task_tgid),
+        )
+    }) else {
+        return;
+    };
+    if child_pid != child_tgid {
+        return;
+    }
+    let Some(mut entry) = EVENTS.reserve::<ForkEvent>(0) else {
+        count(counter::FORK_LOST);
+        return;
+    };
+    let event = entry.as_mut_ptr();
+    unsafe {
+        (*event).header = header(kind::PROCESS_FORK, size_of::<ForkEvent>(), pid_tgid);
+        (*event).child_tgid = child_tgid;
         (*event)._pad = 0;
     }
     entry.submit(wakeup_flags());

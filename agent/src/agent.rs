@@ -12,7 +12,7 @@ use std::{
 
 use anyhow::{Context as _, Result, bail};
 use assay_common::{config::counter, event::SampleEvent, flow::FlowState};
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use serde_json::{Map, json};
 use tokio::{
     io::unix::AsyncFd,
@@ -24,14 +24,16 @@ use crate::{
     classify::{Direction, dns::PoolDomains, p2p},
     correlate::{Change, Correlator, Verdict},
     cpu::{self, FpuSensor},
-    events::{self, DecodeError, Event},
+    cpu_time::CpuTime,
+    events::{self, DecodeError, Event, c_string},
     evidence::{Evidence, EvidenceKind},
     flows::{CADENCE_AFTER_NS, FlowTable, Observation, Observed, Origin, Owner, Role},
+    hygiene,
     kernel::sockets,
     loader::{self, LoadOptions},
     net_evidence::{self, FlowFacts},
     process_table::{ProcessInfo, ProcessTable},
-    sink::{Finding, JsonLines},
+    sink::{Ancestor, CpuUse, Finding, JsonLines},
     time::{monotonic_ns, wall_of_monotonic},
     workload::Workload,
 };
@@ -55,6 +57,12 @@ const SERVED_NAME_TTL: Duration = Duration::from_secs(10);
 const MAX_SERVED_NAMES: usize = 4096;
 /// Local resolvers remembered (processes that received a DNS query).
 const MAX_RESOLVERS: usize = 1024;
+/// Module loads remembered while waiting to see whether they brought msr.
+const MAX_PENDING_MODULE_LOADS: usize = 64;
+/// How long after a module load the msr module may appear and be its doing.
+const MODULE_LOAD_WINDOW: Duration = Duration::from_secs(10);
+/// Ancestors named in a finding.
+const ANCESTORS_IN_FINDING: usize = 8;
 /// Observations waiting for their flow's owner, at most.
 const MAX_PENDING_OBSERVATIONS: usize = 1024;
 /// Distinct libp2p peers remembered per process (gossip fan-out).
@@ -121,6 +129,12 @@ pub async fn run(options: RunOptions) -> Result<()> {
         .take_map("FLOWS")
         .map(BpfHashMap::try_from)
         .transpose()?;
+    state.cpu_time = loaded
+        .ebpf
+        .take_map("CPU_SAMPLES")
+        .map(PerCpuHashMap::try_from)
+        .transpose()?
+        .map(CpuTime::new);
     // Handlers first: "ready" promises that a stop signal detaches cleanly.
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -216,6 +230,12 @@ pub struct State {
     /// Processes that received a DNS query: local resolvers (systemd-
     /// resolved, dnsmasq, CoreDNS). Their lookups are other processes'.
     resolvers: HashSet<u32>,
+    /// On-CPU time per process (absent when the map could not be taken).
+    cpu_time: Option<CpuTime>,
+    /// The msr module was present at the last look.
+    msr_module_loaded: bool,
+    /// Module loads (tgid, when) not yet known to have brought msr.
+    module_loads: Vec<(u32, u64)>,
     /// Observations waiting for an adopted flow's owner, with the number
     /// of lookups tried.
     pending: Vec<(u64, Observed, u32)>,
@@ -236,6 +256,9 @@ impl State {
             pending: Vec::new(),
             served_names: HashMap::new(),
             resolvers: HashSet::new(),
+            cpu_time: None,
+            msr_module_loaded: msr_module_present(),
+            module_loads: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -263,12 +286,17 @@ impl State {
     fn on_event(&mut self, event: Event) {
         match event {
             Event::Exec(exec) => self.processes.on_exec(&exec),
+            Event::Fork(fork) => self.processes.on_fork(fork.header.tgid, fork.child_tgid),
+            Event::Hygiene(event) => self.on_hygiene(&event),
             Event::Exit(exit) => {
                 let tgid = exit.header.tgid;
                 let process = self.processes.on_exit(tgid);
                 self.libp2p_peers.remove(&tgid);
                 self.binary_peers.remove(&tgid);
                 self.resolvers.remove(&tgid);
+                if let Some(cpu_time) = self.cpu_time.as_mut() {
+                    cpu_time.process_exited(tgid);
+                }
                 for verdict in self.correlator.process_exited(tgid) {
                     self.write_finding(Change::Resolved, &verdict, None, process.as_ref(), None);
                 }
@@ -642,7 +670,7 @@ impl State {
         process: Option<&ProcessInfo>,
         decided_after_ms: Option<f64>,
     ) {
-        let finding = Finding::new(
+        let mut finding = Finding::new(
             change,
             verdict,
             &self.host,
@@ -650,10 +678,128 @@ impl State {
             process,
             decided_after_ms,
         );
+        if let Some(process) = process {
+            finding.ancestors = self
+                .processes
+                .ancestors(process.pid, ANCESTORS_IN_FINDING)
+                .into_iter()
+                .map(|p| Ancestor {
+                    pid: p.pid,
+                    comm: p.comm.clone(),
+                    exe: p.exe.clone(),
+                })
+                .collect();
+            finding.cpu = self.cpu_use(process);
+        }
         match self.sink.write(&finding) {
             Ok(()) => self.stats.findings += 1,
             Err(err) => warn!("cannot write finding {}: {err}", verdict.id),
         }
+    }
+
+    /// CPU use of the process and of every process in its cgroup, over the
+    /// CPU-time window.
+    fn cpu_use(&self, process: &ProcessInfo) -> Option<CpuUse> {
+        let accounts = &self.cpu_time.as_ref()?.accounts;
+        let process_cores = accounts.cores(process.pid).unwrap_or(0.0);
+        let cgroup_cores = (process.cgroup_id != 0).then(|| {
+            accounts
+                .busy()
+                .filter(|(tgid, _)| {
+                    *tgid == process.pid
+                        || self
+                            .processes
+                            .get(*tgid)
+                            .is_some_and(|p| p.cgroup_id == process.cgroup_id)
+                })
+                .map(|(_, cores)| cores)
+                .sum::<f64>()
+        });
+        Some(CpuUse::new(process_cores, cgroup_cores))
+    }
+
+    fn on_hygiene(&mut self, event: &assay_common::event::HygieneEvent) {
+        let tgid = event.header.tgid;
+        if event.what == assay_common::event::hygiene::MODULE_LOAD {
+            // Whether it brought msr shows only once the load is done.
+            if !self.msr_module_loaded && self.module_loads.len() < MAX_PENDING_MODULE_LOADS {
+                self.module_loads.push((tgid, monotonic_ns()));
+            }
+            return;
+        }
+        let path = c_string(&event.path);
+        if let Some(sign) = hygiene::assess(event.what, event.flags, event.value, &path, false) {
+            self.report_hygiene(tgid, sign);
+        }
+    }
+
+    /// Module loads followed by the msr module's appearance: evidence
+    /// about whoever asked for it (through modprobe and shells).
+    fn check_module_loads(&mut self) {
+        if self.module_loads.is_empty() {
+            return;
+        }
+        let now = monotonic_ns();
+        let window = MODULE_LOAD_WINDOW.as_nanos() as u64;
+        if !self.msr_module_loaded && msr_module_present() {
+            self.msr_module_loaded = true;
+            for (tgid, at) in std::mem::take(&mut self.module_loads) {
+                if now.saturating_sub(at) > window {
+                    continue;
+                }
+                let Some(requester) = self.module_requester(tgid) else {
+                    continue;
+                };
+                let sign =
+                    hygiene::assess(assay_common::event::hygiene::MODULE_LOAD, 0, 0, "", true);
+                if let Some(sign) = sign {
+                    self.report_hygiene(requester, sign);
+                }
+            }
+        }
+        self.module_loads
+            .retain(|(_, at)| now.saturating_sub(*at) <= window);
+    }
+
+    /// The process that wanted a module: the loader's nearest ancestor that
+    /// is not a module tool, a shell or sudo. None when that is init (boot
+    /// and udev loading modules).
+    fn module_requester(&self, loader: u32) -> Option<u32> {
+        const GO_BETWEENS: [&str; 8] = [
+            "modprobe", "insmod", "kmod", "sh", "bash", "dash", "sudo", "busybox",
+        ];
+        let is_go_between = |comm: &str| GO_BETWEENS.contains(&comm);
+        let loader_info = self.processes.get(loader);
+        if loader_info.is_none_or(|p| !is_go_between(&p.comm)) {
+            return Some(loader);
+        }
+        self.processes
+            .ancestors(loader, ANCESTORS_IN_FINDING)
+            .into_iter()
+            .find(|p| !is_go_between(&p.comm))
+            .filter(|p| p.pid > 1)
+            .map(|p| p.pid)
+    }
+
+    fn report_hygiene(&mut self, tgid: u32, sign: hygiene::HygieneSign) {
+        let process = self.processes.get_for_evidence(tgid).cloned();
+        let comm = process.as_ref().map(|p| p.comm.as_str()).unwrap_or("?");
+        let now = std::time::SystemTime::now();
+        let evidence = Evidence {
+            workload: process
+                .as_ref()
+                .map(|p| p.workload())
+                .unwrap_or(Workload::Process { tgid }),
+            pid: tgid,
+            kind: hygiene::KIND,
+            strength: sign.strength,
+            decisive: false,
+            summary: format!("pid {tgid} ({comm}) {}", sign.summary),
+            attributes: sign.attributes,
+            first_seen: now,
+            last_seen: now,
+        };
+        self.report(evidence, process.as_ref(), None);
     }
 
     fn tick(&mut self, counters: &PerCpuArray<MapData, u64>) {
@@ -674,6 +820,10 @@ impl State {
             *slot = (*slot).max(total);
         }
         self.retry_pending();
+        if let Some(cpu_time) = self.cpu_time.as_mut() {
+            cpu_time.poll();
+        }
+        self.check_module_loads();
         let now = monotonic_ns();
         self.served_names
             .retain(|_, at| now.saturating_sub(*at) < SERVED_NAME_TTL.as_nanos() as u64);
@@ -687,4 +837,8 @@ impl State {
         self.flows
             .expire(monotonic_ns(), FLOW_IDLE.as_nanos() as u64);
     }
+}
+
+fn msr_module_present() -> bool {
+    std::path::Path::new("/sys/module/msr").exists()
 }

@@ -58,13 +58,19 @@ fn class_of(kind: EvidenceKind) -> Class {
         | EvidenceKind::RandomxFpu
         | EvidenceKind::StratumV2
         | EvidenceKind::PoolName
-        | EvidenceKind::JobCadence => Class::PowMining,
+        | EvidenceKind::JobCadence
+        | EvidenceKind::MinerHygiene
+        | EvidenceKind::CommandLine => Class::PowMining,
         EvidenceKind::P2p => Class::ChainNode,
     }
 }
 
 /// Score at or above which non-decisive evidence makes a verdict `suspected`.
-const SUSPECTED_AT: f32 = 0.6;
+pub const SUSPECTED_AT: f32 = 0.6;
+/// Score below which evidence does not open a verdict by itself: it is
+/// kept, and counts once anything else about the workload does (a huge-page
+/// reservation says little alone, more next to a pool connection).
+pub const OPENS_AT: f32 = 0.2;
 /// Evidence records kept per workload; the oldest go first.
 const EVIDENCE_PER_WORKLOAD: usize = 64;
 
@@ -121,13 +127,15 @@ pub enum Change {
 
 /// Attributes that identify what a workload is doing and for whom: a new
 /// value for one of them is worth an update; more of the same is not.
-const IDENTITY_ATTRIBUTES: [&str; 6] = [
+const IDENTITY_ATTRIBUTES: [&str; 7] = [
     "login",
     "worker",
     "agent",
     "algorithms",
     "network",
     "pool_domain",
+    // A new kind of miner-hygiene or command-line sign.
+    "signal",
 ];
 
 /// True when `new` carries an identity attribute value none of `old` has.
@@ -228,6 +236,7 @@ impl Correlator {
                     None
                 }
             }
+            None if !decisive_or_enough(level, score) => None,
             None => {
                 let verdict = Verdict {
                     id: format!("{}-{}", self.id_prefix, self.next_id),
@@ -243,6 +252,10 @@ impl Correlator {
             }
         }
     }
+}
+
+fn decisive_or_enough(level: Level, score: f32) -> bool {
+    level == Level::Confirmed || score >= OPENS_AT
 }
 
 /// The same observation (kind, pid, summary) again only refreshes the one

@@ -12,8 +12,8 @@ use std::{
 };
 
 use assay_common::event::{
-    self as wire, AF_INET, AF_INET6, ConnectEvent, EventHeader, ExecEvent, ExitEvent, SampleEvent,
-    kind,
+    self as wire, AF_INET, AF_INET6, ConnectEvent, EventHeader, ExecEvent, ExitEvent, ForkEvent,
+    HygieneEvent, SampleEvent, kind,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +37,8 @@ pub enum DecodeError {
 pub enum Event {
     Exec(Box<ExecEvent>),
     Exit(ExitEvent),
+    Fork(ForkEvent),
+    Hygiene(Box<HygieneEvent>),
     Connect(ConnectEvent),
     Sample(Box<SampleEvent>),
 }
@@ -46,6 +48,8 @@ impl Event {
         match self {
             Self::Exec(e) => &e.header,
             Self::Exit(e) => &e.header,
+            Self::Fork(e) => &e.header,
+            Self::Hygiene(e) => &e.header,
             Self::Connect(e) => &e.header,
             Self::Sample(e) => &e.header,
         }
@@ -80,6 +84,8 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
     Ok(match header.kind {
         kind::PROCESS_EXEC => Event::Exec(Box::new(read(record))),
         kind::PROCESS_EXIT => Event::Exit(read(record)),
+        kind::PROCESS_FORK => Event::Fork(read(record)),
+        kind::HYGIENE => Event::Hygiene(Box::new(read(record))),
         kind::FLOW_CONNECT => Event::Connect(read(record)),
         kind::FLOW_SAMPLE => Event::Sample(Box::new(read(record))),
         other => return Err(DecodeError::UnknownKind(other)),

@@ -35,6 +35,14 @@ pub enum EvidenceKind {
     /// a regular beat that the process never answers: job notifications.
     #[serde(rename = "net.job_cadence")]
     JobCadence,
+    /// A system call of a tuned miner: an MSR opened for writing, the msr
+    /// module loaded, huge pages reserved or mapped at RandomX's size.
+    #[serde(rename = "cpu.miner_hygiene")]
+    MinerHygiene,
+    /// The command line or the config file it names carries a pool URL,
+    /// miner-only flags or a wallet address.
+    #[serde(rename = "process.command_line")]
+    CommandLine,
 }
 
 impl EvidenceKind {
@@ -46,6 +54,8 @@ impl EvidenceKind {
             Self::PoolName => "net.pool_name",
             Self::P2p => "net.p2p",
             Self::JobCadence => "net.job_cadence",
+            Self::MinerHygiene => "cpu.miner_hygiene",
+            Self::CommandLine => "process.command_line",
         }
     }
 }

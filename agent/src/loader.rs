@@ -12,12 +12,13 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use assay_common::config::{Config, KernelOffsets};
+use assay_common::config::{Config, KernelOffsets, SyscallOffsets};
 use aya::{
     Btf, Ebpf, EbpfLoader,
     programs::{
         BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, FEntry,
-        Lsm, Program, RawTracePoint,
+        Lsm, PerfEvent, Program, RawTracePoint, TracePoint,
+        perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
     },
 };
 use tracing::{debug, info, warn};
@@ -26,7 +27,13 @@ use crate::kernel::{
     btf_offsets::{self, VMLINUX_BTF},
     cgroup,
     features::{Features, Probe},
+    tracefs,
 };
+
+/// Frequency of the `cpu-clock` samples per CPU: 99 Hz (not 100, so that
+/// sampling does not beat with 100 Hz timers) gives ±1 % CPU resolution
+/// over a 5 s window at a cost of 99 tiny program runs per CPU-second.
+pub const CPU_SAMPLE_HZ: u64 = 99;
 
 /// What the user asked for.
 #[derive(Debug, Clone)]
@@ -105,10 +112,23 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
             KernelOffsets::ALL_UNKNOWN
         }
     };
+    // The hygiene programs read syscall arguments at offsets tracefs states.
+    let tracefs = if options.attach {
+        tracefs::mount()
+    } else {
+        tracefs::mounted().ok_or_else(|| {
+            anyhow::anyhow!("tracefs is not mounted (the agent mounts it when it runs)")
+        })
+    };
+    let syscalls = tracefs
+        .as_ref()
+        .map_err(|err| anyhow::anyhow!("{err:#}"))
+        .and_then(|dir| tracefs::syscall_offsets(dir));
     let config = Config {
         agent_tgid: std::process::id(),
         sample_segments: options.sample_segments,
         offsets,
+        syscalls: *syscalls.as_ref().unwrap_or(&SyscallOffsets::ALL_UNKNOWN),
     };
     let mut ebpf = EbpfLoader::new()
         .btf(btf.as_ref())
@@ -129,6 +149,22 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
     sensors.push(SensorStatus {
         sensor: "cpu-randomx",
         state: plan_cpu(&mut ebpf, btf.as_ref(), &features, &offsets, options.attach),
+    });
+
+    sensors.push(SensorStatus {
+        sensor: "cpu-time",
+        state: plan_cpu_time(&mut ebpf, &features, options.attach),
+    });
+    sensors.push(SensorStatus {
+        sensor: "hygiene",
+        state: match &syscalls {
+            Ok(_) => plan_hygiene(
+                &mut ebpf,
+                tracefs.as_deref().unwrap_or(Path::new("")),
+                options.attach,
+            ),
+            Err(err) => Probe::Unavailable(format!("{err:#}")),
+        },
     });
 
     let cgroup_path = match &options.cgroup {
@@ -227,8 +263,9 @@ fn plan_process(
     features: &Features,
     attach: bool,
 ) -> (Probe, Probe) {
-    const TRACEPOINTS: [(&str, &str, &str); 2] = [
+    const TRACEPOINTS: [(&str, &str, &str); 3] = [
         ("sched_process_exec", "assay_exec_btf", "assay_exec_raw"),
+        ("sched_process_fork", "assay_fork_btf", "assay_fork_raw"),
         ("sched_process_exit", "assay_exit_btf", "assay_exit_raw"),
     ];
     let tp_btf = match btf {
@@ -252,7 +289,7 @@ fn plan_process(
         let verb = if attach { "attached" } else { "would attach" };
         return (
             Probe::Available(format!(
-                "tp_btf sched_process_exec, sched_process_exit ({verb})"
+                "tp_btf sched_process_exec, sched_process_fork, sched_process_exit ({verb})"
             )),
             tp_btf,
         );
@@ -283,7 +320,7 @@ fn plan_process(
     });
     let state = match result {
         Ok(()) => Probe::Available(format!(
-            "raw_tp sched_process_exec, sched_process_exit ({}; {})",
+            "raw_tp sched_process_exec, sched_process_fork, sched_process_exit ({}; {})",
             if attach { "attached" } else { "would attach" },
             tp_btf.detail()
         )),
@@ -342,6 +379,85 @@ fn plan_cpu(
             "{why}; raw_tp: {} (not an x86 kernel, or no x86_fpu tracepoints)",
             short(&err)
         )),
+    }
+}
+
+/// CPU time per process: a `cpu-clock` perf event on every online CPU at
+/// [`CPU_SAMPLE_HZ`], counting samples per process.
+fn plan_cpu_time(ebpf: &mut Ebpf, features: &Features, attach: bool) -> Probe {
+    if !features.perf_software.is_available() {
+        return Probe::Unavailable(features.perf_software.detail().to_owned());
+    }
+    let result = (|| -> Result<usize> {
+        let p = program::<PerfEvent>(ebpf, "assay_cpu_sample")?;
+        p.load()?;
+        if !attach {
+            return Ok(0);
+        }
+        let cpus = aya::util::online_cpus()
+            .map_err(|(what, err)| anyhow::anyhow!("cannot list online CPUs ({what}): {err}"))?;
+        for &cpu in &cpus {
+            p.attach(
+                PerfEventConfig::Software(SoftwareEvent::CpuClock),
+                PerfEventScope::AllProcessesOneCpu { cpu },
+                SamplePolicy::Frequency(CPU_SAMPLE_HZ),
+                false,
+            )
+            .with_context(|| format!("cpu-clock on CPU {cpu}"))?;
+        }
+        Ok(cpus.len())
+    })();
+    match result {
+        Ok(0) => Probe::Available(format!(
+            "perf cpu-clock at {CPU_SAMPLE_HZ} Hz (would attach)"
+        )),
+        Ok(cpus) => Probe::Available(format!(
+            "perf cpu-clock at {CPU_SAMPLE_HZ} Hz on {cpus} CPUs (attached)"
+        )),
+        Err(err) => Probe::Unavailable(short(&err)),
+    }
+}
+
+/// Miner hygiene: classic syscall tracepoints, filtered in the kernel.
+fn plan_hygiene(ebpf: &mut Ebpf, tracefs: &Path, attach: bool) -> Probe {
+    const HOOKS: [(&str, &str); 4] = [
+        ("assay_openat", "sys_enter_openat"),
+        ("assay_mmap", "sys_enter_mmap"),
+        ("assay_module_load", "sys_enter_finit_module"),
+        ("assay_module_load", "sys_enter_init_module"),
+    ];
+    // A kernel without loadable modules (CONFIG_MODULES off, as here) has
+    // no module syscalls to trace, and no msr module to load.
+    let modules = tracefs
+        .join("events/syscalls/sys_enter_finit_module")
+        .is_dir();
+    let result = (|| -> Result<()> {
+        for (name, tracepoint) in HOOKS {
+            if name == "assay_module_load" && !modules {
+                continue;
+            }
+            let p = program::<TracePoint>(ebpf, name)?;
+            if p.fd().is_err() {
+                p.load()?;
+            }
+            if attach {
+                p.attach("syscalls", tracepoint)
+                    .with_context(|| format!("syscalls:{tracepoint}"))?;
+            }
+        }
+        Ok(())
+    })();
+    match result {
+        Ok(()) => Probe::Available(format!(
+            "tracepoints syscalls:sys_enter_openat, sys_enter_mmap{} ({})",
+            if modules {
+                ", sys_enter_(f)init_module"
+            } else {
+                "; no module syscalls (kernel without loadable modules)"
+            },
+            if attach { "attached" } else { "would attach" }
+        )),
+        Err(err) => Probe::Unavailable(short(&err)),
     }
 }
 

@@ -121,6 +121,46 @@ impl ProcessTable {
         });
     }
 
+    /// A fork: the child runs its parent's image (exe, argv, uid) until it
+    /// execs, in its parent's cgroup. A parent the table does not know is
+    /// left to the lazy /proc lookup, as any unknown process.
+    pub fn on_fork(&mut self, parent: u32, child: u32) {
+        let Some(parent_info) = self.processes.get(&parent) else {
+            return;
+        };
+        let info = ProcessInfo {
+            pid: child,
+            ppid: parent,
+            context_loaded: false,
+            source: "fork",
+            ..parent_info.clone()
+        };
+        self.insert(info);
+    }
+
+    /// The process with this tgid if the table has it; no /proc lookup.
+    pub fn get(&self, tgid: u32) -> Option<&ProcessInfo> {
+        self.processes.get(&tgid)
+    }
+
+    /// The chain of parents of `tgid`, nearest first, as far as the table
+    /// knows them (at most `limit`; init and loops end it).
+    pub fn ancestors(&self, tgid: u32, limit: usize) -> Vec<&ProcessInfo> {
+        let mut chain: Vec<&ProcessInfo> = Vec::new();
+        let mut next = self.processes.get(&tgid).map(|p| p.ppid);
+        while let Some(ppid) = next {
+            if chain.len() >= limit || ppid == 0 || chain.iter().any(|p| p.pid == ppid) {
+                break;
+            }
+            let Some(parent) = self.processes.get(&ppid) else {
+                break;
+            };
+            chain.push(parent);
+            next = (parent.pid != 1).then_some(parent.ppid);
+        }
+        chain
+    }
+
     pub fn on_exit(&mut self, tgid: u32) -> Option<ProcessInfo> {
         self.processes.remove(&tgid)
     }
@@ -294,5 +334,51 @@ mod tests {
         assert_eq!(table.get_or_load(parent).map(|p| p.pid), Some(parent));
         assert_eq!(table.len(), 1);
         assert_eq!(table.dropped, 1);
+    }
+
+    fn known(pid: u32, ppid: u32, exe: &str) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            ppid,
+            uid: 1000,
+            comm: exe.rsplit('/').next().unwrap_or(exe).into(),
+            exe: exe.into(),
+            argv: vec![exe.into(), "--flag".into()],
+            argv_truncated: false,
+            cgroup: None,
+            cgroup_id: 42,
+            session: None,
+            context_loaded: false,
+            source: "exec",
+        }
+    }
+
+    #[test]
+    fn a_forked_child_inherits_its_parents_image_and_has_a_lineage() {
+        let mut table = ProcessTable::new(16);
+        table.insert(known(1, 0, "/sbin/init"));
+        table.insert(known(100, 1, "/bin/sh"));
+        table.insert(known(200, 100, "/opt/x/kworker-sync"));
+        table.on_fork(200, 201);
+        let child = table.processes.get(&201).expect("child recorded");
+        assert_eq!(
+            (child.ppid, child.exe.as_str(), child.source),
+            (200, "/opt/x/kworker-sync", "fork")
+        );
+        assert_eq!(child.argv, vec!["/opt/x/kworker-sync", "--flag"]);
+        let chain: Vec<u32> = table.ancestors(201, 8).iter().map(|p| p.pid).collect();
+        assert_eq!(chain, vec![200, 100, 1]);
+        assert_eq!(table.ancestors(201, 2).len(), 2);
+        // Unknown parent: nothing invented.
+        table.on_fork(999, 1000);
+        assert!(!table.processes.contains_key(&1000));
+    }
+
+    #[test]
+    fn a_ppid_loop_ends_the_lineage() {
+        let mut table = ProcessTable::new(16);
+        table.insert(known(10, 11, "/a"));
+        table.insert(known(11, 10, "/b"));
+        assert_eq!(table.ancestors(10, 8).len(), 2);
     }
 }

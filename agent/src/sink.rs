@@ -41,8 +41,43 @@ pub struct Finding<'a> {
     /// Milliseconds from the first packet of the triggering flow to this finding.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decided_after_ms: Option<f64>,
+    /// The process's parents, nearest first, as far as the agent knows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ancestors: Vec<Ancestor>,
+    /// CPU use over the last seconds, from the kernel's cpu-clock samples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuUse>,
     pub explanation: String,
     pub evidence: &'a [Evidence],
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ancestor {
+    pub pid: u32,
+    pub comm: String,
+    pub exe: String,
+}
+
+/// Cores in use (1.0 = one core fully busy).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct CpuUse {
+    pub process_cores: f64,
+    /// Every process in the same cgroup together (absent when the
+    /// process's cgroup is unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup_cores: Option<f64>,
+    pub window_s: u64,
+}
+
+impl CpuUse {
+    pub fn new(process_cores: f64, cgroup_cores: Option<f64>) -> Self {
+        let round = |c: f64| (c * 100.0).round() / 100.0;
+        Self {
+            process_cores: round(process_cores),
+            cgroup_cores: cgroup_cores.map(round),
+            window_s: crate::cpu_time::WINDOW_POLLS as u64,
+        }
+    }
 }
 
 impl<'a> Finding<'a> {
@@ -76,6 +111,8 @@ impl<'a> Finding<'a> {
                 .map(|t| &t.attributes)
                 .filter(|attributes| attributes.contains_key("remote")),
             decided_after_ms,
+            ancestors: Vec::new(),
+            cpu: None,
             explanation: verdict.explanation(),
             evidence: &verdict.evidence,
         }

@@ -215,6 +215,11 @@ fn miner_is_confirmed_by_its_cpu_fingerprint(renamed: bool) {
             >= 0.1
     );
     assert!(evidence["attributes"]["cpu_cores"].as_f64().unwrap() >= 0.25);
+    // Measured apart from /proc, by the kernel's cpu-clock samples.
+    assert!(
+        finding["cpu"]["process_cores"].as_f64().unwrap_or(0.0) >= 0.2,
+        "{finding}"
+    );
     let modes = &evidence["attributes"]["rounding_modes"];
     for mode in ["down", "up", "toward_zero"] {
         assert!(modes[mode].as_u64().unwrap() > 0, "{modes}");

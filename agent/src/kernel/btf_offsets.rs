@@ -55,7 +55,7 @@ pub fn resolve(btf_path: &Path) -> Result<(KernelOffsets, Vec<MissingField>)> {
             (KernelOffsets::UNKNOWN, _) | (_, KernelOffsets::UNKNOWN) => KernelOffsets::UNKNOWN,
             (regs, mxcsr) => regs + mxcsr,
         },
-        _pad: 0,
+        task_pid: field("task_struct.pid"),
     };
     Ok((offsets, missing))
 }

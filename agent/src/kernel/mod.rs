@@ -5,3 +5,4 @@ pub mod btf_offsets;
 pub mod cgroup;
 pub mod features;
 pub mod sockets;
+pub mod tracefs;

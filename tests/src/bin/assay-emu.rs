@@ -115,6 +115,21 @@ enum Cmd {
     /// SetupConnection.Success, or a 64-byte Noise opening with 234 bytes,
     /// then echoes small records.
     Sv2Pool,
+    /// Miner-hygiene system calls (they may fail: it is the attempt that
+    /// the kernel sees), after keeping a core busy for a while, then holds.
+    /// Prints `done` when they were made.
+    Hygiene {
+        #[arg(long, value_enum)]
+        mode: HygieneMode,
+        /// Busy-loop this long first (ms).
+        #[arg(long, default_value_t = 0)]
+        burn_ms: u64,
+        /// Make the calls from a forked child (no exec) instead.
+        #[arg(long)]
+        fork: bool,
+        #[arg(long, default_value_t = 3000)]
+        hold_ms: u64,
+    },
     /// A stratum V2 mining device.
     Sv2 {
         #[arg(long)]
@@ -127,6 +142,17 @@ enum Cmd {
         #[arg(long, default_value_t = 1500)]
         hold_ms: u64,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum HygieneMode {
+    /// What a tuned miner does: an MSR opened read-write, a huge-page
+    /// mapping the size of a RandomX dataset, nr_hugepages opened for
+    /// writing (nothing is written).
+    Miner,
+    /// The honest neighbours: an MSR read (turbostat), a 256 MiB huge-page
+    /// buffer (a database), nr_hugepages read.
+    Benign,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -177,6 +203,17 @@ fn main() -> Result<()> {
             names,
         } => dns_query(server, unconnected, &names),
         Cmd::Sv2Pool => serve(sv2_pool_session),
+        Cmd::Hygiene {
+            mode,
+            burn_ms,
+            fork,
+            hold_ms,
+        } => hygiene(
+            mode,
+            Duration::from_millis(burn_ms),
+            fork,
+            Duration::from_millis(hold_ms),
+        ),
         Cmd::BinaryPeer => serve(binary_peer_session),
         Cmd::BinaryNode { connect, hold_ms } => {
             binary_node(&connect, Duration::from_millis(hold_ms))
@@ -630,5 +667,73 @@ fn garbage_client(addr: &str) -> Result<()> {
     stream.write_all(b"{\"id\":3,\"method\":\"mining.subscribe\",\"params\":[\n")?;
     stream.flush()?;
     thread::sleep(Duration::from_millis(300));
+    Ok(())
+}
+
+fn hygiene(mode: HygieneMode, burn: Duration, fork: bool, hold: Duration) -> Result<()> {
+    if fork {
+        // SAFETY: single-threaded here; the child only makes system calls
+        // and exits.
+        let child = unsafe { libc::fork() };
+        if child < 0 {
+            anyhow::bail!("fork: {}", io::Error::last_os_error());
+        }
+        if child > 0 {
+            println!("child {child}");
+            io::stdout().flush()?;
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+            return Ok(());
+        }
+    }
+    let start = std::time::Instant::now();
+    let mut x: u64 = 1;
+    while start.elapsed() < burn {
+        for _ in 0..100_000 {
+            x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+        }
+    }
+    let open = |path: &str, flags: libc::c_int| {
+        let c = std::ffi::CString::new(path).expect("no NUL");
+        // SAFETY: a valid C string; the fd, if any, is closed at once.
+        let fd = unsafe { libc::open(c.as_ptr(), flags) };
+        if fd >= 0 {
+            // SAFETY: our own fd.
+            unsafe { libc::close(fd) };
+        }
+    };
+    let map_huge = |bytes: usize| {
+        // SAFETY: an anonymous mapping, unmapped at once if it succeeds.
+        let addr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
+                -1,
+                0,
+            )
+        };
+        if addr != libc::MAP_FAILED {
+            // SAFETY: the mapping just made.
+            unsafe { libc::munmap(addr, bytes) };
+        }
+    };
+    match mode {
+        HygieneMode::Miner => {
+            open("/dev/cpu/0/msr", libc::O_RDWR);
+            map_huge(2080 << 20);
+            open("/proc/sys/vm/nr_hugepages", libc::O_WRONLY);
+        }
+        HygieneMode::Benign => {
+            open("/dev/cpu/0/msr", libc::O_RDONLY);
+            map_huge(256 << 20);
+            open("/proc/sys/vm/nr_hugepages", libc::O_RDONLY);
+        }
+    }
+    println!("done {}", std::process::id());
+    io::stdout().flush()?;
+    thread::sleep(hold);
     Ok(())
 }
