@@ -34,7 +34,7 @@ pub(crate) struct Options {
     pub workloads: Vec<String>,
 }
 
-const WORKLOADS: [(&str, &str); 5] = [
+const WORKLOADS: [(&str, &str); 6] = [
     (
         "rr",
         "loopback request/response, one connection, 64 B messages",
@@ -45,6 +45,7 @@ const WORKLOADS: [(&str, &str); 5] = [
     ),
     ("exec", "fork+exec of /bin/true"),
     ("syscalls", "getppid loop"),
+    ("opens", "open+close loop (hygiene sensor's openat tracepoint)"),
     ("cpu", "integer hashing loop (CPU-bound)"),
 ];
 

@@ -59,7 +59,7 @@ enum Cmd {
         /// Emulated miners timed for detection latency (0: skip).
         #[arg(long, default_value_t = 40)]
         latency_samples: usize,
-        /// Only these workloads (rr, rr-connect, exec, syscalls, cpu).
+        /// Only these workloads (rr, rr-connect, exec, syscalls, opens, cpu).
         #[arg(long = "workload")]
         workloads: Vec<String>,
     },

@@ -8,6 +8,8 @@
 //!   flow-table inserts and payload samples.
 //! - `exec`: fork+exec of /bin/true: the process sensor.
 //! - `syscalls`: getppid in a loop: syscall entry cost.
+//! - `opens`: open and close a file in a loop (openat is the hot syscall
+//!   the hygiene sensor watches; mmap is cheaper to test).
 //! - `cpu`: an integer hashing loop: whatever slows pure computation.
 //! - `float-rounding`: a floating-point loop that switches MXCSR to
 //!   round-toward-zero for a moment every millisecond and back (what
@@ -33,7 +35,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(workload), Some(secs)) = (args.get(1), args.get(2)) else {
         bail!(
-            "usage: assay-load <rr|rr-connect|exec|syscalls|cpu|float-rounding|interval-rounding> <seconds>"
+            "usage: assay-load <rr|rr-connect|exec|syscalls|opens|cpu|float-rounding|interval-rounding> <seconds>"
         );
     };
     let duration = Duration::from_secs_f64(secs.parse()?);
@@ -43,6 +45,7 @@ fn main() -> Result<()> {
         "rr-connect" => request_response(duration, true)?,
         "exec" => exec_storm(duration)?,
         "syscalls" => syscalls(duration),
+        "opens" => opens(duration)?,
         "cpu" => cpu(duration),
         "float-rounding" => float_rounding(duration, &[ROUND_TOWARD_ZERO], 100),
         "interval-rounding" => float_rounding(duration, &[ROUND_UP, ROUND_DOWN], 200_000),
@@ -104,6 +107,25 @@ fn exec_storm(duration: Duration) -> Result<u64> {
             bail!("/bin/true failed");
         }
         ops += 1;
+    }
+    Ok(ops)
+}
+
+fn opens(duration: Duration) -> Result<u64> {
+    let path = std::ffi::CString::new("/proc/self/stat")?;
+    let deadline = Instant::now() + duration;
+    let mut ops = 0;
+    while Instant::now() < deadline {
+        for _ in 0..256 {
+            // SAFETY: a valid C string; the fd is closed at once.
+            let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+            if fd < 0 {
+                bail!("open: {}", std::io::Error::last_os_error());
+            }
+            // SAFETY: our own fd.
+            unsafe { libc::close(fd) };
+        }
+        ops += 256;
     }
     Ok(ops)
 }
