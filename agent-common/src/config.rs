@@ -114,8 +114,12 @@ pub mod counter {
     pub const HYGIENE_LOST: u32 = 9;
     /// The CPU sample table refused a new process.
     pub const CPU_SAMPLE_INSERT_FAILED: u32 = 10;
+    /// Ring buffer full: a CUDA event was lost.
+    pub const CUDA_LOST: u32 = 11;
+    /// The launch table refused a new (process, function).
+    pub const LAUNCH_INSERT_FAILED: u32 = 12;
     /// Number of counters.
-    pub const COUNT: u32 = 11;
+    pub const COUNT: u32 = 13;
     /// Whether a counter counts something lost or skipped (as opposed to
     /// plain activity such as [`FLOW_ADOPTED`]).
     pub const fn is_loss(index: u32) -> bool {
@@ -134,6 +138,8 @@ pub mod counter {
         "fork_lost",
         "hygiene_lost",
         "cpu_sample_insert_failed",
+        "cuda_lost",
+        "launch_insert_failed",
     ];
 }
 

@@ -20,6 +20,8 @@ pub mod kind {
     pub const PROCESS_FORK: u32 = 3;
     /// A miner-hygiene system call: [`super::HygieneEvent`].
     pub const HYGIENE: u32 = 20;
+    /// A CUDA driver or NVRTC setup call: [`crate::gpu::CudaEvent`].
+    pub const CUDA: u32 = 80;
     /// A socket connected through a cgroup `connect4/6` hook: [`super::ConnectEvent`].
     pub const FLOW_CONNECT: u32 = 60;
     /// The first bytes of one segment of a flow: [`super::SampleEvent`].
@@ -200,6 +202,7 @@ pub const fn size_of_kind(kind: u32) -> Option<usize> {
         kind::PROCESS_EXIT => Some(size_of::<ExitEvent>()),
         kind::PROCESS_FORK => Some(size_of::<ForkEvent>()),
         kind::HYGIENE => Some(size_of::<HygieneEvent>()),
+        kind::CUDA => Some(size_of::<crate::gpu::CudaEvent>()),
         kind::FLOW_CONNECT => Some(size_of::<ConnectEvent>()),
         kind::FLOW_SAMPLE => Some(size_of::<SampleEvent>()),
         _ => None,

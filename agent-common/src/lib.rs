@@ -11,3 +11,4 @@ pub mod config;
 pub mod cpu;
 pub mod event;
 pub mod flow;
+pub mod gpu;

@@ -6,6 +6,7 @@
 #![allow(unreachable_pub, clippy::undocumented_unsafe_blocks)]
 
 mod cpu;
+mod cuda;
 mod flows;
 mod hygiene;
 mod maps;

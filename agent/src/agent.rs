@@ -25,6 +25,7 @@ use crate::{
     correlate::{Change, Correlator, Verdict},
     cpu::{self, FpuSensor},
     cpu_time::CpuTime,
+    cuda::{self, CudaSensor},
     events::{self, DecodeError, Event, c_string},
     evidence::{Evidence, EvidenceKind},
     flows::{CADENCE_AFTER_NS, FlowTable, Observation, Observed, Origin, Owner, Role},
@@ -72,6 +73,9 @@ const MAX_PEERS_PER_PROCESS: usize = 256;
 pub struct RunOptions {
     pub load: LoadOptions,
     pub host: Option<String>,
+    /// Driver and NVRTC libraries to probe besides those found.
+    pub cuda_libraries: Vec<std::path::PathBuf>,
+    pub launch_duty: cuda::DutyCycle,
 }
 
 /// What user space rejected or could not use; logged, never silent.
@@ -135,6 +139,26 @@ pub async fn run(options: RunOptions) -> Result<()> {
         .map(PerCpuHashMap::try_from)
         .transpose()?
         .map(CpuTime::new);
+    let cuda_on = loaded
+        .sensors
+        .iter()
+        .any(|s| s.sensor == "cuda" && s.state.is_available());
+    if cuda_on {
+        match CudaSensor::new(
+            &mut loaded.ebpf,
+            options.launch_duty,
+            &options.cuda_libraries,
+        ) {
+            Ok(sensor) => {
+                info!(
+                    libraries = sensor.libraries_probed(),
+                    "CUDA sensor ready (libraries found later are probed when seen)"
+                );
+                state.cuda = Some(sensor);
+            }
+            Err(err) => warn!(sensor = "cuda", "off: {err:#}"),
+        }
+    }
     // Handlers first: "ready" promises that a stop signal detaches cleanly.
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -165,6 +189,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
             }
             _ = tick.tick() => {
                 state.tick(&counters);
+                state.cuda_tick(&mut loaded.ebpf);
                 ticks += 1;
                 if ticks.is_multiple_of(FPU_WINDOW_TICKS) {
                     for finding in fpu.poll() {
@@ -230,6 +255,8 @@ pub struct State {
     /// Processes that received a DNS query: local resolvers (systemd-
     /// resolved, dnsmasq, CoreDNS). Their lookups are other processes'.
     resolvers: HashSet<u32>,
+    /// The CUDA driver sensor (absent without uprobes).
+    cuda: Option<CudaSensor>,
     /// On-CPU time per process (absent when the map could not be taken).
     cpu_time: Option<CpuTime>,
     /// The msr module was present at the last look.
@@ -257,6 +284,7 @@ impl State {
             served_names: HashMap::new(),
             resolvers: HashSet::new(),
             cpu_time: None,
+            cuda: None,
             msr_module_loaded: msr_module_present(),
             module_loads: Vec::new(),
             stats: Stats::default(),
@@ -285,7 +313,17 @@ impl State {
 
     fn on_event(&mut self, event: Event) {
         match event {
-            Event::Exec(exec) => self.processes.on_exec(&exec),
+            Event::Exec(exec) => {
+                self.processes.on_exec(&exec);
+                if let Some(cuda) = self.cuda.as_mut() {
+                    cuda.on_exec(exec.header.tgid);
+                }
+            }
+            Event::Cuda(event) => {
+                if let Some(cuda) = self.cuda.as_mut() {
+                    cuda.on_event(&event);
+                }
+            }
             Event::Fork(fork) => self.processes.on_fork(fork.header.tgid, fork.child_tgid),
             Event::Hygiene(event) => self.on_hygiene(&event),
             Event::Exit(exit) => {
@@ -296,6 +334,9 @@ impl State {
                 self.resolvers.remove(&tgid);
                 if let Some(cpu_time) = self.cpu_time.as_mut() {
                     cpu_time.process_exited(tgid);
+                }
+                if let Some(cuda) = self.cuda.as_mut() {
+                    cuda.on_exit(tgid);
                 }
                 for verdict in self.correlator.process_exited(tgid) {
                     self.write_finding(Change::Resolved, &verdict, None, process.as_ref(), None);
@@ -800,6 +841,21 @@ impl State {
             last_seen: now,
         };
         self.report(evidence, process.as_ref(), None);
+    }
+
+    /// The CUDA sensor's scans and launch windows; after a window, each
+    /// process that used the GPU is judged.
+    fn cuda_tick(&mut self, ebpf: &mut aya::Ebpf) {
+        let Some(cuda) = self.cuda.as_mut() else {
+            return;
+        };
+        for window in cuda.tick(ebpf) {
+            self.on_cuda_window(window);
+        }
+    }
+
+    fn on_cuda_window(&mut self, window: cuda::CudaWindow) {
+        debug!(tgid = window.tgid, ?window.libraries, "CUDA window");
     }
 
     fn tick(&mut self, counters: &PerCpuArray<MapData, u64>) {

@@ -11,6 +11,7 @@ pub mod classify;
 pub mod correlate;
 pub mod cpu;
 pub mod cpu_time;
+pub mod cuda;
 pub mod doctor;
 pub mod events;
 pub mod evidence;

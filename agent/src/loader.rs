@@ -17,7 +17,7 @@ use aya::{
     Btf, Ebpf, EbpfLoader,
     programs::{
         BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, FEntry,
-        Lsm, PerfEvent, Program, RawTracePoint, TracePoint,
+        Lsm, PerfEvent, Program, RawTracePoint, TracePoint, UProbe,
         perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
     },
 };
@@ -43,6 +43,8 @@ pub struct LoadOptions {
     pub sample_segments: u32,
     /// Attach (run) or only load (doctor).
     pub attach: bool,
+    /// Run the miner-hygiene syscall tracepoints (see `--no-hygiene`).
+    pub hygiene: bool,
 }
 
 /// One row of the attach plan.
@@ -158,6 +160,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
     sensors.push(SensorStatus {
         sensor: "hygiene",
         state: match &syscalls {
+            _ if !options.hygiene => Probe::Unavailable("turned off (--no-hygiene)".into()),
             Ok(_) => plan_hygiene(
                 &mut ebpf,
                 tracefs.as_deref().unwrap_or(Path::new("")),
@@ -165,6 +168,11 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
             ),
             Err(err) => Probe::Unavailable(format!("{err:#}")),
         },
+    });
+
+    sensors.push(SensorStatus {
+        sensor: "cuda",
+        state: plan_cuda(&mut ebpf, &features),
     });
 
     let cgroup_path = match &options.cgroup {
@@ -414,6 +422,35 @@ fn plan_cpu_time(ebpf: &mut Ebpf, features: &Features, attach: bool) -> Probe {
         Ok(cpus) => Probe::Available(format!(
             "perf cpu-clock at {CPU_SAMPLE_HZ} Hz on {cpus} CPUs (attached)"
         )),
+        Err(err) => Probe::Unavailable(short(&err)),
+    }
+}
+
+/// The CUDA driver sensor's uprobe programs, loaded; the agent attaches
+/// them to each driver library it finds (see `cuda.rs`).
+pub const CUDA_PROGRAMS: [&str; 8] = [
+    "assay_cu_ctx_create",
+    "assay_cu_module_load",
+    "assay_cu_get_function",
+    "assay_cu_get_function_ret",
+    "assay_cu_mem_alloc",
+    "assay_cu_launch",
+    "assay_cu_launch_ex",
+    "assay_nvrtc_compile",
+];
+
+fn plan_cuda(ebpf: &mut Ebpf, features: &Features) -> Probe {
+    if !features.uprobe.is_available() {
+        return Probe::Unavailable(features.uprobe.detail().to_owned());
+    }
+    let result = CUDA_PROGRAMS
+        .iter()
+        .try_for_each(|name| -> Result<()> { Ok(program::<UProbe>(ebpf, name)?.load()?) });
+    match result {
+        Ok(()) => Probe::Available(
+            "uprobes on libcuda/libnvrtc, launch probes duty-cycled (attached per library found)"
+                .into(),
+        ),
         Err(err) => Probe::Unavailable(short(&err)),
     }
 }

@@ -3,7 +3,7 @@
 use std::{io::IsTerminal as _, path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
-use assay::{agent, doctor, loader, pcap};
+use assay::{agent, cuda, doctor, loader, pcap};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -99,6 +99,24 @@ struct RunArgs {
     /// Host name written in findings. Default: the kernel's hostname.
     #[arg(long)]
     host: Option<String>,
+    /// Do not watch for miner hygiene (MSR writes, huge-page reservations
+    /// and RandomX-sized huge-page maps). Its syscall tracepoints put every
+    /// system call on the kernel's tracing path (a few ns each) and add
+    /// about 0.2 µs to each openat: see BENCHMARKS.md.
+    #[arg(long)]
+    no_hygiene: bool,
+    /// A CUDA driver (libcuda.so*) or NVRTC (libnvrtc.so*) library to probe,
+    /// besides those in the linker cache and those processes map (which
+    /// are found by themselves). Repeatable.
+    #[arg(long, value_name = "PATH")]
+    cuda_library: Vec<PathBuf>,
+    /// How long the CUDA launch probes stay attached in each period
+    /// (a uprobe costs ~2 µs per kernel launch while attached).
+    #[arg(long, default_value = "1000", value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    launch_window_ms: u64,
+    /// How often the CUDA launch probes are attached for a window.
+    #[arg(long, default_value = "30000", value_name = "MS", value_parser = clap::value_parser!(u64).range(500..=3_600_000))]
+    launch_period_ms: u64,
 }
 
 impl RunArgs {
@@ -107,6 +125,7 @@ impl RunArgs {
             cgroup: self.cgroup.clone(),
             sample_segments: self.sample_segments,
             attach,
+            hygiene: !self.no_hygiene,
         }
     }
 }
@@ -161,7 +180,14 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         .build()?;
     runtime.block_on(agent::run(agent::RunOptions {
         load: args.load_options(true),
-        host: args.host,
+        host: args.host.clone(),
+        cuda_libraries: args.cuda_library.clone(),
+        launch_duty: cuda::DutyCycle {
+            window: std::time::Duration::from_millis(args.launch_window_ms),
+            period: std::time::Duration::from_millis(
+                args.launch_period_ms.max(args.launch_window_ms * 2),
+            ),
+        },
     }))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -4,5 +4,6 @@
 pub mod btf_offsets;
 pub mod cgroup;
 pub mod features;
+pub mod libraries;
 pub mod sockets;
 pub mod tracefs;
