@@ -219,6 +219,68 @@ criterion_group!(
     classify_tls,
     classify_dns,
     classify_p2p,
-    classify_stratum_v2
+    classify_stratum_v2,
+    classify_tls_certificate,
+    classify_cmdline
 );
 criterion_main!(benches);
+
+/// The CA-signed RSA leaf (20 DNS names) and its CA, from the TLS tests.
+const NODE_CERTIFICATE: &[u8] = include_bytes!("../src/classify/testdata/node-signed.der");
+const TEST_CA: &[u8] = include_bytes!("../src/classify/testdata/test-ca.der");
+
+/// A TLS 1.2 server's first flight in one record: ServerHello (no
+/// extensions), Certificate (leaf and CA), ServerHelloDone.
+fn tls12_flight() -> Vec<u8> {
+    fn u24(len: usize) -> [u8; 3] {
+        let b = (len as u32).to_be_bytes();
+        [b[1], b[2], b[3]]
+    }
+    let mut server_hello = vec![0x03, 0x03];
+    server_hello.extend_from_slice(&[0x33; 32]);
+    server_hello.push(0); // empty session id
+    server_hello.extend_from_slice(&[0xc0, 0x2f, 0x00]); // cipher, compression
+    let mut list = Vec::new();
+    for der in [NODE_CERTIFICATE, TEST_CA] {
+        list.extend_from_slice(&u24(der.len()));
+        list.extend_from_slice(der);
+    }
+    let mut flight = vec![0x02];
+    flight.extend_from_slice(&u24(server_hello.len()));
+    flight.extend_from_slice(&server_hello);
+    flight.push(0x0b);
+    flight.extend_from_slice(&u24(list.len() + 3));
+    flight.extend_from_slice(&u24(list.len()));
+    flight.extend_from_slice(&list);
+    flight.extend_from_slice(&[0x0e, 0, 0, 0]);
+    let mut record = vec![0x16, 0x03, 0x03];
+    record.extend_from_slice(&(flight.len() as u16).to_be_bytes());
+    record.extend_from_slice(&flight);
+    record
+}
+
+fn classify_tls_certificate(c: &mut Criterion) {
+    let flight = tls12_flight();
+    let mut group = c.benchmark_group("tls::parse_server_hello");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("tls12-with-certificate", |b| {
+        b.iter(|| tls::parse_server_hello(black_box(&flight)))
+    });
+    group.finish();
+}
+
+fn classify_cmdline(c: &mut Criterion) {
+    use assay::classify::cmdline;
+    let argv = |line: &str| -> Vec<String> { line.split(' ').map(str::to_owned).collect() };
+    let xmrig = argv(
+        "./xmrig -o pool.supportxmr.com:443 -u 44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A -k --tls --donate-level 1",
+    );
+    let benign =
+        argv("python3 train.py --config configs/resnet50.yaml --lr 0.1 -a adam --epochs 90");
+    let mut group = c.benchmark_group("cmdline::argv_hints");
+    group.throughput(Throughput::Elements(1));
+    for (name, argv) in [("xmrig", &xmrig), ("python-train", &benign)] {
+        group.bench_function(name, |b| b.iter(|| cmdline::argv_hints(black_box(argv))));
+    }
+    group.finish();
+}

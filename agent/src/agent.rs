@@ -21,7 +21,7 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use crate::{
-    classify::{Direction, dns::PoolDomains, p2p},
+    classify::{Direction, cmdline, dns::PoolDomains, p2p},
     correlate::{Change, Correlator, Verdict},
     cpu::{self, FpuSensor},
     cpu_time::CpuTime,
@@ -62,6 +62,13 @@ const MAX_RESOLVERS: usize = 1024;
 const MAX_PENDING_MODULE_LOADS: usize = 64;
 /// How long after a module load the msr module may appear and be its doing.
 const MODULE_LOAD_WINDOW: Duration = Duration::from_secs(10);
+/// A process using at least this many cores gets its config file read
+/// for pool URLs and wallets (once).
+const CONFIG_CHECK_AT_CORES: f64 = 0.5;
+/// Processes whose config was checked, remembered at most.
+const MAX_CONFIG_CHECKED: usize = 16_384;
+/// Config files larger than this are not miner configs.
+const MAX_CONFIG_FILE: u64 = 1 << 20;
 /// Ancestors named in a finding.
 const ANCESTORS_IN_FINDING: usize = 8;
 /// Observations waiting for their flow's owner, at most.
@@ -163,6 +170,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let known = state.processes.scan_proc();
+    state.check_command_lines_of_known_processes();
     info!(processes = known, "agent ready");
 
     let mut ticks: u64 = 0;
@@ -261,6 +269,8 @@ pub struct State {
     cpu_time: Option<CpuTime>,
     /// The msr module was present at the last look.
     msr_module_loaded: bool,
+    /// Busy processes whose config file was already looked at.
+    config_checked: HashSet<u32>,
     /// Module loads (tgid, when) not yet known to have brought msr.
     module_loads: Vec<(u32, u64)>,
     /// Observations waiting for an adopted flow's owner, with the number
@@ -287,6 +297,7 @@ impl State {
             cuda: None,
             msr_module_loaded: msr_module_present(),
             module_loads: Vec::new(),
+            config_checked: HashSet::new(),
             stats: Stats::default(),
         }
     }
@@ -315,6 +326,7 @@ impl State {
         match event {
             Event::Exec(exec) => {
                 self.processes.on_exec(&exec);
+                self.check_command_line(exec.header.tgid);
                 if let Some(cuda) = self.cuda.as_mut() {
                     cuda.on_exec(exec.header.tgid);
                 }
@@ -332,6 +344,7 @@ impl State {
                 self.libp2p_peers.remove(&tgid);
                 self.binary_peers.remove(&tgid);
                 self.resolvers.remove(&tgid);
+                self.config_checked.remove(&tgid);
                 if let Some(cpu_time) = self.cpu_time.as_mut() {
                     cpu_time.process_exited(tgid);
                 }
@@ -843,6 +856,138 @@ impl State {
         self.report(evidence, process.as_ref(), None);
     }
 
+    /// Pool URLs, miner flags and wallets on a process's command line:
+    /// weak evidence (never above `cmdline::MAX_COMBINED`).
+    fn check_command_line(&mut self, tgid: u32) {
+        let Some(process) = self.processes.get(tgid) else {
+            return;
+        };
+        let hints = cmdline::argv_hints(&process.argv);
+        if !hints.is_empty() {
+            self.report_hints(tgid, hints, None);
+        }
+    }
+
+    fn check_command_lines_of_known_processes(&mut self) {
+        let with_hints: Vec<(u32, Vec<cmdline::Hint>)> = self
+            .processes
+            .iter()
+            .filter(|p| p.pid != std::process::id())
+            .map(|p| (p.pid, cmdline::argv_hints(&p.argv)))
+            .filter(|(_, hints)| !hints.is_empty())
+            .collect();
+        for (tgid, hints) in with_hints {
+            self.report_hints(tgid, hints, None);
+        }
+    }
+
+    /// A process that keeps a core busy: its config file (named on its
+    /// command line, or XMRig's default `config.json` next to its binary)
+    /// is read once for pool URLs and wallets. A renamed miner with no
+    /// arguments is caught this way.
+    fn check_configs_of_busy_processes(&mut self) {
+        let Some(cpu_time) = self.cpu_time.as_ref() else {
+            return;
+        };
+        let busy: Vec<u32> = cpu_time
+            .accounts
+            .busy()
+            .filter(|&(tgid, cores)| {
+                cores >= CONFIG_CHECK_AT_CORES && !self.config_checked.contains(&tgid)
+            })
+            .map(|(tgid, _)| tgid)
+            .collect();
+        for tgid in busy {
+            if self.config_checked.len() >= MAX_CONFIG_CHECKED {
+                return;
+            }
+            self.config_checked.insert(tgid);
+            let Some(process) = self.processes.get_or_load(tgid).cloned() else {
+                continue;
+            };
+            let root = std::path::PathBuf::from(format!("/proc/{tgid}/root"));
+            let cwd = std::path::PathBuf::from(format!("/proc/{tgid}/cwd"));
+            let mut candidates: Vec<std::path::PathBuf> = cmdline::config_paths(&process.argv)
+                .into_iter()
+                .map(|p| {
+                    if p.is_absolute() {
+                        root.join(p.strip_prefix("/").unwrap_or(&p))
+                    } else {
+                        cwd.join(p)
+                    }
+                })
+                .collect();
+            if let Some(dir) = std::path::Path::new(&process.exe).parent()
+                && process.exe.starts_with('/')
+            {
+                candidates.push(
+                    root.join(dir.strip_prefix("/").unwrap_or(dir))
+                        .join("config.json"),
+                );
+            }
+            for path in candidates {
+                let Some(bytes) = read_small_file(&path) else {
+                    continue;
+                };
+                let hints = cmdline::config_hints(&bytes);
+                if !hints.is_empty() {
+                    let shown = path
+                        .strip_prefix(&root)
+                        .map(|p| std::path::Path::new("/").join(p))
+                        .unwrap_or_else(|_| path.clone());
+                    self.report_hints(tgid, hints, Some(shown.display().to_string()));
+                    break;
+                }
+            }
+        }
+    }
+
+    fn report_hints(&mut self, tgid: u32, hints: Vec<cmdline::Hint>, config: Option<String>) {
+        let strength = cmdline::combined_strength(&hints);
+        if strength <= 0.0 {
+            return;
+        }
+        let process = self.processes.get_for_evidence(tgid).cloned();
+        let comm = process.as_ref().map(|p| p.comm.as_str()).unwrap_or("?");
+        let described: Vec<String> = hints.iter().map(cmdline::Hint::describe).collect();
+        let mut attributes = Map::new();
+        attributes.insert(
+            "signal".into(),
+            json!(if config.is_some() {
+                "config_file"
+            } else {
+                "command_line"
+            }),
+        );
+        attributes.insert("hints".into(), json!(hints));
+        if let Some(path) = &config {
+            attributes.insert("config".into(), json!(path));
+        }
+        let now = std::time::SystemTime::now();
+        let evidence = Evidence {
+            workload: process
+                .as_ref()
+                .map(|p| p.workload())
+                .unwrap_or(Workload::Process { tgid }),
+            pid: tgid,
+            kind: EvidenceKind::CommandLine,
+            strength,
+            decisive: false,
+            summary: format!(
+                "pid {tgid} ({comm}) {}: {}",
+                match &config {
+                    Some(path) => format!("reads a config file ({path}) with"),
+                    None => "was started with".into(),
+                },
+                described.join("; ")
+            ),
+            attributes,
+            first_seen: now,
+            last_seen: now,
+        };
+        self.report(evidence, process.as_ref(), None);
+    }
+
     /// The CUDA sensor's scans and launch windows; after a window, each
     /// process that used the GPU is judged.
     fn cuda_tick(&mut self, ebpf: &mut aya::Ebpf) {
@@ -879,6 +1024,7 @@ impl State {
         if let Some(cpu_time) = self.cpu_time.as_mut() {
             cpu_time.poll();
         }
+        self.check_configs_of_busy_processes();
         self.check_module_loads();
         let now = monotonic_ns();
         self.served_names
@@ -897,4 +1043,19 @@ impl State {
 
 fn msr_module_present() -> bool {
     std::path::Path::new("/sys/module/msr").exists()
+}
+
+/// The first bytes of a regular file no larger than [`MAX_CONFIG_FILE`].
+fn read_small_file(path: &std::path::Path) -> Option<Vec<u8>> {
+    use std::io::Read as _;
+    let file = fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    if !meta.is_file() || meta.len() > MAX_CONFIG_FILE {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    file.take(cmdline::MAX_CONFIG as u64)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    Some(bytes)
 }

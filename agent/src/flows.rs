@@ -552,6 +552,8 @@ fn on_datagram(segment: &Segment<'_>) -> SampleOutcome {
 fn on_tcp(flow: &mut Flow, segment: &Segment<'_>) -> SampleOutcome {
     let dir = segment.direction;
     let index = dir as usize;
+    // The kernel sends no sample past the flow's limit: this is the last.
+    let last_sample = u32::from(segment.index) + 1 >= flow.sample_limit;
     let stream = &mut flow.streams[index];
     if stream.done {
         return SampleOutcome::default();
@@ -601,6 +603,10 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>) -> SampleOutcome {
             }
         }
         Framing::Tls => match tls_hello(&stream.bytes) {
+            // The server's certificate spills into the next sample: wait
+            // for it while one can come (the hello is reported either way).
+            Ok(Observation::TlsServerHello(hello))
+                if hello.certificate_cut && !partial && !full && !last_sample => {}
             Ok(observation) => {
                 outcome.observations.push(Observed {
                     direction: dir,

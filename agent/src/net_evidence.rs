@@ -89,7 +89,7 @@ pub fn evidence_for(
             })
         }
         Observation::TlsClientHello(hello) => tls_evidence(hello, direction, facts, pools),
-        Observation::TlsServerHello(_) => None,
+        Observation::TlsServerHello(hello) => certificate_evidence(hello, direction, facts, pools),
         Observation::JobCadence(cadence) => cadence_evidence(cadence, facts),
         Observation::Dns(message) => dns_evidence(message, direction, facts, pools),
         Observation::P2p(opening) => p2p_evidence(opening, direction, facts, libp2p_peers),
@@ -352,6 +352,54 @@ fn tls_evidence(
         decisive: false,
         summary: format!(
             "{} opened TLS to {} naming the mining pool \"{sni}\" (listed under {entry})",
+            who(facts),
+            peer(facts)
+        ),
+        attributes,
+    })
+}
+
+/// A server certificate naming a pool, received by the process that
+/// dialled: what a self-hosted pool or a TLS proxy in front of one shows
+/// where the client sent no SNI. A local server's own certificate says
+/// nothing about a miner, so only the client side counts.
+fn certificate_evidence(
+    hello: &tls::ServerHello,
+    direction: Direction,
+    facts: &FlowFacts,
+    pools: &PoolDomains,
+) -> Option<Draft> {
+    if direction != Direction::Inbound || facts.role != Role::Client {
+        return None;
+    }
+    let certificate = hello.certificate.as_ref()?;
+    let (name, entry) = certificate
+        .dns_names
+        .iter()
+        .chain(&certificate.subject_cn)
+        .find_map(|name| pools.matches(name).map(|entry| (name, entry)))?;
+    let mut attributes = base_attributes("tls", direction, facts);
+    attributes.insert("source".into(), json!("tls_certificate"));
+    attributes.insert("certificate_name".into(), json!(name));
+    attributes.insert("pool_domain".into(), json!(entry));
+    attributes.insert("issuer".into(), json!(certificate.issuer_cn));
+    attributes.insert("self_signed".into(), json!(certificate.self_signed));
+    attributes.insert("certificate_sha256".into(), json!(certificate.sha256));
+    let vouched = if certificate.self_signed {
+        "self-signed".to_owned()
+    } else {
+        match &certificate.issuer_cn {
+            Some(issuer) => format!("issued by \"{issuer}\""),
+            None => "issued by an unnamed authority".to_owned(),
+        }
+    };
+    Some(Draft {
+        kind: EvidenceKind::PoolName,
+        strength: 0.7,
+        decisive: false,
+        summary: format!(
+            "{} connected over TLS to {}, which presented a certificate for the mining pool \
+             \"{name}\" (listed under {entry}), {vouched}",
             who(facts),
             peer(facts)
         ),
@@ -655,5 +703,88 @@ mod tests {
                 evidence_for(&message, direction, &resolver, &pools(), &HashSet::new()).is_none()
             );
         }
+    }
+
+    /// A TLS 1.2 ServerHello whose certificate has these names.
+    fn server_hello(dns_names: &[&str], subject_cn: &str, issuer_cn: &str) -> Observation {
+        let mut hello = without_certificate();
+        hello.certificate = Some(tls::CertificateFacts {
+            subject_cn: Some(subject_cn.into()),
+            dns_names: dns_names.iter().map(|&n| n.into()).collect(),
+            issuer_cn: Some(issuer_cn.into()),
+            self_signed: subject_cn == issuer_cn,
+            not_before: 1_735_689_600,
+            not_after: 2_051_222_400,
+            sha256: "8bc316ca".into(),
+            chain_len: Some(1),
+        });
+        Observation::TlsServerHello(hello)
+    }
+
+    fn without_certificate() -> tls::ServerHello {
+        tls::ServerHello {
+            version: 0x0303,
+            cipher_suite: 0xc02f,
+            alpn: None,
+            certificate: None,
+            certificate_cut: true,
+        }
+    }
+
+    #[test]
+    fn a_pool_certificate_received_by_the_client_is_evidence() {
+        let hello = server_hello(
+            &["www.example.com", "*.supportxmr.com"],
+            "pool.supportxmr.com",
+            "pool.supportxmr.com",
+        );
+        let draft = as_client(&hello, Direction::Inbound).unwrap();
+        assert_eq!(draft.kind, EvidenceKind::PoolName);
+        assert_eq!(draft.strength, 0.7);
+        assert!(!draft.decisive);
+        assert_eq!(draft.attributes["source"], "tls_certificate");
+        assert_eq!(draft.attributes["certificate_name"], "*.supportxmr.com");
+        assert_eq!(draft.attributes["pool_domain"], "supportxmr.com");
+        assert_eq!(draft.attributes["issuer"], "pool.supportxmr.com");
+        assert_eq!(draft.attributes["self_signed"], true);
+        assert!(
+            draft.summary.contains("\"*.supportxmr.com\""),
+            "{}",
+            draft.summary
+        );
+        assert!(draft.summary.contains("self-signed"), "{}", draft.summary);
+
+        // Only the subject names the pool; a CA vouched for it.
+        let hello = server_hello(&[], "xmr.supportxmr.com", "Example CA");
+        let draft = as_client(&hello, Direction::Inbound).unwrap();
+        assert_eq!(draft.attributes["certificate_name"], "xmr.supportxmr.com");
+        assert_eq!(draft.attributes["self_signed"], false);
+        assert!(
+            draft.summary.contains("issued by \"Example CA\""),
+            "{}",
+            draft.summary
+        );
+    }
+
+    #[test]
+    fn a_certificate_is_no_evidence_unless_a_client_received_a_pool_name() {
+        let pool = server_hello(&["pool.supportxmr.com"], "pool", "pool");
+        // A local server sending its own certificate, or one received by a
+        // server-role flow owner, says nothing about a miner.
+        assert!(as_client(&pool, Direction::Outbound).is_none());
+        assert!(
+            evidence_for(
+                &pool,
+                Direction::Inbound,
+                &facts(Role::Server),
+                &pools(),
+                &HashSet::new()
+            )
+            .is_none()
+        );
+        let ordinary = server_hello(&["www.example.com"], "www.example.com", "Example CA");
+        assert!(as_client(&ordinary, Direction::Inbound).is_none());
+        let unseen = Observation::TlsServerHello(without_certificate());
+        assert!(as_client(&unseen, Direction::Inbound).is_none());
     }
 }

@@ -45,7 +45,11 @@
 //!   - `stratum`: `{variant, variant_name, methods, decisive, agent, login,
 //!     worker, algorithms, messages}` (variant: the SIGNATURES.md id, e.g.
 //!     `ST5`; methods: distinct, both directions, first seen first);
-//!   - `tls`: `{sni, alpn, ja4, server_hello, selected_alpn}`;
+//!   - `tls`: `{sni, alpn, ja4, server_hello, selected_alpn, certificate,
+//!     certificate_cut}` (certificate: the leaf a TLS 1.2 server sent in
+//!     clear, `{subject_cn, dns_names, issuer_cn, self_signed, not_before,
+//!     not_after, sha256, chain_len}`, null when none was seen whole;
+//!     certificate_cut: the sample ended before it or its chain did);
 //!   - `dns`: `{names, addresses, queries, responses}` (question names; A
 //!     and AAAA answers);
 //!   - `p2p`: `{network, message, confidence}`;
@@ -72,7 +76,7 @@ use pcap_parser::{
 use serde::Serialize;
 
 use crate::{
-    classify::{Direction, dns, p2p, stratum, stratum_v2},
+    classify::{Direction, dns, p2p, stratum, stratum_v2, tls},
     flows::{CADENCE_AFTER_NS, FlowTable, Observation, Segment, Transport},
 };
 
@@ -318,6 +322,10 @@ pub struct TlsDetails {
     pub server_hello: bool,
     /// The protocol the server picked from `alpn`.
     pub selected_alpn: Option<String>,
+    /// The server's leaf certificate, when sent in clear (TLS 1.2).
+    pub certificate: Option<tls::CertificateFacts>,
+    /// The sample ended inside the certificate message.
+    pub certificate_cut: bool,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
@@ -534,6 +542,14 @@ fn detail_line(details: &Details) -> String {
         }
         if let Some(ja4) = &t.ja4 {
             part.push(format!("ja4={ja4}"));
+        }
+        if let Some(c) = &t.certificate {
+            let name = c.dns_names.first().or(c.subject_cn.as_ref());
+            let mut cert = format!("cert={}", shorten(name.map_or("-", String::as_str), 40));
+            if c.self_signed {
+                cert.push_str(" (self-signed)");
+            }
+            part.push(cert);
         }
         if part.is_empty() && t.server_hello {
             part.push("server hello".into());
@@ -1127,6 +1143,8 @@ fn record(details: &mut Details, observation: &Observation) {
             let t = details.tls.get_or_insert_with(Default::default);
             t.server_hello = true;
             t.selected_alpn.clone_from(&hello.alpn);
+            t.certificate.clone_from(&hello.certificate);
+            t.certificate_cut = hello.certificate_cut;
         }
         Observation::Dns(message) => {
             let d = details.dns.get_or_insert_with(Default::default);

@@ -138,6 +138,10 @@ impl ProcessTable {
         self.insert(info);
     }
 
+    pub fn iter(&self) -> impl Iterator<Item = &ProcessInfo> {
+        self.processes.values()
+    }
+
     /// The process with this tgid if the table has it; no /proc lookup.
     pub fn get(&self, tgid: u32) -> Option<&ProcessInfo> {
         self.processes.get(&tgid)

@@ -74,6 +74,11 @@ pub fn emulator() -> Command {
     package_binary("assay-emu")
 }
 
+/// Where `assay-emu` is (to copy it under another name).
+pub fn emulator_path() -> PathBuf {
+    PathBuf::from(emulator().get_program())
+}
+
 /// The benchmark and benign-load workloads (`assay-load`).
 pub fn load_workload(workload: &str, seconds: u32) -> Command {
     let mut cmd = package_binary("assay-load");

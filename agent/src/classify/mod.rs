@@ -4,6 +4,7 @@
 //! and usable offline (pcap). Callers turn their results into evidence.
 
 pub mod cadence;
+pub mod cmdline;
 pub mod dns;
 pub mod p2p;
 pub mod randomx;

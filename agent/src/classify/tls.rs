@@ -16,6 +16,16 @@
 //! bytes that happen to start with `16 03` are rejected as malformed rather
 //! than fingerprinted.
 //!
+//! A TLS 1.2 (or older) server sends its Certificate message right after
+//! the ServerHello, in clear: the leaf certificate names the server, and a
+//! self-signed certificate for a pool domain is what a self-hosted pool or
+//! proxy presents. TLS 1.3 encrypts everything after the ServerHello, so
+//! there the certificate is not visible and is not looked for. The sample is
+//! bounded (a few KiB), so the chain is often cut: the leaf comes first and
+//! is read whenever its bytes are whole, and a cut never costs the
+//! ServerHello. Certificate names are bounded in number and length, so a
+//! hostile certificate cannot make us keep more than a few KiB.
+//!
 //! JA4 follows FoxIO's spec (FoxIO-LLC/ja4 technical_details/JA4.md): GREASE
 //! values (RFC 8701, `0x?a?a`) are ignored everywhere, the version comes from
 //! `supported_versions` when present, and the two hashes are the first 12
@@ -26,6 +36,7 @@
 use std::borrow::Cow;
 
 use sha2::{Digest, Sha256};
+use x509_parser::{certificate::X509Certificate, extensions::GeneralName, prelude::FromDer};
 
 /// Content type of a handshake record.
 const CONTENT_HANDSHAKE: u8 = 0x16;
@@ -39,6 +50,16 @@ pub const MAX_HANDSHAKE_LEN: usize = 64 * 1024;
 
 const CLIENT_HELLO: u8 = 0x01;
 const SERVER_HELLO: u8 = 0x02;
+const CERTIFICATE: u8 = 0x0b;
+
+/// The first version whose Certificate message is encrypted.
+const TLS_1_3: u16 = 0x0304;
+/// Certificate DNS names kept; a CDN certificate can list hundreds.
+pub const MAX_CERTIFICATE_NAMES: usize = 16;
+/// Longest DNS name (RFC 1035); longer SAN entries are not host names.
+const MAX_DNS_NAME_LEN: usize = 253;
+/// Longest common name kept, in characters (RFC 5280's upper bound is 64).
+const MAX_COMMON_NAME_CHARS: usize = 128;
 
 const EXT_SERVER_NAME: u16 = 0x0000;
 const EXT_SIGNATURE_ALGORITHMS: u16 = 0x000d;
@@ -66,7 +87,8 @@ pub struct ClientHello {
     pub ja4: String,
 }
 
-/// What the server chose.
+/// What the server chose, and what its certificate says when it was sent
+/// in clear.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ServerHello {
     /// The negotiated version: `supported_versions` when present (TLS 1.3),
@@ -74,6 +96,36 @@ pub struct ServerHello {
     pub version: u16,
     pub cipher_suite: u16,
     pub alpn: Option<String>,
+    /// The leaf certificate of the Certificate message that follows a
+    /// TLS 1.2 (or older) ServerHello; always `None` for TLS 1.3, where it
+    /// is encrypted.
+    pub certificate: Option<CertificateFacts>,
+    /// The sample ended inside the message after the ServerHello, so a
+    /// certificate (or the rest of the chain) may have been cut off.
+    pub certificate_cut: bool,
+}
+
+/// What the server's leaf certificate claims. Nothing here is verified:
+/// anyone can write any name into a certificate, which is why a pool name
+/// found here is evidence, not proof.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CertificateFacts {
+    /// The subject's first common name (at most 128 characters).
+    pub subject_cn: Option<String>,
+    /// `dNSName` entries of the subject alternative names, lowercased, in
+    /// order, at most [`MAX_CERTIFICATE_NAMES`].
+    pub dns_names: Vec<String>,
+    /// The issuer's first common name (at most 128 characters).
+    pub issuer_cn: Option<String>,
+    /// Issuer and subject are the same name: no CA vouched for it.
+    pub self_signed: bool,
+    /// Validity, in seconds since the Unix epoch.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// SHA-256 of the certificate's DER, in hex: what miners pin.
+    pub sha256: String,
+    /// Certificates in the message; `None` when it was cut before its end.
+    pub chain_len: Option<usize>,
 }
 
 /// Why a stream is not (yet) a parsable hello.
@@ -109,14 +161,21 @@ pub fn is_handshake_record(bytes: &[u8]) -> bool {
 
 /// Parses the ClientHello at the start of a client stream.
 pub fn parse_client_hello(stream: &[u8]) -> Result<ClientHello, TlsError> {
-    let body = handshake_message(stream, CLIENT_HELLO)?;
+    let (body, _) = handshake_message(stream, CLIENT_HELLO)?;
     client_hello(&body)
 }
 
-/// Parses the ServerHello at the start of a server stream.
+/// Parses the ServerHello at the start of a server stream and, below
+/// TLS 1.3, the leaf of the Certificate message that follows it. Once the
+/// ServerHello is whole it is returned: a cut or broken certificate only
+/// leaves [`ServerHello::certificate`] empty.
 pub fn parse_server_hello(stream: &[u8]) -> Result<ServerHello, TlsError> {
-    let body = handshake_message(stream, SERVER_HELLO)?;
-    server_hello(&body)
+    let (body, next) = handshake_message(stream, SERVER_HELLO)?;
+    let mut hello = server_hello(&body)?;
+    if hello.version < TLS_1_3 {
+        (hello.certificate, hello.certificate_cut) = server_certificate(stream, next);
+    }
+    Ok(hello)
 }
 
 /// RFC 8701 GREASE values: 0x0a0a, 0x1a1a, … 0xfafa.
@@ -125,30 +184,106 @@ pub fn is_grease(value: u16) -> bool {
 }
 
 /// The body of the first handshake message, which must be of type
-/// `msg_type`, reassembled from as many records as it spans.
-fn handshake_message(stream: &[u8], msg_type: u8) -> Result<Cow<'_, [u8]>, TlsError> {
-    let mut message: Cow<'_, [u8]> = Cow::Borrowed(&[]);
-    let mut pos = 0;
-    loop {
-        let fragment = record_fragment(stream, pos)?;
-        pos += 5 + fragment.declared;
-        if message.is_empty() {
-            message = Cow::Borrowed(fragment.bytes);
+/// `msg_type`, reassembled from as many records as it spans, and where the
+/// message after it starts.
+fn handshake_message(stream: &[u8], msg_type: u8) -> Result<(Cow<'_, [u8]>, Cursor), TlsError> {
+    let message = reassemble(stream, Cursor::START)?;
+    if let Some(&kind) = message.bytes.first()
+        && message.bytes.len() >= 4
+        && kind != msg_type
+    {
+        return Err(TlsError::Malformed(if msg_type == CLIENT_HELLO {
+            "first handshake message is not a ClientHello"
         } else {
-            message.to_mut().extend_from_slice(fragment.bytes);
+            "first handshake message is not a ServerHello"
+        }));
+    }
+    match message.next {
+        Some(next) => Ok((body(message.bytes), next)),
+        None => Err(TlsError::Incomplete),
+    }
+}
+
+/// Where a handshake message starts: `offset` bytes into the payload of
+/// the record whose header is at `record` in the stream.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    record: usize,
+    offset: usize,
+}
+
+impl Cursor {
+    const START: Cursor = Cursor {
+        record: 0,
+        offset: 0,
+    };
+}
+
+/// One handshake message, header included, as far as the stream holds it.
+struct Message<'a> {
+    bytes: Cow<'a, [u8]>,
+    /// Where the next message starts; `None` when the stream ended first.
+    next: Option<Cursor>,
+}
+
+/// Gathers the handshake message at `at` from its records. Running out of
+/// stream is not an error here: the message comes back cut (`next` empty),
+/// for the caller to decide.
+fn reassemble(stream: &[u8], at: Cursor) -> Result<Message<'_>, TlsError> {
+    let mut bytes: Cow<'_, [u8]> = Cow::Borrowed(&[]);
+    let mut pos = at.record;
+    let mut offset = at.offset;
+    loop {
+        let fragment = match record_fragment(stream, pos) {
+            Ok(fragment) => fragment,
+            Err(TlsError::Incomplete) => return Ok(Message { bytes, next: None }),
+            Err(e) => return Err(e),
+        };
+        if offset >= fragment.declared {
+            // The message starts with the next record.
+            pos += 5 + fragment.declared;
+            offset = 0;
+            continue;
         }
-        if let Some(body) = complete_message(&message, msg_type)? {
-            return Ok(match message {
-                Cow::Borrowed(all) => Cow::Borrowed(&all[4..4 + body]),
+        let start = offset.min(fragment.bytes.len());
+        let before = bytes.len();
+        if bytes.is_empty() {
+            bytes = Cow::Borrowed(&fragment.bytes[start..]);
+        } else {
+            bytes.to_mut().extend_from_slice(&fragment.bytes[start..]);
+        }
+        if let Some(total) = message_len(&bytes)? {
+            bytes = match bytes {
+                Cow::Borrowed(all) => Cow::Borrowed(&all[..total]),
                 Cow::Owned(mut all) => {
-                    all.truncate(4 + body);
-                    all.drain(..4);
+                    all.truncate(total);
                     Cow::Owned(all)
                 }
+            };
+            let next = Cursor {
+                record: pos,
+                offset: start + (total - before),
+            };
+            return Ok(Message {
+                bytes,
+                next: Some(next),
             });
         }
         if fragment.cut {
-            return Err(TlsError::Incomplete);
+            return Ok(Message { bytes, next: None });
+        }
+        pos += 5 + fragment.declared;
+        offset = 0;
+    }
+}
+
+/// A whole message (header included) without its 4-byte header.
+fn body(message: Cow<'_, [u8]>) -> Cow<'_, [u8]> {
+    match message {
+        Cow::Borrowed(all) => Cow::Borrowed(&all[4.min(all.len())..]),
+        Cow::Owned(mut all) => {
+            all.drain(..4.min(all.len()));
+            Cow::Owned(all)
         }
     }
 }
@@ -189,23 +324,111 @@ fn record_fragment(stream: &[u8], pos: usize) -> Result<Fragment<'_>, TlsError> 
     })
 }
 
-/// The body length once `message` holds the whole first message.
-fn complete_message(message: &[u8], msg_type: u8) -> Result<Option<usize>, TlsError> {
-    let [kind, a, b, c, ..] = *message else {
+/// The whole length (header included) once `message` holds all of it.
+fn message_len(message: &[u8]) -> Result<Option<usize>, TlsError> {
+    let [_, a, b, c, ..] = *message else {
         return Ok(None);
     };
-    if kind != msg_type {
-        return Err(TlsError::Malformed(if msg_type == CLIENT_HELLO {
-            "first handshake message is not a ClientHello"
-        } else {
-            "first handshake message is not a ServerHello"
-        }));
-    }
     let len = u32::from_be_bytes([0, a, b, c]) as usize;
     if len > MAX_HANDSHAKE_LEN {
         return Err(TlsError::Malformed("handshake message too long"));
     }
-    Ok((message.len() >= 4 + len).then_some(len))
+    Ok((message.len() >= 4 + len).then_some(4 + len))
+}
+
+/// The leaf certificate of the Certificate message at `at`, if that is the
+/// next message, and whether the sample ended before it (or its chain) did.
+/// Anything else there (ServerKeyExchange of an anonymous suite, the
+/// ChangeCipherSpec of a resumed session, a broken record) means no
+/// certificate.
+fn server_certificate(stream: &[u8], at: Cursor) -> (Option<CertificateFacts>, bool) {
+    let Ok(message) = reassemble(stream, at) else {
+        return (None, false);
+    };
+    let cut = message.next.is_none();
+    match message.bytes.first() {
+        None => return (None, cut),
+        Some(&CERTIFICATE) => {}
+        Some(_) => return (None, false),
+    }
+    // TLS 1.2 §7.4.2: `ASN.1Cert certificate_list<0..2^24-1>`, each entry
+    // a 24-bit length and DER bytes.
+    let mut r = Reader(message.bytes.get(4..).unwrap_or_default());
+    let Ok(list_len) = r.u24() else {
+        return (None, cut);
+    };
+    if !cut && list_len != r.0.len() {
+        return (None, false);
+    }
+    let mut list = Reader(&r.0[..list_len.min(r.0.len())]);
+    let Ok(leaf) = list.vector24() else {
+        return (None, cut);
+    };
+    let mut chain_len = 1;
+    while !list.is_empty() {
+        match list.vector24() {
+            Ok(_) => chain_len += 1,
+            Err(_) if cut => break,
+            Err(_) => return (None, false),
+        }
+    }
+    let facts = certificate_facts(leaf, (!cut).then_some(chain_len));
+    (facts, cut)
+}
+
+/// The facts of one DER certificate; `None` when it does not parse.
+fn certificate_facts(der: &[u8], chain_len: Option<usize>) -> Option<CertificateFacts> {
+    let (rest, certificate) = X509Certificate::from_der(der).ok()?;
+    if !rest.is_empty() {
+        return None;
+    }
+    let common_name = |name: &x509_parser::x509::X509Name<'_>| {
+        name.iter_common_name()
+            .find_map(|cn| cn.as_str().ok())
+            .map(|cn| cn.chars().take(MAX_COMMON_NAME_CHARS).collect::<String>())
+    };
+    let mut dns_names = Vec::new();
+    if let Ok(Some(san)) = certificate.subject_alternative_name() {
+        dns_names = san
+            .value
+            .general_names
+            .iter()
+            .filter_map(|name| match name {
+                GeneralName::DNSName(dns) => dns_name(dns),
+                _ => None,
+            })
+            .take(MAX_CERTIFICATE_NAMES)
+            .collect();
+    }
+    let validity = certificate.validity();
+    Some(CertificateFacts {
+        subject_cn: common_name(certificate.subject()),
+        dns_names,
+        issuer_cn: common_name(certificate.issuer()),
+        self_signed: certificate.issuer().as_raw() == certificate.subject().as_raw(),
+        not_before: validity.not_before.timestamp(),
+        not_after: validity.not_after.timestamp(),
+        sha256: hex(&Sha256::digest(der)),
+        chain_len,
+    })
+}
+
+/// A SAN `dNSName` as a lowercase host name (wildcards kept); `None` for
+/// what cannot be one.
+fn dns_name(name: &str) -> Option<String> {
+    let plausible = !name.is_empty()
+        && name.len() <= MAX_DNS_NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_graphic());
+    plausible.then(|| name.to_ascii_lowercase())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(HEX[usize::from(byte >> 4)]));
+        out.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    out
 }
 
 fn client_hello(body: &[u8]) -> Result<ClientHello, TlsError> {
@@ -330,6 +553,8 @@ fn server_hello(body: &[u8]) -> Result<ServerHello, TlsError> {
         version: legacy_version,
         cipher_suite,
         alpn: None,
+        certificate: None,
+        certificate_cut: false,
     };
     if r.is_empty() {
         return Ok(hello);
@@ -498,6 +723,16 @@ impl<'a> Reader<'a> {
     fn vector16(&mut self) -> Result<&'a [u8], TlsError> {
         let len = self.u16()?;
         self.take(usize::from(len))
+    }
+
+    fn u24(&mut self) -> Result<usize, TlsError> {
+        let b = self.take(3)?;
+        Ok(u32::from_be_bytes([0, b[0], b[1], b[2]]) as usize)
+    }
+
+    fn vector24(&mut self) -> Result<&'a [u8], TlsError> {
+        let len = self.u24()?;
+        self.take(len)
     }
 
     /// SSL 3.0 to TLS 1.3 (0x0300..=0x0304).
@@ -811,6 +1046,15 @@ mod tests {
     }
 
     fn server_hello_bytes(version_ext: Option<u16>, alpn: Option<&str>) -> Vec<u8> {
+        let mut stream = records(&server_hello_message(version_ext, alpn), MAX_RECORD_LEN);
+        // TLS 1.3 servers follow with ChangeCipherSpec and encrypted records.
+        stream.extend_from_slice(&[0x14, 0x03, 0x03, 0x00, 0x01, 0x01, 0x17, 0x03, 0x03]);
+        stream
+    }
+
+    /// The ServerHello handshake message: TLS 1.2 unless `version_ext`
+    /// says otherwise.
+    fn server_hello_message(version_ext: Option<u16>, alpn: Option<&str>) -> Vec<u8> {
         let mut body = vec![0x03, 0x03];
         body.extend_from_slice(&[0x33; 32]);
         body.extend_from_slice(&vec8(&[0x44; 32]));
@@ -826,10 +1070,7 @@ mod tests {
             exts.extend_from_slice(&vec16(&vec16(&vec8(p.as_bytes()))));
         }
         body.extend_from_slice(&vec16(&exts));
-        let mut stream = records(&handshake(SERVER_HELLO, &body), MAX_RECORD_LEN);
-        // TLS 1.3 servers follow with ChangeCipherSpec and encrypted records.
-        stream.extend_from_slice(&[0x14, 0x03, 0x03, 0x00, 0x01, 0x01, 0x17, 0x03, 0x03]);
-        stream
+        handshake(SERVER_HELLO, &body)
     }
 
     #[test]
@@ -840,14 +1081,201 @@ mod tests {
             ServerHello {
                 version: 0x0304,
                 cipher_suite: 0x1301,
-                alpn: Some("h2".into())
+                alpn: Some("h2".into()),
+                certificate: None,
+                certificate_cut: false,
             }
         );
+        // A TLS 1.2 ServerHello followed by ChangeCipherSpec: a resumed
+        // session, no certificate.
         let hello = parse_server_hello(&server_hello_bytes(None, None)).unwrap();
         assert_eq!(hello.version, 0x0303);
         assert_eq!(hello.alpn, None);
+        assert_eq!(hello.certificate, None);
+        assert!(!hello.certificate_cut);
         let whole = server_hello_bytes(None, None);
         assert_eq!(parse_server_hello(&whole[..50]), Err(TlsError::Incomplete));
+    }
+
+    // Certificates made by testdata/make-certificates.sh: a self-signed
+    // ECDSA one for a pool domain, and an RSA leaf with 20 DNS names signed
+    // by a test CA (also ECDSA).
+    const POOL_SELF_SIGNED: &[u8] = include_bytes!("testdata/pool-self-signed.der");
+    const NODE_SIGNED: &[u8] = include_bytes!("testdata/node-signed.der");
+    const TEST_CA: &[u8] = include_bytes!("testdata/test-ca.der");
+    /// 2025-01-01T00:00:00Z and 2035-01-01T00:00:00Z.
+    const NOT_BEFORE: i64 = 1_735_689_600;
+    const NOT_AFTER: i64 = 2_051_222_400;
+
+    fn vec24(body: &[u8]) -> Vec<u8> {
+        let mut out = (body.len() as u32).to_be_bytes()[1..].to_vec();
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// `Certificate { ASN.1Cert certificate_list<0..2^24-1> }` (TLS 1.2).
+    fn certificate_message(chain: &[&[u8]]) -> Vec<u8> {
+        let list: Vec<u8> = chain.iter().flat_map(|der| vec24(der)).collect();
+        handshake(CERTIFICATE, &vec24(&list))
+    }
+
+    const SERVER_HELLO_DONE: [u8; 4] = [0x0e, 0, 0, 0];
+
+    /// A TLS 1.2 server's first flight: ServerHello, Certificate,
+    /// ServerHelloDone.
+    fn tls12_flight(chain: &[&[u8]]) -> Vec<u8> {
+        let mut flight = server_hello_message(None, Some("h2"));
+        flight.extend_from_slice(&certificate_message(chain));
+        flight.extend_from_slice(&SERVER_HELLO_DONE);
+        flight
+    }
+
+    fn pool_facts() -> CertificateFacts {
+        CertificateFacts {
+            subject_cn: Some("pool.supportxmr.com".into()),
+            // The IP address entry is not a DNS name; case is folded.
+            dns_names: vec!["pool.supportxmr.com".into(), "*.supportxmr.com".into()],
+            issuer_cn: Some("pool.supportxmr.com".into()),
+            self_signed: true,
+            not_before: NOT_BEFORE,
+            not_after: NOT_AFTER,
+            // `openssl x509 -fingerprint -sha256` of the fixture.
+            sha256: "8bc316cab9edf87f3eb34d9873fe0ac0369de56d31e16b253fc74a5766fce8fc".into(),
+            chain_len: Some(1),
+        }
+    }
+
+    #[test]
+    fn a_tls12_server_certificate_is_read() {
+        let stream = records(&tls12_flight(&[POOL_SELF_SIGNED]), MAX_RECORD_LEN);
+        let hello = parse_server_hello(&stream).unwrap();
+        assert_eq!(hello.version, 0x0303);
+        assert_eq!(hello.alpn.as_deref(), Some("h2"));
+        assert_eq!(hello.certificate, Some(pool_facts()));
+        assert!(!hello.certificate_cut);
+    }
+
+    #[test]
+    fn a_ca_signed_chain_gives_the_leaf_and_its_length() {
+        let stream = records(&tls12_flight(&[NODE_SIGNED, TEST_CA]), MAX_RECORD_LEN);
+        let facts = parse_server_hello(&stream).unwrap().certificate.unwrap();
+        assert_eq!(facts.subject_cn.as_deref(), Some("node.example.net"));
+        assert_eq!(facts.issuer_cn.as_deref(), Some("Assay Test CA"));
+        assert!(!facts.self_signed);
+        assert_eq!(facts.chain_len, Some(2));
+        assert_eq!((facts.not_before, facts.not_after), (NOT_BEFORE, NOT_AFTER));
+        // 20 names in the certificate, the first 16 kept.
+        let expected: Vec<String> = (0..MAX_CERTIFICATE_NAMES)
+            .map(|i| format!("n{i}.example.net"))
+            .collect();
+        assert_eq!(facts.dns_names, expected);
+    }
+
+    #[test]
+    fn a_certificate_split_across_records_is_reassembled() {
+        let flight = tls12_flight(&[POOL_SELF_SIGNED]);
+        for max in [1, 7, 100, 300] {
+            let hello = parse_server_hello(&records(&flight, max)).unwrap();
+            assert_eq!(hello.certificate, Some(pool_facts()), "records of {max}");
+            assert!(!hello.certificate_cut, "records of {max}");
+        }
+        // The ServerHello alone in its record, the rest in two more.
+        let (server_hello, rest) = flight.split_at(server_hello_message(None, Some("h2")).len());
+        let mut stream = records(server_hello, MAX_RECORD_LEN);
+        stream.extend_from_slice(&records(rest, 250));
+        let hello = parse_server_hello(&stream).unwrap();
+        assert_eq!(hello.certificate, Some(pool_facts()));
+    }
+
+    #[test]
+    fn a_cut_certificate_still_gives_the_server_hello() {
+        let server_hello_len = server_hello_message(None, Some("h2")).len();
+        let stream = records(&tls12_flight(&[NODE_SIGNED, TEST_CA]), MAX_RECORD_LEN);
+        let leaf_end = 5 + server_hello_len + 4 + 3 + 3 + NODE_SIGNED.len();
+        // Right after the ServerHello, inside the Certificate header, inside
+        // the leaf.
+        for cut in [5 + server_hello_len, 5 + server_hello_len + 2, leaf_end - 1] {
+            let hello = parse_server_hello(&stream[..cut]).unwrap();
+            assert_eq!(hello.alpn.as_deref(), Some("h2"), "cut at {cut}");
+            assert_eq!(hello.certificate, None, "cut at {cut}");
+            assert!(hello.certificate_cut, "cut at {cut}");
+        }
+        // The leaf whole, the chain not: the leaf is read, its chain length
+        // unknown.
+        for cut in [leaf_end, leaf_end + 2, leaf_end + 100] {
+            let hello = parse_server_hello(&stream[..cut]).unwrap();
+            let facts = hello.certificate.unwrap();
+            assert_eq!(facts.subject_cn.as_deref(), Some("node.example.net"));
+            assert_eq!(facts.chain_len, None);
+            assert!(hello.certificate_cut);
+        }
+        // The same cut when the records are small.
+        let stream = records(&tls12_flight(&[POOL_SELF_SIGNED]), 64);
+        let hello = parse_server_hello(&stream[..stream.len() - 100]).unwrap();
+        assert_eq!(hello.certificate, None);
+        assert!(hello.certificate_cut);
+        // Cut inside the ServerHello: nothing to return yet.
+        assert_eq!(parse_server_hello(&stream[..40]), Err(TlsError::Incomplete));
+    }
+
+    #[test]
+    fn a_broken_certificate_is_no_certificate() {
+        let mut corrupt = POOL_SELF_SIGNED.to_vec();
+        corrupt[0] = 0x31; // SET instead of SEQUENCE
+        let mut trailing = POOL_SELF_SIGNED.to_vec();
+        trailing.push(0);
+        for chain in [
+            &[&b"not a certificate"[..]][..],
+            &[&[0x30, 0x03, 0x02, 0x01, 0x00][..]],
+            &[&corrupt[..]],
+            &[&trailing[..]],
+            &[&POOL_SELF_SIGNED[..POOL_SELF_SIGNED.len() - 10]],
+            &[],
+        ] {
+            let stream = records(&tls12_flight(chain), MAX_RECORD_LEN);
+            let hello = parse_server_hello(&stream).unwrap();
+            assert_eq!(hello.certificate, None, "{chain:?}");
+            assert!(!hello.certificate_cut, "{chain:?}");
+        }
+        // A list length that disagrees with the message's.
+        let mut flight = server_hello_message(None, None);
+        let mut message = certificate_message(&[POOL_SELF_SIGNED]);
+        message[6] += 1;
+        flight.extend_from_slice(&message);
+        let hello = parse_server_hello(&records(&flight, MAX_RECORD_LEN)).unwrap();
+        assert_eq!(hello.certificate, None);
+        // An alert record where the certificate should continue.
+        let mut stream = records(&tls12_flight(&[POOL_SELF_SIGNED]), 200);
+        stream[205] = 0x15;
+        let hello = parse_server_hello(&stream).unwrap();
+        assert_eq!(hello.certificate, None);
+        assert!(!hello.certificate_cut);
+    }
+
+    #[test]
+    fn only_a_certificate_message_right_after_the_server_hello_is_read() {
+        // An anonymous suite: ServerKeyExchange, no Certificate.
+        let mut flight = server_hello_message(None, None);
+        flight.extend_from_slice(&handshake(0x0c, &[0x03, 0x00, 0x17]));
+        flight.extend_from_slice(&certificate_message(&[POOL_SELF_SIGNED]));
+        let hello = parse_server_hello(&records(&flight, MAX_RECORD_LEN)).unwrap();
+        assert_eq!(hello.certificate, None);
+        assert!(!hello.certificate_cut);
+    }
+
+    #[test]
+    fn tls13_certificates_are_not_looked_for() {
+        // Encrypted in real TLS 1.3; even a clear one is not read, since
+        // what follows a TLS 1.3 ServerHello is not the server's to show.
+        let mut flight = server_hello_message(Some(0x0304), None);
+        flight.extend_from_slice(&certificate_message(&[POOL_SELF_SIGNED]));
+        let stream = records(&flight, MAX_RECORD_LEN);
+        let hello = parse_server_hello(&stream).unwrap();
+        assert_eq!(hello.version, 0x0304);
+        assert_eq!(hello.certificate, None);
+        assert!(!hello.certificate_cut);
+        let cut = parse_server_hello(&stream[..stream.len() - 50]).unwrap();
+        assert!(!cut.certificate_cut);
     }
 
     #[test]

@@ -1,0 +1,132 @@
+#![allow(clippy::print_stderr, reason = "test output")]
+//! End to end: a miner's command line (pool URL, miner flags), and the
+//! config file a renamed, argument-less miner reads next to its binary, are
+//! weak evidence for it: observed, never more on their own. Ordinary
+//! command lines with look-alike flags are nothing.
+
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use assay_tests::{Agent, TempDir, TestCgroup, emulator_path, finding_pid, require_root};
+use serde_json::Value;
+
+/// A mainnet Monero address (valid checksum), as in an XMRig config.
+const WALLET: &str = "42ey1afDFnn4886T7196doS9GPMzexD9gXpsZJDwVjeRVdFCSoHnv7KPbBeGpzJBzHRCAs9UxqeoyFQMYbqSWYTfJJQAWDm";
+
+fn command_line_evidence(finding: &Value) -> Option<&Value> {
+    finding["evidence"]
+        .as_array()?
+        .iter()
+        .find(|e| e["kind"] == "process.command_line")
+}
+
+#[test]
+fn a_miners_command_line_is_weak_evidence_and_look_alikes_are_nothing() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("cmdline");
+    let mut agent = Agent::start(&cgroup);
+    // `sh -c 'sleep 2' NAME ARGS…`: the shell's own argv carries ARGS.
+    let shell = |args: &[&str]| {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 2"]).args(args).stdout(Stdio::null());
+        cgroup.spawn(cmd)
+    };
+    let mut benign = [
+        shell(&["gcc", "-o", "main", "main.c", "-O2"]),
+        shell(&["ssh", "-o", "StrictHostKeyChecking=no", "build-7:22"]),
+        shell(&["python3", "train.py", "-a", "adam", "--lr", "0.1"]),
+    ];
+    let benign_pids: Vec<u64> = benign.iter().map(|c| u64::from(c.id())).collect();
+    let mut miner = shell(&[
+        "kworker",
+        "-o",
+        "stratum+tcp://edge-7.example.net:3333",
+        "-u",
+        WALLET,
+        "--donate-level",
+        "1",
+    ]);
+    let pid = u64::from(miner.id());
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(10), |f| finding_pid(f) == Some(pid))
+        .unwrap_or_else(|| panic!("no finding for the miner's command line: {:?}", agent.seen));
+    assert_eq!(finding["class"], "pow-mining", "{finding}");
+    assert_eq!(finding["level"], "observed", "{finding}");
+    let evidence = command_line_evidence(&finding).expect("command-line evidence");
+    assert!(evidence["strength"].as_f64().unwrap() <= 0.5, "{evidence}");
+    let kinds: Vec<&str> = evidence["attributes"]["hints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["kind"].as_str())
+        .collect();
+    assert!(kinds.iter().any(|k| k.contains("pool")), "{kinds:?}");
+    let _ = miner.wait();
+    for child in &mut benign {
+        let _ = child.wait();
+    }
+    assert!(
+        !agent
+            .seen
+            .iter()
+            .any(|f| finding_pid(f).is_some_and(|p| benign_pids.contains(&p))),
+        "a benign command line made a finding: {:?}",
+        agent.seen
+    );
+}
+
+#[test]
+fn a_renamed_busy_miner_is_caught_by_the_config_next_to_its_binary() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("renamed-miner");
+    let binary = dir.0.join("kworker-sync");
+    std::fs::copy(emulator_path(), &binary).unwrap();
+    std::fs::write(
+        dir.0.join("config.json"),
+        format!(
+            r#"{{"autosave": true, "donate-level": 1, "randomx": {{"1gb-pages": true}},
+ "pools": [{{"url": "edge-7.example.net:443", "user": "{WALLET}", "tls": true, "keepalive": true}}]}}"#
+        ),
+    )
+    .unwrap();
+    let cgroup = TestCgroup::new("config");
+    let mut agent = Agent::start(&cgroup);
+    // No arguments that say anything: it only keeps a core busy.
+    let mut cmd = Command::new(&binary);
+    cmd.args([
+        "hygiene",
+        "--mode",
+        "benign",
+        "--burn-ms",
+        "6000",
+        "--hold-ms",
+        "0",
+    ])
+    .current_dir("/")
+    .stdout(Stdio::null());
+    let mut miner = cgroup.spawn(cmd);
+    let pid = u64::from(miner.id());
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(12), |f| {
+            finding_pid(f) == Some(pid) && command_line_evidence(f).is_some()
+        })
+        .unwrap_or_else(|| panic!("the renamed miner's config was not read: {:?}", agent.seen));
+    let evidence = command_line_evidence(&finding).unwrap();
+    assert_eq!(
+        evidence["attributes"]["signal"], "config_file",
+        "{evidence}"
+    );
+    assert_eq!(
+        evidence["attributes"]["config"],
+        binary.with_file_name("config.json").display().to_string(),
+        "{evidence}"
+    );
+    assert_eq!(finding["level"], "observed", "{finding}");
+    let _ = miner.wait();
+}
