@@ -146,6 +146,9 @@ pub async fn run(options: RunOptions) -> Result<()> {
         .map(PerCpuHashMap::try_from)
         .transpose()?
         .map(CpuTime::new);
+    if loaded.features.perf_hardware.is_available() {
+        state.pmu = Some(crate::pmu::HardwareCounters::default());
+    }
     let cuda_on = loaded
         .sensors
         .iter()
@@ -263,6 +266,8 @@ pub struct State {
     /// Processes that received a DNS query: local resolvers (systemd-
     /// resolved, dnsmasq, CoreDNS). Their lookups are other processes'.
     resolvers: HashSet<u32>,
+    /// Hardware counters of busy processes (absent without a PMU).
+    pmu: Option<crate::pmu::HardwareCounters>,
     /// The CUDA driver sensor (absent without uprobes).
     cuda: Option<CudaSensor>,
     /// On-CPU time per process (absent when the map could not be taken).
@@ -295,6 +300,7 @@ impl State {
             resolvers: HashSet::new(),
             cpu_time: None,
             cuda: None,
+            pmu: None,
             msr_module_loaded: msr_module_present(),
             module_loads: Vec::new(),
             config_checked: HashSet::new(),
@@ -345,6 +351,9 @@ impl State {
                 self.binary_peers.remove(&tgid);
                 self.resolvers.remove(&tgid);
                 self.config_checked.remove(&tgid);
+                if let Some(pmu) = self.pmu.as_mut() {
+                    pmu.forget(tgid);
+                }
                 if let Some(cpu_time) = self.cpu_time.as_mut() {
                     cpu_time.process_exited(tgid);
                 }
@@ -724,6 +733,7 @@ impl State {
         process: Option<&ProcessInfo>,
         decided_after_ms: Option<f64>,
     ) {
+        let cpu = process.and_then(|p| self.cpu_use(p));
         let mut finding = Finding::new(
             change,
             verdict,
@@ -732,6 +742,7 @@ impl State {
             process,
             decided_after_ms,
         );
+        finding.cpu = cpu;
         if let Some(process) = process {
             finding.ancestors = self
                 .processes
@@ -743,7 +754,6 @@ impl State {
                     exe: p.exe.clone(),
                 })
                 .collect();
-            finding.cpu = self.cpu_use(process);
         }
         match self.sink.write(&finding) {
             Ok(()) => self.stats.findings += 1,
@@ -753,7 +763,14 @@ impl State {
 
     /// CPU use of the process and of every process in its cgroup, over the
     /// CPU-time window.
-    fn cpu_use(&self, process: &ProcessInfo) -> Option<CpuUse> {
+    fn cpu_use(&mut self, process: &ProcessInfo) -> Option<CpuUse> {
+        let counters = self.pmu.as_mut().and_then(|pmu| pmu.read(process.pid));
+        let mut cpu = self.cpu_share(process)?;
+        cpu.hardware_counters = counters;
+        Some(cpu)
+    }
+
+    fn cpu_share(&self, process: &ProcessInfo) -> Option<CpuUse> {
         let accounts = &self.cpu_time.as_ref()?.accounts;
         let process_cores = accounts.cores(process.pid).unwrap_or(0.0);
         let cgroup_cores = (process.cgroup_id != 0).then(|| {
@@ -902,6 +919,11 @@ impl State {
                 return;
             }
             self.config_checked.insert(tgid);
+            if let Some(pmu) = self.pmu.as_mut()
+                && pmu.follow(tgid).is_err()
+            {
+                pmu.open_errors += 1;
+            }
             let Some(process) = self.processes.get_or_load(tgid).cloned() else {
                 continue;
             };

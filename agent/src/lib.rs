@@ -21,6 +21,7 @@ pub mod kernel;
 pub mod loader;
 pub mod net_evidence;
 pub mod pcap;
+pub mod pmu;
 pub mod process_table;
 pub mod sink;
 pub mod time;

@@ -67,6 +67,10 @@ pub struct CpuUse {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup_cores: Option<f64>,
     pub window_s: u64,
+    /// IPC and MPKI of the process's main thread since it became busy,
+    /// where the host has a PMU (facts only; nothing decides on them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hardware_counters: Option<crate::pmu::Fingerprint>,
 }
 
 impl CpuUse {
@@ -76,6 +80,7 @@ impl CpuUse {
             process_cores: round(process_cores),
             cgroup_cores: cgroup_cores.map(round),
             window_s: crate::cpu_time::WINDOW_POLLS as u64,
+            hardware_counters: None,
         }
     }
 }
