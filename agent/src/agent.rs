@@ -342,7 +342,10 @@ impl State {
                     cuda.on_event(&event);
                 }
             }
-            Event::Fork(fork) => self.processes.on_fork(fork.header.tgid, fork.child_tgid),
+            Event::Fork(fork) => {
+                self.processes
+                    .on_fork(fork.header.tgid, fork.child_tgid, fork.header.timestamp_ns)
+            }
             Event::Hygiene(event) => self.on_hygiene(&event),
             Event::Exit(exit) => {
                 let tgid = exit.header.tgid;

@@ -37,8 +37,35 @@ pub struct ProcessInfo {
     /// exec storm must not become a storm of /proc reads.
     #[serde(skip)]
     context_loaded: bool,
-    /// How the agent learned of it: "exec" or "proc-scan".
+    /// How the agent learned of it: "exec", "fork" or "proc-scan".
     pub source: &'static str,
+    /// When it started (exec or fork time; for older processes, from
+    /// /proc/<pid>/stat), RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    /// Device and inode of the executable file (read with the context):
+    /// the same binary under any name or path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe_inode: Option<ExeInode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ExeInode {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+fn exe_inode(pid: u32) -> Option<ExeInode> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    Some(ExeInode {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
+}
+
+fn rfc3339_of_monotonic(ns: u64) -> String {
+    humantime::format_rfc3339_millis(crate::time::wall_of_monotonic(ns)).to_string()
 }
 
 impl ProcessInfo {
@@ -118,13 +145,15 @@ impl ProcessTable {
             session: None,
             context_loaded: false,
             source: "exec",
+            started: Some(rfc3339_of_monotonic(event.header.timestamp_ns)),
+            exe_inode: None,
         });
     }
 
     /// A fork: the child runs its parent's image (exe, argv, uid) until it
     /// execs, in its parent's cgroup. A parent the table does not know is
     /// left to the lazy /proc lookup, as any unknown process.
-    pub fn on_fork(&mut self, parent: u32, child: u32) {
+    pub fn on_fork(&mut self, parent: u32, child: u32, at_ns: u64) {
         let Some(parent_info) = self.processes.get(&parent) else {
             return;
         };
@@ -133,6 +162,7 @@ impl ProcessTable {
             ppid: parent,
             context_loaded: false,
             source: "fork",
+            started: Some(rfc3339_of_monotonic(at_ns)),
             ..parent_info.clone()
         };
         self.insert(info);
@@ -232,6 +262,7 @@ impl ProcessTable {
 fn load_context(info: &mut ProcessInfo) {
     info.context_loaded = true;
     info.cgroup = cgroup::process_cgroup(info.pid);
+    info.exe_inode = exe_inode(info.pid);
     if let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", info.pid))
         && let Some(fields) = parse_stat(&stat)
     {
@@ -272,6 +303,10 @@ fn read_proc(pid: u32) -> Option<ProcessInfo> {
         session: Some(fields.session),
         context_loaded: true,
         source: "proc-scan",
+        started: fields.start_ticks.map(|ticks| {
+            rfc3339_of_monotonic(ticks.saturating_mul(1_000_000_000) / clock_ticks_per_second())
+        }),
+        exe_inode: exe_inode(pid),
     })
 }
 
@@ -280,6 +315,16 @@ struct StatFields {
     comm: String,
     ppid: u32,
     session: u32,
+    /// Field 22: start time in clock ticks after boot.
+    start_ticks: Option<u64>,
+}
+
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        hz if hz > 0 => hz as u64,
+        _ => 100,
+    }
 }
 
 /// /proc/<pid>/stat: "pid (comm) state ppid pgrp session ...". comm may hold
@@ -293,10 +338,13 @@ fn parse_stat(stat: &str) -> Option<StatFields> {
     let ppid = rest.next()?.parse().ok()?;
     let _pgrp = rest.next()?;
     let session = rest.next()?.parse().ok()?;
+    // Fields 7..=21 come first.
+    let start_ticks = rest.nth(15).and_then(|t| t.parse().ok());
     Some(StatFields {
         comm,
         ppid,
         session,
+        start_ticks,
     })
 }
 
@@ -312,7 +360,8 @@ mod tests {
             Some(StatFields {
                 comm: "evil) 1 2 (x".into(),
                 ppid: 77,
-                session: 99
+                session: 99,
+                start_ticks: None,
             })
         );
         assert_eq!(parse_stat("garbage"), None);
@@ -325,6 +374,12 @@ mod tests {
         let me = std::process::id();
         let info = table.get_or_load(me).expect("own /proc entry");
         assert_eq!(info.pid, me);
+        assert!(info.started.as_deref().is_some_and(|t| t.ends_with('Z')));
+        let own = std::fs::metadata(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(
+            info.exe_inode.map(|i| i.ino),
+            Some(std::os::unix::fs::MetadataExt::ino(&own))
+        );
         assert!(!info.argv.is_empty());
         assert!(info.session.is_some());
     }
@@ -354,6 +409,8 @@ mod tests {
             session: None,
             context_loaded: false,
             source: "exec",
+            started: None,
+            exe_inode: None,
         }
     }
 
@@ -363,7 +420,7 @@ mod tests {
         table.insert(known(1, 0, "/sbin/init"));
         table.insert(known(100, 1, "/bin/sh"));
         table.insert(known(200, 100, "/opt/x/kworker-sync"));
-        table.on_fork(200, 201);
+        table.on_fork(200, 201, 1);
         let child = table.processes.get(&201).expect("child recorded");
         assert_eq!(
             (child.ppid, child.exe.as_str(), child.source),
@@ -374,7 +431,7 @@ mod tests {
         assert_eq!(chain, vec![200, 100, 1]);
         assert_eq!(table.ancestors(201, 2).len(), 2);
         // Unknown parent: nothing invented.
-        table.on_fork(999, 1000);
+        table.on_fork(999, 1000, 1);
         assert!(!table.processes.contains_key(&1000));
     }
 

@@ -122,6 +122,8 @@ fn a_forked_child_is_known_with_its_parents_image_and_lineage() {
         .unwrap_or_else(|| panic!("no finding for the forked child: {:?}", agent.seen));
     let process = &finding["process"];
     assert_eq!(process["source"], "fork", "{finding}");
+    assert!(process["started"].is_string(), "{finding}");
+    assert!(process["exe_inode"]["ino"].as_u64().is_some(), "{finding}");
     assert_eq!(process["ppid"], parent_pid, "{finding}");
     assert!(
         process["exe"]
