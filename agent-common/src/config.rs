@@ -21,8 +21,11 @@ pub struct KernelOffsets {
     pub fpstate_mxcsr: u32,
     /// `task_struct.pid` (the thread id): tells a fork from a new thread.
     pub task_pid: u32,
+    /// `module.name` (kernels with loadable modules).
+    pub module_name: u32,
+    pub _pad: u32,
 }
-const _: () = assert!(size_of::<KernelOffsets>() == 40);
+const _: () = assert!(size_of::<KernelOffsets>() == 48);
 
 impl KernelOffsets {
     pub const UNKNOWN: u32 = u32::MAX;
@@ -37,31 +40,8 @@ impl KernelOffsets {
         fpu_fpstate: Self::UNKNOWN,
         fpstate_mxcsr: Self::UNKNOWN,
         task_pid: Self::UNKNOWN,
-    };
-}
-
-/// Byte offsets of the syscall arguments the hygiene programs read inside
-/// their tracepoint records (`syscalls:sys_enter_*`). Read at load time from
-/// each tracepoint's `format` file in tracefs, never hard-coded;
-/// [`KernelOffsets::UNKNOWN`] when absent.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SyscallOffsets {
-    /// `sys_enter_openat`: `filename` (a user pointer) and `flags`.
-    pub openat_filename: u32,
-    pub openat_flags: u32,
-    /// `sys_enter_mmap`: `len` and `flags`.
-    pub mmap_len: u32,
-    pub mmap_flags: u32,
-}
-const _: () = assert!(size_of::<SyscallOffsets>() == 16);
-
-impl SyscallOffsets {
-    pub const ALL_UNKNOWN: Self = Self {
-        openat_filename: KernelOffsets::UNKNOWN,
-        openat_flags: KernelOffsets::UNKNOWN,
-        mmap_len: KernelOffsets::UNKNOWN,
-        mmap_flags: KernelOffsets::UNKNOWN,
+        module_name: Self::UNKNOWN,
+        _pad: 0,
     };
 }
 
@@ -74,16 +54,14 @@ pub struct Config {
     /// Segments sampled per direction of each new flow.
     pub sample_segments: u32,
     pub offsets: KernelOffsets,
-    pub syscalls: SyscallOffsets,
 }
-const _: () = assert!(size_of::<Config>() == 64);
+const _: () = assert!(size_of::<Config>() == 56);
 
 impl Config {
     pub const DEFAULT: Self = Self {
         agent_tgid: 0,
         sample_segments: 4,
         offsets: KernelOffsets::ALL_UNKNOWN,
-        syscalls: SyscallOffsets::ALL_UNKNOWN,
     };
 }
 
@@ -149,6 +127,4 @@ mod pod {
     unsafe impl aya::Pod for super::Config {}
     // SAFETY: as above.
     unsafe impl aya::Pod for super::KernelOffsets {}
-    // SAFETY: as above.
-    unsafe impl aya::Pod for super::SyscallOffsets {}
 }

@@ -100,15 +100,17 @@ const _: () = assert!(size_of::<ForkEvent>() == 40);
 /// What a [`HygieneEvent`] reports (SIGNATURES.md, CPU proof-of-work:
 /// XMRig writes MSRs, loads the msr module and reserves huge pages).
 pub mod hygiene {
-    /// `openat` of a path under `/dev/cpu/`; `flags` are the open flags.
-    pub const CPU_DEVICE_OPEN: u32 = 1;
-    /// `openat` for writing of a huge-page setting (`/proc/sys/vm/nr_*`,
-    /// `/sys/kernel/mm/hugepages/…`).
-    pub const HUGEPAGE_SETTING_OPEN: u32 = 2;
-    /// `mmap` with `MAP_HUGETLB`; `value` is the length, `flags` the mmap
-    /// flags (the page size is in bits 26–31).
-    pub const HUGETLB_MAP: u32 = 3;
-    /// `init_module` or `finit_module`.
+    /// An MSR device (char major 202, `/dev/cpu/N/msr`) opened for
+    /// writing: `flags` is the minor (the CPU), `value` the major.
+    pub const MSR_WRITE: u32 = 1;
+    /// A write of a huge-page reservation sysctl: `path` is its name
+    /// (`vm/nr_hugepages`), `value` the number written, `flags` 1.
+    pub const HUGEPAGE_SETTING: u32 = 2;
+    /// A memory mapping the size of a RandomX dataset, found by user space
+    /// in a busy process's maps: `value` is its size in bytes, `flags` its
+    /// page size in KiB. Never sent by the kernel.
+    pub const DATASET_MAPPING: u32 = 3;
+    /// A kernel module was loaded: `path` is its name.
     pub const MODULE_LOAD: u32 = 4;
 }
 
@@ -125,7 +127,7 @@ pub struct HygieneEvent {
     pub what: u32,
     pub flags: u32,
     pub value: u64,
-    /// NUL-terminated path for the opens; empty otherwise.
+    /// NUL-terminated sysctl or module name; empty otherwise.
     pub path: [u8; HYGIENE_PATH_LEN],
 }
 const _: () = assert!(size_of::<HygieneEvent>() == 112);

@@ -1,29 +1,37 @@
-//! Miner-hygiene sensor: the system calls a tuned miner makes to squeeze
-//! its hash rate (SIGNATURES.md, CPU proof-of-work). XMRig, by default,
-//! opens `/dev/cpu/N/msr` for writing to disable hardware prefetchers,
-//! loads the msr module when that device is missing, reserves huge pages
-//! through `/proc/sys/vm/nr_hugepages` and maps its RandomX dataset with
-//! `MAP_HUGETLB`.
+//! Miner-hygiene sensor: what a tuned miner does to squeeze its hash rate
+//! (SIGNATURES.md, CPU proof-of-work). XMRig, by default, opens
+//! `/dev/cpu/N/msr` for writing to switch off hardware prefetchers, loads
+//! the msr module when that device is missing, and reserves huge pages
+//! through `/proc/sys/vm/nr_hugepages` for its RandomX dataset.
 //!
-//! Classic syscall tracepoints (`syscalls:sys_enter_*`), so only these
-//! system calls pay: openat reads at most [`HYGIENE_PATH_LEN`] bytes of its
-//! path and compares two prefixes; mmap tests one flag bit. What passes is
-//! rate-limited per process and kind (one event per second), so a loop
-//! cannot flood the ring buffer. The argument offsets inside each record
-//! come from the tracepoint's `format` file, handed in by user space.
+//! Hooks that cost nothing on any other path (syscall tracepoints would put
+//! every system call of the host on the tracing slow path):
+//! - a cgroup **device** program: the kernel asks it only when a device
+//!   node is opened or created; it reports write access to an MSR device
+//!   (char major 202) and always allows;
+//! - a cgroup **sysctl** program: asked only on /proc/sys accesses; it
+//!   reports writes of the huge-page reservation and always allows;
+//! - the `module_load` tracepoint (kernels with loadable modules): once per
+//!   module load, with the module's name.
+//!
+//! Reports are rate-limited per process and kind (one per second). The
+//! RandomX-sized memory mapping is found by user space in the maps of busy
+//! processes (no hook at all).
 
 use assay_common::{
     config::{KernelOffsets, counter},
-    event::{HYGIENE_PATH_LEN, HygieneEvent, hygiene, kind},
+    event::{EventHeader, HYGIENE_PATH_LEN, HygieneEvent, hygiene, kind},
 };
 use aya_ebpf::{
+    bindings::bpf_cgroup_dev_ctx,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_pid_tgid, bpf_ktime_get_ns,
-        bpf_probe_read_user_str_bytes,
+        bpf_probe_read_kernel_str_bytes,
+        generated::{bpf_strtoul, bpf_sysctl_get_name, bpf_sysctl_get_new_value},
     },
-    macros::{map, tracepoint},
+    macros::{btf_tracepoint, cgroup_device, cgroup_sysctl, map, raw_tracepoint},
     maps::LruHashMap,
-    programs::TracePointContext,
+    programs::{BtfTracePointContext, DeviceContext, RawTracePointContext, SysctlContext},
 };
 
 use crate::maps::{EVENTS, config, count, wakeup_flags};
@@ -33,82 +41,89 @@ use crate::maps::{EVENTS, config, count, wakeup_flags};
 pub static HYGIENE_LAST: LruHashMap<u64, u64> = LruHashMap::with_max_entries(4096, 0);
 
 const REPORT_EVERY_NS: u64 = 1_000_000_000;
-const O_ACCMODE: u32 = 0o3;
-const MAP_HUGETLB: u64 = 0x40000;
+/// Character device major of `/dev/cpu/*/msr` (Documentation/admin-guide/
+/// devices.txt).
+const MSR_MAJOR: u32 = 202;
+const BPF_DEVCG_DEV_CHAR: u32 = 2;
+const BPF_DEVCG_ACC_WRITE: u32 = 4;
+/// The sysctls that reserve huge pages, as `bpf_sysctl_get_name` spells
+/// them (relative to /proc/sys).
+const HUGEPAGE_SYSCTLS: [&[u8]; 2] = [b"vm/nr_hugepages\0", b"vm/nr_overcommit_hugepages\0"];
+const ALLOW: i32 = 1;
 
-const CPU_DEVICES: &[u8] = b"/dev/cpu/";
-const VM_HUGEPAGE_SETTINGS: &[u8] = b"/proc/sys/vm/nr_";
-const MM_HUGEPAGES: &[u8] = b"/sys/kernel/mm/hugepages/";
+#[cgroup_device]
+pub fn assay_dev_access(ctx: DeviceContext) -> i32 {
+    let device = unsafe { &*(ctx.device as *const bpf_cgroup_dev_ctx) };
+    let kind = device.access_type & 0xffff;
+    let access = device.access_type >> 16;
+    if kind == BPF_DEVCG_DEV_CHAR && device.major == MSR_MAJOR && access & BPF_DEVCG_ACC_WRITE != 0
+    {
+        report(
+            hygiene::MSR_WRITE,
+            device.minor,
+            u64::from(device.major),
+            &[0; HYGIENE_PATH_LEN],
+        );
+    }
+    // Only watching: every access is allowed.
+    ALLOW
+}
 
-#[tracepoint]
-pub fn assay_openat(ctx: TracePointContext) -> u32 {
-    let offsets = config().syscalls;
-    if offsets.openat_filename == KernelOffsets::UNKNOWN
-        || offsets.openat_flags == KernelOffsets::UNKNOWN
-    {
-        return 0;
+#[cgroup_sysctl]
+pub fn assay_sysctl(ctx: SysctlContext) -> i32 {
+    let sysctl = unsafe { &*ctx.sysctl };
+    if sysctl.write == 0 {
+        return ALLOW;
     }
-    let (Ok(filename), Ok(flags)) = (unsafe {
-        (
-            ctx.read_at::<u64>(offsets.openat_filename as usize),
-            ctx.read_at::<u64>(offsets.openat_flags as usize),
-        )
-    }) else {
-        return 0;
-    };
-    let mut path = [0u8; HYGIENE_PATH_LEN];
-    if unsafe { bpf_probe_read_user_str_bytes(filename as *const u8, &mut path) }.is_err() {
-        return 0;
+    let mut name = [0u8; HYGIENE_PATH_LEN];
+    let read =
+        unsafe { bpf_sysctl_get_name(ctx.sysctl, name.as_mut_ptr().cast(), name.len() as u64, 0) };
+    if read <= 0 {
+        return ALLOW;
     }
-    let flags = flags as u32;
-    let what = if starts_with(&path, CPU_DEVICES) {
-        hygiene::CPU_DEVICE_OPEN
-    } else if flags & O_ACCMODE != 0
-        && (starts_with(&path, VM_HUGEPAGE_SETTINGS) || starts_with(&path, MM_HUGEPAGES))
-    {
-        hygiene::HUGEPAGE_SETTING_OPEN
-    } else {
-        return 0;
+    if !HUGEPAGE_SYSCTLS.iter().any(|s| starts_with(&name, s)) {
+        return ALLOW;
+    }
+    let mut text = [0u8; 24];
+    let mut value: u64 = 0;
+    let len = unsafe {
+        bpf_sysctl_get_new_value(ctx.sysctl, text.as_mut_ptr().cast(), text.len() as u64)
     };
-    report(what, flags, 0, &path);
+    if len > 0 {
+        unsafe { bpf_strtoul(text.as_ptr().cast(), text.len() as u64, 0, &raw mut value) };
+    }
+    report(hygiene::HUGEPAGE_SETTING, 1, value, &name);
+    ALLOW
+}
+
+// module_load(struct module *mod)
+#[btf_tracepoint(function = "module_load")]
+pub fn assay_module_load_btf(ctx: BtfTracePointContext) -> u32 {
+    on_module_load(ctx.arg::<*const u8>(0));
     0
 }
 
-#[tracepoint]
-pub fn assay_mmap(ctx: TracePointContext) -> u32 {
-    let offsets = config().syscalls;
-    if offsets.mmap_flags == KernelOffsets::UNKNOWN || offsets.mmap_len == KernelOffsets::UNKNOWN {
-        return 0;
-    }
-    let Ok(flags) = (unsafe { ctx.read_at::<u64>(offsets.mmap_flags as usize) }) else {
-        return 0;
-    };
-    if flags & MAP_HUGETLB == 0 {
-        return 0;
-    }
-    let len = unsafe { ctx.read_at::<u64>(offsets.mmap_len as usize) }.unwrap_or(0);
-    report(
-        hygiene::HUGETLB_MAP,
-        flags as u32,
-        len,
-        &[0; HYGIENE_PATH_LEN],
-    );
-    0
-}
-
-/// `init_module` and `finit_module`: which module is for user space to
-/// find out (the msr module appears under /sys/module).
-#[tracepoint]
-pub fn assay_module_load(_ctx: TracePointContext) -> u32 {
-    report(hygiene::MODULE_LOAD, 0, 0, &[0; HYGIENE_PATH_LEN]);
+#[raw_tracepoint(tracepoint = "module_load")]
+pub fn assay_module_load_raw(ctx: RawTracePointContext) -> i32 {
+    on_module_load(ctx.arg::<*const u8>(0));
     0
 }
 
 #[inline(always)]
-fn starts_with(path: &[u8; HYGIENE_PATH_LEN], prefix: &[u8]) -> bool {
+fn on_module_load(module: *const u8) {
+    let offset = config().offsets.module_name;
+    let mut name = [0u8; HYGIENE_PATH_LEN];
+    if !module.is_null() && offset != KernelOffsets::UNKNOWN {
+        let _ = unsafe { bpf_probe_read_kernel_str_bytes(module.add(offset as usize), &mut name) };
+    }
+    report(hygiene::MODULE_LOAD, 0, 0, &name);
+}
+
+#[inline(always)]
+fn starts_with(bytes: &[u8; HYGIENE_PATH_LEN], prefix: &[u8]) -> bool {
     let mut i = 0;
     while i < prefix.len() && i < HYGIENE_PATH_LEN {
-        if path[i] != prefix[i] {
+        if bytes[i] != prefix[i] {
             return false;
         }
         i += 1;
@@ -140,7 +155,7 @@ fn report(what: u32, flags: u32, value: u64, path: &[u8; HYGIENE_PATH_LEN]) {
     };
     let event = entry.as_mut_ptr();
     unsafe {
-        (*event).header = assay_common::event::EventHeader {
+        (*event).header = EventHeader {
             kind: kind::HYGIENE,
             size: size_of::<HygieneEvent>() as u32,
             timestamp_ns: now,

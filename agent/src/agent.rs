@@ -58,10 +58,6 @@ const SERVED_NAME_TTL: Duration = Duration::from_secs(10);
 const MAX_SERVED_NAMES: usize = 4096;
 /// Local resolvers remembered (processes that received a DNS query).
 const MAX_RESOLVERS: usize = 1024;
-/// Module loads remembered while waiting to see whether they brought msr.
-const MAX_PENDING_MODULE_LOADS: usize = 64;
-/// How long after a module load the msr module may appear and be its doing.
-const MODULE_LOAD_WINDOW: Duration = Duration::from_secs(10);
 /// A process using at least this many cores gets its config file read
 /// for pool URLs and wallets (once).
 const CONFIG_CHECK_AT_CORES: f64 = 0.5;
@@ -272,12 +268,8 @@ pub struct State {
     cuda: Option<CudaSensor>,
     /// On-CPU time per process (absent when the map could not be taken).
     cpu_time: Option<CpuTime>,
-    /// The msr module was present at the last look.
-    msr_module_loaded: bool,
     /// Busy processes whose config file was already looked at.
     config_checked: HashSet<u32>,
-    /// Module loads (tgid, when) not yet known to have brought msr.
-    module_loads: Vec<(u32, u64)>,
     /// Observations waiting for an adopted flow's owner, with the number
     /// of lookups tried.
     pending: Vec<(u64, Observed, u32)>,
@@ -301,8 +293,6 @@ impl State {
             cpu_time: None,
             cuda: None,
             pmu: None,
-            msr_module_loaded: msr_module_present(),
-            module_loads: Vec::new(),
             config_checked: HashSet::new(),
             stats: Stats::default(),
         }
@@ -793,46 +783,36 @@ impl State {
     }
 
     fn on_hygiene(&mut self, event: &assay_common::event::HygieneEvent) {
-        let tgid = event.header.tgid;
-        if event.what == assay_common::event::hygiene::MODULE_LOAD {
-            // Whether it brought msr shows only once the load is done.
-            if !self.msr_module_loaded && self.module_loads.len() < MAX_PENDING_MODULE_LOADS {
-                self.module_loads.push((tgid, monotonic_ns()));
-            }
+        let name = c_string(&event.path);
+        let Some(sign) = hygiene::assess(event.what, event.flags, event.value, &name) else {
             return;
-        }
-        let path = c_string(&event.path);
-        if let Some(sign) = hygiene::assess(event.what, event.flags, event.value, &path, false) {
-            self.report_hygiene(tgid, sign);
-        }
+        };
+        let tgid = event.header.tgid;
+        // modprobe, run through a shell by the miner: the miner wanted it.
+        let who = if event.what == assay_common::event::hygiene::MODULE_LOAD {
+            match self.module_requester(tgid) {
+                Some(requester) => requester,
+                None => return,
+            }
+        } else {
+            tgid
+        };
+        self.report_hygiene(who, sign);
     }
 
-    /// Module loads followed by the msr module's appearance: evidence
-    /// about whoever asked for it (through modprobe and shells).
-    fn check_module_loads(&mut self) {
-        if self.module_loads.is_empty() {
+    /// A busy process mapping a RandomX dataset's exact size (read from
+    /// its smaps, once per process when it becomes busy).
+    fn check_dataset_mapping(&mut self, tgid: u32) {
+        let Ok(smaps) = fs::read_to_string(format!("/proc/{tgid}/smaps")) else {
             return;
+        };
+        let Some((bytes, page_kib)) = hygiene::dataset_mapping(&smaps) else {
+            return;
+        };
+        let what = assay_common::event::hygiene::DATASET_MAPPING;
+        if let Some(sign) = hygiene::assess(what, page_kib, bytes, "") {
+            self.report_hygiene(tgid, sign);
         }
-        let now = monotonic_ns();
-        let window = MODULE_LOAD_WINDOW.as_nanos() as u64;
-        if !self.msr_module_loaded && msr_module_present() {
-            self.msr_module_loaded = true;
-            for (tgid, at) in std::mem::take(&mut self.module_loads) {
-                if now.saturating_sub(at) > window {
-                    continue;
-                }
-                let Some(requester) = self.module_requester(tgid) else {
-                    continue;
-                };
-                let sign =
-                    hygiene::assess(assay_common::event::hygiene::MODULE_LOAD, 0, 0, "", true);
-                if let Some(sign) = sign {
-                    self.report_hygiene(requester, sign);
-                }
-            }
-        }
-        self.module_loads
-            .retain(|(_, at)| now.saturating_sub(*at) <= window);
     }
 
     /// The process that wanted a module: the loader's nearest ancestor that
@@ -927,6 +907,7 @@ impl State {
             {
                 pmu.open_errors += 1;
             }
+            self.check_dataset_mapping(tgid);
             let Some(process) = self.processes.get_or_load(tgid).cloned() else {
                 continue;
             };
@@ -1050,7 +1031,6 @@ impl State {
             cpu_time.poll();
         }
         self.check_configs_of_busy_processes();
-        self.check_module_loads();
         let now = monotonic_ns();
         self.served_names
             .retain(|_, at| now.saturating_sub(*at) < SERVED_NAME_TTL.as_nanos() as u64);
@@ -1064,10 +1044,6 @@ impl State {
         self.flows
             .expire(monotonic_ns(), FLOW_IDLE.as_nanos() as u64);
     }
-}
-
-fn msr_module_present() -> bool {
-    std::path::Path::new("/sys/module/msr").exists()
 }
 
 /// The first bytes of a regular file no larger than [`MAX_CONFIG_FILE`].

@@ -12,12 +12,12 @@ use std::{
 };
 
 use anyhow::{Context as _, Result, bail};
-use assay_common::config::{Config, KernelOffsets, SyscallOffsets};
+use assay_common::config::{Config, KernelOffsets};
 use aya::{
     Btf, Ebpf, EbpfLoader,
     programs::{
-        BtfTracePoint, CgroupAttachMode, CgroupSkb, CgroupSkbAttachType, CgroupSockAddr, FEntry,
-        Lsm, PerfEvent, Program, RawTracePoint, TracePoint, UProbe,
+        BtfTracePoint, CgroupAttachMode, CgroupDevice, CgroupSkb, CgroupSkbAttachType,
+        CgroupSockAddr, CgroupSysctl, FEntry, Lsm, PerfEvent, Program, RawTracePoint, UProbe,
         perf_event::{PerfEventConfig, PerfEventScope, SamplePolicy, SoftwareEvent},
     },
 };
@@ -27,7 +27,6 @@ use crate::kernel::{
     btf_offsets::{self, VMLINUX_BTF},
     cgroup,
     features::{Features, Probe},
-    tracefs,
 };
 
 /// Frequency of the `cpu-clock` samples per CPU: 99 Hz (not 100, so that
@@ -114,23 +113,10 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
             KernelOffsets::ALL_UNKNOWN
         }
     };
-    // The hygiene programs read syscall arguments at offsets tracefs states.
-    let tracefs = if options.attach {
-        tracefs::mount()
-    } else {
-        tracefs::mounted().ok_or_else(|| {
-            anyhow::anyhow!("tracefs is not mounted (the agent mounts it when it runs)")
-        })
-    };
-    let syscalls = tracefs
-        .as_ref()
-        .map_err(|err| anyhow::anyhow!("{err:#}"))
-        .and_then(|dir| tracefs::syscall_offsets(dir));
     let config = Config {
         agent_tgid: std::process::id(),
         sample_segments: options.sample_segments,
         offsets,
-        syscalls: *syscalls.as_ref().unwrap_or(&SyscallOffsets::ALL_UNKNOWN),
     };
     let mut ebpf = EbpfLoader::new()
         .btf(btf.as_ref())
@@ -158,19 +144,6 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         state: plan_cpu_time(&mut ebpf, &features, options.attach),
     });
     sensors.push(SensorStatus {
-        sensor: "hygiene",
-        state: match &syscalls {
-            _ if !options.hygiene => Probe::Unavailable("turned off (--no-hygiene)".into()),
-            Ok(_) => plan_hygiene(
-                &mut ebpf,
-                tracefs.as_deref().unwrap_or(Path::new("")),
-                options.attach,
-            ),
-            Err(err) => Probe::Unavailable(format!("{err:#}")),
-        },
-    });
-
-    sensors.push(SensorStatus {
         sensor: "cuda",
         state: plan_cuda(&mut ebpf, &features),
     });
@@ -183,6 +156,14 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         Ok(path) => plan_flows(&mut ebpf, path, options.attach),
         Err(err) => Probe::Unavailable(format!("{err:#}")),
     };
+    sensors.push(SensorStatus {
+        sensor: "hygiene",
+        state: match &cgroup_path {
+            _ if !options.hygiene => Probe::Unavailable("turned off (--no-hygiene)".into()),
+            Ok(path) => plan_hygiene(&mut ebpf, btf.as_ref(), &features, path, options.attach),
+            Err(err) => Probe::Unavailable(format!("{err:#}")),
+        },
+    });
     sensors.push(SensorStatus {
         sensor: "flows",
         state: flows,
@@ -455,47 +436,73 @@ fn plan_cuda(ebpf: &mut Ebpf, features: &Features) -> Probe {
     }
 }
 
-/// Miner hygiene: classic syscall tracepoints, filtered in the kernel.
-fn plan_hygiene(ebpf: &mut Ebpf, tracefs: &Path, attach: bool) -> Probe {
-    const HOOKS: [(&str, &str); 4] = [
-        ("assay_openat", "sys_enter_openat"),
-        ("assay_mmap", "sys_enter_mmap"),
-        ("assay_module_load", "sys_enter_finit_module"),
-        ("assay_module_load", "sys_enter_init_module"),
-    ];
-    // A kernel without loadable modules (CONFIG_MODULES off, as here) has
-    // no module syscalls to trace, and no msr module to load.
-    let modules = tracefs
-        .join("events/syscalls/sys_enter_finit_module")
-        .is_dir();
+/// Miner hygiene: cgroup device and sysctl programs at the watched cgroup
+/// (asked only on device opens and /proc/sys accesses: no cost elsewhere),
+/// and the `module_load` tracepoint where the kernel has loadable modules.
+fn plan_hygiene(
+    ebpf: &mut Ebpf,
+    btf: Option<&Btf>,
+    features: &Features,
+    cgroup_path: &Path,
+    attach: bool,
+) -> Probe {
     let result = (|| -> Result<()> {
-        for (name, tracepoint) in HOOKS {
-            if name == "assay_module_load" && !modules {
-                continue;
-            }
-            let p = program::<TracePoint>(ebpf, name)?;
-            if p.fd().is_err() {
-                p.load()?;
-            }
-            if attach {
-                p.attach("syscalls", tracepoint)
-                    .with_context(|| format!("syscalls:{tracepoint}"))?;
-            }
+        let cgroup = File::open(cgroup_path)
+            .with_context(|| format!("cannot open cgroup {}", cgroup_path.display()))?;
+        let p = program::<CgroupDevice>(ebpf, "assay_dev_access")?;
+        p.load()?;
+        if attach {
+            p.attach(&cgroup, CgroupAttachMode::Single)?;
+        }
+        let p = program::<CgroupSysctl>(ebpf, "assay_sysctl")?;
+        p.load()?;
+        if attach {
+            p.attach(&cgroup, CgroupAttachMode::Single)?;
         }
         Ok(())
     })();
-    match result {
-        Ok(()) => Probe::Available(format!(
-            "tracepoints syscalls:sys_enter_openat, sys_enter_mmap{} ({})",
-            if modules {
-                ", sys_enter_(f)init_module"
-            } else {
-                "; no module syscalls (kernel without loadable modules)"
-            },
-            if attach { "attached" } else { "would attach" }
-        )),
-        Err(err) => Probe::Unavailable(short(&err)),
+    if let Err(err) = result {
+        return Probe::Unavailable(short(&err));
     }
+    let verb = if attach { "attached" } else { "would attach" };
+    // Without CONFIG_MODULES there is no module_load tracepoint (and no
+    // msr module to load).
+    let modules = std::path::Path::new("/proc/modules").exists();
+    let module_hook = if !modules {
+        "no module loads (kernel without loadable modules)".to_owned()
+    } else {
+        let btf_hook = btf
+            .ok_or_else(|| anyhow::anyhow!("no BTF"))
+            .and_then(|btf| {
+                let p = program::<BtfTracePoint>(ebpf, "assay_module_load_btf")?;
+                p.load("module_load", btf)?;
+                if attach {
+                    p.attach()?;
+                }
+                Ok(())
+            });
+        match btf_hook {
+            Ok(()) => "tp_btf module_load".to_owned(),
+            Err(_) if features.raw_tracepoint.is_available() => {
+                let raw = program::<RawTracePoint>(ebpf, "assay_module_load_raw").and_then(|p| {
+                    p.load()?;
+                    if attach {
+                        p.attach("module_load")?;
+                    }
+                    Ok(())
+                });
+                match raw {
+                    Ok(()) => "raw_tp module_load".to_owned(),
+                    Err(err) => format!("no module loads ({})", short(&err)),
+                }
+            }
+            Err(err) => format!("no module loads ({})", short(&err)),
+        }
+    };
+    Probe::Available(format!(
+        "cgroup device + sysctl programs at {}, {module_hook} ({verb})",
+        cgroup_path.display()
+    ))
 }
 
 /// Flow sensor: cgroup sock_addr connect hooks and cgroup_skb sampling.

@@ -99,10 +99,10 @@ struct RunArgs {
     /// Host name written in findings. Default: the kernel's hostname.
     #[arg(long)]
     host: Option<String>,
-    /// Do not watch for miner hygiene (MSR writes, huge-page reservations
-    /// and RandomX-sized huge-page maps). Its syscall tracepoints put every
-    /// system call on the kernel's tracing path (a few ns each) and add
-    /// about 0.2 µs to each openat: see BENCHMARKS.md.
+    /// Do not watch for miner hygiene (MSR writes, huge-page reservations,
+    /// the msr module). Its cgroup device and sysctl programs are asked
+    /// only when a device node is opened or a /proc/sys file accessed;
+    /// turn it off where even that is unwanted.
     #[arg(long)]
     no_hygiene: bool,
     /// A CUDA driver (libcuda.so*) or NVRTC (libnvrtc.so*) library to probe,

@@ -41,8 +41,9 @@ fn stop_detaches_everything(signal: i32) {
         "assay_exit_btf",
         // assay_cpu_sample: the kernel keeps 15 bytes of a program's name.
         "assay_cpu_sampl",
-        "assay_openat",
-        "assay_mmap",
+        // assay_dev_access, 15 bytes kept.
+        "assay_dev_acces",
+        "assay_sysctl",
         "assay_connect4",
         "assay_connect6",
         "assay_sendmsg4",

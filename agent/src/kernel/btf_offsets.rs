@@ -56,6 +56,9 @@ pub fn resolve(btf_path: &Path) -> Result<(KernelOffsets, Vec<MissingField>)> {
             (regs, mxcsr) => regs + mxcsr,
         },
         task_pid: field("task_struct.pid"),
+        // Only kernels with loadable modules have it: not worth a warning.
+        module_name: member_offset(&btf, "module", "name").unwrap_or(KernelOffsets::UNKNOWN),
+        _pad: 0,
     };
     Ok((offsets, missing))
 }

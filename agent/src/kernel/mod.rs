@@ -6,4 +6,3 @@ pub mod cgroup;
 pub mod features;
 pub mod libraries;
 pub mod sockets;
-pub mod tracefs;

@@ -121,6 +121,10 @@ enum Cmd {
     Hygiene {
         #[arg(long, value_enum)]
         mode: HygieneMode,
+        /// The MSR device to open (char 202:N; tests make one with mknod,
+        /// as this kernel has no msr driver).
+        #[arg(long, default_value = "/dev/cpu/0/msr")]
+        msr_device: std::path::PathBuf,
         /// Busy-loop this long first (ms).
         #[arg(long, default_value_t = 0)]
         burn_ms: u64,
@@ -146,12 +150,12 @@ enum Cmd {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum HygieneMode {
-    /// What a tuned miner does: an MSR opened read-write, a huge-page
-    /// mapping the size of a RandomX dataset, nr_hugepages opened for
-    /// writing (nothing is written).
+    /// What a tuned miner does: an MSR device opened read-write, the
+    /// huge-page reservation written (with its current value: nothing
+    /// changes), a mapping the size of a RandomX dataset held while busy.
     Miner,
-    /// The honest neighbours: an MSR read (turbostat), a 256 MiB huge-page
-    /// buffer (a database), nr_hugepages read.
+    /// The honest neighbours: an MSR read (turbostat), the reservation
+    /// read, a 2 GiB mapping (a database's buffers).
     Benign,
 }
 
@@ -205,11 +209,13 @@ fn main() -> Result<()> {
         Cmd::Sv2Pool => serve(sv2_pool_session),
         Cmd::Hygiene {
             mode,
+            msr_device,
             burn_ms,
             fork,
             hold_ms,
         } => hygiene(
             mode,
+            &msr_device,
             Duration::from_millis(burn_ms),
             fork,
             Duration::from_millis(hold_ms),
@@ -670,7 +676,14 @@ fn garbage_client(addr: &str) -> Result<()> {
     Ok(())
 }
 
-fn hygiene(mode: HygieneMode, burn: Duration, fork: bool, hold: Duration) -> Result<()> {
+fn hygiene(
+    mode: HygieneMode,
+    msr_device: &std::path::Path,
+    burn: Duration,
+    fork: bool,
+    hold: Duration,
+) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
     if fork {
         // SAFETY: single-threaded here; the child only makes system calls
         // and exits.
@@ -687,6 +700,37 @@ fn hygiene(mode: HygieneMode, burn: Duration, fork: bool, hold: Duration) -> Res
             return Ok(());
         }
     }
+    let write = matches!(mode, HygieneMode::Miner);
+    // The device may have no driver behind it (ENXIO): the open is what
+    // the kernel is asked about.
+    let _ = std::fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(msr_device);
+    let reservation = "/proc/sys/vm/nr_hugepages";
+    let pages = std::fs::read_to_string(reservation)?;
+    if write {
+        std::fs::write(reservation, pages.trim())?;
+    }
+    let bytes: usize = match mode {
+        HygieneMode::Miner => (2usize << 30) + 33_554_432, // 2080 MiB
+        HygieneMode::Benign => 2usize << 30,
+    };
+    // SAFETY: an anonymous, never-touched mapping, unmapped before return.
+    let region = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if region == libc::MAP_FAILED {
+        anyhow::bail!("mmap: {}", io::Error::last_os_error());
+    }
     let start = std::time::Instant::now();
     let mut x: u64 = 1;
     while start.elapsed() < burn {
@@ -694,46 +738,10 @@ fn hygiene(mode: HygieneMode, burn: Duration, fork: bool, hold: Duration) -> Res
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
     }
-    let open = |path: &str, flags: libc::c_int| {
-        let c = std::ffi::CString::new(path).expect("no NUL");
-        // SAFETY: a valid C string; the fd, if any, is closed at once.
-        let fd = unsafe { libc::open(c.as_ptr(), flags) };
-        if fd >= 0 {
-            // SAFETY: our own fd.
-            unsafe { libc::close(fd) };
-        }
-    };
-    let map_huge = |bytes: usize| {
-        // SAFETY: an anonymous mapping, unmapped at once if it succeeds.
-        let addr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_HUGETLB,
-                -1,
-                0,
-            )
-        };
-        if addr != libc::MAP_FAILED {
-            // SAFETY: the mapping just made.
-            unsafe { libc::munmap(addr, bytes) };
-        }
-    };
-    match mode {
-        HygieneMode::Miner => {
-            open("/dev/cpu/0/msr", libc::O_RDWR);
-            map_huge(2080 << 20);
-            open("/proc/sys/vm/nr_hugepages", libc::O_WRONLY);
-        }
-        HygieneMode::Benign => {
-            open("/dev/cpu/0/msr", libc::O_RDONLY);
-            map_huge(256 << 20);
-            open("/proc/sys/vm/nr_hugepages", libc::O_RDONLY);
-        }
-    }
     println!("done {}", std::process::id());
     io::stdout().flush()?;
     thread::sleep(hold);
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(region, bytes) };
     Ok(())
 }
