@@ -314,12 +314,11 @@ impl CudaSensor {
                 process.modules_loaded += 1;
                 process.module_kinds.insert(image_kind(event.value));
             }
-            cuda_call::GET_FUNCTION => {
+            cuda_call::GET_FUNCTION
                 if process.kernels.len() < MAX_KERNELS_PER_PROCESS
-                    || process.kernels.contains_key(&event.handle)
-                {
-                    process.kernels.insert(event.handle, c_string(&event.name));
-                }
+                    || process.kernels.contains_key(&event.handle) =>
+            {
+                process.kernels.insert(event.handle, c_string(&event.name));
             }
             cuda_call::MEM_ALLOC => {
                 process.allocations += 1;

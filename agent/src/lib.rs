@@ -16,6 +16,7 @@ pub mod doctor;
 pub mod events;
 pub mod evidence;
 pub mod flows;
+pub mod gpu;
 pub mod hygiene;
 pub mod kernel;
 pub mod loader;

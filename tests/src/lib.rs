@@ -404,3 +404,111 @@ impl Drop for TempDir {
         let _ = fs::remove_dir_all(&self.0);
     }
 }
+
+/// The stand-in CUDA libraries and the names they are copied to.
+const FAKE_CUDA_LIBRARIES: [(&str, &str, &str); 5] = [
+    ("assay-fake-cuda", "libassay_fake_cuda.so", "libcuda.so.1"),
+    (
+        "assay-fake-nvrtc",
+        "libassay_fake_nvrtc.so",
+        "libnvrtc.so.12",
+    ),
+    (
+        "assay-fake-cublas",
+        "libassay_fake_cublas.so",
+        "libcublas.so.12",
+    ),
+    (
+        "assay-fake-cudnn",
+        "libassay_fake_cudnn.so",
+        "libcudnn.so.9",
+    ),
+    ("assay-fake-nccl", "libassay_fake_nccl.so", "libnccl.so.2"),
+];
+
+/// A directory holding the stand-in CUDA libraries (tests/fake-cuda/) under
+/// the real libraries' file names: `libcuda.so.1`, `libnvrtc.so.12`,
+/// `libcublas.so.12`, `libcudnn.so.9`, `libnccl.so.2`, in
+/// `<target>/fake-cuda/`.
+///
+/// Builds them first (`cargo build --release -p assay-fake-…`, quick when
+/// they are up to date; release whatever the tests' profile, so that every
+/// caller gets the same files). They are copies, not links, so that
+/// `/proc/<pid>/maps` shows the real names; a copy is replaced (by rename,
+/// never rewritten in place) only when the built library changed, so the
+/// files keep their inodes, which uprobes are keyed by, from run to run.
+pub fn fake_cuda_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(install_fake_cuda).clone()
+}
+
+/// The cargo target directory this test executable was built in (the
+/// one holding `CACHEDIR.TAG`, above `<profile>/` and any `<triple>/`).
+fn target_dir() -> PathBuf {
+    let exe = env::current_exe().expect("test executable path");
+    exe.ancestors()
+        .skip(1)
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| panic!("no cargo target directory above {}", exe.display()))
+}
+
+fn install_fake_cuda() -> PathBuf {
+    let target = target_dir();
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut build = Command::new(&cargo);
+    build
+        .args(["build", "--release", "--quiet", "--manifest-path"])
+        .arg(workspace.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", &target);
+    for (package, _, _) in FAKE_CUDA_LIBRARIES {
+        build.args(["--package", package]);
+    }
+    let built = target.join("release");
+    match build.status() {
+        Ok(status) if status.success() => {}
+        outcome => {
+            let all_there = FAKE_CUDA_LIBRARIES
+                .iter()
+                .all(|(_, file, _)| built.join(file).is_file());
+            assert!(
+                all_there,
+                "building the stand-in CUDA libraries failed ({outcome:?}) and they are not \
+                 in {}: run `cargo build --release -p assay-fake-cuda -p assay-fake-nvrtc \
+                 -p assay-fake-cublas -p assay-fake-cudnn -p assay-fake-nccl`",
+                built.display()
+            );
+            eprintln!(
+                "building the stand-in CUDA libraries failed ({outcome:?}); using those in {}",
+                built.display()
+            );
+        }
+    }
+    let dir = target.join("fake-cuda");
+    fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
+    for (_, file, name) in FAKE_CUDA_LIBRARIES {
+        let source = built.join(file);
+        let bytes = fs::read(&source).unwrap_or_else(|e| panic!("read {}: {e}", source.display()));
+        let dest = dir.join(name);
+        if fs::read(&dest).is_ok_and(|old| old == bytes) {
+            continue;
+        }
+        let staged = dir.join(format!(".{name}.{}", std::process::id()));
+        fs::copy(&source, &staged).unwrap_or_else(|e| panic!("copy to {}: {e}", staged.display()));
+        fs::rename(&staged, &dest).unwrap_or_else(|e| panic!("rename to {}: {e}", dest.display()));
+    }
+    dir
+}
+
+/// The GPU workload emulator (`assay-gpu-emu`) in one pattern (`miner`,
+/// `training`, `inference`, `launch-loop`) for `seconds`, on the stand-in
+/// CUDA libraries, its stdout piped.
+pub fn gpu_emulator(pattern: &str, seconds: f64) -> Command {
+    let mut cmd = package_binary("assay-gpu-emu");
+    cmd.arg("--lib-dir")
+        .arg(fake_cuda_dir())
+        .args(["--pattern", pattern, "--seconds", &seconds.to_string()])
+        .stdout(Stdio::piped());
+    cmd
+}
