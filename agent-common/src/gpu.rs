@@ -65,8 +65,14 @@ pub struct LaunchStats {
     pub block: [u32; 3],
     /// Launches whose grid or block differed from the previous one's.
     pub shape_changes: u64,
+    /// One bit per [`SLOT_NS`] slot of monotonic time (modulo 64) in which
+    /// the function was launched: how bursty launches are within a window.
+    pub busy_slots: u64,
 }
-const _: () = assert!(size_of::<LaunchStats>() == 72);
+const _: () = assert!(size_of::<LaunchStats>() == 80);
+
+/// Width of one [`LaunchStats::busy_slots`] slot: 100 ms.
+pub const SLOT_NS: u64 = 100_000_000;
 
 #[cfg(feature = "user")]
 mod pod {

@@ -14,7 +14,7 @@
 use assay_common::{
     config::counter,
     event::{EventHeader, kind},
-    gpu::{CudaEvent, KERNEL_NAME_LEN, LaunchKey, LaunchStats, cuda_call},
+    gpu::{CudaEvent, KERNEL_NAME_LEN, LaunchKey, LaunchStats, SLOT_NS, cuda_call},
 };
 use aya_ebpf::{
     helpers::{
@@ -136,6 +136,7 @@ fn on_launch(function: u64, grid: [u32; 3], block: [u32; 3]) {
         function,
     };
     let now = unsafe { bpf_ktime_get_ns() };
+    let slot = 1u64 << ((now / SLOT_NS) % 64);
     match LAUNCHES.get_ptr_mut(&key) {
         Some(stats) => {
             let stats = unsafe { &mut *stats };
@@ -144,6 +145,7 @@ fn on_launch(function: u64, grid: [u32; 3], block: [u32; 3]) {
             let gap_us = (now.saturating_sub(stats.last_ns) / 1000).min(u64::from(u32::MAX));
             stats.launches += 1;
             stats.last_ns = now;
+            stats.busy_slots |= slot;
             stats.gap_sum_us = stats.gap_sum_us.saturating_add(gap_us);
             stats.gap_sq_sum_us = stats.gap_sq_sum_us.saturating_add(gap_us * gap_us);
             if stats.grid != grid || stats.block != block {
@@ -162,6 +164,7 @@ fn on_launch(function: u64, grid: [u32; 3], block: [u32; 3]) {
                 grid,
                 block,
                 shape_changes: 0,
+                busy_slots: slot,
             };
             if LAUNCHES.insert(&key, &fresh, 0).is_err() {
                 count(counter::LAUNCH_INSERT_FAILED);

@@ -79,6 +79,15 @@ pub struct RunOptions {
     /// Driver and NVRTC libraries to probe besides those found.
     pub cuda_libraries: Vec<std::path::PathBuf>,
     pub launch_duty: cuda::DutyCycle,
+    /// Replay this GPU telemetry trace instead of polling NVML.
+    pub gpu_replay: Option<std::path::PathBuf>,
+}
+
+/// GPU telemetry: a source (NVML, or a replayed trace) and its window.
+struct Telemetry {
+    source: Box<dyn crate::gpu::telemetry::TelemetrySource>,
+    window: crate::gpu::window::TelemetryWindow,
+    errors: u64,
 }
 
 /// What user space rejected or could not use; logged, never silent.
@@ -145,6 +154,30 @@ pub async fn run(options: RunOptions) -> Result<()> {
     if loaded.features.perf_hardware.is_available() {
         state.pmu = Some(crate::pmu::HardwareCounters::default());
     }
+    state.telemetry = match &options.gpu_replay {
+        Some(path) => match crate::gpu::replay::Replay::open(path, crate::gpu::replay::Pace::Fast) {
+            Ok(replay) => {
+                info!(sensor = "gpu-telemetry", trace = %path.display(), "on: replaying a trace");
+                Some(Box::new(replay) as Box<dyn crate::gpu::telemetry::TelemetrySource>)
+            }
+            Err(err) => bail!("--gpu-replay {}: {err}", path.display()),
+        },
+        None => match crate::gpu::nvml::NvmlSource::open() {
+            Ok(nvml) => {
+                info!(sensor = "gpu-telemetry", devices = nvml.devices(), "on: NVML");
+                Some(Box::new(nvml) as Box<dyn crate::gpu::telemetry::TelemetrySource>)
+            }
+            Err(why) => {
+                warn!(sensor = "gpu-telemetry", "off: {why}");
+                None
+            }
+        },
+    }
+    .map(|source| Telemetry {
+        source,
+        window: crate::gpu::window::TelemetryWindow::new(crate::gpu::window::DEFAULT_SPAN),
+        errors: 0,
+    });
     let cuda_on = loaded
         .sensors
         .iter()
@@ -197,6 +230,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
             _ = tick.tick() => {
                 state.tick(&counters);
                 state.cuda_tick(&mut loaded.ebpf);
+                state.telemetry_tick(ticks);
                 ticks += 1;
                 if ticks.is_multiple_of(FPU_WINDOW_TICKS) {
                     for finding in fpu.poll() {
@@ -262,6 +296,8 @@ pub struct State {
     /// Processes that received a DNS query: local resolvers (systemd-
     /// resolved, dnsmasq, CoreDNS). Their lookups are other processes'.
     resolvers: HashSet<u32>,
+    /// GPU telemetry (absent without NVML and without a replay).
+    telemetry: Option<Telemetry>,
     /// Hardware counters of busy processes (absent without a PMU).
     pmu: Option<crate::pmu::HardwareCounters>,
     /// The CUDA driver sensor (absent without uprobes).
@@ -293,6 +329,7 @@ impl State {
             cpu_time: None,
             cuda: None,
             pmu: None,
+            telemetry: None,
             config_checked: HashSet::new(),
             stats: Stats::default(),
         }
@@ -1006,7 +1043,140 @@ impl State {
     }
 
     fn on_cuda_window(&mut self, window: cuda::CudaWindow) {
-        debug!(tgid = window.tgid, ?window.libraries, "CUDA window");
+        let activity = window.activity();
+        let telemetry = self
+            .telemetry
+            .as_ref()
+            .and_then(|t| t.window.summary(window.tgid));
+        let verdict = crate::gpu::classify::classify(&activity, telemetry.as_ref());
+        debug!(
+            tgid = window.tgid,
+            class = verdict.class.name(),
+            launches = activity.launches,
+            "CUDA window judged"
+        );
+        self.report_gpu(window.tgid, &activity, &verdict);
+    }
+
+    /// One GPU verdict as evidence about the process.
+    fn report_gpu(
+        &mut self,
+        tgid: u32,
+        activity: &crate::gpu::classify::CudaActivity,
+        verdict: &crate::gpu::classify::GpuVerdict,
+    ) {
+        use crate::gpu::classify::GpuClass;
+        let (kind, phrase) = match verdict.class {
+            GpuClass::PowMining => (
+                EvidenceKind::GpuHashing,
+                "runs a GPU proof-of-work search loop",
+            ),
+            GpuClass::AiTraining => (EvidenceKind::GpuTraining, "trains a model on the GPU"),
+            GpuClass::AiInference => (EvidenceKind::GpuInference, "serves inference on the GPU"),
+            GpuClass::ZkProving => (
+                EvidenceKind::GpuZkProving,
+                "runs zero-knowledge proving kernels on the GPU",
+            ),
+            GpuClass::Unknown => return,
+        };
+        if verdict.strength <= 0.0 {
+            return;
+        }
+        let process = self.processes.get_for_evidence(tgid).cloned();
+        let comm = process.as_ref().map(|p| p.comm.as_str()).unwrap_or("?");
+        let mut attributes = Map::new();
+        attributes.insert("gpu_class".into(), json!(verdict.class.name()));
+        attributes.insert("reasons".into(), json!(verdict.reasons));
+        attributes.insert("launches".into(), json!(activity.launches));
+        attributes.insert(
+            "watched_s".into(),
+            json!((activity.window_s * 10.0).round() / 10.0),
+        );
+        attributes.insert("distinct_kernels".into(), json!(activity.distinct_kernels));
+        attributes.insert(
+            "kernels".into(),
+            json!(
+                activity
+                    .kernels
+                    .iter()
+                    .take(5)
+                    .map(|k| json!({"name": k.name, "launches": k.launches}))
+                    .collect::<Vec<_>>()
+            ),
+        );
+        attributes.insert("libraries".into(), json!(activity.libraries));
+        attributes.insert("runtime_compiles".into(), json!(activity.runtime_compiles));
+        attributes.insert("bytes_allocated".into(), json!(activity.bytes_allocated));
+        let now = std::time::SystemTime::now();
+        let evidence = Evidence {
+            workload: process
+                .as_ref()
+                .map(|p| p.workload())
+                .unwrap_or(Workload::Process { tgid }),
+            pid: tgid,
+            kind,
+            strength: verdict.strength,
+            decisive: verdict.decisive,
+            // Stable per process and class (repeated windows refresh one
+            // record); the facts with their numbers are in `reasons`.
+            summary: format!(
+                "pid {tgid} ({comm}) {phrase}: {}",
+                verdict.reasons.first().map(String::as_str).unwrap_or("")
+            ),
+            attributes,
+            first_seen: now,
+            last_seen: now,
+        };
+        self.report(evidence, process.as_ref(), None);
+    }
+
+    /// Once a tick: the next telemetry poll; every 10 s, processes on a GPU
+    /// the CUDA sensor has not judged are judged on telemetry alone (weak).
+    fn telemetry_tick(&mut self, ticks: u64) {
+        let Some(telemetry) = self.telemetry.as_mut() else {
+            return;
+        };
+        match telemetry.source.poll() {
+            Ok(Some(poll)) => telemetry.window.push(&poll),
+            Ok(None) => {
+                info!(sensor = "gpu-telemetry", "the replayed trace ended");
+                self.telemetry = None;
+                return;
+            }
+            Err(err) => {
+                telemetry.errors += 1;
+                if telemetry.errors <= 5 || telemetry.errors.is_multiple_of(1000) {
+                    warn!(sensor = "gpu-telemetry", errors = telemetry.errors, "{err}");
+                }
+            }
+        }
+        if !ticks.is_multiple_of(10) {
+            return;
+        }
+        let Some(telemetry) = self.telemetry.as_ref() else {
+            return;
+        };
+        let judged: Vec<(u32, crate::gpu::classify::GpuVerdict)> = telemetry
+            .window
+            .processes()
+            .iter()
+            .filter(|p| self.cuda.as_ref().is_none_or(|c| !c.follows(p.pid)))
+            .filter_map(|p| {
+                let summary = telemetry.window.summary(p.pid)?;
+                let empty = crate::gpu::classify::CudaActivity::default();
+                Some((
+                    p.pid,
+                    crate::gpu::classify::classify(&empty, Some(&summary)),
+                ))
+            })
+            .collect();
+        for (pid, verdict) in judged {
+            if self.processes.get_or_load(pid).is_none() {
+                continue;
+            }
+            let empty = crate::gpu::classify::CudaActivity::default();
+            self.report_gpu(pid, &empty, &verdict);
+        }
     }
 
     fn tick(&mut self, counters: &PerCpuArray<MapData, u64>) {

@@ -60,8 +60,12 @@ fn class_of(kind: EvidenceKind) -> Class {
         | EvidenceKind::PoolName
         | EvidenceKind::JobCadence
         | EvidenceKind::MinerHygiene
-        | EvidenceKind::CommandLine => Class::PowMining,
+        | EvidenceKind::CommandLine
+        | EvidenceKind::GpuHashing => Class::PowMining,
         EvidenceKind::P2p => Class::ChainNode,
+        EvidenceKind::GpuTraining => Class::AiTraining,
+        EvidenceKind::GpuInference => Class::AiInference,
+        EvidenceKind::GpuZkProving => Class::ZkProving,
     }
 }
 

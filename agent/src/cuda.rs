@@ -20,7 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use assay_common::gpu::{CudaEvent, LaunchKey, LaunchStats, cuda_call};
+use assay_common::gpu::{CudaEvent, LaunchKey, LaunchStats, SLOT_NS, cuda_call};
 use aya::{
     Ebpf,
     maps::{HashMap as BpfHashMap, MapData},
@@ -30,6 +30,7 @@ use tracing::{debug, info, warn};
 
 use crate::{
     events::c_string,
+    gpu::classify::{CudaActivity, KernelLaunches, MAX_KERNEL_NAMES, MappedLibraries},
     kernel::libraries::{self, GpuLibrary, Mapped},
 };
 
@@ -131,13 +132,104 @@ pub struct WindowLaunches {
     pub by_function: Vec<(u64, LaunchStats)>,
 }
 
-/// What the classifier gets for one process after a window.
+/// What the classifier gets for one process after a window: its setup
+/// history and its last [`HISTORY_WINDOWS`] windows of launches, judged
+/// together (a miner at 500 launches/s needs two 1 s windows to show 1000).
 #[derive(Debug, Clone)]
 pub struct CudaWindow {
     pub tgid: u32,
     pub setup: ProcessCuda,
-    pub launches: WindowLaunches,
+    pub history: Vec<WindowLaunches>,
     pub libraries: BTreeSet<GpuLibrary>,
+}
+
+/// Launch windows remembered per process.
+pub const HISTORY_WINDOWS: usize = 8;
+
+impl CudaWindow {
+    /// The classifier's view of this process.
+    pub fn activity(&self) -> CudaActivity {
+        #[derive(Default)]
+        struct Function {
+            launches: u64,
+            shape_changes: u64,
+            gap_sum_us: f64,
+            gap_sq_sum_us: f64,
+            gaps: u64,
+        }
+        let mut functions: HashMap<u64, Function> = HashMap::new();
+        let mut shapes: HashSet<([u32; 3], [u32; 3])> = HashSet::new();
+        let (mut slices, mut busy_slices, mut window_s) = (0u32, 0u32, 0.0);
+        for window in &self.history {
+            window_s += window.window_s;
+            let window_slices =
+                ((window.window_s * 1e9 / SLOT_NS as f64).round() as u32).clamp(1, 64);
+            let mut busy: u64 = 0;
+            for (function, stats) in &window.by_function {
+                let f = functions.entry(*function).or_default();
+                f.launches += stats.launches;
+                f.shape_changes += stats.shape_changes;
+                f.gap_sum_us += stats.gap_sum_us as f64;
+                f.gap_sq_sum_us += stats.gap_sq_sum_us as f64;
+                f.gaps += stats.launches.saturating_sub(1);
+                shapes.insert((stats.grid, stats.block));
+                busy |= stats.busy_slots;
+            }
+            slices += window_slices;
+            busy_slices += busy.count_ones().min(window_slices);
+        }
+        let mut by_launches: Vec<(u64, &Function)> =
+            functions.iter().map(|(h, f)| (*h, f)).collect();
+        by_launches.sort_by_key(|(handle, f)| (std::cmp::Reverse(f.launches), *handle));
+        let launch_gap_cv = by_launches.first().and_then(|(_, f)| {
+            if f.gaps < 2 {
+                return None;
+            }
+            let n = f.gaps as f64;
+            let mean = f.gap_sum_us / n;
+            let variance = (f.gap_sq_sum_us / n - mean * mean).max(0.0);
+            (mean > 0.0).then(|| variance.sqrt() / mean)
+        });
+        let libraries = &self.libraries;
+        let has = |l: GpuLibrary| libraries.contains(&l);
+        CudaActivity {
+            window_s,
+            launches: functions.values().map(|f| f.launches).sum(),
+            distinct_kernels: functions.len(),
+            kernels: by_launches
+                .iter()
+                .take(MAX_KERNEL_NAMES)
+                .map(|(handle, f)| KernelLaunches {
+                    name: self.setup.kernels.get(handle).cloned().unwrap_or_default(),
+                    launches: f.launches,
+                })
+                .collect(),
+            distinct_launch_shapes: shapes.len(),
+            shape_changes: functions.values().map(|f| f.shape_changes).sum(),
+            launch_gap_cv,
+            busy_slices,
+            slices,
+            modules_loaded: self.setup.modules_loaded,
+            runtime_compiles: self.setup.runtime_compiles,
+            bytes_allocated: self.setup.bytes_allocated,
+            largest_alloc: self.setup.largest_alloc,
+            allocations: self.setup.allocations,
+            libraries: MappedLibraries {
+                libcuda: has(GpuLibrary::Cuda),
+                nvrtc: has(GpuLibrary::Nvrtc),
+                cublas: has(GpuLibrary::Cublas),
+                cublas_lt: has(GpuLibrary::Cublas),
+                cudnn: has(GpuLibrary::Cudnn),
+                nccl: has(GpuLibrary::Nccl),
+                tensorrt: has(GpuLibrary::TensorRt),
+                torch: has(GpuLibrary::Torch),
+                cupy: has(GpuLibrary::Cupy),
+                onnxruntime: has(GpuLibrary::OnnxRuntime),
+                xla: has(GpuLibrary::Xla),
+                tensorflow: false,
+            },
+        }
+    }
 }
 
 struct ProbedLibrary {
@@ -151,6 +243,8 @@ pub struct CudaSensor {
     launches: BpfHashMap<MapData, LaunchKey, LaunchStats>,
     libraries: HashMap<(u64, u64), ProbedLibrary>,
     processes: HashMap<u32, ProcessCuda>,
+    /// Each process's last launch windows.
+    histories: HashMap<u32, VecDeque<WindowLaunches>>,
     /// (when, pid) to scan.
     pending_scans: VecDeque<(Instant, u32)>,
     last_full_scan: Instant,
@@ -183,6 +277,7 @@ impl CudaSensor {
             launches,
             libraries: HashMap::new(),
             processes: HashMap::new(),
+            histories: HashMap::new(),
             pending_scans: VecDeque::new(),
             last_full_scan: now,
             window_opened: None,
@@ -297,8 +392,14 @@ impl CudaSensor {
         }
     }
 
+    /// The sensor has seen this process use the driver.
+    pub fn follows(&self, pid: u32) -> bool {
+        self.processes.contains_key(&pid)
+    }
+
     pub fn on_exit(&mut self, pid: u32) {
         self.processes.remove(&pid);
+        self.histories.remove(&pid);
     }
 
     pub fn on_event(&mut self, event: &CudaEvent) {
@@ -406,40 +507,39 @@ impl CudaSensor {
         for key in keys {
             let _ = self.launches.remove(&key);
         }
+        // Processes that set up the GPU but did not launch in this window
+        // get an empty window: idleness is a fact too.
+        for (&tgid, setup) in &self.processes {
+            if !setup.kernels.is_empty() {
+                by_process.entry(tgid).or_default();
+            }
+        }
         let mut windows = Vec::new();
-        let launching: HashSet<u32> = by_process.keys().copied().collect();
         for (tgid, mut by_function) in by_process {
             by_function.sort_by_key(|(_, s)| std::cmp::Reverse(s.launches));
+            if !self.histories.contains_key(&tgid) && self.histories.len() >= MAX_PROCESSES {
+                continue;
+            }
+            let history = self.histories.entry(tgid).or_default();
+            if history.len() >= HISTORY_WINDOWS {
+                history.pop_front();
+            }
+            history.push_back(WindowLaunches {
+                window_s,
+                by_function,
+            });
+            if history.iter().all(|w| w.by_function.is_empty()) {
+                continue;
+            }
             windows.push(CudaWindow {
                 tgid,
                 setup: self.processes.get(&tgid).cloned().unwrap_or_default(),
-                launches: WindowLaunches {
-                    window_s,
-                    by_function,
-                },
+                history: history.iter().cloned().collect(),
                 libraries: libraries::mapped_by(tgid)
                     .into_iter()
                     .map(|m| m.library)
                     .collect(),
             });
-        }
-        // Processes that set up the GPU but did not launch in this window
-        // are judged on their setup alone when they have loaded kernels.
-        for (&tgid, setup) in &self.processes {
-            if !launching.contains(&tgid) && !setup.kernels.is_empty() {
-                windows.push(CudaWindow {
-                    tgid,
-                    setup: setup.clone(),
-                    launches: WindowLaunches {
-                        window_s,
-                        by_function: Vec::new(),
-                    },
-                    libraries: libraries::mapped_by(tgid)
-                        .into_iter()
-                        .map(|m| m.library)
-                        .collect(),
-                });
-            }
         }
         windows
     }

@@ -43,6 +43,19 @@ pub enum EvidenceKind {
     /// miner-only flags or a wallet address.
     #[serde(rename = "process.command_line")]
     CommandLine,
+    /// What the process does on the GPU (CUDA driver calls, launches,
+    /// libraries, telemetry) looks like a proof-of-work search loop.
+    #[serde(rename = "gpu.hashing")]
+    GpuHashing,
+    /// … like deep-learning training.
+    #[serde(rename = "gpu.training")]
+    GpuTraining,
+    /// … like deep-learning inference.
+    #[serde(rename = "gpu.inference")]
+    GpuInference,
+    /// … like a zero-knowledge prover.
+    #[serde(rename = "gpu.zk_proving")]
+    GpuZkProving,
 }
 
 impl EvidenceKind {
@@ -56,6 +69,10 @@ impl EvidenceKind {
             Self::JobCadence => "net.job_cadence",
             Self::MinerHygiene => "cpu.miner_hygiene",
             Self::CommandLine => "process.command_line",
+            Self::GpuHashing => "gpu.hashing",
+            Self::GpuTraining => "gpu.training",
+            Self::GpuInference => "gpu.inference",
+            Self::GpuZkProving => "gpu.zk_proving",
         }
     }
 }

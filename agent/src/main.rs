@@ -114,6 +114,11 @@ struct RunArgs {
     /// (a uprobe costs ~2 µs per kernel launch while attached).
     #[arg(long, default_value = "1000", value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=60_000))]
     launch_window_ms: u64,
+    /// Replay this GPU telemetry trace (JSON lines, docs/gpu-trace-format.md)
+    /// instead of polling NVML, one poll per second: to test and to run the
+    /// GPU classifier offline.
+    #[arg(long, value_name = "FILE")]
+    gpu_replay: Option<PathBuf>,
     /// How often the CUDA launch probes are attached for a window.
     #[arg(long, default_value = "30000", value_name = "MS", value_parser = clap::value_parser!(u64).range(500..=3_600_000))]
     launch_period_ms: u64,
@@ -182,6 +187,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         load: args.load_options(true),
         host: args.host.clone(),
         cuda_libraries: args.cuda_library.clone(),
+        gpu_replay: args.gpu_replay.clone(),
         launch_duty: cuda::DutyCycle {
             window: std::time::Duration::from_millis(args.launch_window_ms),
             period: std::time::Duration::from_millis(

@@ -1,0 +1,131 @@
+#![allow(clippy::print_stderr, reason = "test output")]
+//! End to end without a GPU: real uprobes on the stand-in CUDA driver and
+//! NVRTC libraries (tests/fake-cuda), programs that use them like a miner,
+//! a trainer and an inference server, and the agent's duty-cycled launch
+//! probes: the GPU classifier tells them apart, and only the miner is
+//! pow-mining.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    process::Child,
+    time::Duration,
+};
+
+use assay_tests::{Agent, TestCgroup, fake_cuda_dir, finding_pid, gpu_emulator, require_root};
+use serde_json::Value;
+
+fn start(cgroup: &TestCgroup, pattern: &str, seconds: f64) -> (Child, u32) {
+    let mut child = cgroup.spawn(gpu_emulator(pattern, seconds));
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .expect("emulator output");
+    assert_eq!(line.trim(), format!("ready {pid}"), "{pattern}");
+    (child, pid)
+}
+
+fn gpu_evidence<'a>(finding: &'a Value, kind: &str) -> Option<&'a Value> {
+    finding["evidence"]
+        .as_array()?
+        .iter()
+        .find(|e| e["kind"] == kind)
+}
+
+#[test]
+fn the_gpu_classifier_tells_a_miner_from_training_and_inference() {
+    if !require_root() {
+        return;
+    }
+    let libs = fake_cuda_dir();
+    let cgroup = TestCgroup::new("gpu");
+    let cuda = libs.join("libcuda.so.1");
+    let nvrtc = libs.join("libnvrtc.so.12");
+    let mut agent = Agent::start_with(
+        &cgroup,
+        &[
+            "--cuda-library",
+            cuda.to_str().unwrap(),
+            "--cuda-library",
+            nvrtc.to_str().unwrap(),
+            "--launch-window-ms",
+            "1000",
+            "--launch-period-ms",
+            "2000",
+        ],
+    );
+    // Probed before "agent ready", which Agent::start waited for.
+    assert!(
+        agent.logs_text().contains("CUDA probes attached"),
+        "the agent did not probe the stand-in driver"
+    );
+    let (mut miner, miner_pid) = start(&cgroup, "miner", 20.0);
+    let (mut training, training_pid) = start(&cgroup, "training", 20.0);
+    let (mut inference, inference_pid) = start(&cgroup, "inference", 20.0);
+
+    let for_pid = |pid: u32, class: &'static str| {
+        move |f: &Value| finding_pid(f) == Some(u64::from(pid)) && f["class"] == class
+    };
+    let mined = agent
+        .wait_for_finding(Duration::from_secs(20), for_pid(miner_pid, "pow-mining"))
+        .unwrap_or_else(|| panic!("the miner was not judged pow-mining: {:?}", agent.seen));
+    let evidence = gpu_evidence(&mined, "gpu.hashing").expect("gpu.hashing evidence");
+    assert!(
+        evidence["attributes"]["kernels"][0]["name"] == "search",
+        "{evidence}"
+    );
+    assert!(
+        evidence["attributes"]["runtime_compiles"].as_u64() >= Some(1),
+        "{evidence}"
+    );
+    assert!(
+        matches!(mined["level"].as_str(), Some("suspected" | "confirmed")),
+        "{mined}"
+    );
+    let trained = agent
+        .wait_for_finding(
+            Duration::from_secs(20),
+            for_pid(training_pid, "ai-training"),
+        )
+        .unwrap_or_else(|| panic!("the trainer was not judged ai-training: {:?}", agent.seen));
+    assert!(
+        gpu_evidence(&trained, "gpu.training").is_some(),
+        "{trained}"
+    );
+    let inferred = agent
+        .wait_for_finding(
+            Duration::from_secs(20),
+            for_pid(inference_pid, "ai-inference"),
+        )
+        .unwrap_or_else(|| {
+            panic!(
+                "the inference server was not judged ai-inference: {:?}",
+                agent.seen
+            )
+        });
+    assert!(
+        gpu_evidence(&inferred, "gpu.inference").is_some(),
+        "{inferred}"
+    );
+
+    for finding in [&mined, &trained, &inferred] {
+        eprintln!("{}: {}", finding["level"], finding["explanation"]);
+        for e in finding["evidence"].as_array().into_iter().flatten() {
+            eprintln!("  {}", e["attributes"]["reasons"]);
+        }
+    }
+    for child in [&mut miner, &mut training, &mut inference] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    for pid in [training_pid, inference_pid] {
+        assert!(
+            !agent
+                .seen
+                .iter()
+                .any(|f| finding_pid(f) == Some(u64::from(pid)) && f["class"] == "pow-mining"),
+            "AI work made a pow-mining finding: {:?}",
+            agent.seen
+        );
+    }
+}
