@@ -226,6 +226,10 @@ pub async fn run(options: RunOptions) -> Result<()> {
                 while let Some(record) = ring.next() {
                     state.handle(&record);
                 }
+                // The launch window closes within one drain period of its
+                // end: a window held to the next 1 s tick would cost more
+                // than its configured length.
+                state.cuda_windows(&mut loaded.ebpf);
             }
             _ = tick.tick() => {
                 state.tick(&counters);
@@ -1037,7 +1041,17 @@ impl State {
         let Some(cuda) = self.cuda.as_mut() else {
             return;
         };
-        for window in cuda.tick(ebpf) {
+        cuda.scan_due(ebpf);
+        self.cuda_windows(ebpf);
+    }
+
+    /// Opens or closes the launch window when due; judges what a closed
+    /// window saw.
+    fn cuda_windows(&mut self, ebpf: &mut aya::Ebpf) {
+        let Some(cuda) = self.cuda.as_mut() else {
+            return;
+        };
+        for window in cuda.duty_cycle(ebpf) {
             self.on_cuda_window(window);
         }
     }

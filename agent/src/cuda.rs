@@ -7,7 +7,7 @@
 //! - **Setup calls** (contexts, modules, kernels by name, allocations,
 //!   run-time compiles) arrive as events and are kept per process.
 //! - **Launches**: the launch probes are attached for a short window every
-//!   period (the duty cycle: 1 s in 30 s by default); after each window the
+//!   period (the duty cycle: 0.25 s in 60 s by default); after each window the
 //!   kernel's per-(process, function) launch table is read and cleared.
 //!
 //! Per process, each window's launches plus its setup history and mapped
@@ -44,8 +44,8 @@ pub struct DutyCycle {
 impl Default for DutyCycle {
     fn default() -> Self {
         Self {
-            window: Duration::from_secs(1),
-            period: Duration::from_secs(30),
+            window: Duration::from_millis(250),
+            period: Duration::from_secs(60),
         }
     }
 }
@@ -134,7 +134,8 @@ pub struct WindowLaunches {
 
 /// What the classifier gets for one process after a window: its setup
 /// history and its last [`HISTORY_WINDOWS`] windows of launches, judged
-/// together (a miner at 500 launches/s needs two 1 s windows to show 1000).
+/// together (a miner at 500 launches/s shows 1000 launches in eight 0.25 s
+/// windows).
 #[derive(Debug, Clone)]
 pub struct CudaWindow {
     pub tgid: u32,
@@ -144,7 +145,7 @@ pub struct CudaWindow {
 }
 
 /// Launch windows remembered per process.
-pub const HISTORY_WINDOWS: usize = 8;
+pub const HISTORY_WINDOWS: usize = 16;
 
 impl CudaWindow {
     /// The classifier's view of this process.
@@ -431,9 +432,8 @@ impl CudaSensor {
         }
     }
 
-    /// Once a second: due scans, and the launch window's duty cycle.
-    /// Returns the processes seen launching when a window just closed.
-    pub fn tick(&mut self, ebpf: &mut Ebpf) -> Vec<CudaWindow> {
+    /// Once a second: the maps scans that are due.
+    pub fn scan_due(&mut self, ebpf: &mut Ebpf) {
         let now = Instant::now();
         while self.pending_scans.front().is_some_and(|(at, _)| *at <= now) {
             if let Some((_, pid)) = self.pending_scans.pop_front() {
@@ -443,6 +443,13 @@ impl CudaSensor {
         if now.duration_since(self.last_full_scan) >= FULL_SCAN_EVERY {
             self.full_scan(ebpf);
         }
+    }
+
+    /// The launch window's duty cycle (called often: it only compares
+    /// times unless a window opens or closes). Returns the processes seen
+    /// when a window just closed.
+    pub fn duty_cycle(&mut self, ebpf: &mut Ebpf) -> Vec<CudaWindow> {
+        let now = Instant::now();
         match self.window_opened {
             None if now >= self.next_window => {
                 self.open_window(ebpf);

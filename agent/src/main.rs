@@ -112,7 +112,7 @@ struct RunArgs {
     cuda_library: Vec<PathBuf>,
     /// How long the CUDA launch probes stay attached in each period
     /// (a uprobe costs ~2 µs per kernel launch while attached).
-    #[arg(long, default_value = "1000", value_name = "MS", value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    #[arg(long, default_value = "250", value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=60_000))]
     launch_window_ms: u64,
     /// Replay this GPU telemetry trace (JSON lines, docs/gpu-trace-format.md)
     /// instead of polling NVML, one poll per second: to test and to run the
@@ -120,7 +120,7 @@ struct RunArgs {
     #[arg(long, value_name = "FILE")]
     gpu_replay: Option<PathBuf>,
     /// How often the CUDA launch probes are attached for a window.
-    #[arg(long, default_value = "30000", value_name = "MS", value_parser = clap::value_parser!(u64).range(500..=3_600_000))]
+    #[arg(long, default_value = "60000", value_name = "MS", value_parser = clap::value_parser!(u64).range(500..=3_600_000))]
     launch_period_ms: u64,
 }
 

@@ -45,7 +45,10 @@ const WORKLOADS: [(&str, &str); 6] = [
     ),
     ("exec", "fork+exec of /bin/true"),
     ("syscalls", "getppid loop"),
-    ("opens", "open+close loop (hygiene sensor's openat tracepoint)"),
+    (
+        "opens",
+        "open+close loop (hygiene sensor's openat tracepoint)",
+    ),
     ("cpu", "integer hashing loop (CPU-bound)"),
 ];
 
@@ -63,11 +66,18 @@ pub(crate) fn run(options: Options) -> Result<()> {
         "assay-load",
         "--bin",
         "assay-emu",
+        "--bin",
+        "assay-gpu-emu",
+        "--package",
+        "assay-fake-cuda",
+        "--package",
+        "assay-fake-nvrtc",
     ]))?;
     let release = workspace_root().join("target/release");
     let agent_bin = release.join("assay");
     let load_bin = release.join("assay-load");
     let emu_bin = release.join("assay-emu");
+    let gpu_emu_bin = release.join("assay-gpu-emu");
 
     let mut report = String::new();
     let _ = writeln!(report, "{}", machine_description());
@@ -217,6 +227,10 @@ pub(crate) fn run(options: Options) -> Result<()> {
     if peer.is_some() {
         report.push_str(&peers);
     }
+    if options.workloads.is_empty() || options.workloads.iter().any(|w| w == "cuda-launch") {
+        eprintln!("bench: cuda-launch (launch-bound loop on the stand-in CUDA driver)");
+        report.push_str(&cuda_launch(&agent_bin, &gpu_emu_bin, &release, &options)?);
+    }
 
     if options.latency_samples > 0 {
         let latencies = detection_latency(&agent_bin, &emu_bin, options.latency_samples)?;
@@ -241,6 +255,112 @@ pub(crate) fn run(options: Options) -> Result<()> {
     fs::write(dir.join("report.md"), &report)?;
     println!("{report}");
     Ok(())
+}
+
+/// The CUDA sensor's cost on a launch-bound loop (`assay-gpu-emu --pattern
+/// launch-loop` on the stand-in driver): without the agent; with the launch
+/// probes attached the whole run (the worst case, what a window costs); and
+/// duty-cycled (100 ms in every 24 s, the default's 1/240 ratio on a scale
+/// the run covers), averaged over the run.
+fn cuda_launch(
+    agent_bin: &Path,
+    emu_bin: &Path,
+    release: &Path,
+    options: &Options,
+) -> Result<String> {
+    let dir = workspace_root().join("target/bench/fake-cuda");
+    fs::create_dir_all(&dir)?;
+    for (built, name) in [
+        ("libassay_fake_cuda.so", "libcuda.so.1"),
+        ("libassay_fake_nvrtc.so", "libnvrtc.so.12"),
+    ] {
+        fs::copy(release.join(built), dir.join(name))
+            .with_context(|| format!("copy the stand-in {name}"))?;
+    }
+    let cuda = dir.join("libcuda.so.1");
+    let run = |secs: f64, cost_us: &str| -> Result<f64> {
+        let out = Command::new(emu_bin)
+            .arg("--lib-dir")
+            .arg(&dir)
+            .args(["--pattern", "launch-loop", "--seconds", &secs.to_string()])
+            .args(["--launch-cost-us", cost_us])
+            .output()
+            .with_context(|| format!("run {}", emu_bin.display()))?;
+        if !out.status.success() {
+            bail!("launch-loop: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.split_whitespace().collect::<Vec<_>>().as_slice() {
+            ["ops", ops, "secs", secs] => Ok(ops.parse::<f64>()? / secs.parse::<f64>()?),
+            _ => bail!("launch-loop: unexpected output {text:?}"),
+        }
+    };
+    let agent_with = |window_ms: &str, period_ms: &str| -> Result<RunningAgent> {
+        RunningAgent::start_with(
+            agent_bin,
+            &[
+                "--cuda-library",
+                cuda.to_str().unwrap_or_default(),
+                "--launch-window-ms",
+                window_ms,
+                "--launch-period-ms",
+                period_ms,
+            ],
+        )
+    };
+    // Runs long enough to hold a whole duty-cycle period.
+    let secs = options.secs.max(24.0);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## CUDA sensor on a launch-bound loop (stand-in driver)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| launch cost | configuration | launches/s (median) | ratio to without | per-pair ratios (min–max) | slowdown |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    // The stand-in's bare launch (~20 ns: the worst case there is), and 4 µs
+    // per launch, about what the real driver costs the host.
+    for (cost_us, cost_label) in [("0", "stand-in, ~20 ns"), ("4", "4 µs (real-driver-like)")] {
+        let (mut without, mut attached, mut duty) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..options.rounds {
+            without.push(run(secs, cost_us)?);
+            // The first window opens 2 s after start; a 60 s window then
+            // covers the whole run.
+            let mut agent = agent_with("60000", "120000")?;
+            std::thread::sleep(Duration::from_millis(2500));
+            attached.push(run(secs, cost_us)?);
+            agent.stop()?;
+            // The default ratio (0.25 s in 60 s) on a scale the run covers.
+            let mut agent = agent_with("100", "24000")?;
+            duty.push(run(secs, cost_us)?);
+            agent.stop()?;
+        }
+        let _ = writeln!(
+            out,
+            "| {cost_label} | without the agent | {:.0} | 1 | — | — |",
+            median(&without)
+        );
+        for (label, with) in [
+            ("launch probes attached the whole run", &attached),
+            (
+                "duty-cycled, 1/240 (100 ms in every 24 s, the default's ratio)",
+                &duty,
+            ),
+        ] {
+            let ratios: Vec<f64> = with.iter().zip(&without).map(|(w, o)| w / o).collect();
+            let (lo, hi) = min_max(&ratios);
+            let ratio = median(with) / median(&without);
+            let _ = writeln!(
+                out,
+                "| {cost_label} | {label} | {:.0} | {ratio:.4} | {lo:.4}–{hi:.4} | {:+.2} % |",
+                median(with),
+                (1.0 - ratio) * 100.0
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// A peer approach on the same hooks: what a bpftrace-based exec monitor
@@ -358,7 +478,12 @@ struct RunningAgent {
 
 impl RunningAgent {
     fn start(bin: &Path) -> Result<Self> {
+        Self::start_with(bin, &[])
+    }
+
+    fn start_with(bin: &Path, args: &[&str]) -> Result<Self> {
         let mut child = Command::new(bin)
+            .args(args)
             .env("ASSAY_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

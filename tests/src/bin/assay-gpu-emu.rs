@@ -36,6 +36,12 @@ struct Cli {
     /// How long the launch phase runs.
     #[arg(long, default_value_t = 10.0)]
     seconds: f64,
+    /// Launch-loop: host time one launch costs in the real driver, spun
+    /// after each call to the stand-in (which costs ~20 ns). 0: none, the
+    /// stand-in's bare cost; the benchmark also runs 4 µs, about what
+    /// `cuLaunchKernel` costs the host on current drivers.
+    #[arg(long, default_value_t = 0.0)]
+    launch_cost_us: f64,
     /// Miner: milliseconds between launches.
     #[arg(long, default_value_t = 2.0)]
     interval_ms: f64,
@@ -1118,10 +1124,12 @@ fn launch_loop(cuda: &Cuda, cli: &Cli) -> Result<()> {
     let module = cuda.load_module(NOOP_PTX)?;
     let f = cuda.function(module, "bench_noop")?;
     let duration = Duration::from_secs_f64(cli.seconds);
+    let cost = Duration::from_secs_f64(cli.launch_cost_us / 1e6);
+    let batch = if cost.is_zero() { 1024 } else { 16 };
     let start = Instant::now();
     let mut launches = 0u64;
     while start.elapsed() < duration {
-        for _ in 0..1024 {
+        for _ in 0..batch {
             // SAFETY: a function of the fake driver's; no parameters.
             let result = unsafe {
                 (cuda.launch_kernel)(
@@ -1139,8 +1147,14 @@ fn launch_loop(cuda: &Cuda, cli: &Cli) -> Result<()> {
                 )
             };
             cuda.check(result, "cuLaunchKernel")?;
+            if !cost.is_zero() {
+                let spun = Instant::now();
+                while spun.elapsed() < cost {
+                    std::hint::spin_loop();
+                }
+            }
         }
-        launches += 1024;
+        launches += batch;
     }
     cuda.synchronize()?;
     // SAFETY: the fake driver's entry point; no arguments.
