@@ -55,6 +55,21 @@ enum Command {
     /// capture, truncated, corrupt): the error names the file and the byte
     /// offset, after the flows read up to there.
     Pcap(PcapArgs),
+    /// Record GPU telemetry from NVML (per device: utilisation, memory,
+    /// power, clocks, PCIe; per process: memory and utilisation every
+    /// 10 s) at 1 Hz, as the JSON-lines trace `--gpu-replay` reads
+    /// (docs/gpu-trace-format.md). Exits 1 when NVML is unavailable.
+    GpuRecord(GpuRecordArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+struct GpuRecordArgs {
+    /// Where to write the trace ("-": standard output).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// How long to record.
+    #[arg(long, default_value_t = 120)]
+    seconds: u64,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -175,8 +190,35 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             pcap::run(&args.file, format, &options)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some(Command::GpuRecord(args)) => gpu_record(&args),
         None => run(cli.run),
     }
+}
+
+fn gpu_record(args: &GpuRecordArgs) -> Result<ExitCode> {
+    use assay::gpu::{nvml::NvmlSource, telemetry};
+    let mut source = match NvmlSource::open() {
+        Ok(source) => source,
+        Err(why) => {
+            tracing::error!("GPU telemetry unavailable: {why}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let out: Box<dyn std::io::Write> = if args.out.as_os_str() == "-" {
+        Box::new(std::io::stdout())
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(&args.out)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", args.out.display()))?,
+        ))
+    };
+    let stats = telemetry::record(
+        &mut source,
+        out,
+        std::time::Duration::from_secs(args.seconds),
+    )?;
+    tracing::info!(polls = stats.polls, lines = stats.lines, "recorded");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
