@@ -129,3 +129,63 @@ fn the_gpu_classifier_tells_a_miner_from_training_and_inference() {
         );
     }
 }
+
+/// A recorded trace with its pid rewritten to a live stand-in process.
+fn trace_for(
+    fixture: &str,
+    recorded_pid: u32,
+    pid: u32,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/gpu")
+        .join(fixture);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let out = dir.join(fixture);
+    std::fs::write(
+        &out,
+        text.replace(
+            &format!("\"pid\":{recorded_pid},"),
+            &format!("\"pid\":{pid},"),
+        ),
+    )
+    .unwrap();
+    out
+}
+
+#[test]
+fn replayed_telemetry_alone_leans_weakly_and_never_confirms() {
+    if !require_root() {
+        return;
+    }
+    let dir = assay_tests::TempDir::new("gpu-replay");
+    let cgroup = TestCgroup::new("gpu-replay");
+    // A process stands in for the one the trace recorded on the GPU.
+    let mut miner = cgroup.spawn({
+        let mut cmd = std::process::Command::new("sleep");
+        cmd.arg("60");
+        cmd
+    });
+    let pid = miner.id();
+    let trace = trace_for("mining.jsonl", 31337, pid, &dir.0);
+    let mut agent = Agent::start_with(&cgroup, &["--gpu-replay", trace.to_str().unwrap()]);
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(30), |f| {
+            finding_pid(f) == Some(u64::from(pid))
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no finding from the replayed mining trace: {:?}",
+                agent.seen
+            )
+        });
+    assert_eq!(finding["class"], "pow-mining", "{finding}");
+    assert_eq!(
+        finding["level"], "observed",
+        "telemetry alone is a lean: {finding}"
+    );
+    let evidence = gpu_evidence(&finding, "gpu.hashing").expect("gpu.hashing evidence");
+    assert_eq!(evidence["decisive"], false, "{evidence}");
+    let _ = miner.kill();
+    let _ = miner.wait();
+}
