@@ -81,6 +81,10 @@ pub struct RunOptions {
     pub launch_duty: cuda::DutyCycle,
     /// Replay this GPU telemetry trace instead of polling NVML.
     pub gpu_replay: Option<std::path::PathBuf>,
+    pub policy: crate::policy::Policy,
+    /// Write verdicts a policy `allow` rule suppressed as
+    /// `verdict.suppressed` lines.
+    pub log_suppressed: bool,
 }
 
 /// GPU telemetry: a source (NVML, or a replayed trace) and its window.
@@ -102,6 +106,8 @@ pub struct Stats {
     /// Snapshots of the socket tables taken to find adopted flows' owners.
     pub socket_snapshots: u64,
     pub findings: u64,
+    /// Verdict events a policy rule kept from being reported.
+    pub suppressed: u64,
     pub kernel_counters: [u64; counter::COUNT as usize],
 }
 
@@ -140,6 +146,8 @@ pub async fn run(options: RunOptions) -> Result<()> {
         None => hostname(),
     };
     let mut state = State::new(host, options.load.sample_segments);
+    state.policy = options.policy.clone();
+    state.log_suppressed = options.log_suppressed;
     state.kernel_flows = loaded
         .ebpf
         .take_map("FLOWS")
@@ -256,6 +264,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
     info!(
         events = s.events,
         findings = s.findings,
+        suppressed = s.suppressed,
         decode_errors = s.decode_errors,
         stratum_rejections = s.stratum_rejections,
         kernel_dropped = (0..counter::COUNT)
@@ -300,6 +309,11 @@ pub struct State {
     /// Processes that received a DNS query: local resolvers (systemd-
     /// resolved, dnsmasq, CoreDNS). Their lookups are other processes'.
     resolvers: HashSet<u32>,
+    policy: crate::policy::Policy,
+    log_suppressed: bool,
+    /// The level last reported per open verdict (policy downgrades can
+    /// make a raise invisible: it is then not reported again).
+    reported_levels: HashMap<String, crate::correlate::Level>,
     /// GPU telemetry (absent without NVML and without a replay).
     telemetry: Option<Telemetry>,
     /// Hardware counters of busy processes (absent without a PMU).
@@ -334,6 +348,9 @@ impl State {
             cuda: None,
             pmu: None,
             telemetry: None,
+            policy: crate::policy::Policy::default(),
+            log_suppressed: false,
+            reported_levels: HashMap::new(),
             config_checked: HashSet::new(),
             stats: Stats::default(),
         }
@@ -767,6 +784,31 @@ impl State {
         process: Option<&ProcessInfo>,
         decided_after_ms: Option<f64>,
     ) {
+        let decision = self
+            .policy
+            .decide(verdict.class, verdict.level, &verdict.workload, process);
+        let (level, rule) = match &decision {
+            crate::policy::Decision::Report => (verdict.level, None),
+            crate::policy::Decision::Downgrade { rule, to } => (*to, Some(rule.clone())),
+            crate::policy::Decision::Suppress { rule, log } => {
+                self.stats.suppressed += 1;
+                if !(*log && self.log_suppressed) {
+                    return;
+                }
+                (verdict.level, Some(rule.clone()))
+            }
+        };
+        let suppressed = matches!(decision, crate::policy::Decision::Suppress { .. });
+        if !suppressed {
+            // A raise the policy's cap hides is no news.
+            let previous = match change {
+                Change::Resolved => self.reported_levels.remove(&verdict.id),
+                _ => self.reported_levels.insert(verdict.id.clone(), level),
+            };
+            if change == Change::Raised && previous == Some(level) {
+                return;
+            }
+        }
         let cpu = process.and_then(|p| self.cpu_use(p));
         let mut finding = Finding::new(
             change,
@@ -777,6 +819,11 @@ impl State {
             decided_after_ms,
         );
         finding.cpu = cpu;
+        finding.level = level;
+        finding.policy_rule = rule;
+        if suppressed {
+            finding.event = "verdict.suppressed".into();
+        }
         if let Some(process) = process {
             finding.ancestors = self
                 .processes

@@ -23,6 +23,7 @@ pub mod loader;
 pub mod net_evidence;
 pub mod pcap;
 pub mod pmu;
+pub mod policy;
 pub mod process_table;
 pub mod sink;
 pub mod time;

@@ -129,6 +129,17 @@ struct RunArgs {
     /// (a uprobe costs ~2 µs per kernel launch while attached).
     #[arg(long, default_value = "250", value_name = "MS", value_parser = clap::value_parser!(u64).range(50..=60_000))]
     launch_window_ms: u64,
+    /// Policy file (TOML): rules that allow, downgrade or ignore verdicts
+    /// by class, container, pod, service, cgroup, executable or user; the
+    /// format is in the README. A file with an error is refused at start,
+    /// naming its line.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Write the verdicts an `allow` rule suppressed, as
+    /// `verdict.suppressed` lines naming the rule (they are counted either
+    /// way).
+    #[arg(long)]
+    log_suppressed: bool,
     /// Replay this GPU telemetry trace (JSON lines, docs/gpu-trace-format.md)
     /// instead of polling NVML, one poll per second: to test and to run the
     /// GPU classifier offline.
@@ -222,6 +233,13 @@ fn gpu_record(args: &GpuRecordArgs) -> Result<ExitCode> {
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
+    let policy = match &args.policy {
+        Some(path) => assay::policy::Policy::load(path)?,
+        None => assay::policy::Policy::default(),
+    };
+    if let Some(path) = &args.policy {
+        tracing::info!(path = %path.display(), rules = policy.rules().len(), "policy loaded");
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -230,6 +248,8 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         host: args.host.clone(),
         cuda_libraries: args.cuda_library.clone(),
         gpu_replay: args.gpu_replay.clone(),
+        policy,
+        log_suppressed: args.log_suppressed,
         launch_duty: cuda::DutyCycle {
             window: std::time::Duration::from_millis(args.launch_window_ms),
             period: std::time::Duration::from_millis(

@@ -310,6 +310,30 @@ fn read_proc(pid: u32) -> Option<ProcessInfo> {
     })
 }
 
+#[cfg(test)]
+impl ProcessInfo {
+    /// A process with every field empty but its pid, for other modules'
+    /// tests.
+    pub(crate) fn for_tests(pid: u32) -> Self {
+        Self {
+            pid,
+            ppid: 0,
+            uid: 0,
+            comm: String::new(),
+            exe: String::new(),
+            argv: Vec::new(),
+            argv_truncated: false,
+            cgroup: None,
+            cgroup_id: 0,
+            session: None,
+            context_loaded: true,
+            source: "exec",
+            started: None,
+            exe_inode: None,
+        }
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 struct StatFields {
     comm: String,

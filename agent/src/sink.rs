@@ -22,8 +22,9 @@ use crate::{
 #[derive(Debug, Serialize)]
 pub struct Finding<'a> {
     pub id: &'a str,
-    /// "verdict.opened", "verdict.raised", "verdict.updated" or
-    /// "verdict.resolved".
+    /// "verdict.opened", "verdict.raised", "verdict.updated",
+    /// "verdict.resolved", or "verdict.suppressed" (a policy rule allowed
+    /// it; written only with --log-suppressed).
     pub event: String,
     #[serde(with = "crate::time::rfc3339")]
     pub time: SystemTime,
@@ -47,6 +48,9 @@ pub struct Finding<'a> {
     /// CPU use over the last seconds, from the kernel's cpu-clock samples.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<CpuUse>,
+    /// The policy rule that downgraded or suppressed this verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_rule: Option<String>,
     pub explanation: String,
     pub evidence: &'a [Evidence],
 }
@@ -118,6 +122,7 @@ impl<'a> Finding<'a> {
             decided_after_ms,
             ancestors: Vec::new(),
             cpu: None,
+            policy_rule: None,
             explanation: verdict.explanation(),
             evidence: &verdict.evidence,
         }
