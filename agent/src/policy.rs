@@ -352,7 +352,7 @@ impl Rule {
             return false;
         }
         if let Some(uid) = self.uid
-            && !process.is_some_and(|p| p.uid == uid)
+            && process.is_none_or(|p| p.uid != uid)
         {
             return false;
         }
