@@ -1262,6 +1262,16 @@ impl State {
             cpu_time.poll();
         }
         self.check_configs_of_busy_processes();
+        // Verdicts whose evidence is all forgotten resolve.
+        if (now_s() % 10) == 0 {
+            for verdict in self.correlator.decay(std::time::SystemTime::now()) {
+                let process = self
+                    .processes
+                    .get(verdict.evidence.last().map_or(0, |e| e.pid))
+                    .cloned();
+                self.write_finding(Change::Resolved, &verdict, None, process.as_ref(), None);
+            }
+        }
         let now = monotonic_ns();
         self.served_names
             .retain(|_, at| now.saturating_sub(*at) < SERVED_NAME_TTL.as_nanos() as u64);
@@ -1290,4 +1300,12 @@ fn read_small_file(path: &std::path::Path) -> Option<Vec<u8>> {
         .read_to_end(&mut bytes)
         .ok()?;
     Some(bytes)
+}
+
+/// Seconds since the epoch (for "every N seconds" on the 1 s tick).
+fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
 }

@@ -77,6 +77,14 @@ pub const SUSPECTED_AT: f32 = 0.6;
 pub const OPENS_AT: f32 = 0.2;
 /// Evidence records kept per workload; the oldest go first.
 const EVIDENCE_PER_WORKLOAD: usize = 64;
+/// Non-decisive evidence counts half after this long without being seen
+/// again (a miner's flows and FPU marks keep refreshing theirs).
+pub const HALF_LIFE: std::time::Duration = std::time::Duration::from_secs(600);
+/// Evidence not seen again for this long is dropped; a verdict left with
+/// no evidence resolves. Decisive evidence (a stratum login, the RandomX
+/// marker) stays longer: it was proof when it was seen.
+pub const FORGET_AFTER: std::time::Duration = std::time::Duration::from_secs(1800);
+pub const FORGET_DECISIVE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
@@ -89,7 +97,24 @@ pub struct Verdict {
     pub evidence: Vec<Evidence>,
 }
 
+/// When a verdict's evidence was seen: first and last. A workload that
+/// alternates (mining, then training) gets one verdict per class, each
+/// with its own range.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Active {
+    #[serde(with = "crate::time::rfc3339")]
+    pub from: SystemTime,
+    #[serde(with = "crate::time::rfc3339")]
+    pub to: SystemTime,
+}
+
 impl Verdict {
+    pub fn active(&self) -> Option<Active> {
+        let from = self.evidence.iter().map(|e| e.first_seen).min()?;
+        let to = self.evidence.iter().map(|e| e.last_seen).max()?;
+        Some(Active { from, to })
+    }
+
     /// The verdict in plain words, from its evidence alone.
     pub fn explanation(&self) -> String {
         let mut text = format!(
@@ -199,6 +224,38 @@ impl Correlator {
         resolved
     }
 
+    /// Drops evidence not seen for [`FORGET_AFTER`] ([`FORGET_DECISIVE_AFTER`]
+    /// if decisive) and resolves verdicts left with none: a workload that
+    /// stopped mining but kept running is cleared. Levels never go down
+    /// while a verdict is open; scores do.
+    pub fn decay(&mut self, now: SystemTime) -> Vec<Verdict> {
+        let mut resolved = Vec::new();
+        self.workloads.retain(|_, state| {
+            state.evidence.retain(|e| {
+                let age = now.duration_since(e.last_seen).unwrap_or_default();
+                age < if e.decisive {
+                    FORGET_DECISIVE_AFTER
+                } else {
+                    FORGET_AFTER
+                }
+            });
+            let classes: Vec<Class> = state.verdicts.keys().copied().collect();
+            for class in classes {
+                let (score, _, evidence) = assess(&state.evidence, class, now);
+                if evidence.is_empty() {
+                    if let Some(verdict) = state.verdicts.remove(&class) {
+                        resolved.push(verdict);
+                    }
+                } else if let Some(verdict) = state.verdicts.get_mut(&class) {
+                    verdict.score = score;
+                    verdict.evidence = evidence;
+                }
+            }
+            !state.evidence.is_empty() || !state.verdicts.is_empty()
+        });
+        resolved
+    }
+
     /// Adds evidence; returns the verdict when it opened or its level rose.
     pub fn observe(&mut self, evidence: Evidence) -> Option<(Change, Verdict)> {
         let class = class_of(evidence.kind);
@@ -211,20 +268,8 @@ impl Correlator {
             .is_some_and(|v| names_something_new(&v.evidence, &evidence));
         merge(&mut state.evidence, evidence);
 
-        let relevant: Vec<&Evidence> = state
-            .evidence
-            .iter()
-            .filter(|e| class_of(e.kind) == class)
-            .collect();
-        let score = 1.0 - relevant.iter().fold(1.0, |acc, e| acc * (1.0 - e.strength));
-        let level = if relevant.iter().any(|e| e.decisive) {
-            Level::Confirmed
-        } else if score >= SUSPECTED_AT {
-            Level::Suspected
-        } else {
-            Level::Observed
-        };
-        let evidence: Vec<Evidence> = relevant.into_iter().cloned().collect();
+        let now = SystemTime::now();
+        let (score, level, evidence) = assess(&state.evidence, class, now);
 
         match state.verdicts.get_mut(&class) {
             Some(verdict) => {
@@ -260,6 +305,26 @@ impl Correlator {
 
 fn decisive_or_enough(level: Level, score: f32) -> bool {
     level == Level::Confirmed || score >= OPENS_AT
+}
+
+/// A class's score and level from a workload's evidence at `now`:
+/// `1 - Π(1 - strength × decay)`, decay halving every [`HALF_LIFE`] since
+/// the evidence was last seen; decisive evidence confirms while it is kept.
+fn assess(all: &[Evidence], class: Class, now: SystemTime) -> (f32, Level, Vec<Evidence>) {
+    let relevant: Vec<&Evidence> = all.iter().filter(|e| class_of(e.kind) == class).collect();
+    let decayed = |e: &Evidence| {
+        let age = now.duration_since(e.last_seen).unwrap_or_default();
+        e.strength * 0.5f32.powf(age.as_secs_f32() / HALF_LIFE.as_secs_f32())
+    };
+    let score = 1.0 - relevant.iter().fold(1.0, |acc, e| acc * (1.0 - decayed(e)));
+    let level = if relevant.iter().any(|e| e.decisive) {
+        Level::Confirmed
+    } else if score >= SUSPECTED_AT {
+        Level::Suspected
+    } else {
+        Level::Observed
+    };
+    (score, level, relevant.into_iter().cloned().collect())
 }
 
 /// The same observation (kind, pid, summary) again only refreshes the one
@@ -360,5 +425,163 @@ mod tests {
         let (change, v) = c.observe(stratum(8, "login", true, 1.0)).unwrap();
         assert_eq!((change, v.level), (Change::Raised, Level::Confirmed));
         assert_eq!(v.evidence.len(), 3);
+    }
+
+    fn evidence(
+        kind: EvidenceKind,
+        pid: u32,
+        strength: f32,
+        decisive: bool,
+        summary: &str,
+    ) -> Evidence {
+        Evidence {
+            workload: Workload::Container {
+                runtime: "containerd",
+                id: "c".repeat(64),
+                pod_uid: None,
+            },
+            pid,
+            kind,
+            strength,
+            decisive,
+            summary: summary.into(),
+            attributes: serde_json::Map::new(),
+            first_seen: SystemTime::now(),
+            last_seen: SystemTime::now(),
+        }
+    }
+
+    /// Feeds a recorded evidence stream; returns the last state of each
+    /// class's verdict.
+    fn replay(stream: Vec<Evidence>) -> HashMap<Class, Level> {
+        let mut c = Correlator::new("h");
+        let mut levels = HashMap::new();
+        for e in stream {
+            if let Some((_, v)) = c.observe(e) {
+                levels.insert(v.class, v.level);
+            }
+        }
+        levels
+    }
+
+    #[test]
+    fn scenario_a_renamed_randomx_miner_over_tls_to_an_odd_port_is_confirmed() {
+        let levels = replay(vec![
+            evidence(EvidenceKind::CommandLine, 9, 0.2, false, "kworker -c cfg"),
+            evidence(
+                EvidenceKind::JobCadence,
+                9,
+                0.35,
+                false,
+                "TLS beat to 203.0.113.7:8443",
+            ),
+            evidence(
+                EvidenceKind::RandomxFpu,
+                9,
+                1.0,
+                true,
+                "CFROUND on a busy thread",
+            ),
+        ]);
+        assert_eq!(levels.get(&Class::PowMining), Some(&Level::Confirmed));
+        assert_eq!(levels.len(), 1);
+    }
+
+    #[test]
+    fn scenario_a_monero_node_that_also_mines_is_both() {
+        let levels = replay(vec![
+            evidence(EvidenceKind::P2p, 3, 1.0, true, "Levin handshake"),
+            evidence(
+                EvidenceKind::RandomxFpu,
+                3,
+                1.0,
+                true,
+                "CFROUND on a busy thread",
+            ),
+        ]);
+        assert_eq!(levels.get(&Class::ChainNode), Some(&Level::Confirmed));
+        assert_eq!(levels.get(&Class::PowMining), Some(&Level::Confirmed));
+    }
+
+    #[test]
+    fn scenario_ai_training_next_to_a_chain_node_is_not_mining() {
+        let levels = replay(vec![
+            evidence(
+                EvidenceKind::GpuTraining,
+                5,
+                0.6,
+                false,
+                "trains on the GPU",
+            ),
+            evidence(
+                EvidenceKind::P2p,
+                6,
+                1.0,
+                true,
+                "libp2p + substrate block announces",
+            ),
+            evidence(
+                EvidenceKind::GpuInference,
+                5,
+                0.4,
+                false,
+                "serves inference",
+            ),
+        ]);
+        assert!(!levels.contains_key(&Class::PowMining), "{levels:?}");
+        assert_eq!(levels.get(&Class::ChainNode), Some(&Level::Confirmed));
+        assert_eq!(levels.get(&Class::AiTraining), Some(&Level::Suspected));
+    }
+
+    #[test]
+    fn scenario_a_long_lived_tls_client_on_a_busy_cpu_stays_observed() {
+        let levels = replay(vec![evidence(
+            EvidenceKind::JobCadence,
+            4,
+            0.35,
+            false,
+            "unanswered pushes every 30 s",
+        )]);
+        assert_eq!(levels.get(&Class::PowMining), Some(&Level::Observed));
+    }
+
+    #[test]
+    fn evidence_decays_and_a_verdict_with_none_left_resolves() {
+        let mut c = Correlator::new("h");
+        let mut old = evidence(EvidenceKind::PoolName, 4, 0.7, false, "pool lookup");
+        old.last_seen = SystemTime::now() - FORGET_AFTER / 2;
+        let (_, v) = c.observe(old).unwrap();
+        // Half-life 10 min: seen 15 minutes ago, it counts for about a third.
+        assert!(v.score < 0.3 && v.level == Level::Observed, "{}", v.score);
+        assert!(c.decay(SystemTime::now()).is_empty());
+        let resolved = c.decay(SystemTime::now() + FORGET_AFTER);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(c.workload_count(), 0);
+        // Decisive evidence is kept longer.
+        let _ = c.observe(evidence(EvidenceKind::Stratum, 4, 1.0, true, "login"));
+        assert!(c.decay(SystemTime::now() + FORGET_AFTER).is_empty());
+        assert_eq!(c.decay(SystemTime::now() + FORGET_DECISIVE_AFTER).len(), 1);
+    }
+
+    #[test]
+    fn a_workload_that_alternates_gets_both_classes_with_their_ranges() {
+        let mut c = Correlator::new("h");
+        let t0 = SystemTime::now() - std::time::Duration::from_secs(120);
+        let mut mining = evidence(EvidenceKind::RandomxFpu, 8, 1.0, true, "CFROUND");
+        mining.first_seen = t0;
+        mining.last_seen = t0 + std::time::Duration::from_secs(30);
+        let (_, mined) = c.observe(mining).unwrap();
+        let (_, trained) = c
+            .observe(evidence(
+                EvidenceKind::GpuTraining,
+                8,
+                0.6,
+                false,
+                "training",
+            ))
+            .unwrap();
+        assert_ne!(mined.id, trained.id);
+        let (m, t) = (mined.active().unwrap(), trained.active().unwrap());
+        assert!(m.to < t.from, "mining ended before training began");
     }
 }

@@ -48,6 +48,9 @@ pub struct Finding<'a> {
     /// CPU use over the last seconds, from the kernel's cpu-clock samples.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu: Option<CpuUse>,
+    /// When the verdict's evidence was first and last seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active: Option<crate::correlate::Active>,
     /// The policy rule that downgraded or suppressed this verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_rule: Option<String>,
@@ -123,6 +126,7 @@ impl<'a> Finding<'a> {
             ancestors: Vec::new(),
             cpu: None,
             policy_rule: None,
+            active: verdict.active(),
             explanation: verdict.explanation(),
             evidence: &verdict.evidence,
         }
