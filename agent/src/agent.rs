@@ -1263,7 +1263,7 @@ impl State {
         }
         self.check_configs_of_busy_processes();
         // Verdicts whose evidence is all forgotten resolve.
-        if (now_s() % 10) == 0 {
+        if now_s().is_multiple_of(10) {
             for verdict in self.correlator.decay(std::time::SystemTime::now()) {
                 let process = self
                     .processes
