@@ -65,6 +65,8 @@ const CONFIG_CHECK_AT_CORES: f64 = 0.5;
 const MAX_CONFIG_CHECKED: usize = 16_384;
 /// Config files larger than this are not miner configs.
 const MAX_CONFIG_FILE: u64 = 1 << 20;
+/// The saved open verdicts in `--state-dir`.
+const STATE_FILE: &str = "verdicts.json";
 /// Ancestors named in a finding.
 const ANCESTORS_IN_FINDING: usize = 8;
 /// Observations waiting for their flow's owner, at most.
@@ -82,6 +84,8 @@ pub struct RunOptions {
     /// Replay this GPU telemetry trace instead of polling NVML.
     pub gpu_replay: Option<std::path::PathBuf>,
     pub policy: crate::policy::Policy,
+    /// Where open verdicts are kept across restarts.
+    pub state_dir: Option<std::path::PathBuf>,
     /// Write verdicts a policy `allow` rule suppressed as
     /// `verdict.suppressed` lines.
     pub log_suppressed: bool,
@@ -210,6 +214,9 @@ pub async fn run(options: RunOptions) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let known = state.processes.scan_proc();
+    if let Some(dir) = &options.state_dir {
+        state.restore_verdicts(dir);
+    }
     state.check_command_lines_of_known_processes();
     info!(processes = known, "agent ready");
 
@@ -255,6 +262,9 @@ pub async fn run(options: RunOptions) -> Result<()> {
         }
     }
     state.tick(&counters);
+    if let Some(dir) = &options.state_dir {
+        state.save_verdicts(dir);
+    }
     drop(ring);
     drop(counters);
     // Dropping the object closes every program and link fd: the kernel
@@ -839,6 +849,71 @@ impl State {
         match self.sink.write(&finding) {
             Ok(()) => self.stats.findings += 1,
             Err(err) => warn!("cannot write finding {}: {err}", verdict.id),
+        }
+    }
+
+    /// Re-opens the verdicts a previous run saved (see `save_verdicts`);
+    /// those whose processes are all gone are reported resolved. A state
+    /// file that cannot be read is set aside (`.bad`), never fatal.
+    fn restore_verdicts(&mut self, dir: &std::path::Path) {
+        let path = dir.join(STATE_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return,
+            Err(err) => {
+                warn!(path = %path.display(), "cannot read saved verdicts: {err}");
+                return;
+            }
+        };
+        let saved: crate::correlate::SavedState = match serde_json::from_str(&text) {
+            Ok(saved) => saved,
+            Err(err) => {
+                let aside = path.with_extension("json.bad");
+                warn!(path = %path.display(), aside = %aside.display(), "saved verdicts unreadable ({err}): set aside");
+                let _ = fs::rename(&path, &aside);
+                return;
+            }
+        };
+        if saved.version != crate::correlate::SAVED_STATE_VERSION {
+            warn!(
+                version = saved.version,
+                "saved verdicts of another version: ignored"
+            );
+            return;
+        }
+        let count = saved.verdicts.len();
+        for verdict in saved.verdicts.iter().map(|s| &s.verdict) {
+            self.reported_levels
+                .insert(verdict.id.clone(), verdict.level);
+        }
+        let gone = self.correlator.restore(saved, |pid| {
+            std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        info!(
+            saved = count,
+            resolved = gone.len(),
+            "verdicts restored from the last run"
+        );
+        for verdict in gone {
+            self.write_finding(Change::Resolved, &verdict, None, None, None);
+        }
+    }
+
+    /// Writes the open verdicts (atomically: a new file, then a rename).
+    fn save_verdicts(&mut self, dir: &std::path::Path) {
+        let saved = self.correlator.save();
+        let result = (|| -> std::io::Result<()> {
+            fs::create_dir_all(dir)?;
+            let path = dir.join(STATE_FILE);
+            let staged = dir.join(format!(".{STATE_FILE}.{}", std::process::id()));
+            fs::write(&staged, serde_json::to_vec(&saved)?)?;
+            fs::rename(&staged, &path)
+        })();
+        match result {
+            Ok(()) => {
+                info!(verdicts = saved.verdicts.len(), dir = %dir.display(), "open verdicts saved")
+            }
+            Err(err) => warn!(dir = %dir.display(), "cannot save open verdicts: {err}"),
         }
     }
 

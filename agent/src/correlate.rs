@@ -12,14 +12,14 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     evidence::{Evidence, EvidenceKind},
     workload::Workload,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Class {
     PowMining,
@@ -43,7 +43,7 @@ impl Class {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Level {
     Observed,
@@ -86,7 +86,7 @@ pub const HALF_LIFE: std::time::Duration = std::time::Duration::from_secs(600);
 pub const FORGET_AFTER: std::time::Duration = std::time::Duration::from_secs(1800);
 pub const FORGET_DECISIVE_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verdict {
     pub id: String,
     pub workload: Workload,
@@ -95,6 +95,23 @@ pub struct Verdict {
     pub score: f32,
     /// Every piece of evidence behind the verdict, newest last.
     pub evidence: Vec<Evidence>,
+}
+
+/// Bumped when [`SavedState`]'s shape changes; another version is not read.
+pub const SAVED_STATE_VERSION: u32 = 1;
+
+/// Open verdicts across an agent restart (`--state-dir`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedState {
+    pub version: u32,
+    pub verdicts: Vec<SavedVerdict>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SavedVerdict {
+    pub verdict: Verdict,
+    /// Processes the evidence named that had not exited.
+    pub pids: Vec<u32>,
 }
 
 /// When a verdict's evidence was seen: first and last. A workload that
@@ -222,6 +239,45 @@ impl Correlator {
             false
         });
         resolved
+    }
+
+    /// The open verdicts with the processes they are about, to save across
+    /// a restart.
+    pub fn save(&self) -> SavedState {
+        SavedState {
+            version: SAVED_STATE_VERSION,
+            verdicts: self
+                .workloads
+                .values()
+                .flat_map(|state| {
+                    state.verdicts.values().map(|v| SavedVerdict {
+                        verdict: v.clone(),
+                        pids: state.live_pids.iter().copied().collect(),
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    /// Re-opens saved verdicts whose processes still run (`alive`), without
+    /// reporting them again; returns those whose processes are all gone,
+    /// to be reported resolved.
+    pub fn restore(&mut self, saved: SavedState, alive: impl Fn(u32) -> bool) -> Vec<Verdict> {
+        let mut gone = Vec::new();
+        for SavedVerdict { verdict, pids } in saved.verdicts {
+            let live: HashSet<u32> = pids.into_iter().filter(|&p| alive(p)).collect();
+            if live.is_empty() {
+                gone.push(verdict);
+                continue;
+            }
+            let state = self.workloads.entry(verdict.workload.clone()).or_default();
+            state.live_pids.extend(live);
+            for e in &verdict.evidence {
+                merge(&mut state.evidence, e.clone());
+            }
+            state.verdicts.insert(verdict.class, verdict);
+        }
+        gone
     }
 
     /// Drops evidence not seen for [`FORGET_AFTER`] ([`FORGET_DECISIVE_AFTER`]
@@ -583,5 +639,26 @@ mod tests {
         assert_ne!(mined.id, trained.id);
         let (m, t) = (mined.active().unwrap(), trained.active().unwrap());
         assert!(m.to < t.from, "mining ended before training began");
+    }
+
+    #[test]
+    fn open_verdicts_survive_a_restart_and_gone_ones_resolve() {
+        let mut before = Correlator::new("h");
+        let (_, mining) = before.observe(stratum(7, "login", true, 1.0)).unwrap();
+        let mut other = evidence(EvidenceKind::RandomxFpu, 8, 1.0, true, "CFROUND");
+        other.workload = Workload::Process { tgid: 8 };
+        let (_, gone) = before.observe(other).unwrap();
+        let text = serde_json::to_string(&before.save()).unwrap();
+
+        let mut after = Correlator::new("h");
+        let saved: SavedState = serde_json::from_str(&text).unwrap();
+        let resolved = after.restore(saved, |pid| pid == 7);
+        assert_eq!(resolved.len(), 1);
+        assert_eq!(resolved[0].id, gone.id);
+        // Still open, same id, not re-reported; its process exiting resolves it.
+        assert!(after.observe(stratum(7, "submit", true, 1.0)).is_none());
+        let closed = after.process_exited(7);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].id, mining.id);
     }
 }

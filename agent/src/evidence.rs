@@ -6,13 +6,13 @@
 
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::workload::Workload;
 
 /// What kind of observation this is; names are stable (they appear in
 /// findings and in policy files).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum EvidenceKind {
     /// A stratum v1 mining protocol message on a flow of this workload.
     #[serde(rename = "net.stratum")]
@@ -77,7 +77,7 @@ impl EvidenceKind {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Evidence {
     pub workload: Workload,
     pub pid: u32,

@@ -140,6 +140,11 @@ struct RunArgs {
     /// way).
     #[arg(long)]
     log_suppressed: bool,
+    /// Directory where open verdicts are saved when the agent stops and read
+    /// back when it starts: a verdict still open keeps its id and is not
+    /// reported again; one whose processes have gone is reported resolved.
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
     /// Replay this GPU telemetry trace (JSON lines, docs/gpu-trace-format.md)
     /// instead of polling NVML, one poll per second: to test and to run the
     /// GPU classifier offline.
@@ -250,6 +255,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         gpu_replay: args.gpu_replay.clone(),
         policy,
         log_suppressed: args.log_suppressed,
+        state_dir: args.state_dir.clone(),
         launch_duty: cuda::DutyCycle {
             window: std::time::Duration::from_millis(args.launch_window_ms),
             period: std::time::Duration::from_millis(

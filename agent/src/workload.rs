@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -38,6 +38,59 @@ impl fmt::Display for Workload {
             Self::Service { unit } => write!(f, "service {unit}"),
             Self::Session { sid } => write!(f, "session {sid}"),
             Self::Process { tgid } => write!(f, "process {tgid}"),
+        }
+    }
+}
+
+/// The runtimes the agent names, as static strings (read back from a
+/// saved state; another name reads as "container").
+const RUNTIMES: [&str; 5] = ["docker", "containerd", "cri-o", "podman", "cri"];
+
+/// [`Workload`] as saved, with an owned runtime name.
+#[derive(Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum SavedWorkload {
+    Container {
+        runtime: String,
+        id: String,
+        pod_uid: Option<String>,
+    },
+    Service {
+        unit: String,
+    },
+    Session {
+        sid: u32,
+    },
+    Process {
+        tgid: u32,
+    },
+}
+
+impl<'de> Deserialize<'de> for Workload {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        SavedWorkload::deserialize(d).map(Self::from)
+    }
+}
+
+impl From<SavedWorkload> for Workload {
+    fn from(saved: SavedWorkload) -> Self {
+        match saved {
+            SavedWorkload::Container {
+                runtime,
+                id,
+                pod_uid,
+            } => Self::Container {
+                runtime: RUNTIMES
+                    .iter()
+                    .find(|r| **r == runtime)
+                    .copied()
+                    .unwrap_or("container"),
+                id,
+                pod_uid,
+            },
+            SavedWorkload::Service { unit } => Self::Service { unit },
+            SavedWorkload::Session { sid } => Self::Session { sid },
+            SavedWorkload::Process { tgid } => Self::Process { tgid },
         }
     }
 }
