@@ -154,6 +154,22 @@ impl Verdict {
         if !decisive.is_empty() {
             text.push_str(": decisive evidence: ");
             text.push_str(&decisive.join("; "));
+        } else {
+            // No single proof: the strongest signs, which together make it.
+            let mut signs: Vec<&Evidence> = self.evidence.iter().collect();
+            signs.sort_by(|a, b| b.strength.total_cmp(&a.strength));
+            let strongest: Vec<String> = signs
+                .iter()
+                .take(3)
+                .map(|e| format!("{} (strength {:.2})", e.summary, e.strength))
+                .collect();
+            if !strongest.is_empty() {
+                text.push_str(": ");
+                text.push_str(&strongest.join("; "));
+                if signs.len() > 3 {
+                    text.push_str(&format!("; and {} weaker signs", signs.len() - 3));
+                }
+            }
         }
         text
     }

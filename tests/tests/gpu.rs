@@ -118,6 +118,28 @@ fn the_gpu_classifier_tells_a_miner_from_training_and_inference() {
         let _ = child.kill();
         let _ = child.wait();
     }
+    // Stopping them resolves each verdict; each opened exactly once.
+    for (pid, class) in [
+        (miner_pid, "pow-mining"),
+        (training_pid, "ai-training"),
+        (inference_pid, "ai-inference"),
+    ] {
+        let of = |f: &Value| finding_pid(f) == Some(u64::from(pid)) && f["class"] == class;
+        assert!(
+            agent
+                .wait_for_finding(Duration::from_secs(5), |f| of(f)
+                    && f["event"] == "verdict.resolved")
+                .is_some(),
+            "{class} verdict of {pid} not resolved: {:?}",
+            agent.seen
+        );
+        let opened = agent
+            .seen
+            .iter()
+            .filter(|f| of(f) && f["event"] == "verdict.opened")
+            .count();
+        assert_eq!(opened, 1, "{class} of {pid}: {:?}", agent.seen);
+    }
     for pid in [training_pid, inference_pid] {
         assert!(
             !agent
