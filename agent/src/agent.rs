@@ -86,6 +86,7 @@ pub struct RunOptions {
     pub policy: crate::policy::Policy,
     /// Where open verdicts are kept across restarts.
     pub state_dir: Option<std::path::PathBuf>,
+    pub format: crate::sink::Format,
     /// Write verdicts a policy `allow` rule suppressed as
     /// `verdict.suppressed` lines.
     pub log_suppressed: bool,
@@ -151,6 +152,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
     };
     let mut state = State::new(host, options.load.sample_segments);
     state.policy = options.policy.clone();
+    state.sink.set_format(options.format);
     state.log_suppressed = options.log_suppressed;
     state.kernel_flows = loaded
         .ebpf

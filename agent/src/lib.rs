@@ -21,6 +21,7 @@ pub mod hygiene;
 pub mod kernel;
 pub mod loader;
 pub mod net_evidence;
+pub mod ocsf;
 pub mod pcap;
 pub mod pmu;
 pub mod policy;

@@ -140,6 +140,11 @@ struct RunArgs {
     /// way).
     #[arg(long)]
     log_suppressed: bool,
+    /// Shape of each finding line: `native` (assay's own, see the README)
+    /// or `ocsf` (an OCSF 1.3 Detection Finding, class_uid 2004, with the
+    /// native finding in `unmapped.assay`; docs/finding.schema.json).
+    #[arg(long, value_enum, default_value = "native")]
+    format: assay::sink::Format,
     /// Directory where open verdicts are saved when the agent stops and read
     /// back when it starts: a verdict still open keeps its id and is not
     /// reported again; one whose processes have gone is reported resolved.
@@ -256,6 +261,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         policy,
         log_suppressed: args.log_suppressed,
         state_dir: args.state_dir.clone(),
+        format: args.format,
         launch_duty: cuda::DutyCycle {
             window: std::time::Duration::from_millis(args.launch_window_ms),
             period: std::time::Duration::from_millis(

@@ -133,25 +133,53 @@ impl<'a> Finding<'a> {
     }
 }
 
+/// The shape of each finding line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// assay's own finding (README, "Reading a finding").
+    #[default]
+    Native,
+    /// An OCSF 1.3 Detection Finding (class_uid 2004) carrying the native
+    /// finding in `unmapped.assay` (docs/finding.schema.json).
+    Ocsf,
+}
+
 /// Writes findings as JSON lines, flushed one by one so that a reader at the
 /// other end of a pipe sees each as soon as it is decided.
 pub struct JsonLines<W: Write> {
     out: W,
+    format: Format,
 }
 
 impl JsonLines<io::Stdout> {
     pub fn stdout() -> Self {
-        Self { out: io::stdout() }
+        Self {
+            out: io::stdout(),
+            format: Format::Native,
+        }
     }
 }
 
 impl<W: Write> JsonLines<W> {
     pub fn new(out: W) -> Self {
-        Self { out }
+        Self {
+            out,
+            format: Format::Native,
+        }
+    }
+
+    pub fn set_format(&mut self, format: Format) {
+        self.format = format;
     }
 
     pub fn write(&mut self, finding: &Finding<'_>) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, finding)?;
+        match self.format {
+            Format::Native => serde_json::to_writer(&mut self.out, finding)?,
+            Format::Ocsf => {
+                let native = serde_json::to_value(finding)?;
+                serde_json::to_writer(&mut self.out, &crate::ocsf::detection_finding(&native))?;
+            }
+        }
         self.out.write_all(b"\n")?;
         self.out.flush()
     }

@@ -55,13 +55,15 @@ pub(crate) fn test_packages() -> Result<()> {
 /// Debian package has a libp2p implementation). Installed from PyPI into a
 /// virtual environment of the build tree, once; its python is returned.
 const LIBP2P: &str = "libp2p==0.8.1";
+/// Validates emitted findings against docs/finding.schema.json.
+const JSONSCHEMA: &str = "jsonschema==4.23.0";
 
 pub(crate) fn test_python() -> Result<std::path::PathBuf> {
     let venv = crate::workspace_root().join("target/test-venv");
     let python = venv.join("bin/python");
     let ready = || {
         Command::new(&python)
-            .args(["-c", "import libp2p.pubsub.gossipsub"])
+            .args(["-c", "import libp2p.pubsub.gossipsub, jsonschema"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -87,14 +89,18 @@ pub(crate) fn test_python() -> Result<std::path::PathBuf> {
         "--quiet",
         "--disable-pip-version-check",
         LIBP2P,
+        JSONSCHEMA,
     ]))?;
     if !ready() {
         bail!(
-            "{LIBP2P} installed in {} but does not import",
+            "{LIBP2P} and {JSONSCHEMA} installed in {} but do not import",
             venv.display()
         );
     }
-    eprintln!("xtask setup: installed {LIBP2P} in {}", venv.display());
+    eprintln!(
+        "xtask setup: installed {LIBP2P} and {JSONSCHEMA} in {}",
+        venv.display()
+    );
     Ok(python)
 }
 
