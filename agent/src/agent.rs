@@ -34,7 +34,7 @@ use crate::{
     loader::{self, LoadOptions},
     net_evidence::{self, FlowFacts},
     process_table::{ProcessInfo, ProcessTable},
-    sink::{Ancestor, CpuUse, Finding, JsonLines},
+    sink::{Ancestor, CpuUse, Finding, Outputs, RotatingFile},
     time::{monotonic_ns, wall_of_monotonic},
     workload::Workload,
 };
@@ -87,6 +87,13 @@ pub struct RunOptions {
     /// Where open verdicts are kept across restarts.
     pub state_dir: Option<std::path::PathBuf>,
     pub format: crate::sink::Format,
+    /// Also write findings to this file, rotated at `output_file_max_bytes`
+    /// keeping `output_file_keep` old ones.
+    pub output_file: Option<std::path::PathBuf>,
+    pub output_file_max_bytes: u64,
+    pub output_file_keep: u32,
+    /// Write findings to stdout.
+    pub stdout: bool,
     /// Write verdicts a policy `allow` rule suppressed as
     /// `verdict.suppressed` lines.
     pub log_suppressed: bool,
@@ -153,6 +160,16 @@ pub async fn run(options: RunOptions) -> Result<()> {
     let mut state = State::new(host, options.load.sample_segments);
     state.policy = options.policy.clone();
     state.sink.set_format(options.format);
+    state.sink.set_stdout(options.stdout);
+    if let Some(path) = &options.output_file {
+        let file = RotatingFile::open(
+            path,
+            options.output_file_max_bytes,
+            options.output_file_keep,
+        )
+        .with_context(|| format!("cannot open the findings file {}", path.display()))?;
+        state.sink.set_file(file);
+    }
     state.log_suppressed = options.log_suppressed;
     state.kernel_flows = loaded
         .ebpf
@@ -306,7 +323,7 @@ pub struct State {
     processes: ProcessTable,
     flows: FlowTable,
     correlator: Correlator,
-    sink: JsonLines<std::io::Stdout>,
+    sink: Outputs,
     /// The kernel's flow map, to raise a flow's sample limit.
     kernel_flows: Option<BpfHashMap<MapData, u64, FlowState>>,
     /// Distinct libp2p peers per process.
@@ -349,7 +366,7 @@ impl State {
             host,
             processes: ProcessTable::new(MAX_PROCESSES),
             flows: FlowTable::new(MAX_FLOWS, sample_segments),
-            sink: JsonLines::stdout(),
+            sink: Outputs::stdout(),
             kernel_flows: None,
             libp2p_peers: HashMap::new(),
             binary_peers: HashMap::new(),

@@ -145,6 +145,19 @@ struct RunArgs {
     /// native finding in `unmapped.assay`; docs/finding.schema.json).
     #[arg(long, value_enum, default_value = "native")]
     format: assay::sink::Format,
+    /// Also write findings, one JSON line each, to this file (appended;
+    /// rotated to FILE.1, FILE.2, … at --output-file-max-mb).
+    #[arg(long, value_name = "FILE")]
+    output_file: Option<PathBuf>,
+    /// Size at which the findings file is rotated.
+    #[arg(long, default_value_t = 100, value_name = "MiB", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    output_file_max_mb: u64,
+    /// Rotated findings files kept (the oldest is deleted).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    output_file_keep: u32,
+    /// Do not write findings to stdout (with --output-file).
+    #[arg(long, requires = "output_file")]
+    no_stdout: bool,
     /// Directory where open verdicts are saved when the agent stops and read
     /// back when it starts: a verdict still open keeps its id and is not
     /// reported again; one whose processes have gone is reported resolved.
@@ -262,6 +275,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         log_suppressed: args.log_suppressed,
         state_dir: args.state_dir.clone(),
         format: args.format,
+        output_file: args.output_file.clone(),
+        output_file_max_bytes: args.output_file_max_mb << 20,
+        output_file_keep: args.output_file_keep,
+        stdout: !args.no_stdout,
         launch_duty: cuda::DutyCycle {
             window: std::time::Duration::from_millis(args.launch_window_ms),
             period: std::time::Duration::from_millis(

@@ -2,7 +2,8 @@
 //! End to end: with `--format ocsf`, every finding the agent writes is an
 //! OCSF Detection Finding that validates against docs/finding.schema.json
 //! (checked with Python's `jsonschema`, which `cargo xtask test` installs),
-//! names T1496 for mining, and carries the native finding unchanged.
+//! names T1496 for mining, and carries the native finding unchanged; the
+//! same lines arrive in the --output-file, once each.
 
 use std::{
     io::Write as _,
@@ -11,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use assay_tests::{Agent, Server, TestCgroup, emulator, require_root};
+use assay_tests::{Agent, Server, TempDir, TestCgroup, emulator, require_root};
 use serde_json::Value;
 
 fn python() -> PathBuf {
@@ -59,7 +60,12 @@ fn ocsf_findings_validate_against_the_schema() {
     }
     let cgroup = TestCgroup::new("ocsf");
     let pool = Server::start("pool");
-    let mut agent = Agent::start_with(&cgroup, &["--format", "ocsf"]);
+    let dir = TempDir::new("ocsf");
+    let file = dir.0.join("findings.jsonl");
+    let mut agent = Agent::start_with(
+        &cgroup,
+        &["--format", "ocsf", "--output-file", file.to_str().unwrap()],
+    );
     let mut cmd = emulator();
     cmd.args(["stratum", "--variant", "st5", "--connect", &pool.addr])
         .args(["--hold-ms", "300"])
@@ -90,5 +96,23 @@ fn ocsf_findings_validate_against_the_schema() {
     );
     assert_eq!(opened["unmapped"]["assay"]["class"], "pow-mining");
     assert_eq!(closed["finding_info"]["uid"], opened["finding_info"]["uid"]);
+    agent.stop_with(libc::SIGTERM);
     validate(&agent.seen);
+    // The file holds the same lines as stdout, once each.
+    let in_file: Vec<Value> = std::fs::read_to_string(&file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let uids = |lines: &[Value]| {
+        lines
+            .iter()
+            .map(|f| f["metadata"]["uid"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(uids(&in_file), uids(&agent.seen));
+    let mut unique = uids(&in_file);
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), in_file.len(), "a line written twice");
 }
