@@ -94,6 +94,8 @@ pub struct RunOptions {
     pub output_file_keep: u32,
     /// Write findings to stdout.
     pub stdout: bool,
+    /// Serve Prometheus metrics here.
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Write verdicts a policy `allow` rule suppressed as
     /// `verdict.suppressed` lines.
     pub log_suppressed: bool,
@@ -229,6 +231,26 @@ pub async fn run(options: RunOptions) -> Result<()> {
             Err(err) => warn!(sensor = "cuda", "off: {err:#}"),
         }
     }
+    state.sensors = loaded
+        .sensors
+        .iter()
+        .map(|s| (s.sensor, s.state.is_available()))
+        .collect();
+    // A port taken (another agent, another exporter) costs the metrics,
+    // not the agent.
+    let metrics = match options.metrics_listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => Some(listener),
+            Err(err) => {
+                warn!("cannot listen for metrics on {addr}: {err}; metrics off");
+                None
+            }
+        },
+        None => None,
+    };
+    if let Some(listener) = &metrics {
+        info!(addr = %listener.local_addr()?, "metrics at http://{}/metrics", listener.local_addr()?);
+    }
     // Handlers first: "ready" promises that a stop signal detaches cleanly.
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -274,6 +296,17 @@ pub async fn run(options: RunOptions) -> Result<()> {
                     for finding in fpu.poll() {
                         state.on_randomx(finding);
                     }
+                }
+            }
+            accepted = async {
+                match &metrics {
+                    Some(listener) => listener.accept().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if let Ok((stream, _)) = accepted {
+                    let body = state.metrics_body();
+                    tokio::spawn(crate::metrics::serve(stream, body));
                 }
             }
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
@@ -343,6 +376,8 @@ pub struct State {
     /// The level last reported per open verdict (policy downgrades can
     /// make a raise invisible: it is then not reported again).
     reported_levels: HashMap<String, crate::correlate::Level>,
+    /// Each sensor and whether it runs (for metrics).
+    sensors: Vec<(&'static str, bool)>,
     /// GPU telemetry (absent without NVML and without a replay).
     telemetry: Option<Telemetry>,
     /// Hardware counters of busy processes (absent without a PMU).
@@ -378,6 +413,7 @@ impl State {
             pmu: None,
             telemetry: None,
             policy: crate::policy::Policy::default(),
+            sensors: Vec::new(),
             log_suppressed: false,
             reported_levels: HashMap::new(),
             config_checked: HashSet::new(),
@@ -869,6 +905,132 @@ impl State {
             Ok(()) => self.stats.findings += 1,
             Err(err) => warn!("cannot write finding {}: {err}", verdict.id),
         }
+    }
+
+    /// The Prometheus exposition of the agent's state now.
+    fn metrics_body(&self) -> String {
+        use crate::metrics::Sample;
+        let mut samples = Vec::new();
+        let mut push = |name, help, kind, labels: Vec<(&'static str, String)>, value: f64| {
+            samples.push(Sample {
+                name,
+                help,
+                kind,
+                labels,
+                value,
+            });
+        };
+        for (sensor, up) in &self.sensors {
+            push(
+                "assay_sensor_up",
+                "Whether the sensor runs on this kernel (1) or is off (0); `assay doctor` says why.",
+                "gauge",
+                vec![("sensor", (*sensor).to_owned())],
+                if *up { 1.0 } else { 0.0 },
+            );
+        }
+        let s = &self.stats;
+        push(
+            "assay_events_total",
+            "Ring buffer records read.",
+            "counter",
+            vec![],
+            s.events as f64,
+        );
+        push(
+            "assay_decode_errors_total",
+            "Ring buffer records rejected.",
+            "counter",
+            vec![],
+            s.decode_errors as f64,
+        );
+        for (i, name) in counter::NAMES.iter().enumerate() {
+            push(
+                "assay_kernel_events_total",
+                "What the kernel side counted: losses (ring buffer full, table full, unparsable) and flow adoptions.",
+                "counter",
+                vec![("counter", (*name).to_owned())],
+                s.kernel_counters[i] as f64,
+            );
+        }
+        push(
+            "assay_stratum_rejections_total",
+            "Stratum-looking lines rejected by the classifier.",
+            "counter",
+            vec![],
+            s.stratum_rejections as f64,
+        );
+        push(
+            "assay_findings_total",
+            "Finding lines written.",
+            "counter",
+            vec![],
+            s.findings as f64,
+        );
+        push(
+            "assay_suppressed_total",
+            "Verdict events a policy rule kept from being reported.",
+            "counter",
+            vec![],
+            s.suppressed as f64,
+        );
+        let mut open: HashMap<(&'static str, &'static str), u64> = HashMap::new();
+        for verdict in self.correlator.open_verdicts() {
+            let level = match verdict.level {
+                crate::correlate::Level::Observed => "observed",
+                crate::correlate::Level::Suspected => "suspected",
+                crate::correlate::Level::Confirmed => "confirmed",
+            };
+            *open.entry((verdict.class.name(), level)).or_default() += 1;
+        }
+        for class in [
+            "pow-mining",
+            "chain-node",
+            "zk-proving",
+            "ai-training",
+            "ai-inference",
+            "general",
+        ] {
+            for level in ["observed", "suspected", "confirmed"] {
+                push(
+                    "assay_open_verdicts",
+                    "Open verdicts by class and level.",
+                    "gauge",
+                    vec![("class", class.to_owned()), ("level", level.to_owned())],
+                    open.get(&(class, level)).copied().unwrap_or(0) as f64,
+                );
+            }
+        }
+        push(
+            "assay_processes_tracked",
+            "Processes in the process table.",
+            "gauge",
+            vec![],
+            self.processes.len() as f64,
+        );
+        push(
+            "assay_workloads_tracked",
+            "Workloads with evidence.",
+            "gauge",
+            vec![],
+            self.correlator.workload_count() as f64,
+        );
+        let (cpu, rss) = crate::metrics::own_usage();
+        push(
+            "assay_cpu_seconds_total",
+            "CPU time the agent used.",
+            "counter",
+            vec![],
+            cpu,
+        );
+        push(
+            "assay_resident_memory_bytes",
+            "The agent's resident memory.",
+            "gauge",
+            vec![],
+            rss,
+        );
+        crate::metrics::render(&samples)
     }
 
     /// Re-opens the verdicts a previous run saved (see `save_verdicts`);

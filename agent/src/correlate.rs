@@ -238,6 +238,11 @@ impl Correlator {
         }
     }
 
+    /// Every open verdict.
+    pub fn open_verdicts(&self) -> impl Iterator<Item = &Verdict> {
+        self.workloads.values().flat_map(|s| s.verdicts.values())
+    }
+
     pub fn workload_count(&self) -> usize {
         self.workloads.len()
     }

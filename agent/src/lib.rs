@@ -20,6 +20,7 @@ pub mod gpu;
 pub mod hygiene;
 pub mod kernel;
 pub mod loader;
+pub mod metrics;
 pub mod net_evidence;
 pub mod ocsf;
 pub mod pcap;

@@ -155,6 +155,10 @@ struct RunArgs {
     /// Rotated findings files kept (the oldest is deleted).
     #[arg(long, default_value_t = 5, value_name = "N")]
     output_file_keep: u32,
+    /// Serve Prometheus metrics at http://ADDR/metrics ("off": none). On
+    /// localhost by default: expose it elsewhere deliberately.
+    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
+    metrics_listen: String,
     /// Do not write findings to stdout (with --output-file).
     #[arg(long, requires = "output_file")]
     no_stdout: bool,
@@ -279,6 +283,12 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         output_file_max_bytes: args.output_file_max_mb << 20,
         output_file_keep: args.output_file_keep,
         stdout: !args.no_stdout,
+        metrics_listen: match args.metrics_listen.as_str() {
+            "off" | "none" => None,
+            addr => Some(addr.parse().map_err(|e| {
+                anyhow::anyhow!("--metrics-listen {addr:?}: not an address:port ({e}); \"off\" turns metrics off")
+            })?),
+        },
         launch_duty: cuda::DutyCycle {
             window: std::time::Duration::from_millis(args.launch_window_ms),
             period: std::time::Duration::from_millis(

@@ -19,7 +19,7 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 /// iproute2 (test network namespaces with their own resolver), redis and
 /// nghttp2 (benign binary and gRPC-over-h2c look-alikes, and a real HTTP/2
 /// stack for the Kaspa opening), python3 (the TLS pool fixture).
-const TEST_PACKAGES: [&str; 10] = [
+const TEST_PACKAGES: [&str; 11] = [
     "monero",
     "tshark",
     "openssl",
@@ -30,6 +30,7 @@ const TEST_PACKAGES: [&str; 10] = [
     "nghttp2-client",
     "nghttp2-server",
     "python3",
+    "prometheus",
 ];
 
 /// The peer the benchmarks compare against.
@@ -207,7 +208,7 @@ fn install_missing(packages: &[&str]) -> Result<bool> {
         cmd
     };
     status(&mut apt(&["update", "-qq"]))?;
-    let mut install = apt(&["install", "-y", "-qq"]);
+    let mut install = apt(&["install", "-y", "-qq", "--no-install-recommends"]);
     install.args(&missing);
     status(&mut install)?;
     Ok(true)
