@@ -85,6 +85,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
              rebuild it with `cargo xtask build` (or plain cargo build without AYA_BUILD_SKIP)"
         );
     }
+    crate::kernel::caps::check()?;
     raise_memlock_limit();
     let features = Features::probe();
     let btf = if features.btf.is_available() {

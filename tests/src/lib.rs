@@ -225,7 +225,23 @@ impl Agent {
     }
 
     pub fn start_with(cgroup: &TestCgroup, extra: &[&str]) -> Self {
-        let mut child = Command::new(agent_binary())
+        Self::start_command(Command::new(agent_binary()), cgroup, extra)
+    }
+
+    /// The agent run through `wrapper` (e.g. `setpriv` with its arguments).
+    pub fn start_wrapped(
+        cgroup: &TestCgroup,
+        wrapper: &str,
+        wrapper_args: &[String],
+        extra: &[&str],
+    ) -> Self {
+        let mut cmd = Command::new(wrapper);
+        cmd.args(wrapper_args).arg(agent_binary());
+        Self::start_command(cmd, cgroup, extra)
+    }
+
+    fn start_command(mut cmd: Command, cgroup: &TestCgroup, extra: &[&str]) -> Self {
+        let mut child = cmd
             .arg("--cgroup")
             .arg(&cgroup.path)
             .args(extra)

@@ -58,13 +58,15 @@ pub(crate) fn test_packages() -> Result<()> {
 const LIBP2P: &str = "libp2p==0.8.1";
 /// Validates emitted findings against docs/finding.schema.json.
 const JSONSCHEMA: &str = "jsonschema==4.23.0";
+/// Parses the Kubernetes manifest in deploy/.
+const PYYAML: &str = "PyYAML==6.0.2";
 
 pub(crate) fn test_python() -> Result<std::path::PathBuf> {
     let venv = crate::workspace_root().join("target/test-venv");
     let python = venv.join("bin/python");
     let ready = || {
         Command::new(&python)
-            .args(["-c", "import libp2p.pubsub.gossipsub, jsonschema"])
+            .args(["-c", "import libp2p.pubsub.gossipsub, jsonschema, yaml"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -91,6 +93,7 @@ pub(crate) fn test_python() -> Result<std::path::PathBuf> {
         "--disable-pip-version-check",
         LIBP2P,
         JSONSCHEMA,
+        PYYAML,
     ]))?;
     if !ready() {
         bail!(
