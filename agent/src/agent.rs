@@ -96,6 +96,8 @@ pub struct RunOptions {
     pub stdout: bool,
     /// Serve Prometheus metrics here.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Publish findings to NATS JetStream (URL, subject prefix, buffer).
+    pub nats: Option<(String, String, usize)>,
     /// Write verdicts a policy `allow` rule suppressed as
     /// `verdict.suppressed` lines.
     pub log_suppressed: bool,
@@ -163,6 +165,14 @@ pub async fn run(options: RunOptions) -> Result<()> {
     state.policy = options.policy.clone();
     state.sink.set_format(options.format);
     state.sink.set_stdout(options.stdout);
+    if let Some((url, prefix, buffer)) = &options.nats {
+        state.fleet = Some(crate::fleet::Fleet::start(crate::fleet::FleetOptions {
+            url: url.clone(),
+            prefix: prefix.clone(),
+            host: state.host.clone(),
+            buffer: *buffer,
+        }));
+    }
     if let Some(path) = &options.output_file {
         let file = RotatingFile::open(
             path,
@@ -314,6 +324,22 @@ pub async fn run(options: RunOptions) -> Result<()> {
         }
     }
     state.tick(&counters);
+    if let Some(fleet) = &state.fleet {
+        // What the server has not acknowledged yet gets a moment.
+        fleet.drain(Duration::from_secs(3)).await;
+        info!(
+            published = fleet
+                .stats
+                .published
+                .load(std::sync::atomic::Ordering::Relaxed),
+            dropped = fleet
+                .stats
+                .dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
+            unpublished = fleet.pending(),
+            "fleet stream"
+        );
+    }
     if let Some(dir) = &options.state_dir {
         state.save_verdicts(dir);
     }
@@ -376,6 +402,8 @@ pub struct State {
     /// The level last reported per open verdict (policy downgrades can
     /// make a raise invisible: it is then not reported again).
     reported_levels: HashMap<String, crate::correlate::Level>,
+    /// The fleet stream (absent without --nats).
+    fleet: Option<crate::fleet::Fleet>,
     /// Each sensor and whether it runs (for metrics).
     sensors: Vec<(&'static str, bool)>,
     /// GPU telemetry (absent without NVML and without a replay).
@@ -414,6 +442,7 @@ impl State {
             telemetry: None,
             policy: crate::policy::Policy::default(),
             sensors: Vec::new(),
+            fleet: None,
             log_suppressed: false,
             reported_levels: HashMap::new(),
             config_checked: HashSet::new(),
@@ -902,7 +931,12 @@ impl State {
                 .collect();
         }
         match self.sink.write(&finding) {
-            Ok(()) => self.stats.findings += 1,
+            Ok(line) => {
+                self.stats.findings += 1;
+                if let Some(fleet) = &self.fleet {
+                    fleet.push(format!("{}:{}", verdict.id, finding.event), line);
+                }
+            }
             Err(err) => warn!("cannot write finding {}: {err}", verdict.id),
         }
     }

@@ -15,6 +15,7 @@ pub mod cuda;
 pub mod doctor;
 pub mod events;
 pub mod evidence;
+pub mod fleet;
 pub mod flows;
 pub mod gpu;
 pub mod hygiene;

@@ -159,6 +159,19 @@ struct RunArgs {
     /// localhost by default: expose it elsewhere deliberately.
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
     metrics_listen: String,
+    /// Publish every finding to NATS JetStream at this URL
+    /// (nats://host:4222), on <prefix>.findings.<host> in stream <PREFIX>,
+    /// at least once; credentials from ASSAY_NATS_TOKEN or
+    /// ASSAY_NATS_USER/ASSAY_NATS_PASSWORD.
+    #[arg(long, value_name = "URL")]
+    nats: Option<String>,
+    /// Subject prefix for --nats.
+    #[arg(long, default_value = "assay", value_name = "PREFIX")]
+    nats_prefix: String,
+    /// Findings kept while the NATS server is away (the oldest are dropped,
+    /// and counted, beyond).
+    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    nats_buffer: usize,
     /// Do not write findings to stdout (with --output-file).
     #[arg(long, requires = "output_file")]
     no_stdout: bool,
@@ -283,6 +296,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         output_file_max_bytes: args.output_file_max_mb << 20,
         output_file_keep: args.output_file_keep,
         stdout: !args.no_stdout,
+        nats: args
+            .nats
+            .clone()
+            .map(|url| (url, args.nats_prefix.clone(), args.nats_buffer)),
         metrics_listen: match args.metrics_listen.as_str() {
             "off" | "none" => None,
             addr => Some(addr.parse().map_err(|e| {

@@ -176,7 +176,8 @@ impl Outputs {
 
     /// Writes to every output; the first error is returned after all were
     /// tried (a full disk must not silence stdout).
-    pub fn write(&mut self, finding: &Finding<'_>) -> io::Result<()> {
+    /// Returns the line written (for the fleet stream).
+    pub fn write(&mut self, finding: &Finding<'_>) -> io::Result<Vec<u8>> {
         let mut line = match self.format {
             Format::Native => serde_json::to_vec(finding)?,
             Format::Ocsf => {
@@ -195,7 +196,7 @@ impl Outputs {
         {
             result = result.and(Err(err));
         }
-        result
+        result.map(|()| line)
     }
 }
 

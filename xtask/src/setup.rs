@@ -19,7 +19,7 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 /// iproute2 (test network namespaces with their own resolver), redis and
 /// nghttp2 (benign binary and gRPC-over-h2c look-alikes, and a real HTTP/2
 /// stack for the Kaspa opening), python3 (the TLS pool fixture).
-const TEST_PACKAGES: [&str; 11] = [
+const TEST_PACKAGES: [&str; 12] = [
     "monero",
     "tshark",
     "openssl",
@@ -31,6 +31,7 @@ const TEST_PACKAGES: [&str; 11] = [
     "nghttp2-server",
     "python3",
     "prometheus",
+    "nats-server",
 ];
 
 /// The peer the benchmarks compare against.
