@@ -8,6 +8,7 @@
 
 pub mod agent;
 pub mod classify;
+pub mod config_file;
 pub mod correlate;
 pub mod cpu;
 pub mod cpu_time;

@@ -12,10 +12,22 @@ use tracing_subscriber::EnvFilter;
 /// the evidence for each verdict.
 ///
 /// Findings are written to stdout as JSON lines; logs go to stderr. Needs
-/// root (or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN and CAP_SYS_RESOURCE).
+/// root, or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN, CAP_SYS_PTRACE and
+/// CAP_DAC_READ_SEARCH (see deploy/assay.service).
 #[derive(Debug, Parser)]
-#[command(name = "assay", version, propagate_version = true)]
+#[command(
+    name = "assay",
+    version,
+    propagate_version = true,
+    args_override_self = true
+)]
 struct Cli {
+    /// Read options from this TOML file first: the long option names as
+    /// keys (`output-file = "/var/log/assay.jsonl"`, `no-hygiene = true`,
+    /// `cuda-library = ["…", "…"]`); options on the command line override
+    /// it. Unknown keys and wrong values are refused with their line.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -202,7 +214,14 @@ impl RunArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match with_config_file(argv) {
+        Ok(argv) => Cli::parse_from(argv),
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cli.log).unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
@@ -215,6 +234,77 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The command line with the `--config` file's options spliced in before
+/// the user's own (which therefore win), after the subcommand when there
+/// is one. Checks the file's values with the parser itself, to name the
+/// line of a wrong one.
+fn with_config_file(argv: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsString>> {
+    use clap::CommandFactory as _;
+    let path = argv.iter().enumerate().find_map(|(i, a)| {
+        let a = a.to_str()?;
+        match a.strip_prefix("--config") {
+            Some("") => argv.get(i + 1).map(PathBuf::from),
+            Some(rest) => rest.strip_prefix('=').map(PathBuf::from),
+            None => None,
+        }
+    });
+    let Some(path) = path else {
+        return Ok(argv);
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| anyhow::anyhow!("cannot read config {}: {e}", path.display()))?;
+    let command = Cli::command();
+    let run = command
+        .find_subcommand("run")
+        .cloned()
+        .unwrap_or_else(|| command.clone());
+    let known: Vec<assay::config_file::KnownOption> = run
+        .get_arguments()
+        .filter_map(|a| {
+            let long = a.get_long()?.to_owned();
+            (long != "config" && long != "help" && long != "version").then(|| {
+                assay::config_file::KnownOption {
+                    long,
+                    takes_value: a.get_action().takes_values(),
+                    repeatable: matches!(a.get_action(), clap::ArgAction::Append),
+                }
+            })
+        })
+        .collect();
+    let origin = path.display().to_string();
+    let config = assay::config_file::to_args(&text, &origin, &known)?;
+    // Values are checked by the parser itself; its error names the option,
+    // the file names the line.
+    let mut trial = vec![std::ffi::OsString::from("assay")];
+    trial.extend(config.args.iter().map(std::ffi::OsString::from));
+    if let Err(err) = Cli::try_parse_from(&trial) {
+        let text = err.to_string();
+        let line = config
+            .lines
+            .iter()
+            .find(|(long, _)| text.contains(&format!("--{long}")))
+            .map(|(_, line)| *line)
+            .unwrap_or(1);
+        let reason = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_owned();
+        anyhow::bail!("config {origin}, line {line}: {reason}");
+    }
+    // After the subcommand, whose own options they are; else after the
+    // program name (the default command is run).
+    let at = argv
+        .iter()
+        .position(|a| matches!(a.to_str(), Some("run" | "doctor")))
+        .map_or(1, |i| i + 1);
+    let mut out = argv[..at.min(argv.len())].to_vec();
+    out.extend(config.args.into_iter().map(std::ffi::OsString::from));
+    out.extend(argv[at.min(argv.len())..].iter().cloned());
+    Ok(out)
 }
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
