@@ -218,7 +218,9 @@ fn main() -> ExitCode {
     let cli = match with_config_file(argv) {
         Ok(argv) => Cli::parse_from(argv),
         Err(err) => {
-            eprintln!("error: {err}");
+            // Logging is not set up yet: the error goes to stderr as is.
+            let _ =
+                std::io::Write::write_fmt(&mut std::io::stderr(), format_args!("error: {err}\n"));
             return ExitCode::from(2);
         }
     };
