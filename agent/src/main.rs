@@ -42,8 +42,11 @@ enum Command {
     /// Run the agent (the default when no command is given).
     Run(RunArgs),
     /// Probe the kernel and print the attach plan as a table, attaching
-    /// nothing. Exits 0 when at least one sensor can run, 1 when none can,
-    /// 2 when the probe itself failed (e.g. not enough privilege).
+    /// nothing; then the GPU, and the outputs and policy the options name,
+    /// each tried. Exits 0 when at least one sensor can run and every
+    /// configured output and the policy are usable, 1 when no sensor can
+    /// run, 2 when the probe itself failed (e.g. not enough privilege), 3
+    /// when a configured output or the policy is not usable.
     Doctor(RunArgs),
     /// Classify the flows of a capture file (pcap or pcapng) with the
     /// agent's own classifiers, offline. Needs no privilege.
@@ -313,11 +316,25 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Some(Command::Doctor(args)) => {
             let loaded = loader::load(&args.load_options(false))?;
-            print!("{}", doctor::report(&loaded));
-            Ok(if loaded.anything_useful() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
+            let mut out = doctor::report(&loaded);
+            let metrics = match args.metrics_listen.as_str() {
+                "off" | "none" => None,
+                addr => addr.parse().ok(),
+            };
+            let fine = doctor::report_configured(
+                &doctor::Configured {
+                    output_file: args.output_file.as_deref(),
+                    nats: args.nats.as_deref(),
+                    metrics,
+                    policy: args.policy.as_deref(),
+                },
+                &mut out,
+            );
+            print!("{out}");
+            Ok(match (loaded.anything_useful(), fine) {
+                (false, _) => ExitCode::from(1),
+                (true, false) => ExitCode::from(3),
+                (true, true) => ExitCode::SUCCESS,
             })
         }
         Some(Command::Run(args)) => run(args),

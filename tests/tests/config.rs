@@ -55,3 +55,35 @@ fn config_options_apply_and_the_command_line_overrides_them() {
     );
     assert!(stdout.contains("turned off (--no-hygiene)"), "{stdout}");
 }
+
+#[test]
+fn doctor_tries_the_configured_outputs_and_policy() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("doctor");
+    let policy = dir.0.join("policy.toml");
+    std::fs::write(&policy, "[[rule]]\naction = \"allow\"\n").unwrap();
+    let closed = assay_tests::free_port();
+    let out = Command::new(agent_binary())
+        .arg("doctor")
+        .args(["--nats", &format!("nats://127.0.0.1:{closed}")])
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--output-file")
+        .arg(dir.0.join("findings.jsonl"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let row = |name: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(row("nats").contains(" no "), "{stdout}");
+    assert!(row("policy").contains("matches everything"), "{stdout}");
+    assert!(row("findings file").contains(" yes "), "{stdout}");
+}
