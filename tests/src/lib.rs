@@ -528,3 +528,108 @@ pub fn gpu_emulator(pattern: &str, seconds: f64) -> Command {
         .stdout(Stdio::piped());
     cmd
 }
+
+/// A real NATS server with JetStream on disk (Debian's nats-server).
+pub struct NatsServer(Child);
+
+impl NatsServer {
+    pub fn start(port: u16, store: &std::path::Path) -> Self {
+        let child = Command::new("/usr/sbin/nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
+            .arg("-sd")
+            .arg(store)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start nats-server");
+        Self(child)
+    }
+
+    /// A graceful stop (SIGTERM): what a restart does.
+    pub fn stop(mut self) {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Every message in the ASSAY stream: finding uid → how many times.
+pub fn stream_contents(port: u16) -> Option<std::collections::HashMap<String, usize>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    runtime.block_on(async {
+        let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
+            .await
+            .ok()?;
+        let js = async_nats::jetstream::new(client);
+        let mut stream = js.get_stream("ASSAY").await.ok()?;
+        let last = stream.info().await.ok()?.state.last_sequence;
+        let mut counts = std::collections::HashMap::new();
+        for seq in 1..=last {
+            let Ok(message) = stream.get_raw_message(seq).await else {
+                continue;
+            };
+            let finding: serde_json::Value = serde_json::from_slice(&message.payload).ok()?;
+            // An OCSF line names itself in metadata.uid; a native one by
+            // its id and event, which is the same string.
+            let uid = match finding["metadata"]["uid"].as_str() {
+                Some(uid) => uid.to_owned(),
+                None => format!(
+                    "{}:{}",
+                    finding["id"].as_str().unwrap_or_default(),
+                    finding["event"].as_str().unwrap_or_default()
+                ),
+            };
+            *counts.entry(uid).or_insert(0) += 1;
+        }
+        Some(counts)
+    })
+}
+
+/// The python `cargo xtask test` prepares (py-libp2p, jsonschema, PyYAML).
+pub fn test_python() -> PathBuf {
+    std::env::var_os("ASSAY_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/python")
+        })
+}
+
+/// Validates every line against the schema; panics naming the first error.
+pub fn validate_findings(lines: &[serde_json::Value]) {
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/finding.schema.json");
+    let script = "import json, sys, jsonschema\n\
+        schema = json.load(open(sys.argv[1]))\n\
+        v = jsonschema.Draft202012Validator(schema)\n\
+        n = 0\n\
+        for line in sys.stdin:\n\
+        \x20   for e in v.iter_errors(json.loads(line)):\n\
+        \x20       print(f'{list(e.absolute_path)}: {e.message}'); sys.exit(1)\n\
+        \x20   n += 1\n\
+        print(n)\n";
+    let mut child = Command::new(test_python())
+        .args(["-c", script])
+        .arg(&schema)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python with jsonschema (cargo xtask test installs it)");
+    let mut stdin = child.stdin.take().unwrap();
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "a finding does not validate: {text}");
+    assert_eq!(text.trim(), lines.len().to_string());
+}

@@ -6,74 +6,15 @@
 
 use std::{
     collections::HashMap,
-    process::{Child, Command, Stdio},
+    process::Stdio,
     time::{Duration, Instant},
 };
 
 use assay_tests::{
-    Agent, Server, TempDir, TestCgroup, emulator, finding_pid, free_port, require_root,
+    Agent, NatsServer, Server, TempDir, TestCgroup, emulator, finding_pid, free_port, require_root,
+    stream_contents,
 };
 use serde_json::Value;
-
-struct NatsServer(Child);
-
-impl NatsServer {
-    fn start(port: u16, store: &std::path::Path) -> Self {
-        let child = Command::new("/usr/sbin/nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string()])
-            .arg("-sd")
-            .arg(store)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start nats-server");
-        Self(child)
-    }
-
-    /// A graceful stop (SIGTERM): what a restart does.
-    fn stop(mut self) {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Every message in the ASSAY stream: finding uid → how many times.
-fn stream_contents(port: u16) -> Option<HashMap<String, usize>> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .ok()?;
-    runtime.block_on(async {
-        let client = async_nats::connect(format!("nats://127.0.0.1:{port}"))
-            .await
-            .ok()?;
-        let js = async_nats::jetstream::new(client);
-        let mut stream = js.get_stream("ASSAY").await.ok()?;
-        let last = stream.info().await.ok()?.state.last_sequence;
-        let mut counts = HashMap::new();
-        for seq in 1..=last {
-            let Ok(message) = stream.get_raw_message(seq).await else {
-                continue;
-            };
-            let finding: Value = serde_json::from_slice(&message.payload).ok()?;
-            let uid = format!(
-                "{}:{}",
-                finding["id"].as_str().unwrap_or_default(),
-                finding["event"].as_str().unwrap_or_default()
-            );
-            *counts.entry(uid).or_insert(0) += 1;
-        }
-        Some(counts)
-    })
-}
 
 fn wait_for_uid(port: u16, uid: &str, timeout: Duration) -> HashMap<String, usize> {
     let deadline = Instant::now() + timeout;

@@ -5,53 +5,10 @@
 //! names T1496 for mining, and carries the native finding unchanged; the
 //! same lines arrive in the --output-file, once each.
 
-use std::{
-    io::Write as _,
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{process::Stdio, time::Duration};
 
-use assay_tests::{Agent, Server, TempDir, TestCgroup, emulator, require_root};
+use assay_tests::{Agent, Server, TempDir, TestCgroup, emulator, require_root, validate_findings};
 use serde_json::Value;
-
-fn python() -> PathBuf {
-    std::env::var_os("ASSAY_TEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-venv/bin/python")
-        })
-}
-
-/// Validates every line against the schema; panics naming the first error.
-fn validate(lines: &[Value]) {
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/finding.schema.json");
-    let script = "import json, sys, jsonschema\n\
-        schema = json.load(open(sys.argv[1]))\n\
-        v = jsonschema.Draft202012Validator(schema)\n\
-        n = 0\n\
-        for line in sys.stdin:\n\
-        \x20   for e in v.iter_errors(json.loads(line)):\n\
-        \x20       print(f'{list(e.absolute_path)}: {e.message}'); sys.exit(1)\n\
-        \x20   n += 1\n\
-        print(n)\n";
-    let mut child = Command::new(python())
-        .args(["-c", script])
-        .arg(&schema)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python with jsonschema (cargo xtask test installs it)");
-    let mut stdin = child.stdin.take().unwrap();
-    for line in lines {
-        writeln!(stdin, "{line}").unwrap();
-    }
-    drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "a finding does not validate: {text}");
-    assert_eq!(text.trim(), lines.len().to_string());
-}
 
 #[test]
 fn ocsf_findings_validate_against_the_schema() {
@@ -97,7 +54,7 @@ fn ocsf_findings_validate_against_the_schema() {
     assert_eq!(opened["unmapped"]["assay"]["class"], "pow-mining");
     assert_eq!(closed["finding_info"]["uid"], opened["finding_info"]["uid"]);
     agent.stop_with(libc::SIGTERM);
-    validate(&agent.seen);
+    validate_findings(&agent.seen);
     // The file holds the same lines as stdout, once each.
     let in_file: Vec<Value> = std::fs::read_to_string(&file)
         .unwrap()
