@@ -98,6 +98,8 @@ pub struct RunOptions {
     pub metrics_listen: Option<std::net::SocketAddr>,
     /// Publish findings to NATS JetStream (URL, subject prefix, buffer).
     pub nats: Option<(String, String, usize)>,
+    /// Seconds between workload summaries on the fleet stream.
+    pub summary_every_s: u64,
     /// Write verdicts a policy `allow` rule suppressed as
     /// `verdict.suppressed` lines.
     pub log_suppressed: bool,
@@ -165,6 +167,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
     state.policy = options.policy.clone();
     state.sink.set_format(options.format);
     state.sink.set_stdout(options.stdout);
+    state.summary_every_s = options.summary_every_s.max(1);
     if let Some((url, prefix, buffer)) = &options.nats {
         state.fleet = Some(crate::fleet::Fleet::start(crate::fleet::FleetOptions {
             url: url.clone(),
@@ -404,6 +407,8 @@ pub struct State {
     reported_levels: HashMap<String, crate::correlate::Level>,
     /// The fleet stream (absent without --nats).
     fleet: Option<crate::fleet::Fleet>,
+    /// Seconds between workload summaries on the fleet stream.
+    summary_every_s: u64,
     /// Each sensor and whether it runs (for metrics).
     sensors: Vec<(&'static str, bool)>,
     /// GPU telemetry (absent without NVML and without a replay).
@@ -443,6 +448,7 @@ impl State {
             policy: crate::policy::Policy::default(),
             sensors: Vec::new(),
             fleet: None,
+            summary_every_s: 60,
             log_suppressed: false,
             reported_levels: HashMap::new(),
             config_checked: HashSet::new(),
@@ -1552,6 +1558,36 @@ impl State {
             cpu_time.poll();
         }
         self.check_configs_of_busy_processes();
+        // Every minute, the fleet gets a summary of each workload with open
+        // verdicts.
+        if let Some(fleet) = &self.fleet
+            && now_s().is_multiple_of(self.summary_every_s)
+        {
+            let minute = now_s() / self.summary_every_s;
+            let mut by_workload: HashMap<&Workload, Vec<&crate::correlate::Verdict>> =
+                HashMap::new();
+            for verdict in self.correlator.open_verdicts() {
+                by_workload
+                    .entry(&verdict.workload)
+                    .or_default()
+                    .push(verdict);
+            }
+            for (workload, verdicts) in by_workload {
+                let summary = json!({
+                    "type": "workload.summary",
+                    "host": self.host,
+                    "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                    "workload": workload,
+                    "verdicts": verdicts.iter().map(|v| json!({
+                        "id": v.id, "class": v.class, "level": v.level, "score": v.score,
+                        "active": v.active(),
+                    })).collect::<Vec<_>>(),
+                });
+                if let Ok(line) = serde_json::to_vec(&summary) {
+                    fleet.push_summary(format!("summary:{}:{minute}:{workload}", self.host), line);
+                }
+            }
+        }
         // Verdicts whose evidence is all forgotten resolve.
         if now_s().is_multiple_of(10) {
             for verdict in self.correlator.decay(std::time::SystemTime::now()) {

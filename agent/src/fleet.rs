@@ -1,6 +1,8 @@
 //! The fleet stream: every finding line, published to NATS JetStream on
-//! `<prefix>.findings.<host>` (stream `<PREFIX>`, created when missing), so
-//! a fleet's SOC pipeline can consume, fan out and replay them.
+//! `<prefix>.findings.<host>` (stream `<PREFIX>`, created when missing), and
+//! every minute a summary of each workload with open verdicts on
+//! `<prefix>.workloads.<host>`, so a fleet's SOC pipeline can consume, fan
+//! out and replay them.
 //!
 //! At least once, nothing lost within the buffer: findings wait in a
 //! bounded local queue ([`Fleet::push`]) until the server acknowledges
@@ -27,6 +29,8 @@ use tracing::{info, warn};
 
 /// One finding waiting to be published.
 struct Message {
+    /// `findings` or `workloads`: the subject's kind.
+    kind: &'static str,
     id: String,
     line: Vec<u8>,
 }
@@ -78,6 +82,15 @@ impl Fleet {
 
     /// Queues one finding line (`id`: its id and event).
     pub fn push(&self, id: String, line: Vec<u8>) {
+        self.enqueue("findings", id, line);
+    }
+
+    /// Queues one workload summary (`id`: unique per workload and minute).
+    pub fn push_summary(&self, id: String, line: Vec<u8>) {
+        self.enqueue("workloads", id, line);
+    }
+
+    fn enqueue(&self, kind: &'static str, id: String, line: Vec<u8>) {
         let Ok(mut queue) = self.queue.lock() else {
             return;
         };
@@ -85,7 +98,7 @@ impl Fleet {
             queue.pop_front();
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        queue.push_back(Message { id, line });
+        queue.push_back(Message { kind, id, line });
         drop(queue);
         self.notify.notify_one();
     }
@@ -152,11 +165,8 @@ async fn publish_loop(
     notify: Arc<Notify>,
     stats: Arc<FleetStats>,
 ) {
-    let subject = format!(
-        "{}.findings.{}",
-        options.prefix,
-        subject_token(&options.host)
-    );
+    let host = subject_token(&options.host);
+    let subject = |kind: &str| format!("{}.{kind}.{host}", options.prefix);
     let mut backoff = Duration::from_millis(250);
     let mut jetstream: Option<async_nats::jetstream::Context> = None;
     let mut announced_down = false;
@@ -164,7 +174,7 @@ async fn publish_loop(
         let Some(js) = jetstream.as_ref() else {
             match connect(&options).await {
                 Ok(js) => {
-                    info!(url = %options.url, subject, "fleet stream connected");
+                    info!(url = %options.url, subject = subject("findings"), "fleet stream connected");
                     jetstream = Some(js);
                     backoff = Duration::from_millis(250);
                     announced_down = false;
@@ -183,15 +193,15 @@ async fn publish_loop(
         let next = queue
             .lock()
             .ok()
-            .and_then(|q| q.front().map(|m| (m.id.clone(), m.line.clone())));
-        let Some((id, line)) = next else {
+            .and_then(|q| q.front().map(|m| (m.kind, m.id.clone(), m.line.clone())));
+        let Some((kind, id, line)) = next else {
             notify.notified().await;
             continue;
         };
         let mut headers = async_nats::HeaderMap::new();
         headers.insert("Nats-Msg-Id", id.as_str());
         let acked = match js
-            .publish_with_headers(subject.clone(), headers, line.into())
+            .publish_with_headers(subject(kind), headers, line.into())
             .await
         {
             Ok(ack) => tokio::time::timeout(Duration::from_secs(5), ack)

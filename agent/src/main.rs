@@ -155,10 +155,11 @@ struct RunArgs {
     /// way).
     #[arg(long)]
     log_suppressed: bool,
-    /// Shape of each finding line: `native` (assay's own, see the README)
-    /// or `ocsf` (an OCSF 1.3 Detection Finding, class_uid 2004, with the
-    /// native finding in `unmapped.assay`; docs/finding.schema.json).
-    #[arg(long, value_enum, default_value = "native")]
+    /// Shape of each finding line: `ocsf` (an OCSF 1.3 Detection Finding,
+    /// class_uid 2004, with assay's own finding in `unmapped.assay`;
+    /// docs/finding.schema.json) or `native` (assay's own finding alone,
+    /// see the README).
+    #[arg(long, value_enum, default_value = "ocsf")]
     format: assay::sink::Format,
     /// Also write findings, one JSON line each, to this file (appended;
     /// rotated to FILE.1, FILE.2, … at --output-file-max-mb).
@@ -187,6 +188,10 @@ struct RunArgs {
     /// and counted, beyond).
     #[arg(long, default_value_t = 10_000, value_name = "N")]
     nats_buffer: usize,
+    /// Seconds between the workload summaries --nats publishes (each
+    /// workload with open verdicts, on <prefix>.workloads.<host>).
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    nats_summary_every: u64,
     /// Do not write findings to stdout (with --output-file).
     #[arg(long, requires = "output_file")]
     no_stdout: bool,
@@ -409,6 +414,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
             .nats
             .clone()
             .map(|url| (url, args.nats_prefix.clone(), args.nats_buffer)),
+        summary_every_s: args.nats_summary_every,
         metrics_listen: match args.metrics_listen.as_str() {
             "off" | "none" => None,
             addr => Some(addr.parse().map_err(|e| {

@@ -137,10 +137,11 @@ impl<'a> Finding<'a> {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// assay's own finding (README, "Reading a finding").
-    #[default]
     Native,
     /// An OCSF 1.3 Detection Finding (class_uid 2004) carrying the native
-    /// finding in `unmapped.assay` (docs/finding.schema.json).
+    /// finding in `unmapped.assay` (docs/finding.schema.json): the default,
+    /// what SOC pipelines ingest.
+    #[default]
     Ocsf,
 }
 
@@ -156,7 +157,7 @@ pub struct Outputs {
 impl Outputs {
     pub fn stdout() -> Self {
         Self {
-            format: Format::Native,
+            format: Format::default(),
             stdout: true,
             file: None,
         }

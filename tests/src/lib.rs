@@ -241,6 +241,11 @@ impl Agent {
     }
 
     fn start_command(mut cmd: Command, cgroup: &TestCgroup, extra: &[&str]) -> Self {
+        // The suites read assay's own finding shape unless they ask for
+        // another.
+        if !extra.contains(&"--format") {
+            cmd.args(["--format", "native"]);
+        }
         let mut child = cmd
             .arg("--cgroup")
             .arg(&cgroup.path)
@@ -592,6 +597,36 @@ pub fn stream_contents(port: u16) -> Option<std::collections::HashMap<String, us
             *counts.entry(uid).or_insert(0) += 1;
         }
         Some(counts)
+    })
+}
+
+/// The subjects of every message in the ASSAY stream, in order.
+pub fn stream_subjects(port: u16) -> Vec<String> {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return Vec::new();
+    };
+    runtime.block_on(async {
+        let Ok(client) = async_nats::connect(format!("nats://127.0.0.1:{port}")).await else {
+            return Vec::new();
+        };
+        let js = async_nats::jetstream::new(client);
+        let Ok(mut stream) = js.get_stream("ASSAY").await else {
+            return Vec::new();
+        };
+        let last = match stream.info().await {
+            Ok(info) => info.state.last_sequence,
+            Err(_) => return Vec::new(),
+        };
+        let mut subjects = Vec::new();
+        for seq in 1..=last {
+            if let Ok(message) = stream.get_raw_message(seq).await {
+                subjects.push(message.subject.to_string());
+            }
+        }
+        subjects
     })
 }
 

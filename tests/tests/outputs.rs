@@ -13,7 +13,7 @@ use std::{
 
 use assay_tests::{
     Agent, NatsServer, Server, TempDir, TestCgroup, emulator, free_port, require_root,
-    stream_contents, validate_findings,
+    stream_contents, stream_subjects, validate_findings,
 };
 use serde_json::Value;
 
@@ -48,11 +48,15 @@ fn one_finding_arrives_everywhere_once_with_the_same_id() {
             &format!("nats://127.0.0.1:{nats_port}"),
             "--metrics-listen",
             &format!("127.0.0.1:{metrics_port}"),
+            "--nats-summary-every",
+            "1",
+            "--host",
+            "outputs-test",
         ],
     );
     let mut cmd = emulator();
     cmd.args(["stratum", "--variant", "st5", "--connect", &pool.addr])
-        .args(["--hold-ms", "200"])
+        .args(["--hold-ms", "2500"])
         .stdout(Stdio::null());
     let mut miner = cgroup.spawn(cmd);
     let pid = u64::from(miner.id());
@@ -84,6 +88,13 @@ fn one_finding_arrives_everywhere_once_with_the_same_id() {
         }
         std::thread::sleep(Duration::from_millis(300));
     };
+    // While the verdict was open, workload summaries went out too.
+    let subjects = stream_subjects(nats_port);
+    assert!(
+        subjects.iter().any(|s| s == "assay.workloads.outputs-test"),
+        "no workload summary: {subjects:?}"
+    );
+    assert!(subjects.iter().any(|s| s == "assay.findings.outputs-test"));
     // The metric, read before the agent stops.
     let text = metrics(metrics_port);
     agent.stop_with(libc::SIGTERM);

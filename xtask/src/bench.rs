@@ -483,6 +483,7 @@ impl RunningAgent {
 
     fn start_with(bin: &Path, args: &[&str]) -> Result<Self> {
         let mut child = Command::new(bin)
+            .args(["--format", "native"])
             .args(args)
             .env("ASSAY_LOG", "info")
             .stdout(Stdio::piped())
