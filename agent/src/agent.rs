@@ -1219,7 +1219,17 @@ impl State {
             .map(|p| p.pid)
     }
 
-    fn report_hygiene(&mut self, tgid: u32, sign: hygiene::HygieneSign) {
+    /// Evidence about a live process, seen now, reported: `what` follows
+    /// "pid N (comm) " in the summary.
+    fn report_about(
+        &mut self,
+        tgid: u32,
+        kind: EvidenceKind,
+        strength: f32,
+        decisive: bool,
+        what: String,
+        attributes: Map<String, serde_json::Value>,
+    ) {
         let process = self.processes.get_for_evidence(tgid).cloned();
         let comm = process.as_ref().map(|p| p.comm.as_str()).unwrap_or("?");
         let now = std::time::SystemTime::now();
@@ -1229,15 +1239,26 @@ impl State {
                 .map(|p| p.workload())
                 .unwrap_or(Workload::Process { tgid }),
             pid: tgid,
-            kind: hygiene::KIND,
-            strength: sign.strength,
-            decisive: false,
-            summary: format!("pid {tgid} ({comm}) {}", sign.summary),
-            attributes: sign.attributes,
+            kind,
+            strength,
+            decisive,
+            summary: format!("pid {tgid} ({comm}) {what}"),
+            attributes,
             first_seen: now,
             last_seen: now,
         };
         self.report(evidence, process.as_ref(), None);
+    }
+
+    fn report_hygiene(&mut self, tgid: u32, sign: hygiene::HygieneSign) {
+        self.report_about(
+            tgid,
+            hygiene::KIND,
+            sign.strength,
+            false,
+            sign.summary,
+            sign.attributes,
+        );
     }
 
     /// Pool URLs, miner flags and wallets on a process's command line:
@@ -1337,8 +1358,6 @@ impl State {
         if strength <= 0.0 {
             return;
         }
-        let process = self.processes.get_for_evidence(tgid).cloned();
-        let comm = process.as_ref().map(|p| p.comm.as_str()).unwrap_or("?");
         let described: Vec<String> = hints.iter().map(cmdline::Hint::describe).collect();
         let mut attributes = Map::new();
         attributes.insert(
@@ -1353,29 +1372,22 @@ impl State {
         if let Some(path) = &config {
             attributes.insert("config".into(), json!(path));
         }
-        let now = std::time::SystemTime::now();
-        let evidence = Evidence {
-            workload: process
-                .as_ref()
-                .map(|p| p.workload())
-                .unwrap_or(Workload::Process { tgid }),
-            pid: tgid,
-            kind: EvidenceKind::CommandLine,
+        let what = format!(
+            "{}: {}",
+            match &config {
+                Some(path) => format!("reads a config file ({path}) with"),
+                None => "was started with".into(),
+            },
+            described.join("; ")
+        );
+        self.report_about(
+            tgid,
+            EvidenceKind::CommandLine,
             strength,
-            decisive: false,
-            summary: format!(
-                "pid {tgid} ({comm}) {}: {}",
-                match &config {
-                    Some(path) => format!("reads a config file ({path}) with"),
-                    None => "was started with".into(),
-                },
-                described.join("; ")
-            ),
+            false,
+            what,
             attributes,
-            first_seen: now,
-            last_seen: now,
-        };
-        self.report(evidence, process.as_ref(), None);
+        );
     }
 
     /// The CUDA sensor's scans and launch windows; after a window, each
@@ -1439,8 +1451,6 @@ impl State {
         if verdict.strength <= 0.0 {
             return;
         }
-        let process = self.processes.get_for_evidence(tgid).cloned();
-        let comm = process.as_ref().map(|p| p.comm.as_str()).unwrap_or("?");
         let mut attributes = Map::new();
         attributes.insert("gpu_class".into(), json!(verdict.class.name()));
         attributes.insert("reasons".into(), json!(verdict.reasons));
@@ -1464,27 +1474,20 @@ impl State {
         attributes.insert("libraries".into(), json!(activity.libraries));
         attributes.insert("runtime_compiles".into(), json!(activity.runtime_compiles));
         attributes.insert("bytes_allocated".into(), json!(activity.bytes_allocated));
-        let now = std::time::SystemTime::now();
-        let evidence = Evidence {
-            workload: process
-                .as_ref()
-                .map(|p| p.workload())
-                .unwrap_or(Workload::Process { tgid }),
-            pid: tgid,
+        // Stable per process and class (repeated windows refresh one
+        // record); the facts with their numbers are in `reasons`.
+        let what = format!(
+            "{phrase}: {}",
+            verdict.reasons.first().map(String::as_str).unwrap_or("")
+        );
+        self.report_about(
+            tgid,
             kind,
-            strength: verdict.strength,
-            decisive: verdict.decisive,
-            // Stable per process and class (repeated windows refresh one
-            // record); the facts with their numbers are in `reasons`.
-            summary: format!(
-                "pid {tgid} ({comm}) {phrase}: {}",
-                verdict.reasons.first().map(String::as_str).unwrap_or("")
-            ),
+            verdict.strength,
+            verdict.decisive,
+            what,
             attributes,
-            first_seen: now,
-            last_seen: now,
-        };
-        self.report(evidence, process.as_ref(), None);
+        );
     }
 
     /// Once a tick: the next telemetry poll; every 10 s, processes on a GPU
