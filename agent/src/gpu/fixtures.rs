@@ -6,7 +6,7 @@
 //! memory-hard miner, a training job, a bursty model server). They are
 //! generated, not recorded: replace them with real recordings from a GPU
 //! host when one is at hand. Regenerate with
-//! `cargo test -p assay --lib gpu::fixtures -- --ignored`.
+//! `ASSAY_REGENERATE_GPU_FIXTURES=1 cargo test -p assay --lib gpu::fixtures`.
 
 use std::{fs, path::PathBuf, time::Duration};
 
@@ -239,22 +239,20 @@ fn replay_window(name: &str) -> (TelemetryWindow, u64) {
     (window, polls)
 }
 
-#[test]
-#[ignore = "writes tests/fixtures/gpu/*.jsonl; run after changing the generator"]
-fn regenerate_fixtures() {
-    for shape in &SHAPES {
-        fs::write(dir().join(format!("{}.jsonl", shape.name)), generate(shape)).unwrap();
-    }
-}
-
+/// The fixtures are the generator's output. After changing the generator,
+/// run this test with `ASSAY_REGENERATE_GPU_FIXTURES=1` to rewrite them.
 #[test]
 fn the_fixtures_are_what_the_generator_writes() {
+    let regenerate = std::env::var_os("ASSAY_REGENERATE_GPU_FIXTURES").is_some();
     for shape in &SHAPES {
         let path = dir().join(format!("{}.jsonl", shape.name));
+        if regenerate {
+            fs::write(&path, generate(shape)).unwrap();
+        }
         let on_disk = fs::read_to_string(&path).unwrap();
         assert!(
             on_disk == generate(shape),
-            "{} differs from the generator: rerun it with --ignored",
+            "{} differs from the generator: rerun this test with ASSAY_REGENERATE_GPU_FIXTURES=1",
             path.display()
         );
     }
