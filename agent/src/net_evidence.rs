@@ -422,10 +422,20 @@ fn dns_evidence(
     if !asked || facts.forwarding {
         return None;
     }
+    // The name asked, or an alias the answer leads to: a pool hidden
+    // behind a CNAME of an innocent-looking domain is still the pool.
     let (name, entry) = message
         .questions
         .iter()
-        .find_map(|q| pools.matches(&q.name).map(|entry| (q.name.clone(), entry)))?;
+        .find_map(|q| pools.matches(&q.name).map(|entry| (q.name.clone(), entry)))
+        .or_else(|| {
+            message.answers.iter().find_map(|r| match &r.data {
+                crate::classify::dns::RecordData::Cname(target) => {
+                    pools.matches(target).map(|entry| (target.clone(), entry))
+                }
+                _ => None,
+            })
+        })?;
     let mut attributes = base_attributes("dns", direction, facts);
     attributes.insert("source".into(), json!("dns"));
     attributes.insert("query".into(), json!(name));
@@ -786,5 +796,32 @@ mod tests {
         assert!(as_client(&ordinary, Direction::Inbound).is_none());
         let unseen = Observation::TlsServerHello(without_certificate());
         assert!(as_client(&unseen, Direction::Inbound).is_none());
+    }
+
+    #[test]
+    fn a_pool_behind_a_cname_is_still_a_pool_lookup() {
+        let answer = Observation::Dns(dns::Message {
+            id: 1,
+            is_response: true,
+            rcode: 0,
+            questions: vec![dns::Question {
+                name: "metrics.example-cdn.net".into(),
+                qtype: 1,
+            }],
+            answers: vec![dns::Record {
+                name: "metrics.example-cdn.net".into(),
+                rtype: 5,
+                ttl: 60,
+                data: dns::RecordData::Cname("pool.supportxmr.com".into()),
+            }],
+        });
+        let draft = as_client(&answer, Direction::Inbound).unwrap();
+        assert_eq!(draft.attributes["query"], "pool.supportxmr.com");
+        // An ordinary alias is nothing.
+        let Observation::Dns(mut plain) = answer else {
+            unreachable!()
+        };
+        plain.answers[0].data = dns::RecordData::Cname("edge.example-cdn.net".into());
+        assert!(as_client(&Observation::Dns(plain), Direction::Inbound).is_none());
     }
 }
