@@ -461,12 +461,14 @@ impl FlowTable {
         if let Some(observed) = job_cadence(flow, segment.direction) {
             outcome.observations.push(observed);
         }
-        // A JSON line still open at the last sample: ask for more, up to a
-        // bound, so a login split over many segments is still read.
+        // A JSON line, or a TLS hello, still open at the last sample: ask
+        // for more, up to a bound, so a login or a ClientHello (post-quantum
+        // key shares make them several KiB) split over many segments is
+        // still read.
         let stream = &flow.streams[segment.direction as usize];
         let last_sample = u32::from(segment.index) + 1 >= flow.sample_limit;
         if last_sample
-            && stream.framing == Framing::JsonLines
+            && matches!(stream.framing, Framing::JsonLines | Framing::Tls)
             && !stream.done
             && !stream.bytes.is_empty()
             && flow.sample_limit < MAX_SAMPLES_PER_DIRECTION
@@ -816,6 +818,30 @@ mod tests {
         }
         assert_eq!(limit, MAX_SAMPLES_PER_DIRECTION);
         assert_eq!(t.get(1).unwrap().sample_limit, MAX_SAMPLES_PER_DIRECTION);
+    }
+
+    #[test]
+    fn a_client_hello_split_over_more_segments_than_sampled_is_still_read() {
+        let hello: &[u8] = include_bytes!("../../fuzz/seeds/tls_hello/chrome_like_client_hello");
+        let mut t = FlowTable::new(8, 4);
+        let chunk = hello.len().div_ceil(6);
+        let mut seen = Vec::new();
+        let mut limit = 4;
+        for (i, piece) in hello.chunks(chunk).enumerate() {
+            // The kernel sends nothing past the limit.
+            assert!((i as u32) < limit, "segment {i} past the limit {limit}");
+            let outcome = t.on_sample(&sample(1, direction::EGRESS, i as u8, piece));
+            if let Some(raised) = outcome.raised_limit {
+                limit = raised;
+            }
+            seen.extend(outcome.observations);
+        }
+        assert!(limit > 4, "the limit was not raised");
+        assert!(
+            seen.iter()
+                .any(|o| matches!(o.observation, Observation::TlsClientHello(_))),
+            "{seen:?}"
+        );
     }
 
     #[test]
