@@ -668,24 +668,8 @@ impl State {
         let Some(draft) = net_evidence::fanout_evidence(&facts, count) else {
             return;
         };
-        let process = self.processes.get_for_evidence(owner.tgid).cloned();
-        let workload = process
-            .as_ref()
-            .map(|p| p.workload())
-            .unwrap_or(Workload::Process { tgid: owner.tgid });
-        let now = std::time::SystemTime::now();
-        let evidence = Evidence {
-            workload,
-            pid: owner.tgid,
-            kind: draft.kind,
-            strength: draft.strength,
-            decisive: draft.decisive,
-            summary: draft.summary,
-            attributes: draft.attributes,
-            first_seen: first_payload_ns.map(wall_of_monotonic).unwrap_or(now),
-            last_seen: now,
-        };
-        self.report(evidence, process.as_ref(), None);
+        // Fan-out builds up over minutes: no detection latency to report.
+        self.report_flow_draft(owner.tgid, draft, first_payload_ns, false);
     }
 
     /// Observations on adopted flows wait for the next tick, where one
@@ -786,15 +770,27 @@ impl State {
             }
             return;
         };
-        let process = self.processes.get_for_evidence(owner.tgid).cloned();
+        self.report_flow_draft(owner.tgid, draft, first_payload_ns, true);
+    }
+
+    /// Flow evidence about its owner, first seen at the flow's first
+    /// payload; `timed`: report how long after it the verdict came.
+    fn report_flow_draft(
+        &mut self,
+        tgid: u32,
+        draft: net_evidence::Draft,
+        first_payload_ns: Option<u64>,
+        timed: bool,
+    ) {
+        let process = self.processes.get_for_evidence(tgid).cloned();
         let workload = process
             .as_ref()
             .map(|p| p.workload())
-            .unwrap_or(Workload::Process { tgid: owner.tgid });
+            .unwrap_or(Workload::Process { tgid });
         let now = std::time::SystemTime::now();
         let evidence = Evidence {
             workload,
-            pid: owner.tgid,
+            pid: tgid,
             kind: draft.kind,
             strength: draft.strength,
             decisive: draft.decisive,
@@ -803,7 +799,8 @@ impl State {
             first_seen: first_payload_ns.map(wall_of_monotonic).unwrap_or(now),
             last_seen: now,
         };
-        self.report(evidence, process.as_ref(), first_payload_ns);
+        let decided_from = if timed { first_payload_ns } else { None };
+        self.report(evidence, process.as_ref(), decided_from);
     }
 
     fn on_randomx(&mut self, finding: cpu::Finding) {
