@@ -8,9 +8,9 @@ use assay::{
     classify::{Direction, dns, p2p, stratum, stratum_v2, tls},
     correlate::Correlator,
     evidence::{Evidence, EvidenceKind},
-    flows::FlowTable,
-    workload::Workload,
+    tables::workload::Workload,
 };
+use assay_classify::flow::FlowTable;
 use assay_common::event::{EventHeader, SAMPLE_LEN, SampleEvent, direction, kind};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -81,7 +81,7 @@ fn classify(c: &mut Criterion) {
                 let mut e = event;
                 e.cookie = cookie;
                 e.header.timestamp_ns = cookie;
-                black_box(table.on_sample(&e))
+                black_box(assay::sensors::flow::on_sample(&mut table, &e))
             })
         });
     }
@@ -226,8 +226,8 @@ criterion_group!(
 criterion_main!(benches);
 
 /// The CA-signed RSA leaf (20 DNS names) and its CA, from the TLS tests.
-const NODE_CERTIFICATE: &[u8] = include_bytes!("../src/classify/testdata/node-signed.der");
-const TEST_CA: &[u8] = include_bytes!("../src/classify/testdata/test-ca.der");
+const NODE_CERTIFICATE: &[u8] = include_bytes!("../../classify/src/testdata/node-signed.der");
+const TEST_CA: &[u8] = include_bytes!("../../classify/src/testdata/test-ca.der");
 
 /// A TLS 1.2 server's first flight in one record: ServerHello (no
 /// extensions), Certificate (leaf and CA), ServerHelloDone.

@@ -21,22 +21,22 @@ use tokio::{
 use tracing::{debug, info, warn};
 
 use crate::{
+    classify::flow::{CADENCE_AFTER_NS, FlowTable, Observation, Observed, Origin, Owner, Role},
     classify::{Direction, cmdline, dns::PoolDomains, p2p},
     correlate::{Change, Correlator, Verdict},
-    cpu::{self, FpuSensor},
-    cpu_time::CpuTime,
-    cuda::{self, CudaSensor},
-    events::{self, DecodeError, Event, c_string},
+    evidence::hygiene,
+    evidence::network::{self, FlowFacts},
     evidence::{Evidence, EvidenceKind},
-    flows::{CADENCE_AFTER_NS, FlowTable, Observation, Observed, Origin, Owner, Role},
-    hygiene,
-    kernel::sockets,
-    loader::{self, LoadOptions},
-    net_evidence::{self, FlowFacts},
-    process_table::{ProcessInfo, ProcessTable},
-    sink::{Ancestor, CpuUse, Finding, Outputs, RotatingFile},
+    kernel::loader::{self, LoadOptions},
+    procfs::sockets,
+    sensors::cpu_time::CpuTime,
+    sensors::cuda::{self, CudaSensor},
+    sensors::decode::{self, DecodeError, Event, c_string},
+    sensors::fpu::{self, FpuSensor},
+    sinks::{Ancestor, CpuUse, Finding, Outputs, RotatingFile},
+    tables::processes::{ProcessInfo, ProcessTable},
+    tables::workload::Workload,
     time::{monotonic_ns, wall_of_monotonic},
-    workload::Workload,
 };
 
 /// Flows idle this long are forgotten by user space.
@@ -83,10 +83,10 @@ pub struct RunOptions {
     pub launch_duty: cuda::DutyCycle,
     /// Replay this GPU telemetry trace instead of polling NVML.
     pub gpu_replay: Option<std::path::PathBuf>,
-    pub policy: crate::policy::Policy,
+    pub policy: crate::correlate::policy::Policy,
     /// Where open verdicts are kept across restarts.
     pub state_dir: Option<std::path::PathBuf>,
-    pub format: crate::sink::Format,
+    pub format: crate::sinks::Format,
     /// Also write findings to this file, rotated at `output_file_max_bytes`
     /// keeping `output_file_keep` old ones.
     pub output_file: Option<std::path::PathBuf>,
@@ -107,8 +107,8 @@ pub struct RunOptions {
 
 /// GPU telemetry: a source (NVML, or a replayed trace) and its window.
 struct Telemetry {
-    source: Box<dyn crate::gpu::telemetry::TelemetrySource>,
-    window: crate::gpu::window::TelemetryWindow,
+    source: Box<dyn crate::sensors::gpu::telemetry::TelemetrySource>,
+    window: assay_classify::gpu::window::TelemetryWindow,
     errors: u64,
 }
 
@@ -169,12 +169,14 @@ pub async fn run(options: RunOptions) -> Result<()> {
     state.sink.set_stdout(options.stdout);
     state.summary_every_s = options.summary_every_s.max(1);
     if let Some((url, prefix, buffer)) = &options.nats {
-        state.fleet = Some(crate::fleet::Fleet::start(crate::fleet::FleetOptions {
-            url: url.clone(),
-            prefix: prefix.clone(),
-            host: state.host.clone(),
-            buffer: *buffer,
-        }));
+        state.fleet = Some(crate::sinks::fleet::Fleet::start(
+            crate::sinks::fleet::FleetOptions {
+                url: url.clone(),
+                prefix: prefix.clone(),
+                host: state.host.clone(),
+                buffer: *buffer,
+            },
+        ));
     }
     if let Some(path) = &options.output_file {
         let file = RotatingFile::open(
@@ -198,20 +200,27 @@ pub async fn run(options: RunOptions) -> Result<()> {
         .transpose()?
         .map(CpuTime::new);
     if loaded.features.perf_hardware.is_available() {
-        state.pmu = Some(crate::pmu::HardwareCounters::default());
+        state.pmu = Some(crate::sensors::pmu::HardwareCounters::default());
     }
     state.telemetry = match &options.gpu_replay {
-        Some(path) => match crate::gpu::replay::Replay::open(path, crate::gpu::replay::Pace::Fast) {
+        Some(path) => match crate::sensors::gpu::replay::Replay::open(
+            path,
+            crate::sensors::gpu::replay::Pace::Fast,
+        ) {
             Ok(replay) => {
                 info!(sensor = "gpu-telemetry", trace = %path.display(), "on: replaying a trace");
-                Some(Box::new(replay) as Box<dyn crate::gpu::telemetry::TelemetrySource>)
+                Some(Box::new(replay) as Box<dyn crate::sensors::gpu::telemetry::TelemetrySource>)
             }
             Err(err) => bail!("--gpu-replay {}: {err}", path.display()),
         },
-        None => match crate::gpu::nvml::NvmlSource::open() {
+        None => match crate::sensors::gpu::nvml::NvmlSource::open() {
             Ok(nvml) => {
-                info!(sensor = "gpu-telemetry", devices = nvml.devices(), "on: NVML");
-                Some(Box::new(nvml) as Box<dyn crate::gpu::telemetry::TelemetrySource>)
+                info!(
+                    sensor = "gpu-telemetry",
+                    devices = nvml.devices(),
+                    "on: NVML"
+                );
+                Some(Box::new(nvml) as Box<dyn crate::sensors::gpu::telemetry::TelemetrySource>)
             }
             Err(why) => {
                 warn!(sensor = "gpu-telemetry", "off: {why}");
@@ -221,7 +230,9 @@ pub async fn run(options: RunOptions) -> Result<()> {
     }
     .map(|source| Telemetry {
         source,
-        window: crate::gpu::window::TelemetryWindow::new(crate::gpu::window::DEFAULT_SPAN),
+        window: assay_classify::gpu::window::TelemetryWindow::new(
+            assay_classify::gpu::window::DEFAULT_SPAN,
+        ),
         errors: 0,
     });
     let cuda_on = loaded
@@ -319,7 +330,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
             } => {
                 if let Ok((stream, _)) = accepted {
                     let body = state.metrics_body();
-                    tokio::spawn(crate::metrics::serve(stream, body));
+                    tokio::spawn(crate::sinks::metrics::serve(stream, body));
                 }
             }
             _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
@@ -400,13 +411,13 @@ pub struct State {
     /// Processes that received a DNS query: local resolvers (systemd-
     /// resolved, dnsmasq, CoreDNS). Their lookups are other processes'.
     resolvers: HashSet<u32>,
-    policy: crate::policy::Policy,
+    policy: crate::correlate::policy::Policy,
     log_suppressed: bool,
     /// The level last reported per open verdict (policy downgrades can
     /// make a raise invisible: it is then not reported again).
     reported_levels: HashMap<String, crate::correlate::Level>,
     /// The fleet stream (absent without --nats).
-    fleet: Option<crate::fleet::Fleet>,
+    fleet: Option<crate::sinks::fleet::Fleet>,
     /// Seconds between workload summaries on the fleet stream.
     summary_every_s: u64,
     /// Each sensor and whether it runs (for metrics).
@@ -414,7 +425,7 @@ pub struct State {
     /// GPU telemetry (absent without NVML and without a replay).
     telemetry: Option<Telemetry>,
     /// Hardware counters of busy processes (absent without a PMU).
-    pmu: Option<crate::pmu::HardwareCounters>,
+    pmu: Option<crate::sensors::pmu::HardwareCounters>,
     /// The CUDA driver sensor (absent without uprobes).
     cuda: Option<CudaSensor>,
     /// On-CPU time per process (absent when the map could not be taken).
@@ -445,7 +456,7 @@ impl State {
             cuda: None,
             pmu: None,
             telemetry: None,
-            policy: crate::policy::Policy::default(),
+            policy: crate::correlate::policy::Policy::default(),
             sensors: Vec::new(),
             fleet: None,
             summary_every_s: 60,
@@ -458,7 +469,7 @@ impl State {
 
     fn handle(&mut self, record: &[u8]) {
         self.stats.events += 1;
-        match events::decode(record) {
+        match crate::sensors::decode::decode(record) {
             Ok(event) => self.on_event(event),
             Err(err) => self.on_decode_error(err),
         }
@@ -516,7 +527,7 @@ impl State {
                 }
             }
             Event::Connect(connect) => {
-                self.flows.on_connect(&connect);
+                crate::sensors::flow::on_connect(&mut self.flows, &connect);
                 self.processes
                     .note_cgroup(connect.header.tgid, connect.header.cgroup_id);
                 // Make sure the connecting process is known while it is alive.
@@ -527,7 +538,7 @@ impl State {
     }
 
     fn on_sample(&mut self, sample: &SampleEvent) {
-        let outcome = self.flows.on_sample(sample);
+        let outcome = crate::sensors::flow::on_sample(&mut self.flows, sample);
         self.stats.stratum_rejections += outcome.rejections.len() as u64;
         for rejection in outcome.rejections {
             debug!(
@@ -662,10 +673,10 @@ impl State {
         let count = peers.len();
         // Once, when the threshold is crossed: more peers are more of the
         // same.
-        if count != net_evidence::GOSSIP_PEERS {
+        if count != crate::evidence::network::GOSSIP_PEERS {
             return;
         }
-        let Some(draft) = net_evidence::fanout_evidence(&facts, count) else {
+        let Some(draft) = crate::evidence::network::fanout_evidence(&facts, count) else {
             return;
         };
         // Fan-out builds up over minutes: no detection latency to report.
@@ -758,7 +769,7 @@ impl State {
         }
         let no_peers = HashSet::new();
         let peers = self.libp2p_peers.get(&owner.tgid).unwrap_or(&no_peers);
-        let Some(draft) = net_evidence::evidence_for(
+        let Some(draft) = crate::evidence::network::evidence_for(
             &observed.observation,
             observed.direction,
             &facts,
@@ -778,7 +789,7 @@ impl State {
     fn report_flow_draft(
         &mut self,
         tgid: u32,
-        draft: net_evidence::Draft,
+        draft: crate::evidence::network::Draft,
         first_payload_ns: Option<u64>,
         timed: bool,
     ) {
@@ -803,11 +814,11 @@ impl State {
         self.report(evidence, process.as_ref(), decided_from);
     }
 
-    fn on_randomx(&mut self, finding: cpu::Finding) {
+    fn on_randomx(&mut self, finding: crate::sensors::fpu::Finding) {
         let Some(process) = self.processes.get_for_evidence(finding.tgid).cloned() else {
             return;
         };
-        let cpu::Finding {
+        let crate::sensors::fpu::Finding {
             tgid,
             thread,
             window,
@@ -885,9 +896,9 @@ impl State {
             .policy
             .decide(verdict.class, verdict.level, &verdict.workload, process);
         let (level, rule) = match &decision {
-            crate::policy::Decision::Report => (verdict.level, None),
-            crate::policy::Decision::Downgrade { rule, to } => (*to, Some(rule.clone())),
-            crate::policy::Decision::Suppress { rule, log } => {
+            crate::correlate::policy::Decision::Report => (verdict.level, None),
+            crate::correlate::policy::Decision::Downgrade { rule, to } => (*to, Some(rule.clone())),
+            crate::correlate::policy::Decision::Suppress { rule, log } => {
                 self.stats.suppressed += 1;
                 if !(*log && self.log_suppressed) {
                     return;
@@ -895,7 +906,10 @@ impl State {
                 (verdict.level, Some(rule.clone()))
             }
         };
-        let suppressed = matches!(decision, crate::policy::Decision::Suppress { .. });
+        let suppressed = matches!(
+            decision,
+            crate::correlate::policy::Decision::Suppress { .. }
+        );
         if !suppressed {
             // A raise the policy's cap hides is no news.
             let previous = match change {
@@ -946,7 +960,7 @@ impl State {
 
     /// The Prometheus exposition of the agent's state now.
     fn metrics_body(&self) -> String {
-        use crate::metrics::Sample;
+        use crate::sinks::metrics::Sample;
         let mut samples = Vec::new();
         let mut push = |name, help, kind, labels: Vec<(&'static str, String)>, value: f64| {
             samples.push(Sample {
@@ -1052,7 +1066,7 @@ impl State {
             vec![],
             self.correlator.workload_count() as f64,
         );
-        let (cpu, rss) = crate::metrics::own_usage();
+        let (cpu, rss) = crate::sinks::metrics::own_usage();
         push(
             "assay_cpu_seconds_total",
             "CPU time the agent used.",
@@ -1067,7 +1081,7 @@ impl State {
             vec![],
             rss,
         );
-        crate::metrics::render(&samples)
+        crate::sinks::metrics::render(&samples)
     }
 
     /// Re-opens the verdicts a previous run saved (see `save_verdicts`);
@@ -1414,7 +1428,7 @@ impl State {
             .telemetry
             .as_ref()
             .and_then(|t| t.window.summary(window.tgid));
-        let verdict = crate::gpu::classify::classify(&activity, telemetry.as_ref());
+        let verdict = assay_classify::gpu::classify::classify(&activity, telemetry.as_ref());
         debug!(
             tgid = window.tgid,
             class = verdict.class.name(),
@@ -1428,10 +1442,10 @@ impl State {
     fn report_gpu(
         &mut self,
         tgid: u32,
-        activity: &crate::gpu::classify::CudaActivity,
-        verdict: &crate::gpu::classify::GpuVerdict,
+        activity: &assay_classify::gpu::classify::CudaActivity,
+        verdict: &assay_classify::gpu::classify::GpuVerdict,
     ) {
-        use crate::gpu::classify::GpuClass;
+        use assay_classify::gpu::classify::GpuClass;
         let (kind, phrase) = match verdict.class {
             GpuClass::PowMining => (
                 EvidenceKind::GpuHashing,
@@ -1513,17 +1527,17 @@ impl State {
         let Some(telemetry) = self.telemetry.as_ref() else {
             return;
         };
-        let judged: Vec<(u32, crate::gpu::classify::GpuVerdict)> = telemetry
+        let judged: Vec<(u32, assay_classify::gpu::classify::GpuVerdict)> = telemetry
             .window
             .processes()
             .iter()
             .filter(|p| self.cuda.as_ref().is_none_or(|c| !c.follows(p.pid)))
             .filter_map(|p| {
                 let summary = telemetry.window.summary(p.pid)?;
-                let empty = crate::gpu::classify::CudaActivity::default();
+                let empty = assay_classify::gpu::classify::CudaActivity::default();
                 Some((
                     p.pid,
-                    crate::gpu::classify::classify(&empty, Some(&summary)),
+                    assay_classify::gpu::classify::classify(&empty, Some(&summary)),
                 ))
             })
             .collect();
@@ -1531,7 +1545,7 @@ impl State {
             if self.processes.get_or_load(pid).is_none() {
                 continue;
             }
-            let empty = crate::gpu::classify::CudaActivity::default();
+            let empty = assay_classify::gpu::classify::CudaActivity::default();
             self.report_gpu(pid, &empty, &verdict);
         }
     }

@@ -3,7 +3,12 @@
 use std::{io::IsTerminal as _, path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
-use assay::{agent, cuda, doctor, loader, pcap};
+use assay::{
+    agent,
+    cli::{doctor, pcap},
+    kernel::loader,
+    sensors::cuda,
+};
 use clap::{Args, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
@@ -109,7 +114,7 @@ struct PcapArgs {
     /// agent's --sample-segments.
     #[arg(
         long,
-        default_value_t = pcap::DEFAULT_SAMPLES_PER_DIRECTION,
+        default_value_t = assay::classify::pcap::DEFAULT_SAMPLES_PER_DIRECTION,
         value_parser = clap::value_parser!(u32).range(1..=64)
     )]
     sample_segments: u32,
@@ -160,7 +165,7 @@ struct RunArgs {
     /// docs/finding.schema.json) or `native` (assay's own finding alone,
     /// see the README).
     #[arg(long, value_enum, default_value = "ocsf")]
-    format: assay::sink::Format,
+    format: assay::sinks::Format,
     /// Also write findings, one JSON line each, to this file (appended;
     /// rotated to FILE.1, FILE.2, … at --output-file-max-mb).
     #[arg(long, value_name = "FILE")]
@@ -270,12 +275,12 @@ fn with_config_file(argv: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsStr
         .find_subcommand("run")
         .cloned()
         .unwrap_or_else(|| command.clone());
-    let known: Vec<assay::config_file::KnownOption> = run
+    let known: Vec<assay::cli::config_file::KnownOption> = run
         .get_arguments()
         .filter_map(|a| {
             let long = a.get_long()?.to_owned();
             (long != "config" && long != "help" && long != "version").then(|| {
-                assay::config_file::KnownOption {
+                assay::cli::config_file::KnownOption {
                     long,
                     takes_value: a.get_action().takes_values(),
                     repeatable: matches!(a.get_action(), clap::ArgAction::Append),
@@ -284,7 +289,7 @@ fn with_config_file(argv: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsStr
         })
         .collect();
     let origin = path.display().to_string();
-    let config = assay::config_file::to_args(&text, &origin, &known)?;
+    let config = assay::cli::config_file::to_args(&text, &origin, &known)?;
     // Values are checked by the parser itself; its error names the option,
     // the file names the line.
     let mut trial = vec![std::ffi::OsString::from("assay")];
@@ -349,7 +354,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             } else {
                 pcap::Format::Table
             };
-            let options = pcap::Options {
+            let options = assay::classify::pcap::Options {
                 samples_per_direction: args.sample_segments,
             };
             pcap::run(&args.file, format, &options)?;
@@ -361,7 +366,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 }
 
 fn gpu_record(args: &GpuRecordArgs) -> Result<ExitCode> {
-    use assay::gpu::{nvml::NvmlSource, telemetry};
+    use assay::sensors::gpu::{nvml::NvmlSource, telemetry};
     let mut source = match NvmlSource::open() {
         Ok(source) => source,
         Err(why) => {
@@ -388,8 +393,8 @@ fn gpu_record(args: &GpuRecordArgs) -> Result<ExitCode> {
 
 fn run(args: RunArgs) -> Result<ExitCode> {
     let policy = match &args.policy {
-        Some(path) => assay::policy::Policy::load(path)?,
-        None => assay::policy::Policy::default(),
+        Some(path) => assay::correlate::policy::Policy::load(path)?,
+        None => assay::correlate::policy::Policy::default(),
     };
     if let Some(path) = &args.policy {
         tracing::info!(path = %path.display(), rules = policy.rules().len(), "policy loaded");

@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use assay::classify::cmdline::{
+use assay_classify::cmdline::{
     self, Hint, HintKind, MAX_COMBINED, MAX_CONFIG_PATHS, MAX_HINTS, MAX_TEXT,
 };
 use libfuzzer_sys::fuzz_target;

@@ -9,7 +9,7 @@
 
 #![no_main]
 
-use assay::classify::dns::{self, MAX_KEPT_ANSWERS, MAX_QUESTIONS, Message, PoolDomains};
+use assay_classify::dns::{self, MAX_KEPT_ANSWERS, MAX_QUESTIONS, Message, PoolDomains};
 use libfuzzer_sys::fuzz_target;
 
 fn check_name(name: &str) {

@@ -4,8 +4,8 @@
 
 #![no_main]
 
-use assay::events::{
-    self, Event, ExecEventExt, connect_destination, sample_endpoints, sample_payload,
+use assay::sensors::decode::{
+    self as events, Event, ExecEventExt, connect_destination, sample_endpoints, sample_payload,
 };
 use libfuzzer_sys::fuzz_target;
 

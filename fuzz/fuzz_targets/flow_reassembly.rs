@@ -25,18 +25,25 @@
 
 #![no_main]
 
-use assay::flows::{FlowTable, MAX_SAMPLES_PER_DIRECTION, Observation};
-use assay_common::event::{EventHeader, SAMPLE_LEN, SampleEvent, direction, kind};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use assay_classify::{
+    Direction,
+    flow::{FlowTable, MAX_SAMPLES_PER_DIRECTION, Observation, Segment, Transport},
+};
+use assay_common::event::SAMPLE_LEN;
 use libfuzzer_sys::fuzz_target;
 
-const COOKIE: u64 = 0x00c0_ffee;
+const KEY: u64 = 0x00c0_ffee;
 const MAX_SAMPLES: usize = 256;
 
 fuzz_target!(|data: &[u8]| {
     let mut table = FlowTable::new(16, 4);
     let mut rest = data;
-    let mut segment = [0u8; 2];
+    let mut index = [0u16; 2];
     let mut ts = 1_000_000u64;
+    let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 40000);
+    let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 3333);
     for _ in 0..MAX_SAMPLES {
         let Some((&flags, tail)) = rest.split_first() else {
             break;
@@ -49,86 +56,37 @@ fuzz_target!(|data: &[u8]| {
         let (payload, tail) = tail.split_at(take);
         rest = tail;
 
-        let ingress = flags & 1 != 0;
-        let captured = if flags & 4 != 0 {
-            u32::from(length)
-        } else {
-            take as u32
-        };
-        let payload_len = if flags & 2 != 0 {
-            captured + 1
-        } else {
-            captured
-        };
-        let ip_version = [4, 6, 0, 5][usize::from((flags >> 3) & 3)];
-        let dir_index = usize::from(ingress);
-
-        let mut sample = SampleEvent {
-            header: EventHeader {
-                kind: kind::FLOW_SAMPLE,
-                size: size_of::<SampleEvent>() as u32,
-                timestamp_ns: ts,
-                pid: 4242,
-                tgid: 4242,
-                cgroup_id: 7,
-            },
-            cookie: COOKIE,
-            direction: if ingress {
-                direction::INGRESS
+        let inbound = flags & 1 != 0;
+        // The wire length may exceed what was captured (a cut sample).
+        let wire_len = take as u32 + u32::from(flags & 2 != 0) + if flags & 4 != 0 { u32::from(length) } else { 0 };
+        let side = usize::from(inbound);
+        let segment = Segment {
+            key: KEY,
+            direction: if inbound {
+                Direction::Inbound
             } else {
-                direction::EGRESS
+                Direction::Outbound
             },
-            segment: segment[dir_index],
-            ip_version,
-            protocol: if flags & 0x20 != 0 { 17 } else { 6 },
-            payload_len,
-            captured,
-            sport: if ingress { 3333 } else { 40000 },
-            dport: if ingress { 40000 } else { 3333 },
-            saddr: [
-                10,
-                0,
-                0,
-                if ingress { 2 } else { 1 },
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-            ],
-            daddr: [
-                10,
-                0,
-                0,
-                if ingress { 1 } else { 2 },
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-            ],
-            _pad: 0,
-            data: [0; SAMPLE_LEN],
+            index: index[side],
+            timestamp_ns: ts,
+            transport: if flags & 0x20 != 0 {
+                Transport::Udp
+            } else {
+                Transport::Tcp
+            },
+            payload,
+            wire_len,
+            endpoints: (flags & 0x10 == 0).then_some(if inbound {
+                (remote, local)
+            } else {
+                (local, remote)
+            }),
         };
-        sample.data[..payload.len()].copy_from_slice(payload);
-        segment[dir_index] = segment[dir_index].wrapping_add(if flags & 0x40 != 0 { 2 } else { 1 });
+        // A jump in the index: a lost sample.
+        index[side] = index[side].wrapping_add(if flags & 0x40 != 0 { 2 } else { 1 });
         ts += 1_000;
 
-        let outcome = table.on_sample(&sample);
+        let outcome = table.on_segment(&segment);
         for observed in &outcome.observations {
             if let Observation::Stratum(message) = &observed.observation {
                 assert!(
@@ -137,9 +95,9 @@ fuzz_target!(|data: &[u8]| {
                 );
             }
         }
-        assert_eq!(table.len(), 1, "one cookie, one flow");
-        let flow = table.get(COOKIE).expect("the flow just sampled");
+        assert_eq!(table.len(), 1, "one key, one flow");
+        let flow = table.get(KEY).expect("the flow just sampled");
         assert_eq!(flow.last_seen_ns, ts - 1_000);
-        assert!(flow.sample_limit <= MAX_SAMPLES_PER_DIRECTION);
+        assert!(flow.sample_limit <= MAX_SAMPLES_PER_DIRECTION + assay_classify::flow::CADENCE_SAMPLES);
     }
 });

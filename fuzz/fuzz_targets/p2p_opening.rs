@@ -8,7 +8,7 @@
 
 #![no_main]
 
-use assay::classify::p2p::{self, Confidence, Network};
+use assay_classify::p2p::{self, Confidence, Network};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

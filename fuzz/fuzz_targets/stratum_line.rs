@@ -7,7 +7,7 @@
 
 #![no_main]
 
-use assay::classify::{
+use assay_classify::{
     Direction,
     stratum::{self, MAX_LINE, Message},
 };

@@ -7,7 +7,7 @@
 
 #![no_main]
 
-use assay::classify::stratum_v2::{self, HEADER_LEN};
+use assay_classify::stratum_v2::{self, HEADER_LEN};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -11,7 +11,7 @@
 
 #![no_main]
 
-use assay::classify::tls::{self, ClientHello, ServerHello, TlsError};
+use assay_classify::tls::{self, ClientHello, ServerHello, TlsError};
 use libfuzzer_sys::fuzz_target;
 
 fn check(hello: &ClientHello) {

@@ -1,0 +1,150 @@
+//! `assay doctor`: the attach plan as a table, without attaching anything,
+//! then the GPU and what the options name (outputs, policy), each checked
+//! for real: the findings file opened for appending, the NATS server and
+//! the metrics address tried, the policy parsed.
+//!
+//! Exit codes: 0 when a sensor can run and every configured output and the
+//! policy are fine; 1 when no sensor can run; 2 when the probe itself
+//! failed (not enough privilege, a bad option); 3 when sensors can run but
+//! a configured output or the policy is not usable.
+
+use std::fmt::Write as _;
+
+use crate::{kernel::features::Probe, kernel::loader::Loaded};
+
+fn row(out: &mut String, name: &str, probe: &Probe) {
+    let (state, detail) = match probe {
+        Probe::Available(d) => ("yes", d),
+        Probe::Unavailable(d) => ("no", d),
+    };
+    let _ = writeln!(out, "  {name:<20} {state:<4} {detail}");
+}
+
+/// Renders what the kernel offers and what each sensor would use.
+pub fn report(loaded: &Loaded) -> String {
+    let mut out = String::new();
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let _ = writeln!(out, "kernel {}", release.trim());
+    let _ = writeln!(out, "\nkernel features");
+    let f = &loaded.features;
+    for (name, probe) in [
+        ("BTF", &f.btf),
+        ("tp_btf", &loaded.tp_btf),
+        ("raw tracepoints", &f.raw_tracepoint),
+        ("tracefs", &f.tracefs),
+        ("kprobes", &f.kprobe),
+        ("fentry/fexit", &loaded.fentry),
+        ("LSM programs", &loaded.lsm),
+        ("uprobes", &f.uprobe),
+        ("cgroup v2", &f.cgroup2),
+        ("perf software", &f.perf_software),
+        ("perf hardware", &f.perf_hardware),
+    ] {
+        row(&mut out, name, probe);
+    }
+    let _ = writeln!(out, "\nsensors");
+    for s in &loaded.sensors {
+        row(&mut out, s.sensor, &s.state);
+    }
+    let verdict = if loaded.anything_useful() {
+        "assay can run here"
+    } else {
+        "no sensor can run here"
+    };
+    let _ = writeln!(out, "\n{verdict}");
+    out
+}
+
+/// What the options configure, checked.
+#[derive(Debug, Default)]
+pub struct Configured<'a> {
+    pub output_file: Option<&'a std::path::Path>,
+    pub nats: Option<&'a str>,
+    pub metrics: Option<std::net::SocketAddr>,
+    pub policy: Option<&'a std::path::Path>,
+}
+
+/// The GPU, outputs and policy as rows; true when all configured ones are
+/// usable.
+pub fn report_configured(configured: &Configured<'_>, out: &mut String) -> bool {
+    let _ = writeln!(out, "\ngpu and outputs");
+    let gpu = match crate::sensors::gpu::nvml::NvmlSource::open() {
+        Ok(nvml) => Probe::Available(format!("NVML, {} GPU(s)", nvml.devices())),
+        Err(why) => Probe::Unavailable(why.to_string()),
+    };
+    row(out, "gpu telemetry", &gpu);
+    let mut all_fine = true;
+    let mut check = |out: &mut String, name: &str, probe: Probe| {
+        all_fine &= probe.is_available();
+        row(out, name, &probe);
+    };
+    if let Some(path) = configured.output_file {
+        let probe = match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(_) => Probe::Available(format!("{} writable", path.display())),
+            Err(err) => Probe::Unavailable(format!("{}: {err}", path.display())),
+        };
+        check(out, "findings file", probe);
+    }
+    if let Some(url) = configured.nats {
+        check(out, "nats", reachable(url));
+    }
+    if let Some(addr) = configured.metrics {
+        let probe = match std::net::TcpListener::bind(addr) {
+            Ok(_) => Probe::Available(format!("http://{addr}/metrics can listen")),
+            Err(err) => Probe::Unavailable(format!("{addr}: {err}")),
+        };
+        check(out, "metrics", probe);
+    }
+    if let Some(path) = configured.policy {
+        let probe = match crate::correlate::policy::Policy::load(path) {
+            Ok(policy) => Probe::Available(format!(
+                "{}: {} rules",
+                path.display(),
+                policy.rules().len()
+            )),
+            Err(err) => Probe::Unavailable(err.to_string()),
+        };
+        check(out, "policy", probe);
+    }
+    all_fine
+}
+
+/// Whether a NATS server answers at `url` (nats://host:port): its INFO
+/// line within 2 s.
+fn reachable(url: &str) -> Probe {
+    use std::{io::Read as _, net::ToSocketAddrs as _};
+    let hostport = url
+        .split("://")
+        .last()
+        .unwrap_or(url)
+        .rsplit('@')
+        .next()
+        .unwrap_or(url)
+        .to_owned();
+    let hostport = if hostport.contains(':') {
+        hostport
+    } else {
+        format!("{hostport}:4222")
+    };
+    let Some(addr) = hostport.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return Probe::Unavailable(format!("{url}: cannot resolve {hostport}"));
+    };
+    let timeout = std::time::Duration::from_secs(2);
+    match std::net::TcpStream::connect_timeout(&addr, timeout) {
+        Ok(mut stream) => {
+            let _ = stream.set_read_timeout(Some(timeout));
+            let mut hello = [0u8; 5];
+            match stream.read_exact(&mut hello) {
+                Ok(()) if &hello == b"INFO " => Probe::Available(format!("{url} answers")),
+                _ => Probe::Unavailable(format!("{url}: not a NATS server")),
+            }
+        }
+        Err(err) => {
+            Probe::Unavailable(format!("{url}: {err} (findings would be kept and retried)"))
+        }
+    }
+}

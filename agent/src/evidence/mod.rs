@@ -1,0 +1,99 @@
+//! Evidence: what one detector saw, about one workload.
+//!
+//! `{workload, pid, kind, strength, attributes, first_seen, last_seen}`
+//! (DESIGN.md). Every sensor and classifier speaks in evidence; only the
+//! correlator turns evidence into verdicts.
+
+pub mod hygiene;
+pub mod network;
+
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+
+use crate::tables::workload::Workload;
+
+/// What kind of observation this is; names are stable (they appear in
+/// findings and in policy files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EvidenceKind {
+    /// A stratum v1 mining protocol message on a flow of this workload.
+    #[serde(rename = "net.stratum")]
+    Stratum,
+    /// Context switches of this process save non-default MXCSR rounding:
+    /// RandomX code (CFROUND) is running.
+    #[serde(rename = "cpu.randomx_fpu")]
+    RandomxFpu,
+    /// Stratum V2: a plaintext SetupConnection, or the sizes of its Noise
+    /// handshake.
+    #[serde(rename = "net.stratum_v2")]
+    StratumV2,
+    /// The process asked DNS for, or opened TLS to, a mining pool's name.
+    #[serde(rename = "net.pool_name")]
+    PoolName,
+    /// The process speaks a blockchain's peer-to-peer protocol.
+    #[serde(rename = "net.p2p")]
+    P2p,
+    /// On an encrypted or unknown flow, the server pushes small messages on
+    /// a regular beat that the process never answers: job notifications.
+    #[serde(rename = "net.job_cadence")]
+    JobCadence,
+    /// A system call of a tuned miner: an MSR opened for writing, the msr
+    /// module loaded, huge pages reserved or mapped at RandomX's size.
+    #[serde(rename = "cpu.miner_hygiene")]
+    MinerHygiene,
+    /// The command line or the config file it names carries a pool URL,
+    /// miner-only flags or a wallet address.
+    #[serde(rename = "process.command_line")]
+    CommandLine,
+    /// What the process does on the GPU (CUDA driver calls, launches,
+    /// libraries, telemetry) looks like a proof-of-work search loop.
+    #[serde(rename = "gpu.hashing")]
+    GpuHashing,
+    /// … like deep-learning training.
+    #[serde(rename = "gpu.training")]
+    GpuTraining,
+    /// … like deep-learning inference.
+    #[serde(rename = "gpu.inference")]
+    GpuInference,
+    /// … like a zero-knowledge prover.
+    #[serde(rename = "gpu.zk_proving")]
+    GpuZkProving,
+}
+
+impl EvidenceKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Stratum => "net.stratum",
+            Self::RandomxFpu => "cpu.randomx_fpu",
+            Self::StratumV2 => "net.stratum_v2",
+            Self::PoolName => "net.pool_name",
+            Self::P2p => "net.p2p",
+            Self::JobCadence => "net.job_cadence",
+            Self::MinerHygiene => "cpu.miner_hygiene",
+            Self::CommandLine => "process.command_line",
+            Self::GpuHashing => "gpu.hashing",
+            Self::GpuTraining => "gpu.training",
+            Self::GpuInference => "gpu.inference",
+            Self::GpuZkProving => "gpu.zk_proving",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Evidence {
+    pub workload: Workload,
+    pub pid: u32,
+    pub kind: EvidenceKind,
+    /// 0..=1: how strongly this alone points at its class.
+    pub strength: f32,
+    /// Enough alone to confirm a verdict.
+    pub decisive: bool,
+    /// One sentence an analyst can check without the source code.
+    pub summary: String,
+    pub attributes: serde_json::Map<String, serde_json::Value>,
+    #[serde(with = "crate::time::rfc3339")]
+    pub first_seen: SystemTime,
+    #[serde(with = "crate::time::rfc3339")]
+    pub last_seen: SystemTime,
+}

@@ -1,0 +1,63 @@
+//! The flow sensor's events, handed to the flow model of the classify crate
+//! ([`FlowTable`]), which `assay pcap` shares: a connect names the owner,
+//! a payload sample becomes a [`Segment`].
+
+use assay_classify::{
+    Direction,
+    flow::{FlowTable, Owner, Role, SampleOutcome, Segment, Transport},
+};
+use assay_common::event::{ConnectEvent, SampleEvent, direction};
+
+use crate::sensors::decode::{c_string, connect_destination, sample_endpoints, sample_payload};
+
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+
+/// The segment a kernel sample carries. `None` for a transport the flow
+/// sensor does not sample.
+pub fn segment_of(event: &SampleEvent) -> Option<Segment<'_>> {
+    let transport = match event.protocol {
+        IPPROTO_TCP => Transport::Tcp,
+        IPPROTO_UDP => Transport::Udp,
+        _ => return None,
+    };
+    Some(Segment {
+        key: event.cookie,
+        direction: if event.direction == direction::EGRESS {
+            Direction::Outbound
+        } else {
+            Direction::Inbound
+        },
+        index: u16::from(event.segment),
+        timestamp_ns: event.header.timestamp_ns,
+        transport,
+        payload: sample_payload(event),
+        wire_len: event.payload_len,
+        endpoints: sample_endpoints(event),
+    })
+}
+
+/// A connect (or first sendmsg) record: the flow's owner.
+pub fn on_connect(flows: &mut FlowTable, event: &ConnectEvent) {
+    let owner = Owner {
+        pid: event.header.pid,
+        tgid: event.header.tgid,
+        comm: c_string(&event.comm),
+        cgroup_id: event.header.cgroup_id,
+        role: Role::Client,
+    };
+    flows.on_connect(
+        event.cookie,
+        event.header.timestamp_ns,
+        owner,
+        connect_destination(event),
+    );
+}
+
+/// A payload sample, classified by the flow model.
+pub fn on_sample(flows: &mut FlowTable, event: &SampleEvent) -> SampleOutcome {
+    match segment_of(event) {
+        Some(segment) => flows.on_segment(&segment),
+        None => SampleOutcome::default(),
+    }
+}

@@ -1,0 +1,469 @@
+//! The process table: every process the agent knows, from exec events and a
+//! /proc scan at start (processes that predate the agent).
+//!
+//! Bounded: beyond `capacity` entries new processes are not recorded (and
+//! counted); they are still looked up in /proc on demand when evidence names
+//! them, so nothing is attributed wrongly, only less cheaply.
+
+use std::{collections::HashMap, fs};
+
+use assay_common::event::ExecEvent;
+use serde::Serialize;
+
+use crate::{
+    kernel::cgroup,
+    sensors::decode::{ExecEventExt as _, c_string, split_nul},
+    tables::workload::{self, Workload},
+};
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub uid: u32,
+    pub comm: String,
+    pub exe: String,
+    pub argv: Vec<String>,
+    pub argv_truncated: bool,
+    /// cgroup v2 path relative to the cgroup2 root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<String>,
+    #[serde(skip)]
+    pub cgroup_id: u64,
+    #[serde(skip)]
+    pub session: Option<u32>,
+    /// Set once cgroup path and session were read from /proc. Exec events
+    /// leave them unread: most processes never produce evidence, and an
+    /// exec storm must not become a storm of /proc reads.
+    #[serde(skip)]
+    context_loaded: bool,
+    /// How the agent learned of it: "exec", "fork" or "proc-scan".
+    pub source: &'static str,
+    /// When it started (exec or fork time; for older processes, from
+    /// /proc/<pid>/stat), RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<String>,
+    /// Device and inode of the executable file (read with the context):
+    /// the same binary under any name or path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exe_inode: Option<ExeInode>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ExeInode {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+fn exe_inode(pid: u32) -> Option<ExeInode> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    Some(ExeInode {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
+}
+
+fn rfc3339_of_monotonic(ns: u64) -> String {
+    humantime::format_rfc3339_millis(crate::time::wall_of_monotonic(ns)).to_string()
+}
+
+impl ProcessInfo {
+    /// The workload this process belongs to.
+    pub fn workload(&self) -> Workload {
+        if let Some(w) = self.cgroup.as_deref().and_then(workload::from_cgroup_path) {
+            return w;
+        }
+        match self.session {
+            // Session 0 is the kernel's; 1 is init's: not a user's process tree.
+            Some(sid) if sid > 1 => Workload::Session { sid },
+            _ => Workload::Process { tgid: self.pid },
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct ProcessTable {
+    processes: HashMap<u32, ProcessInfo>,
+    capacity: usize,
+    pub dropped: u64,
+    /// The last process looked up while the table was full.
+    overflow: Option<ProcessInfo>,
+}
+
+impl ProcessTable {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            processes: HashMap::new(),
+            capacity,
+            dropped: 0,
+            overflow: None,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.processes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.processes.is_empty()
+    }
+
+    /// Records every process in /proc. Returns how many were found.
+    pub fn scan_proc(&mut self) -> usize {
+        let Ok(dir) = fs::read_dir("/proc") else {
+            return 0;
+        };
+        let mut found = 0;
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            if let Some(info) = read_proc(pid) {
+                self.insert(info);
+                found += 1;
+            }
+        }
+        found
+    }
+
+    pub fn on_exec(&mut self, event: &ExecEvent) {
+        self.insert(ProcessInfo {
+            pid: event.header.tgid,
+            ppid: event.ppid,
+            uid: event.uid,
+            comm: c_string(&event.comm),
+            exe: c_string(&event.filename),
+            argv: event.argv_list(),
+            argv_truncated: event.argv_truncated != 0,
+            cgroup: None,
+            cgroup_id: event.header.cgroup_id,
+            session: None,
+            context_loaded: false,
+            source: "exec",
+            started: Some(rfc3339_of_monotonic(event.header.timestamp_ns)),
+            exe_inode: None,
+        });
+    }
+
+    /// A fork: the child runs its parent's image (exe, argv, uid) until it
+    /// execs, in its parent's cgroup. A parent the table does not know is
+    /// left to the lazy /proc lookup, as any unknown process.
+    pub fn on_fork(&mut self, parent: u32, child: u32, at_ns: u64) {
+        let Some(parent_info) = self.processes.get(&parent) else {
+            return;
+        };
+        let info = ProcessInfo {
+            pid: child,
+            ppid: parent,
+            context_loaded: false,
+            source: "fork",
+            started: Some(rfc3339_of_monotonic(at_ns)),
+            ..parent_info.clone()
+        };
+        self.insert(info);
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &ProcessInfo> {
+        self.processes.values()
+    }
+
+    /// The process with this tgid if the table has it; no /proc lookup.
+    pub fn get(&self, tgid: u32) -> Option<&ProcessInfo> {
+        self.processes.get(&tgid)
+    }
+
+    /// The chain of parents of `tgid`, nearest first, as far as the table
+    /// knows them (at most `limit`; init and loops end it).
+    pub fn ancestors(&self, tgid: u32, limit: usize) -> Vec<&ProcessInfo> {
+        let mut chain: Vec<&ProcessInfo> = Vec::new();
+        let mut next = self.processes.get(&tgid).map(|p| p.ppid);
+        while let Some(ppid) = next {
+            if chain.len() >= limit || ppid == 0 || chain.iter().any(|p| p.pid == ppid) {
+                break;
+            }
+            let Some(parent) = self.processes.get(&ppid) else {
+                break;
+            };
+            chain.push(parent);
+            next = (parent.pid != 1).then_some(parent.ppid);
+        }
+        chain
+    }
+
+    pub fn on_exit(&mut self, tgid: u32) -> Option<ProcessInfo> {
+        self.processes.remove(&tgid)
+    }
+
+    /// The process with this tgid, from the table or, failing that, /proc,
+    /// with its cgroup path and session read while it is alive.
+    pub fn get_or_load(&mut self, tgid: u32) -> Option<&ProcessInfo> {
+        if !self.processes.contains_key(&tgid) {
+            let info = read_proc(tgid)?;
+            if self.processes.len() >= self.capacity {
+                // Table full: still answer, uncached, and count it.
+                self.dropped += 1;
+                self.overflow = Some(info);
+                return self.overflow.as_ref();
+            }
+            self.processes.insert(tgid, info);
+        }
+        let info = self.processes.get_mut(&tgid)?;
+        if !info.context_loaded {
+            load_context(info);
+        }
+        Some(info)
+    }
+
+    /// The cgroup a live event saw the process in (a connect): when it is
+    /// not the one on record, the process moved and its context (cgroup
+    /// path, hence workload) is read again when next needed.
+    pub fn note_cgroup(&mut self, tgid: u32, cgroup_id: u64) {
+        if let Some(info) = self.processes.get_mut(&tgid)
+            && cgroup_id != 0
+            && info.cgroup_id != cgroup_id
+        {
+            info.cgroup_id = cgroup_id;
+            info.context_loaded = false;
+        }
+    }
+
+    /// As [`Self::get_or_load`], with the cgroup path read again: evidence
+    /// must name the workload the process is in now, and a process can be
+    /// moved between cgroups without any event of ours seeing it.
+    pub fn get_for_evidence(&mut self, tgid: u32) -> Option<&ProcessInfo> {
+        let info = self.processes.get_mut(&tgid);
+        if let Some(info) = info
+            && info.context_loaded
+        {
+            let now = cgroup::process_cgroup(tgid);
+            if now.is_some() && now != info.cgroup {
+                info.cgroup = now;
+            }
+        }
+        self.get_or_load(tgid)
+    }
+
+    fn insert(&mut self, info: ProcessInfo) {
+        if self.processes.len() >= self.capacity && !self.processes.contains_key(&info.pid) {
+            self.dropped += 1;
+            return;
+        }
+        self.processes.insert(info.pid, info);
+    }
+}
+
+/// cgroup path and session, and the resolved executable when execve was
+/// given a relative path: read from /proc while the process is alive.
+fn load_context(info: &mut ProcessInfo) {
+    info.context_loaded = true;
+    info.cgroup = cgroup::process_cgroup(info.pid);
+    info.exe_inode = exe_inode(info.pid);
+    if let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", info.pid))
+        && let Some(fields) = parse_stat(&stat)
+    {
+        info.session = Some(fields.session);
+    }
+    if !info.exe.starts_with('/')
+        && let Ok(link) = fs::read_link(format!("/proc/{}/exe", info.pid))
+    {
+        info.exe = link.to_string_lossy().into_owned();
+    }
+}
+
+fn read_proc(pid: u32) -> Option<ProcessInfo> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields = parse_stat(&stat)?;
+    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let exe = fs::read_link(format!("/proc/{pid}/exe"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let uid = fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0);
+    Some(ProcessInfo {
+        pid,
+        ppid: fields.ppid,
+        uid,
+        comm: fields.comm,
+        exe,
+        argv: split_nul(&cmdline),
+        argv_truncated: false,
+        cgroup: cgroup::process_cgroup(pid),
+        cgroup_id: 0,
+        session: Some(fields.session),
+        context_loaded: true,
+        source: "proc-scan",
+        started: fields.start_ticks.map(|ticks| {
+            rfc3339_of_monotonic(ticks.saturating_mul(1_000_000_000) / clock_ticks_per_second())
+        }),
+        exe_inode: exe_inode(pid),
+    })
+}
+
+#[cfg(test)]
+impl ProcessInfo {
+    /// A process with every field empty but its pid, for other modules'
+    /// tests.
+    pub(crate) fn for_tests(pid: u32) -> Self {
+        Self {
+            pid,
+            ppid: 0,
+            uid: 0,
+            comm: String::new(),
+            exe: String::new(),
+            argv: Vec::new(),
+            argv_truncated: false,
+            cgroup: None,
+            cgroup_id: 0,
+            session: None,
+            context_loaded: true,
+            source: "exec",
+            started: None,
+            exe_inode: None,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct StatFields {
+    comm: String,
+    ppid: u32,
+    session: u32,
+    /// Field 22: start time in clock ticks after boot.
+    start_ticks: Option<u64>,
+}
+
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_CLK_TCK) } {
+        hz if hz > 0 => hz as u64,
+        _ => 100,
+    }
+}
+
+/// /proc/<pid>/stat: "pid (comm) state ppid pgrp session ...". comm may hold
+/// spaces and parentheses, so split at the last ')'.
+fn parse_stat(stat: &str) -> Option<StatFields> {
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let comm = stat.get(open + 1..close)?.to_owned();
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    let _state = rest.next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    let _pgrp = rest.next()?;
+    let session = rest.next()?.parse().ok()?;
+    // Fields 7..=21 come first.
+    let start_ticks = rest.nth(15).and_then(|t| t.parse().ok());
+    Some(StatFields {
+        comm,
+        ppid,
+        session,
+        start_ticks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_a_hostile_comm_parses() {
+        let stat = "1234 (evil) 1 2 (x) S 77 1234 99 0 -1 4194560 123 0 0 0";
+        assert_eq!(
+            parse_stat(stat),
+            Some(StatFields {
+                comm: "evil) 1 2 (x".into(),
+                ppid: 77,
+                session: 99,
+                start_ticks: None,
+            })
+        );
+        assert_eq!(parse_stat("garbage"), None);
+        assert_eq!(parse_stat("1 (a) S"), None);
+    }
+
+    #[test]
+    fn this_process_is_found_in_proc() {
+        let mut table = ProcessTable::new(16);
+        let me = std::process::id();
+        let info = table.get_or_load(me).expect("own /proc entry");
+        assert_eq!(info.pid, me);
+        assert!(info.started.as_deref().is_some_and(|t| t.ends_with('Z')));
+        let own = std::fs::metadata(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(
+            info.exe_inode.map(|i| i.ino),
+            Some(std::os::unix::fs::MetadataExt::ino(&own))
+        );
+        assert!(!info.argv.is_empty());
+        assert!(info.session.is_some());
+    }
+
+    #[test]
+    fn the_table_is_bounded() {
+        let mut table = ProcessTable::new(1);
+        assert!(table.get_or_load(std::process::id()).is_some());
+        // Another live process: the parent. Answered, not stored, counted.
+        let parent = std::os::unix::process::parent_id();
+        assert_eq!(table.get_or_load(parent).map(|p| p.pid), Some(parent));
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.dropped, 1);
+    }
+
+    fn known(pid: u32, ppid: u32, exe: &str) -> ProcessInfo {
+        ProcessInfo {
+            pid,
+            ppid,
+            uid: 1000,
+            comm: exe.rsplit('/').next().unwrap_or(exe).into(),
+            exe: exe.into(),
+            argv: vec![exe.into(), "--flag".into()],
+            argv_truncated: false,
+            cgroup: None,
+            cgroup_id: 42,
+            session: None,
+            context_loaded: false,
+            source: "exec",
+            started: None,
+            exe_inode: None,
+        }
+    }
+
+    #[test]
+    fn a_forked_child_inherits_its_parents_image_and_has_a_lineage() {
+        let mut table = ProcessTable::new(16);
+        table.insert(known(1, 0, "/sbin/init"));
+        table.insert(known(100, 1, "/bin/sh"));
+        table.insert(known(200, 100, "/opt/x/kworker-sync"));
+        table.on_fork(200, 201, 1);
+        let child = table.processes.get(&201).expect("child recorded");
+        assert_eq!(
+            (child.ppid, child.exe.as_str(), child.source),
+            (200, "/opt/x/kworker-sync", "fork")
+        );
+        assert_eq!(child.argv, vec!["/opt/x/kworker-sync", "--flag"]);
+        let chain: Vec<u32> = table.ancestors(201, 8).iter().map(|p| p.pid).collect();
+        assert_eq!(chain, vec![200, 100, 1]);
+        assert_eq!(table.ancestors(201, 2).len(), 2);
+        // Unknown parent: nothing invented.
+        table.on_fork(999, 1000, 1);
+        assert!(!table.processes.contains_key(&1000));
+    }
+
+    #[test]
+    fn a_ppid_loop_ends_the_lineage() {
+        let mut table = ProcessTable::new(16);
+        table.insert(known(10, 11, "/a"));
+        table.insert(known(11, 10, "/b"));
+        assert_eq!(table.ancestors(10, 8).len(), 2);
+    }
+}

@@ -1,0 +1,893 @@
+//! User-space flow table: joins connect events (who) with payload samples
+//! (what), keyed by socket cookie, recognises what each direction speaks
+//! from its first bytes, and runs the matching content classifier.
+//!
+//! The same table serves the live agent (samples from the kernel) and
+//! `assay pcap` (segments from a capture file): both hand it [`Segment`]s,
+//! so both classify alike.
+//!
+//! How a TCP direction is followed depends on how it opens:
+//! - `{` (after whitespace): newline-delimited JSON, scanned for stratum v1
+//!   lines as they complete. Nothing else is: JSON lines inside an HTTP body
+//!   are not stratum.
+//! - a TLS handshake record: reassembled until the ClientHello or
+//!   ServerHello parses (SNI, ALPN, JA4).
+//! - anything else: checked once enough bytes are in for a blockchain p2p
+//!   opening, a stratum V2 SetupConnection or DNS over TCP. When both
+//!   directions open with unrecognised bytes, the sizes of the two first
+//!   segments are checked against the stratum V2 Noise handshake.
+//!
+//! UDP datagrams are classified one by one (DNS, devp2p discovery).
+//!
+//! Where content is unreadable (TLS, the Noise opening, unknown binary), a
+//! flow that lives on gets more samples from the kernel on request
+//! ([`FlowTable::request_cadence`]); their timestamps and sizes tell whether
+//! the server pushes on a job-like beat ([`cadence`]).
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+};
+
+use assay_common::flow::ADOPTED_SAMPLE_SEGMENTS;
+
+use crate::{
+    Direction,
+    cadence::{self, Beat},
+    dns, p2p, stratum, stratum_v2, tls,
+};
+
+/// Bytes kept per direction of a flow for classification.
+pub const STREAM_LIMIT: usize = 8 * 1024;
+/// Most samples per direction user space ever asks the kernel for: enough
+/// for a login line padded or split over many segments, bounded so that a
+/// flow that never completes a line cannot keep sampling.
+pub const MAX_SAMPLES_PER_DIRECTION: u32 = 16;
+/// Opaque flows (TLS, unknown binary) that live this long get more samples
+/// to observe their cadence.
+pub const CADENCE_AFTER_NS: u64 = 5_000_000_000;
+/// Extra samples per direction asked for to observe an opaque flow's cadence.
+pub const CADENCE_SAMPLES: u32 = 16;
+/// Segments remembered per flow for its cadence.
+const TIMELINE_LIMIT: usize = 64;
+/// Binary openings are checked over at most this many bytes, from at most
+/// [`OPENING_SEGMENTS`] segments: every opening recognised fits (a Kaspa
+/// HTTP/2 preface with its HEADERS frame is the longest, a few hundred
+/// bytes), and an unknown protocol must not hold memory per flow.
+const OPENING_LIMIT: usize = 1024;
+const OPENING_SEGMENTS: u16 = 2;
+
+/// The process holding the local end of a flow: from the connect hook, or
+/// looked up for an adopted flow.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    pub pid: u32,
+    pub tgid: u32,
+    pub comm: String,
+    pub cgroup_id: u64,
+    pub role: Role,
+}
+
+/// Which end of the connection the owner is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// It connected out (or the socket is unconnected UDP).
+    Client,
+    /// It accepted the connection on a listening port.
+    Server,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Tcp,
+    Udp,
+}
+
+/// One payload-carrying segment (TCP) or datagram (UDP) of a flow.
+#[derive(Debug, Clone)]
+pub struct Segment<'a> {
+    /// Identifies the flow: a socket cookie live, a flow number offline.
+    pub key: u64,
+    pub direction: Direction,
+    /// Position among this direction's samples, from 0: a jump means a
+    /// sample was lost.
+    pub index: u16,
+    pub timestamp_ns: u64,
+    pub transport: Transport,
+    /// The captured bytes: the start of the payload.
+    pub payload: &'a [u8],
+    /// The payload's length on the wire (more than `payload.len()` when the
+    /// capture was cut).
+    pub wire_len: u32,
+    /// Source and destination of the packet.
+    pub endpoints: Option<(SocketAddr, SocketAddr)>,
+}
+
+/// How a TCP direction opened, which decides how it is followed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Framing {
+    /// Nothing seen yet.
+    #[default]
+    Pending,
+    JsonLines,
+    Tls,
+    /// Unrecognised bytes: checked for binary protocol openings.
+    Binary,
+}
+
+#[derive(Debug, Default)]
+struct Stream {
+    framing: Framing,
+    bytes: Vec<u8>,
+    /// Set once the stream is no longer followed: cut at [`STREAM_LIMIT`],
+    /// a partial capture or a gap, its last sample taken, or classified.
+    done: bool,
+    /// Payload length of the direction's first segment.
+    first_segment_len: Option<u32>,
+    /// The first segment has bytes above 0x7f: not plain text. Random
+    /// handshake keys have them with overwhelming probability.
+    opens_with_high_bytes: bool,
+    /// Index of the next sample expected.
+    next_segment: u16,
+}
+
+impl Stream {
+    fn stop(&mut self) {
+        self.done = true;
+        self.bytes = Vec::new();
+    }
+}
+
+/// How the table learnt of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// A connect or first sendmsg: the local process opened it.
+    Opened,
+    /// Payload before any connect record: accepted by a local server or
+    /// opened before the agent started. Who owns it is looked up.
+    Adopted,
+}
+
+#[derive(Debug)]
+pub struct Flow {
+    pub owner: Option<Owner>,
+    /// An owner lookup was tried for this adopted flow (found or not).
+    pub owner_looked_up: bool,
+    pub origin: Origin,
+    pub transport: Option<Transport>,
+    pub remote: Option<SocketAddr>,
+    pub local: Option<SocketAddr>,
+    /// Timestamp of the first payload seen in either direction.
+    pub first_payload_ns: Option<u64>,
+    pub last_seen_ns: u64,
+    /// Samples the kernel takes per direction for this flow.
+    pub sample_limit: u32,
+    /// What the flow was recognised as, for reports: the last label wins.
+    pub protocol: Option<&'static str>,
+    streams: [Stream; 2],
+    noise_checked: bool,
+    /// Payload segments seen (time, direction, length) since cadence was
+    /// asked for, first [`TIMELINE_LIMIT`] only.
+    timeline: Vec<Beat>,
+    /// When more samples were asked for to observe cadence: the beat is
+    /// measured from then (earlier samples are the opening, then a gap).
+    cadence_since_ns: Option<u64>,
+    /// A job-like cadence was reported (once per flow).
+    cadence_reported: bool,
+}
+
+impl Flow {
+    /// Both directions opened with bytes no framing recognised (not JSON
+    /// lines, not TLS) and that are not plain text: the random-looking
+    /// keys of an encrypted handshake (Bitcoin v2, RLPx, Noise), not an
+    /// HTTP request, a Redis command or an SSH banner.
+    pub fn opens_random_binary(&self) -> bool {
+        self.streams
+            .iter()
+            .all(|s| s.framing == Framing::Binary && s.opens_with_high_bytes)
+    }
+
+    /// TCP whose content no classifier could read: TLS, the Noise opening,
+    /// or unrecognised binary in both directions. JSON lines are readable.
+    pub fn is_opaque(&self) -> bool {
+        self.transport == Some(Transport::Tcp)
+            && matches!(self.protocol, None | Some("tls") | Some("stratum-v2-noise"))
+            && self
+                .streams
+                .iter()
+                .all(|s| matches!(s.framing, Framing::Tls | Framing::Binary | Framing::Pending))
+            && self.streams.iter().any(|s| s.framing != Framing::Pending)
+    }
+
+    /// True when the local process's own bytes are JSON lines.
+    pub fn outbound_is_json_lines(&self) -> bool {
+        self.streams[0].framing == Framing::JsonLines
+    }
+}
+
+/// Something a classifier recognised on a flow.
+#[derive(Debug, Clone)]
+pub enum Observation {
+    Stratum(stratum::Message),
+    StratumV2Setup(stratum_v2::SetupConnection),
+    StratumV2SetupSuccess {
+        version: u16,
+    },
+    /// A 64-byte client opening answered by exactly 234 bytes.
+    StratumV2Noise {
+        client: Direction,
+    },
+    /// An opaque flow on which the server pushes small messages on a
+    /// regular beat, unanswered: a pool's job notifications.
+    JobCadence(cadence::PushCadence),
+    TlsClientHello(tls::ClientHello),
+    TlsServerHello(tls::ServerHello),
+    Dns(dns::Message),
+    P2p(p2p::Opening),
+    /// A devp2p discovery v4 datagram (its keccak hash checks out).
+    Discv4,
+}
+
+impl Observation {
+    /// Short protocol label for reports.
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Self::Stratum(_) => "stratum-v1",
+            Self::StratumV2Setup(_) | Self::StratumV2SetupSuccess { .. } => "stratum-v2",
+            Self::StratumV2Noise { .. } => "stratum-v2-noise",
+            Self::JobCadence(_) => "job-cadence",
+            Self::TlsClientHello(_) | Self::TlsServerHello(_) => "tls",
+            Self::Dns(_) => "dns",
+            Self::P2p(opening) => opening.network.describe(),
+            Self::Discv4 => "devp2p-discv4",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Observed {
+    pub direction: Direction,
+    pub observation: Observation,
+}
+
+/// What a new segment told us.
+#[derive(Debug, Default)]
+pub struct SampleOutcome {
+    pub observations: Vec<Observed>,
+    pub rejections: Vec<stratum::Rejection>,
+    /// The flow's sample limit was raised (a JSON line is still open at the
+    /// last sample): the kernel should be told.
+    pub raised_limit: Option<u32>,
+}
+
+#[derive(Debug)]
+pub struct FlowTable {
+    flows: HashMap<u64, Flow>,
+    /// Keys in insertion order, for O(1) eviction of the oldest; may hold
+    /// keys already expired (skipped when met).
+    order: VecDeque<u64>,
+    capacity: usize,
+    /// Samples the kernel takes per direction of a new flow.
+    samples_per_direction: u32,
+    pub evicted: u64,
+}
+
+impl FlowTable {
+    pub fn new(capacity: usize, samples_per_direction: u32) -> Self {
+        Self {
+            flows: HashMap::new(),
+            order: VecDeque::new(),
+            capacity,
+            samples_per_direction,
+            evicted: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    pub fn get(&self, key: u64) -> Option<&Flow> {
+        self.flows.get(&key)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&u64, &Flow)> {
+        self.flows.iter()
+    }
+
+    /// Records the result of an owner lookup for an adopted flow.
+    pub fn set_owner(&mut self, key: u64, owner: Option<Owner>) {
+        if let Some(flow) = self.flows.get_mut(&key) {
+            flow.owner_looked_up = true;
+            if owner.is_some() {
+                flow.owner = owner;
+            }
+        }
+    }
+
+    fn entry(&mut self, key: u64, now_ns: u64, origin: Origin) -> &mut Flow {
+        if !self.flows.contains_key(&key) {
+            while self.flows.len() >= self.capacity {
+                let Some(oldest) = self.order.pop_front() else {
+                    break;
+                };
+                if self.flows.remove(&oldest).is_some() {
+                    self.evicted += 1;
+                }
+            }
+            self.order.push_back(key);
+        }
+        // The kernel's budget for the flow (see its adopt()).
+        let sample_limit = match origin {
+            Origin::Opened => self.samples_per_direction,
+            Origin::Adopted => self.samples_per_direction.min(ADOPTED_SAMPLE_SEGMENTS),
+        };
+        self.flows.entry(key).or_insert_with(|| Flow {
+            owner: None,
+            owner_looked_up: false,
+            origin,
+            transport: None,
+            remote: None,
+            local: None,
+            first_payload_ns: None,
+            last_seen_ns: now_ns,
+            sample_limit,
+            protocol: None,
+            streams: Default::default(),
+            noise_checked: false,
+            timeline: Vec::new(),
+            cadence_since_ns: None,
+            cadence_reported: false,
+        })
+    }
+
+    /// A local process opened the flow (connect, or a first sendmsg on an
+    /// unconnected UDP socket): it owns it, with the full sample budget.
+    pub fn on_connect(
+        &mut self,
+        key: u64,
+        timestamp_ns: u64,
+        owner: Owner,
+        remote: Option<SocketAddr>,
+    ) {
+        let samples = self.samples_per_direction;
+        let flow = self.entry(key, timestamp_ns, Origin::Opened);
+        if flow.origin == Origin::Adopted {
+            // The connect record came after the first sample (ring order
+            // across CPUs): the kernel gave the flow the full budget.
+            flow.origin = Origin::Opened;
+            flow.sample_limit = flow.sample_limit.max(samples);
+        }
+        flow.owner = Some(owner);
+        flow.remote = remote;
+    }
+
+    /// A flow whose opener is known without a connect record (a capture
+    /// file's initiator): it gets an opened flow's sample budget.
+    pub fn on_open(&mut self, key: u64, now_ns: u64) {
+        let _ = self.entry(key, now_ns, Origin::Opened);
+    }
+
+    /// Appends a segment to its direction and classifies what is new.
+    pub fn on_segment(&mut self, segment: &Segment<'_>) -> SampleOutcome {
+        let ts = segment.timestamp_ns;
+        let step = self.samples_per_direction.max(1);
+        let flow = self.entry(segment.key, ts, Origin::Adopted);
+        flow.last_seen_ns = ts;
+        flow.first_payload_ns.get_or_insert(ts);
+        flow.transport = Some(segment.transport);
+        if let Some((src, dst)) = segment.endpoints {
+            let (local, remote) = match segment.direction {
+                Direction::Outbound => (src, dst),
+                Direction::Inbound => (dst, src),
+            };
+            flow.local = Some(local);
+            // An unconnected UDP socket talks to many peers: the latest is
+            // the one this segment is about.
+            if segment.transport == Transport::Udp || flow.remote.is_none() {
+                flow.remote = Some(remote);
+            }
+        }
+        let mut outcome = match segment.transport {
+            Transport::Tcp => {
+                // Only cadence reads the timeline: kept once it was asked for.
+                if flow.cadence_since_ns.is_some() && flow.timeline.len() < TIMELINE_LIMIT {
+                    flow.timeline.push(Beat {
+                        at_ns: ts,
+                        direction: segment.direction,
+                        len: segment.wire_len,
+                    });
+                }
+                on_tcp(flow, segment)
+            }
+            Transport::Udp => on_datagram(segment),
+        };
+        if let Some(last) = outcome
+            .observations
+            .iter()
+            .rev()
+            .find(|o| !matches!(o.observation, Observation::JobCadence(_)))
+        {
+            flow.protocol = Some(last.observation.protocol());
+        }
+        if let Some(observed) = job_cadence(flow, segment.direction) {
+            outcome.observations.push(observed);
+        }
+        // A JSON line, or a TLS hello, still open at the last sample: ask
+        // for more, up to a bound, so a login or a ClientHello (post-quantum
+        // key shares make them several KiB) split over many segments is
+        // still read.
+        let stream = &flow.streams[segment.direction as usize];
+        let last_sample = u32::from(segment.index) + 1 >= flow.sample_limit;
+        if last_sample
+            && matches!(stream.framing, Framing::JsonLines | Framing::Tls)
+            && !stream.done
+            && !stream.bytes.is_empty()
+            && flow.sample_limit < MAX_SAMPLES_PER_DIRECTION
+        {
+            flow.sample_limit = (flow.sample_limit + step).min(MAX_SAMPLES_PER_DIRECTION);
+            outcome.raised_limit = Some(flow.sample_limit);
+        } else if last_sample && segment.transport == Transport::Tcp {
+            flow.streams[segment.direction as usize].stop();
+        }
+        outcome
+    }
+
+    /// Opaque flows that have lived `min_age_ns`: each gets
+    /// [`CADENCE_SAMPLES`] more samples per direction, once. Returns the
+    /// flows and their new limits, for the kernel; at most `max`.
+    ///
+    /// Whether a flow is still open is not known here (a pool may push once
+    /// a minute, and nothing is sampled in between): a closed one costs the
+    /// kernel map update and nothing else.
+    pub fn request_cadence(&mut self, now_ns: u64, min_age_ns: u64, max: usize) -> Vec<(u64, u32)> {
+        let mut raised = Vec::new();
+        for (key, flow) in &mut self.flows {
+            if raised.len() >= max {
+                break;
+            }
+            let old_enough = flow
+                .first_payload_ns
+                .is_some_and(|t| now_ns.saturating_sub(t) >= min_age_ns);
+            if flow.cadence_since_ns.is_some() || !old_enough || !flow.is_opaque() {
+                continue;
+            }
+            flow.cadence_since_ns = Some(now_ns);
+            flow.sample_limit += CADENCE_SAMPLES;
+            raised.push((*key, flow.sample_limit));
+        }
+        raised
+    }
+
+    /// Forgets flows not seen for `idle_ns`.
+    pub fn expire(&mut self, now_ns: u64, idle_ns: u64) {
+        self.flows
+            .retain(|_, f| now_ns.saturating_sub(f.last_seen_ns) < idle_ns);
+        let flows = &self.flows;
+        self.order.retain(|key| flows.contains_key(key));
+    }
+}
+
+/// Once more samples were asked for, each new push re-measures the beat.
+fn job_cadence(flow: &mut Flow, direction: Direction) -> Option<Observed> {
+    if flow.cadence_reported || direction != Direction::Inbound {
+        return None;
+    }
+    let since = flow.cadence_since_ns?;
+    let start = flow.timeline.partition_point(|b| b.at_ns < since);
+    let cadence = cadence::measure(&flow.timeline[start..])?;
+    if !cadence.is_job_like() {
+        return None;
+    }
+    flow.cadence_reported = true;
+    Some(Observed {
+        direction: Direction::Inbound,
+        observation: Observation::JobCadence(cadence),
+    })
+}
+
+fn on_datagram(segment: &Segment<'_>) -> SampleOutcome {
+    let observation = if let Ok(message) = dns::parse(segment.payload) {
+        Observation::Dns(message)
+    } else if p2p::is_discv4_packet(segment.payload) {
+        Observation::Discv4
+    } else {
+        return SampleOutcome::default();
+    };
+    SampleOutcome {
+        observations: vec![Observed {
+            direction: segment.direction,
+            observation,
+        }],
+        ..SampleOutcome::default()
+    }
+}
+
+fn on_tcp(flow: &mut Flow, segment: &Segment<'_>) -> SampleOutcome {
+    let dir = segment.direction;
+    let index = dir as usize;
+    // The kernel sends no sample past the flow's limit: this is the last.
+    let last_sample = u32::from(segment.index) + 1 >= flow.sample_limit;
+    let stream = &mut flow.streams[index];
+    if stream.done {
+        return SampleOutcome::default();
+    }
+    // A lost sample (ring buffer full) leaves a gap: bytes after it cannot
+    // be joined to bytes before it.
+    if segment.index != stream.next_segment {
+        stream.stop();
+        return SampleOutcome::default();
+    }
+    stream.next_segment = segment.index + 1;
+    let payload = segment.payload;
+    if stream.framing == Framing::Pending {
+        stream.first_segment_len = Some(segment.wire_len);
+        stream.opens_with_high_bytes = payload.iter().any(|b| *b > 0x7f);
+        stream.framing = framing_of(payload);
+    }
+    let partial = payload.len() < segment.wire_len as usize;
+    let room = STREAM_LIMIT - stream.bytes.len();
+    stream
+        .bytes
+        .extend_from_slice(&payload[..payload.len().min(room)]);
+    let full = stream.bytes.len() >= STREAM_LIMIT;
+
+    let mut outcome = SampleOutcome::default();
+    match stream.framing {
+        Framing::Pending => {}
+        Framing::JsonLines => {
+            // A partial capture breaks line framing: classify what was
+            // complete and stop following this direction.
+            if partial {
+                stream.bytes.push(b'\n');
+            }
+            let scan = stratum::scan(&stream.bytes, dir);
+            stream.bytes.drain(..scan.consumed);
+            outcome.rejections = scan.rejections;
+            outcome.observations = scan
+                .messages
+                .into_iter()
+                .map(|m| Observed {
+                    direction: dir,
+                    observation: Observation::Stratum(m),
+                })
+                .collect();
+            if partial || full {
+                stream.stop();
+            }
+        }
+        Framing::Tls => match tls_hello(&stream.bytes) {
+            // The server's certificate spills into the next sample: wait
+            // for it while one can come (the hello is reported either way).
+            Ok(Observation::TlsServerHello(hello))
+                if hello.certificate_cut && !partial && !full && !last_sample => {}
+            Ok(observation) => {
+                outcome.observations.push(Observed {
+                    direction: dir,
+                    observation,
+                });
+                stream.stop();
+            }
+            Err(tls::TlsError::Incomplete) if !partial && !full => {}
+            Err(_) => stream.stop(),
+        },
+        Framing::Binary => {
+            let first_len = stream.first_segment_len.unwrap_or(0) as usize;
+            let bytes = &stream.bytes[..stream.bytes.len().min(OPENING_LIMIT)];
+            match binary_opening(bytes, first_len) {
+                Opening::Found(observation) => {
+                    outcome.observations.push(Observed {
+                        direction: dir,
+                        observation,
+                    });
+                    stream.stop();
+                }
+                Opening::NeedMore
+                    if !partial
+                        && bytes.len() < OPENING_LIMIT
+                        && segment.index + 1 < OPENING_SEGMENTS => {}
+                _ => stream.stop(),
+            }
+        }
+    }
+    if let Some(observed) = noise_opening(flow) {
+        outcome.observations.push(observed);
+    }
+    outcome
+}
+
+fn framing_of(payload: &[u8]) -> Framing {
+    match payload.iter().copied().find(|b| !b.is_ascii_whitespace()) {
+        None => Framing::Pending,
+        Some(b'{') => Framing::JsonLines,
+        Some(_) if tls::is_handshake_record(payload) => Framing::Tls,
+        Some(_) => Framing::Binary,
+    }
+}
+
+fn tls_hello(bytes: &[u8]) -> Result<Observation, tls::TlsError> {
+    match tls::parse_client_hello(bytes) {
+        Ok(hello) => Ok(Observation::TlsClientHello(hello)),
+        Err(tls::TlsError::Incomplete) => Err(tls::TlsError::Incomplete),
+        Err(_) => tls::parse_server_hello(bytes).map(Observation::TlsServerHello),
+    }
+}
+
+enum Opening {
+    Found(Observation),
+    NeedMore,
+    Unknown,
+}
+
+/// Binary protocols recognisable from a direction's first bytes.
+fn binary_opening(bytes: &[u8], first_segment_len: usize) -> Opening {
+    if let Some(opening) = p2p::identify(bytes, first_segment_len) {
+        return Opening::Found(Observation::P2p(opening));
+    }
+    let mut need_more = false;
+    match stratum_v2::parse_setup_connection(bytes) {
+        Ok(setup) => return Opening::Found(Observation::StratumV2Setup(setup)),
+        Err(stratum_v2::Sv2Error::Incomplete) => need_more = true,
+        Err(_) => {}
+    }
+    match stratum_v2::parse_setup_connection_success(bytes) {
+        Ok((version, _flags)) => {
+            return Opening::Found(Observation::StratumV2SetupSuccess { version });
+        }
+        Err(stratum_v2::Sv2Error::Incomplete) => need_more = true,
+        Err(_) => {}
+    }
+    match dns::parse_tcp(bytes) {
+        Ok((message, _)) => return Opening::Found(Observation::Dns(message)),
+        Err(dns::DnsError::Incomplete) => need_more = true,
+        Err(_) => {}
+    }
+    if need_more {
+        Opening::NeedMore
+    } else {
+        Opening::Unknown
+    }
+}
+
+/// The stratum V2 Noise handshake, by the sizes of the two first segments:
+/// checked once, when both directions opened with unrecognised bytes.
+fn noise_opening(flow: &mut Flow) -> Option<Observed> {
+    if flow.noise_checked {
+        return None;
+    }
+    let [out, inb] = &flow.streams;
+    let (Some(out_len), Some(in_len)) = (out.first_segment_len, inb.first_segment_len) else {
+        return None;
+    };
+    flow.noise_checked = true;
+    let random_looking = |s: &Stream| s.framing == Framing::Binary && s.opens_with_high_bytes;
+    if !random_looking(out) || !random_looking(inb) {
+        return None;
+    }
+    // The local process is the client of a flow it opened; of an adopted
+    // flow it may be either.
+    let client = if stratum_v2::is_noise_opening(out_len, in_len) {
+        Direction::Outbound
+    } else if flow.origin == Origin::Adopted && stratum_v2::is_noise_opening(in_len, out_len) {
+        Direction::Inbound
+    } else {
+        return None;
+    };
+    Some(Observed {
+        direction: client,
+        observation: Observation::StratumV2Noise { client },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    mod direction {
+        pub(super) const EGRESS: u8 = 0;
+        pub(super) const INGRESS: u8 = 1;
+    }
+
+    /// A TCP segment as a kernel sample would carry it.
+    fn sample(key: u64, dir: u8, index: u8, payload: &[u8]) -> Segment<'_> {
+        Segment {
+            key,
+            direction: if dir == direction::EGRESS {
+                Direction::Outbound
+            } else {
+                Direction::Inbound
+            },
+            index: u16::from(index),
+            timestamp_ns: 1,
+            transport: Transport::Tcp,
+            payload,
+            wire_len: payload.len() as u32,
+            endpoints: None,
+        }
+    }
+
+    fn stratum_messages(outcome: &SampleOutcome) -> usize {
+        outcome
+            .observations
+            .iter()
+            .filter(|o| matches!(o.observation, Observation::Stratum(_)))
+            .count()
+    }
+
+    const SUBSCRIBE: &[u8] = b"{\"id\":1,\"method\":\"mining.subscribe\",\"params\":[]}\n";
+
+    #[test]
+    fn a_line_split_over_two_samples_is_joined() {
+        let mut t = FlowTable::new(8, 4);
+        let first = t.on_segment(&sample(1, direction::EGRESS, 0, &SUBSCRIBE[..10]));
+        assert_eq!(stratum_messages(&first), 0);
+        let second = t.on_segment(&sample(1, direction::EGRESS, 1, &SUBSCRIBE[10..]));
+        assert_eq!(stratum_messages(&second), 1);
+    }
+
+    #[test]
+    fn json_lines_inside_http_are_not_followed() {
+        let mut t = FlowTable::new(8, 4);
+        let mut response = b"HTTP/1.1 200 OK\r\nContent-Length: 48\r\n\r\n".to_vec();
+        response.extend_from_slice(b"{\"id\":null,\"method\":\"mining.notify\",\"params\":[1]}\n");
+        let first = t.on_segment(&sample(1, direction::INGRESS, 0, &response));
+        assert!(first.observations.is_empty());
+        let second = t.on_segment(&sample(1, direction::INGRESS, 1, SUBSCRIBE));
+        assert!(second.observations.is_empty());
+    }
+
+    #[test]
+    fn a_lost_sample_stops_the_stream_instead_of_splicing_it() {
+        let mut t = FlowTable::new(8, 4);
+        let _ = t.on_segment(&sample(1, direction::EGRESS, 0, &SUBSCRIBE[..10]));
+        // Sample 1 was lost in the ring buffer.
+        let after_gap = t.on_segment(&sample(1, direction::EGRESS, 2, &SUBSCRIBE[10..]));
+        assert_eq!(stratum_messages(&after_gap), 0);
+    }
+
+    #[test]
+    fn a_line_open_at_the_last_sample_raises_the_limit_up_to_the_bound() {
+        let mut t = FlowTable::new(8, 2);
+        let padded: Vec<u8> = std::iter::once(b'{')
+            .chain(std::iter::repeat_n(b' ', 100))
+            .collect();
+        let _ = t.on_segment(&sample(1, direction::EGRESS, 0, &padded));
+        let raised = t.on_segment(&sample(1, direction::EGRESS, 1, &padded));
+        assert_eq!(raised.raised_limit, Some(4));
+        let mut limit = 4;
+        for segment in 2..MAX_SAMPLES_PER_DIRECTION as u8 + 4 {
+            let outcome = t.on_segment(&sample(1, direction::EGRESS, segment, &padded));
+            if let Some(raised) = outcome.raised_limit {
+                limit = raised;
+            }
+        }
+        assert_eq!(limit, MAX_SAMPLES_PER_DIRECTION);
+        assert_eq!(t.get(1).unwrap().sample_limit, MAX_SAMPLES_PER_DIRECTION);
+    }
+
+    #[test]
+    fn a_client_hello_split_over_more_segments_than_sampled_is_still_read() {
+        let hello: &[u8] = include_bytes!("../../fuzz/seeds/tls_hello/chrome_like_client_hello");
+        let mut t = FlowTable::new(8, 4);
+        let chunk = hello.len().div_ceil(6);
+        let mut seen = Vec::new();
+        let mut limit = 4;
+        for (i, piece) in hello.chunks(chunk).enumerate() {
+            // The kernel sends nothing past the limit.
+            assert!((i as u32) < limit, "segment {i} past the limit {limit}");
+            let outcome = t.on_segment(&sample(1, direction::EGRESS, i as u8, piece));
+            if let Some(raised) = outcome.raised_limit {
+                limit = raised;
+            }
+            seen.extend(outcome.observations);
+        }
+        assert!(limit > 4, "the limit was not raised");
+        assert!(
+            seen.iter()
+                .any(|o| matches!(o.observation, Observation::TlsClientHello(_))),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn only_random_looking_openings_both_ways_count_as_encrypted_binary() {
+        let mut t = FlowTable::new(8, 4);
+        let key: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(151)).collect();
+        // An encrypted handshake: keys both ways.
+        let _ = t.on_segment(&sample(1, direction::EGRESS, 0, &key));
+        let _ = t.on_segment(&sample(1, direction::INGRESS, 0, &key));
+        assert!(t.get(1).unwrap().opens_random_binary());
+        // Redis, SSH: binary to the framing, but plain text.
+        let _ = t.on_segment(&sample(2, direction::EGRESS, 0, b"*1\r\n$4\r\nPING\r\n"));
+        let _ = t.on_segment(&sample(2, direction::INGRESS, 0, b"+PONG\r\n"));
+        assert!(!t.get(2).unwrap().opens_random_binary());
+        let _ = t.on_segment(&sample(3, direction::EGRESS, 0, b"SSH-2.0-OpenSSH_9.2\r\n"));
+        let _ = t.on_segment(&sample(3, direction::INGRESS, 0, &key));
+        assert!(!t.get(3).unwrap().opens_random_binary());
+        // One direction only: not yet.
+        let _ = t.on_segment(&sample(4, direction::EGRESS, 0, &key));
+        assert!(!t.get(4).unwrap().opens_random_binary());
+    }
+
+    #[test]
+    fn an_opaque_flow_gets_more_samples_and_its_push_beat_is_measured() {
+        const S: u64 = 1_000_000_000;
+        let mut t = FlowTable::new(8, 4);
+        fn at(mut e: Segment<'_>, ts: u64) -> Segment<'_> {
+            e.timestamp_ns = ts;
+            e
+        }
+        let random: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(151)).collect();
+        let _ = t.on_segment(&at(sample(1, direction::EGRESS, 0, &random), S));
+        let _ = t.on_segment(&at(sample(1, direction::INGRESS, 0, &random), S));
+        // A JSON-lines flow is readable: never asked for cadence.
+        let _ = t.on_segment(&at(sample(2, direction::EGRESS, 0, SUBSCRIBE), S));
+        assert!(t.request_cadence(3 * S, 5 * S, 16).is_empty(), "too young");
+        assert_eq!(
+            t.request_cadence(6 * S, 5 * S, 16),
+            [(1, ADOPTED_SAMPLE_SEGMENTS + CADENCE_SAMPLES)]
+        );
+        assert!(t.request_cadence(7 * S, 5 * S, 16).is_empty(), "asked once");
+        let mut found = None;
+        for i in 1..=8u8 {
+            let push = at(
+                sample(1, direction::INGRESS, i, &random[..150]),
+                6 * S + u64::from(i) * S,
+            );
+            let outcome = t.on_segment(&push);
+            if let Some(o) = outcome
+                .observations
+                .iter()
+                .find(|o| matches!(o.observation, Observation::JobCadence(_)))
+            {
+                assert!(found.is_none(), "reported once");
+                found = Some((i, o.clone()));
+            }
+        }
+        let (at_push, _) = found.expect("a regular unanswered beat");
+        assert_eq!(usize::from(at_push), cadence::MIN_PUSHES);
+    }
+
+    #[test]
+    fn the_oldest_flow_makes_room() {
+        let mut t = FlowTable::new(2, 4);
+        for cookie in 1..=3 {
+            let _ = t.on_segment(&sample(cookie, direction::EGRESS, 0, b"{"));
+        }
+        assert_eq!(t.len(), 2);
+        assert!(t.get(1).is_none() && t.get(3).is_some());
+        assert_eq!(t.evicted, 1);
+    }
+
+    #[test]
+    fn a_noise_sized_opening_is_recognised_once_both_sides_spoke() {
+        let mut t = FlowTable::new(8, 4);
+        let client: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(37)).collect();
+        let server: Vec<u8> = (0..234u8).map(|i| i.wrapping_mul(91)).collect();
+        let first = t.on_segment(&sample(1, direction::EGRESS, 0, &client));
+        assert!(first.observations.is_empty());
+        let answer = t.on_segment(&sample(1, direction::INGRESS, 0, &server));
+        assert!(matches!(
+            answer.observations.as_slice(),
+            [Observed {
+                observation: Observation::StratumV2Noise {
+                    client: Direction::Outbound
+                },
+                ..
+            }]
+        ));
+        // An HTTP exchange of the same sizes is not.
+        let mut request = b"GET / HTTP/1.1\r\n".to_vec();
+        request.resize(64, b'a');
+        let _ = t.on_segment(&sample(2, direction::EGRESS, 0, &request));
+        let reply = t.on_segment(&sample(2, direction::INGRESS, 0, &server));
+        assert!(reply.observations.is_empty());
+    }
+}

@@ -1,0 +1,38 @@
+//! assay's classifiers: pure functions from bytes (or a time series) to an
+//! optional typed result, and the flow framing and sampling model that the
+//! live agent and `assay pcap` share.
+//!
+//! No I/O, no clocks, no globals: that is what makes them fuzzable, testable
+//! and usable offline. Callers turn their results into evidence. Each
+//! module is named after the signal it reads in docs/signatures.md.
+//!
+//! - protocols: [`stratum`], [`stratum_v2`], [`tls`], [`dns`], [`p2p`], and
+//!   the push beat of opaque flows, [`cadence`];
+//! - flows: [`flow`], which follows each direction of a flow from its first
+//!   bytes and hands each segment to the classifier its framing calls for;
+//! - processes: [`cmdline`] (command lines and config files), [`randomx`]
+//!   (the FPU rounding marker);
+//! - GPUs: [`gpu`];
+//! - offline: [`pcap`], a capture file's flows through the same flow model.
+
+pub mod cadence;
+pub mod cmdline;
+pub mod dns;
+pub mod flow;
+pub mod gpu;
+pub mod p2p;
+pub mod pcap;
+pub mod randomx;
+pub mod stratum;
+pub mod stratum_v2;
+pub mod tls;
+
+/// Which way bytes travelled, seen from the process that owns the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Written by the local process.
+    Outbound,
+    /// Received by the local process.
+    Inbound,
+}
