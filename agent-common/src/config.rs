@@ -121,6 +121,37 @@ pub mod counter {
     ];
 }
 
+/// The ring buffers, one per event family, so that a storm in one family
+/// (an exec storm) cannot starve another (flow samples). Each with its map
+/// name, a short name for logs and metrics, and the loss counters of the
+/// events it carries: what it dropped.
+pub mod ring {
+    use super::counter;
+
+    pub struct Ring {
+        pub map: &'static str,
+        pub name: &'static str,
+        pub losses: &'static [u32],
+    }
+
+    pub const PROCESS: Ring = Ring {
+        map: "PROCESS_EVENTS",
+        name: "process",
+        losses: &[counter::EXEC_LOST, counter::EXIT_LOST, counter::FORK_LOST],
+    };
+    pub const FLOW: Ring = Ring {
+        map: "FLOW_EVENTS",
+        name: "flow",
+        losses: &[counter::CONNECT_LOST, counter::SAMPLE_LOST],
+    };
+    pub const SENSOR: Ring = Ring {
+        map: "SENSOR_EVENTS",
+        name: "sensor",
+        losses: &[counter::HYGIENE_LOST, counter::CUDA_LOST],
+    };
+    pub const ALL: [Ring; 3] = [PROCESS, FLOW, SENSOR];
+}
+
 #[cfg(feature = "user")]
 mod pod {
     // SAFETY: #[repr(C)], integers only, explicit padding.

@@ -26,7 +26,7 @@ use aya_ebpf::{
     programs::{ProbeContext, RetProbeContext},
 };
 
-use crate::maps::{EVENTS, config, count, wakeup_flags};
+use crate::maps::{SENSOR_EVENTS, config, count, wakeup_flags};
 
 /// Launch statistics per (process, function), while the launch probes are
 /// attached. User space reads and clears it after each window.
@@ -181,7 +181,7 @@ fn emit(call: u32, value: u64, handle: u64, name: u64) {
     if tgid == cfg.agent_tgid {
         return;
     }
-    let Some(mut entry) = EVENTS.reserve::<CudaEvent>(0) else {
+    let Some(mut entry) = SENSOR_EVENTS.reserve::<CudaEvent>(0) else {
         count(counter::CUDA_LOST);
         return;
     };
@@ -204,5 +204,5 @@ fn emit(call: u32, value: u64, handle: u64, name: u64) {
             let _ = bpf_probe_read_user_str_bytes(name as *const u8, &mut (*event).name);
         }
     }
-    entry.submit(wakeup_flags());
+    entry.submit(wakeup_flags(&SENSOR_EVENTS));
 }

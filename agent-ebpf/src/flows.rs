@@ -35,7 +35,7 @@ use aya_ebpf::{
     programs::{SkBuffContext, SockAddrContext},
 };
 
-use crate::maps::{EVENTS, FLOWS, config, count, wakeup_flags};
+use crate::maps::{FLOW_EVENTS, FLOWS, config, count, wakeup_flags};
 
 /// Return value of cgroup sock_addr and skb programs that lets the operation
 /// proceed: this sensor observes, it never blocks.
@@ -143,7 +143,7 @@ fn on_first_sendmsg(ctx: &SockAddrContext, family: u16) {
 #[inline(always)]
 fn emit_connect(ctx: &SockAddrContext, family: u16, cookie: u64, pid_tgid: u64) {
     let addr = ctx.sock_addr;
-    let Some(mut entry) = EVENTS.reserve::<ConnectEvent>(0) else {
+    let Some(mut entry) = FLOW_EVENTS.reserve::<ConnectEvent>(0) else {
         count(counter::CONNECT_LOST);
         return;
     };
@@ -178,7 +178,7 @@ fn emit_connect(ctx: &SockAddrContext, family: u16, cookie: u64, pid_tgid: u64) 
         (*event).daddr = daddr;
         (*event).comm = bpf_get_current_comm().unwrap_or([0; 16]);
     }
-    entry.submit(wakeup_flags());
+    entry.submit(wakeup_flags(&FLOW_EVENTS));
 }
 
 /// Where a TCP segment's or UDP datagram's payload starts, and its
@@ -293,7 +293,7 @@ fn sample(ctx: &SkBuffContext, dir: u8) {
         (*state).samples[d] = taken + 1;
         taken
     };
-    let Some(mut entry) = EVENTS.reserve::<SampleEvent>(0) else {
+    let Some(mut entry) = FLOW_EVENTS.reserve::<SampleEvent>(0) else {
         count(counter::SAMPLE_LOST);
         return;
     };
@@ -329,5 +329,5 @@ fn sample(ctx: &SkBuffContext, dir: u8) {
         }
         (*event).captured = captured;
     }
-    entry.submit(wakeup_flags());
+    entry.submit(wakeup_flags(&FLOW_EVENTS));
 }

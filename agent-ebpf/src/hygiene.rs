@@ -34,7 +34,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, DeviceContext, RawTracePointContext, SysctlContext},
 };
 
-use crate::maps::{EVENTS, config, count, wakeup_flags};
+use crate::maps::{SENSOR_EVENTS, config, count, wakeup_flags};
 
 /// Last report per (tgid << 32 | kind), in ktime ns.
 #[map]
@@ -149,7 +149,7 @@ fn report(what: u32, flags: u32, value: u64, path: &[u8; HYGIENE_PATH_LEN]) {
     } else {
         let _ = HYGIENE_LAST.insert(&key, &now, 0);
     }
-    let Some(mut entry) = EVENTS.reserve::<HygieneEvent>(0) else {
+    let Some(mut entry) = SENSOR_EVENTS.reserve::<HygieneEvent>(0) else {
         count(counter::HYGIENE_LOST);
         return;
     };
@@ -168,5 +168,5 @@ fn report(what: u32, flags: u32, value: u64, path: &[u8; HYGIENE_PATH_LEN]) {
         (*event).value = value;
         (*event).path = *path;
     }
-    entry.submit(wakeup_flags());
+    entry.submit(wakeup_flags(&SENSOR_EVENTS));
 }

@@ -9,10 +9,19 @@ use aya_ebpf::{
     maps::{LruHashMap, PerCpuArray, RingBuf},
 };
 
-/// Kernel → user space events (rare ones only: exec, exit, connect, samples).
-/// The agent may resize it at load time.
+/// Kernel → user space events, rare ones only, one ring per family so that
+/// a storm in one (an exec storm) cannot starve another (flow samples):
+/// process lifecycle (exec, exit, fork).
 #[map]
-pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+pub static PROCESS_EVENTS: RingBuf = RingBuf::with_byte_size(2 << 20, 0);
+
+/// Flows: connects and payload samples.
+#[map]
+pub static FLOW_EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+
+/// The other sensors: miner hygiene and the CUDA driver.
+#[map]
+pub static SENSOR_EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
 
 /// What the kernel side dropped, per CPU; indexes in [`counter`].
 #[map]
@@ -41,7 +50,7 @@ pub fn count(index: u32) {
     }
 }
 
-/// Bytes waiting in [`EVENTS`] above which a submit wakes user space at
+/// Bytes waiting in a ring above which a submit wakes user space at
 /// once. Below it, user space drains on its own short timer: one wakeup per
 /// burst instead of one per event keeps exec storms and connection storms
 /// cheap, at the price of at most one drain period of latency (the agent
@@ -51,10 +60,11 @@ const BPF_RB_AVAIL_DATA: u64 = 0;
 const BPF_RB_NO_WAKEUP: u64 = 1;
 const BPF_RB_FORCE_WAKEUP: u64 = 2;
 
-/// Flags for `submit`: wake the reader only when enough is waiting.
+/// Flags for `submit` to `ring`: wake the reader only when enough is
+/// waiting.
 #[inline(always)]
-pub fn wakeup_flags() -> u64 {
-    if EVENTS.query(BPF_RB_AVAIL_DATA) >= WAKEUP_AT_BYTES {
+pub fn wakeup_flags(ring: &RingBuf) -> u64 {
+    if ring.query(BPF_RB_AVAIL_DATA) >= WAKEUP_AT_BYTES {
         BPF_RB_FORCE_WAKEUP
     } else {
         BPF_RB_NO_WAKEUP

@@ -18,7 +18,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 
-use crate::maps::{EVENTS, config, count, wakeup_flags};
+use crate::maps::{PROCESS_EVENTS, config, count, wakeup_flags};
 use assay_common::config::counter;
 
 // sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
@@ -92,7 +92,7 @@ fn on_exec(bprm: *const u8) {
     if (pid_tgid >> 32) as u32 == cfg.agent_tgid {
         return;
     }
-    let Some(mut entry) = EVENTS.reserve::<ExecEvent>(0) else {
+    let Some(mut entry) = PROCESS_EVENTS.reserve::<ExecEvent>(0) else {
         count(counter::EXEC_LOST);
         return;
     };
@@ -136,7 +136,7 @@ fn on_exec(bprm: *const u8) {
             }
         }
     }
-    entry.submit(wakeup_flags());
+    entry.submit(wakeup_flags(&PROCESS_EVENTS));
 }
 
 #[inline(always)]
@@ -148,7 +148,7 @@ fn on_exit() {
     if pid != tgid || tgid == cfg.agent_tgid {
         return;
     }
-    let Some(mut entry) = EVENTS.reserve::<ExitEvent>(0) else {
+    let Some(mut entry) = PROCESS_EVENTS.reserve::<ExitEvent>(0) else {
         count(counter::EXIT_LOST);
         return;
     };
@@ -159,7 +159,7 @@ fn on_exit() {
         (*event).exit_code = read_at::<u32>(task, cfg.offsets.task_exit_code).unwrap_or(0);
         (*event)._pad = 0;
     }
-    entry.submit(wakeup_flags());
+    entry.submit(wakeup_flags(&PROCESS_EVENTS));
 }
 
 /// A new process, not a new thread: the child leads its own thread group.
@@ -181,7 +181,7 @@ fn on_fork(child: *const u8) {
     if child_pid != child_tgid {
         return;
     }
-    let Some(mut entry) = EVENTS.reserve::<ForkEvent>(0) else {
+    let Some(mut entry) = PROCESS_EVENTS.reserve::<ForkEvent>(0) else {
         count(counter::FORK_LOST);
         return;
     };
@@ -191,5 +191,5 @@ fn on_fork(child: *const u8) {
         (*event).child_tgid = child_tgid;
         (*event)._pad = 0;
     }
-    entry.submit(wakeup_flags());
+    entry.submit(wakeup_flags(&PROCESS_EVENTS));
 }

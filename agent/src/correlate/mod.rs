@@ -7,6 +7,7 @@
 //! evidence names something new (a wallet after a subscribe), never on every
 //! repeated message.
 
+pub mod persist;
 pub mod policy;
 
 use std::{

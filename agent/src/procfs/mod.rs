@@ -4,4 +4,6 @@
 //! calls it only from bounded blocking workers, never on the event loop.
 
 pub mod libraries;
+pub mod open;
 pub mod sockets;
+pub mod workers;

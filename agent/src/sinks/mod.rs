@@ -8,13 +8,14 @@
 pub mod fleet;
 pub mod metrics;
 pub mod ocsf;
+pub mod report;
+pub mod writer;
 
-use std::{
-    io::{self, Write},
-    time::SystemTime,
-};
+use std::{io, time::SystemTime};
 
 use serde::Serialize;
+
+pub use writer::{LineWriter, RotatingFile};
 
 use crate::{
     correlate::{Change, Class, Level, Verdict},
@@ -149,39 +150,22 @@ pub enum Format {
     Ocsf,
 }
 
-/// Writes each finding as one JSON line to stdout, a rotating file, or
-/// both; flushed line by line so that a reader at the other end of a pipe
-/// sees each as soon as it is decided.
+/// Formats each finding as one JSON line and hands it to the [`LineWriter`]
+/// (stdout, a rotating file, or both), which writes and flushes it line by
+/// line off the event loop.
 pub struct Outputs {
     format: Format,
-    stdout: bool,
-    file: Option<RotatingFile>,
+    writer: LineWriter,
 }
 
 impl Outputs {
-    pub fn stdout() -> Self {
-        Self {
-            format: Format::default(),
-            stdout: true,
-            file: None,
-        }
+    pub fn new(format: Format, writer: LineWriter) -> Self {
+        Self { format, writer }
     }
 
-    pub fn set_format(&mut self, format: Format) {
-        self.format = format;
-    }
-
-    pub fn set_stdout(&mut self, on: bool) {
-        self.stdout = on;
-    }
-
-    pub fn set_file(&mut self, file: RotatingFile) {
-        self.file = Some(file);
-    }
-
-    /// Writes to every output; the first error is returned after all were
-    /// tried (a full disk must not silence stdout).
-    /// Returns the line written (for the fleet stream).
+    /// The line for a finding, queued for writing. Returns the line (for
+    /// the fleet stream); a line the writer had no room for is counted in
+    /// its stats.
     pub fn write(&mut self, finding: &Finding<'_>) -> io::Result<Vec<u8>> {
         let mut line = match self.format {
             Format::Native => serde_json::to_vec(finding)?,
@@ -191,112 +175,16 @@ impl Outputs {
             }
         };
         line.push(b'\n');
-        let mut result = Ok(());
-        if self.stdout {
-            let mut out = io::stdout().lock();
-            result = out.write_all(&line).and_then(|()| out.flush());
-        }
-        if let Some(file) = self.file.as_mut()
-            && let Err(err) = file.write_line(&line)
-        {
-            result = result.and(Err(err));
-        }
-        result.map(|()| line)
-    }
-}
-
-/// An append-only file of lines, rotated when it would grow past
-/// `max_bytes`: `PATH` → `PATH.1` → … → `PATH.<keep>` (the oldest goes).
-pub struct RotatingFile {
-    path: std::path::PathBuf,
-    max_bytes: u64,
-    keep: u32,
-    file: std::fs::File,
-    size: u64,
-}
-
-impl RotatingFile {
-    pub fn open(path: &std::path::Path, max_bytes: u64, keep: u32) -> io::Result<Self> {
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
-        let size = file.metadata()?.len();
-        Ok(Self {
-            path: path.to_path_buf(),
-            max_bytes: max_bytes.max(1),
-            keep,
-            file,
-            size,
-        })
+        self.writer.push(line.clone());
+        Ok(line)
     }
 
-    pub fn write_line(&mut self, line: &[u8]) -> io::Result<()> {
-        if self.size > 0 && self.size + line.len() as u64 > self.max_bytes {
-            self.rotate()?;
-        }
-        self.file.write_all(line)?;
-        self.file.flush()?;
-        self.size += line.len() as u64;
-        Ok(())
+    pub fn writer(&self) -> &LineWriter {
+        &self.writer
     }
 
-    fn rotate(&mut self) -> io::Result<()> {
-        let numbered = |n: u32| {
-            let mut name = self.path.clone().into_os_string();
-            name.push(format!(".{n}"));
-            std::path::PathBuf::from(name)
-        };
-        if self.keep == 0 {
-            std::fs::remove_file(&self.path)?;
-        } else {
-            let _ = std::fs::remove_file(numbered(self.keep));
-            for n in (1..self.keep).rev() {
-                let _ = std::fs::rename(numbered(n), numbered(n + 1));
-            }
-            std::fs::rename(&self.path, numbered(1))?;
-        }
-        self.file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
-        self.size = 0;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_file_rotates_at_its_size_keeping_the_newest() {
-        let dir = std::env::temp_dir().join(format!("assay-rotate-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("findings.jsonl");
-        let mut file = RotatingFile::open(&path, 25, 2).unwrap();
-        for i in 0..7 {
-            file.write_line(format!("{{\"n\":{i:04}}}\n").as_bytes())
-                .unwrap();
-        }
-        // 11-byte lines, 25 bytes a file: two lines each; 7 lines → the
-        // current file has the 7th, .1 the 5th-6th, .2 the 3rd-4th.
-        let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap();
-        assert_eq!(read(&path), "{\"n\":0006}\n");
-        assert_eq!(
-            read(&dir.join("findings.jsonl.1")),
-            "{\"n\":0004}\n{\"n\":0005}\n"
-        );
-        assert_eq!(
-            read(&dir.join("findings.jsonl.2")),
-            "{\"n\":0002}\n{\"n\":0003}\n"
-        );
-        assert!(!dir.join("findings.jsonl.3").exists());
-        // Reopened, it appends.
-        let mut again = RotatingFile::open(&path, 25, 2).unwrap();
-        again.write_line(b"{\"n\":0007}\n").unwrap();
-        assert_eq!(read(&path), "{\"n\":0006}\n{\"n\":0007}\n");
-        let _ = std::fs::remove_dir_all(&dir);
+    /// Lets the writer finish what is queued, for at most `grace`.
+    pub fn close(self, grace: std::time::Duration) {
+        self.writer.close(grace);
     }
 }

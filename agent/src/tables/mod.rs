@@ -3,5 +3,7 @@
 //! the classify crate's model ([`assay_classify::flow::FlowTable`]), shared
 //! with `assay pcap`.
 
+pub mod peers;
 pub mod processes;
+pub mod resolvers;
 pub mod workload;

@@ -180,7 +180,7 @@ impl<R: BufRead> Replay<R> {
     }
 }
 
-impl<R: BufRead> TelemetrySource for Replay<R> {
+impl<R: BufRead + Send> TelemetrySource for Replay<R> {
     fn name(&self) -> &'static str {
         "replay"
     }
@@ -213,7 +213,7 @@ mod tests {
         Replay::new(text.as_bytes(), Pace::Fast)
     }
 
-    fn drain<R: BufRead>(replay: &mut Replay<R>) -> Vec<Poll> {
+    fn drain<R: BufRead + Send>(replay: &mut Replay<R>) -> Vec<Poll> {
         std::iter::from_fn(|| replay.poll().unwrap()).collect()
     }
 

@@ -40,7 +40,7 @@ pub enum TelemetryError {
 }
 
 /// A source of GPU telemetry.
-pub trait TelemetrySource {
+pub trait TelemetrySource: Send {
     /// Short name for logs and `doctor`: "nvml", "replay".
     fn name(&self) -> &'static str;
 
@@ -261,4 +261,33 @@ mod tests {
             .collect();
         assert_eq!(times, [1000, 2000, 3000]);
     }
+}
+
+/// What the poller thread hands the event loop: a poll, or why one failed.
+pub type Polled = Result<Poll, TelemetryError>;
+
+/// Polls `source` on a thread of its own, once per `every` (NVML calls take
+/// a driver lock and may stall: never on the event loop). The thread ends
+/// when the source does (the end of a trace) or the receiver is dropped.
+pub fn spawn_poller(
+    mut source: Box<dyn TelemetrySource>,
+    every: Duration,
+) -> io::Result<tokio::sync::mpsc::Receiver<Polled>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    std::thread::Builder::new()
+        .name("assay-gpu-telemetry".into())
+        .spawn(move || {
+            loop {
+                let polled = match source.poll() {
+                    Ok(Some(poll)) => Ok(poll),
+                    Ok(None) => return,
+                    Err(err) => Err(err),
+                };
+                if sender.blocking_send(polled).is_err() {
+                    return;
+                }
+                std::thread::sleep(every);
+            }
+        })?;
+    Ok(receiver)
 }

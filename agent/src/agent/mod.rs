@@ -1,0 +1,91 @@
+//! The running agent: the event loop that joins the sensors, tables,
+//! classifiers, evidence, correlator and sinks.
+//!
+//! One task owns every table, without locks; nothing on it waits on I/O:
+//! - each ring buffer (process, flow, other sensors) is drained on its own
+//!   branch, so that a storm in one family cannot starve the others;
+//! - every read of /proc, of a file a process names and of the socket
+//!   tables runs on bounded blocking workers ([`crate::procfs::workers`])
+//!   whose results come back as messages;
+//! - GPU telemetry is polled on a thread of its own;
+//! - finding lines are written by a thread of their own
+//!   ([`crate::sinks::writer`]).
+//!
+//! [`setup`] builds the pieces from the options; [`state`] is what the
+//! loop drives, with its event, tick and work handlers in [`network`],
+//! [`process`] and [`gpu`]; [`status`] is what it reports about itself.
+
+mod gpu;
+mod network;
+mod process;
+mod setup;
+mod state;
+mod status;
+mod work;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use tokio::signal::unix::{SignalKind, signal};
+use tracing::info;
+
+use self::setup::Rings;
+pub use self::setup::RunOptions;
+
+/// How often the rings are drained when the kernel did not wake us (it
+/// wakes us only when a burst piles up: see the eBPF side's wakeup flags).
+const DRAIN_PERIOD: Duration = Duration::from_millis(50);
+/// How long the sinks get to finish when the agent stops.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+
+pub async fn run(options: RunOptions) -> Result<()> {
+    let setup::Built {
+        mut loaded,
+        rings,
+        mut agent,
+        mut work_done,
+        mut telemetry,
+        metrics,
+    } = setup::build(&options).await?;
+    let Rings {
+        mut process,
+        mut flow,
+        mut sensor,
+    } = rings;
+    // Handlers first: "ready" promises that a stop signal detaches cleanly.
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    agent.start(options.state_dir.as_deref());
+    info!(processes = agent.tables.processes.len(), "agent ready");
+
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut drain = tokio::time::interval(DRAIN_PERIOD);
+    drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            ready = process.readable_mut() => agent.drain(ready?),
+            ready = flow.readable_mut() => agent.drain(ready?),
+            ready = sensor.readable_mut() => agent.drain(ready?),
+            _ = drain.tick() => {
+                for ring in [&mut process, &mut flow, &mut sensor] {
+                    agent.drain_now(ring.get_mut());
+                }
+                // The CUDA launch window closes within one drain period of
+                // its end: held to the next 1 s tick it would cost more.
+                agent.cuda_windows(&mut loaded.ebpf);
+            }
+            _ = tick.tick() => agent.tick(&mut loaded.ebpf),
+            Some(done) = work_done.recv() => agent.on_work_done(done),
+            polled = status::next_poll(&mut telemetry) => agent.on_telemetry(polled),
+            accepted = status::accept(metrics.as_ref()) => agent.serve_metrics(accepted),
+            _ = sigterm.recv() => { info!("SIGTERM: stopping"); break; }
+            _ = sigint.recv() => { info!("SIGINT: stopping"); break; }
+        }
+    }
+    agent.stop(options.state_dir.as_deref(), STOP_GRACE).await;
+    drop((process, flow, sensor));
+    // Dropping the object closes every program and link fd: the kernel
+    // detaches everything, nothing is pinned.
+    drop(loaded);
+    Ok(())
+}

@@ -1,0 +1,299 @@
+//! Flow samples to evidence: the flow model classifies, the owner of the
+//! flow is found (at once from its connect record, or for an adopted flow
+//! from a socket-table snapshot taken on a worker), and the observation
+//! becomes evidence about that process, with the resolver and peer books
+//! as context.
+
+use assay_classify::{
+    Direction,
+    dns::PoolDomains,
+    flow::{Observation, Observed, Origin, Owner, Role},
+    p2p,
+};
+use assay_common::event::SampleEvent;
+use tracing::debug;
+
+use super::{state::Agent, work};
+use crate::{
+    evidence::{
+        Evidence,
+        network::{self, FlowFacts},
+    },
+    procfs::sockets,
+    sensors::flow as flow_sensor,
+    tables::{processes::ProcessInfo, workload::Workload},
+    time::{monotonic_ns, wall_of_monotonic},
+};
+
+/// Ticks an observation on an adopted flow waits for its owner.
+const OWNER_LOOKUP_ATTEMPTS: u32 = 5;
+/// Observations waiting for their flow's owner, at most.
+const MAX_PENDING_OBSERVATIONS: usize = 1024;
+
+impl Agent {
+    pub(super) fn on_sample(&mut self, sample: &SampleEvent) {
+        let outcome = flow_sensor::on_sample(&mut self.tables.flows, sample);
+        self.stats.stratum_rejections += outcome.rejections.len() as u64;
+        for rejection in outcome.rejections {
+            debug!(
+                cookie = sample.cookie,
+                "stratum-looking line rejected: {rejection}"
+            );
+        }
+        if let Some(limit) = outcome.raised_limit {
+            self.raise_sample_limit(sample.cookie, limit);
+        }
+        for observed in outcome.observations {
+            self.on_observation(sample.cookie, observed);
+        }
+    }
+
+    /// Lets the kernel sample more of a flow (a JSON line still open at its
+    /// last sample, or an opaque flow's cadence). The flow may have left the
+    /// LRU map meanwhile: then it is not re-created.
+    pub(super) fn raise_sample_limit(&mut self, cookie: u64, limit: u32) {
+        let Some(map) = self.kernel_flows.as_mut() else {
+            return;
+        };
+        let Ok(mut state) = map.get(&cookie, 0) else {
+            return;
+        };
+        state.sample_limit = limit.min(u32::from(u16::MAX)) as u16;
+        // A read-modify-write: packets counted by the kernel in between are
+        // lost from the byte counters, which nothing decides on.
+        const BPF_EXIST: u64 = 2;
+        if let Err(err) = map.insert(cookie, state, BPF_EXIST) {
+            debug!(cookie, "cannot raise the flow's sample limit: {err}");
+        }
+    }
+
+    fn on_observation(&mut self, cookie: u64, observed: Observed) {
+        // A query a local server received: if the same name leaves the host
+        // next, it is that server forwarding it, not asking for itself.
+        if let Observation::Dns(message) = &observed.observation
+            && observed.direction == Direction::Inbound
+            && !message.is_response
+        {
+            self.tables.resolvers.query_received(
+                message.questions.iter().map(|q| q.name.as_str()),
+                monotonic_ns(),
+            );
+        }
+        self.attribute_observation(cookie, observed, None, 0);
+    }
+
+    /// The owner of a flow; for a flow the kernel adopted, looked up in
+    /// the socket tables (until found or given up on).
+    fn flow_owner(
+        &mut self,
+        cookie: u64,
+        sockets: Option<&sockets::Snapshot>,
+        last_try: bool,
+    ) -> Option<Owner> {
+        let flow = self.tables.flows.get(cookie)?;
+        if flow.owner.is_some() || flow.owner_looked_up {
+            return flow.owner.clone();
+        }
+        let sockets = sockets?;
+        let (Some(transport), Some(local), Some(remote)) =
+            (flow.transport, flow.local, flow.remote)
+        else {
+            return None;
+        };
+        let owner = sockets.owner(transport, local, remote).map(|found| {
+            let comm = self
+                .tables
+                .processes
+                .get_or_load(found.tgid)
+                .map(|p| p.comm.clone())
+                .unwrap_or_default();
+            Owner {
+                pid: found.tgid,
+                tgid: found.tgid,
+                comm,
+                cgroup_id: 0,
+                role: found.role,
+            }
+        });
+        if owner.is_some() || last_try {
+            self.tables.flows.set_owner(cookie, owner.clone());
+        }
+        owner
+    }
+
+    /// A flow that lived [`assay_classify::flow::CADENCE_AFTER_NS`] with
+    /// unrecognised binary content, opened by a known process: one more
+    /// distinct peer for that process's fan-out.
+    pub(super) fn count_binary_peer(&mut self, cookie: u64) {
+        let Some(flow) = self.tables.flows.get(cookie) else {
+            return;
+        };
+        let (Some(owner), Some(remote)) = (flow.owner.clone(), flow.remote) else {
+            return;
+        };
+        if flow.protocol.is_some() || !flow.opens_random_binary() {
+            return;
+        }
+        let facts = FlowFacts {
+            tgid: owner.tgid,
+            comm: owner.comm.clone(),
+            role: owner.role,
+            remote: flow.remote,
+            local: flow.local,
+            outbound_is_json_lines: false,
+            forwarding: false,
+        };
+        let first_payload_ns = flow.first_payload_ns;
+        let flows = &self.tables.flows;
+        let Some(count) = self
+            .tables
+            .peers
+            .add_binary(owner.tgid, remote, cookie, |key| flows.get(key).is_some())
+        else {
+            return;
+        };
+        // Once, when the threshold is crossed: more peers are more of the
+        // same.
+        if count != network::GOSSIP_PEERS {
+            return;
+        }
+        let Some(draft) = network::fanout_evidence(&facts, count) else {
+            return;
+        };
+        // Fan-out builds up over minutes: no detection latency to report.
+        self.report_flow_draft(owner.tgid, draft, first_payload_ns, false);
+    }
+
+    /// Observations on adopted flows wait for a snapshot of the socket
+    /// tables, taken on a worker (it walks /proc); one snapshot serves them
+    /// all. A connection still in its listener's accept queue has no owner
+    /// until the server accepts it: retried on later ticks, up to
+    /// [`OWNER_LOOKUP_ATTEMPTS`].
+    pub(super) fn retry_pending(&mut self) {
+        if self.pending.is_empty() || self.snapshot_in_flight {
+            return;
+        }
+        if self
+            .workers
+            .submit(|| work::Done::Sockets(sockets::Snapshot::take()))
+        {
+            self.snapshot_in_flight = true;
+            self.stats.socket_snapshots += 1;
+        }
+    }
+
+    pub(super) fn on_socket_snapshot(&mut self, snapshot: &sockets::Snapshot) {
+        self.snapshot_in_flight = false;
+        for (cookie, observed, attempts) in std::mem::take(&mut self.pending) {
+            self.attribute_observation(cookie, observed, Some(snapshot), attempts + 1);
+        }
+    }
+
+    fn attribute_observation(
+        &mut self,
+        cookie: u64,
+        observed: Observed,
+        sockets: Option<&sockets::Snapshot>,
+        attempts: u32,
+    ) {
+        let is_stratum = matches!(observed.observation, Observation::Stratum(_));
+        let last_try = attempts >= OWNER_LOOKUP_ATTEMPTS;
+        let Some(owner) = self.flow_owner(cookie, sockets, last_try) else {
+            let adopted = self
+                .tables
+                .flows
+                .get(cookie)
+                .is_some_and(|f| f.origin == Origin::Adopted && !f.owner_looked_up);
+            if adopted && self.pending.len() < MAX_PENDING_OBSERVATIONS {
+                self.pending.push((cookie, observed, attempts));
+                return;
+            }
+            self.stats.unattributed_observations += 1;
+            if is_stratum {
+                self.stats.unattributed_stratum += 1;
+            }
+            debug!(
+                cookie,
+                protocol = observed.observation.protocol(),
+                "observation on a flow whose owner is unknown: not attributed"
+            );
+            return;
+        };
+        if owner.tgid == std::process::id() {
+            return;
+        }
+        if let Observation::Dns(message) = &observed.observation
+            && observed.direction == Direction::Inbound
+            && !message.is_response
+        {
+            self.tables.resolvers.add_resolver(owner.tgid);
+        }
+        let Some(flow) = self.tables.flows.get(cookie) else {
+            return;
+        };
+        let facts = FlowFacts {
+            tgid: owner.tgid,
+            comm: owner.comm.clone(),
+            role: owner.role,
+            remote: flow.remote,
+            local: flow.local,
+            outbound_is_json_lines: flow.outbound_is_json_lines(),
+            forwarding: match &observed.observation {
+                Observation::Dns(message) => self.tables.resolvers.is_forwarding(
+                    owner.tgid,
+                    message.questions.iter().map(|q| q.name.as_str()),
+                ),
+                _ => false,
+            },
+        };
+        let first_payload_ns = flow.first_payload_ns;
+        if let (Observation::P2p(opening), Some(remote)) = (&observed.observation, flow.remote)
+            && opening.network == p2p::Network::Libp2p
+        {
+            self.tables.peers.add_libp2p(owner.tgid, remote);
+        }
+        let Some(draft) = network::evidence_for(
+            &observed.observation,
+            observed.direction,
+            &facts,
+            PoolDomains::builtin(),
+            self.tables.peers.libp2p(owner.tgid),
+        ) else {
+            if is_stratum && owner.role == Role::Server {
+                self.stats.unattributed_stratum += 1;
+            }
+            return;
+        };
+        self.report_flow_draft(owner.tgid, draft, first_payload_ns, true);
+    }
+
+    /// Flow evidence about its owner, first seen at the flow's first
+    /// payload; `timed`: report how long after it the verdict came.
+    fn report_flow_draft(
+        &mut self,
+        tgid: u32,
+        draft: network::Draft,
+        first_payload_ns: Option<u64>,
+        timed: bool,
+    ) {
+        let workload = self
+            .tables
+            .processes
+            .get_for_evidence(tgid)
+            .map(ProcessInfo::workload)
+            .unwrap_or(Workload::Process { tgid });
+        let now = std::time::SystemTime::now();
+        let evidence = Evidence {
+            workload,
+            pid: tgid,
+            kind: draft.kind,
+            strength: draft.strength,
+            decisive: draft.decisive,
+            summary: draft.summary,
+            attributes: draft.attributes,
+            first_seen: first_payload_ns.map(wall_of_monotonic).unwrap_or(now),
+            last_seen: now,
+        };
+        self.report(evidence, if timed { first_payload_ns } else { None });
+    }
+}

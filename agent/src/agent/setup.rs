@@ -1,0 +1,256 @@
+//! Building the running agent from its options: the loaded programs and
+//! their maps, the sinks, the GPU telemetry source and the metrics
+//! listener.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result, bail};
+use assay_common::config::ring;
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
+use tokio::{io::unix::AsyncFd, sync::mpsc};
+use tracing::{info, warn};
+
+use super::{state::Agent, work::Done};
+use crate::{
+    correlate::policy::Policy,
+    kernel::loader::{self, LoadOptions, Loaded},
+    procfs::workers::{self, Workers},
+    sensors::{
+        cpu_time::CpuTime,
+        cuda::{self, CudaSensor},
+        fpu::FpuSensor,
+        gpu::telemetry::{self, Polled, TelemetrySource},
+    },
+    sinks::{
+        Format, LineWriter, Outputs, RotatingFile,
+        fleet::{Fleet, FleetOptions},
+        report::Reporter,
+    },
+};
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub load: LoadOptions,
+    pub host: Option<String>,
+    /// Driver and NVRTC libraries to probe besides those found.
+    pub cuda_libraries: Vec<PathBuf>,
+    pub launch_duty: cuda::DutyCycle,
+    /// Replay this GPU telemetry trace instead of polling NVML.
+    pub gpu_replay: Option<PathBuf>,
+    pub policy: Policy,
+    /// Where open verdicts are kept across restarts.
+    pub state_dir: Option<PathBuf>,
+    pub format: Format,
+    /// Also write findings to this file, rotated at `output_file_max_bytes`
+    /// keeping `output_file_keep` old ones.
+    pub output_file: Option<PathBuf>,
+    pub output_file_max_bytes: u64,
+    pub output_file_keep: u32,
+    /// Write findings to stdout.
+    pub stdout: bool,
+    /// Serve Prometheus metrics here.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// Publish findings to NATS JetStream (URL, subject prefix, buffer).
+    pub nats: Option<(String, String, usize)>,
+    /// Seconds between workload summaries on the fleet stream.
+    pub summary_every_s: u64,
+    /// Write verdicts a policy `allow` rule suppressed as
+    /// `verdict.suppressed` lines.
+    pub log_suppressed: bool,
+}
+
+/// The three ring buffers, each polled on its own branch of the loop.
+pub(super) struct Rings {
+    pub process: AsyncFd<RingBuf<MapData>>,
+    pub flow: AsyncFd<RingBuf<MapData>>,
+    pub sensor: AsyncFd<RingBuf<MapData>>,
+}
+
+pub(super) struct Built {
+    pub loaded: Loaded,
+    pub rings: Rings,
+    pub agent: Agent,
+    pub work_done: mpsc::UnboundedReceiver<Done>,
+    pub telemetry: Option<mpsc::Receiver<Polled>>,
+    pub metrics: Option<tokio::net::TcpListener>,
+}
+
+pub(super) async fn build(options: &RunOptions) -> Result<Built> {
+    let mut loaded = loader::load(&options.load)?;
+    loader::log_plan(&loaded);
+    if !loaded.anything_useful() {
+        bail!("no sensor can run on this kernel; `assay doctor` says why");
+    }
+    let mut take_ring = |r: &ring::Ring| -> Result<AsyncFd<RingBuf<MapData>>> {
+        let map = loaded
+            .ebpf
+            .take_map(r.map)
+            .with_context(|| format!("map {} missing", r.map))?;
+        // SAFETY: the ring buffer owns its fd, and the AsyncFd owns the
+        // ring buffer until it is dropped, before the object that created
+        // the map.
+        unsafe { AsyncFd::register(RingBuf::try_from(map)?) }
+            .map_err(|err| anyhow::anyhow!("cannot poll the {} ring buffer: {err}", r.name))
+    };
+    let rings = Rings {
+        process: take_ring(&ring::PROCESS)?,
+        flow: take_ring(&ring::FLOW)?,
+        sensor: take_ring(&ring::SENSOR)?,
+    };
+    let counters: PerCpuArray<MapData, u64> = PerCpuArray::try_from(
+        loaded
+            .ebpf
+            .take_map("COUNTERS")
+            .context("map COUNTERS missing")?,
+    )?;
+    let fpu = FpuSensor::new(BpfHashMap::try_from(
+        loaded
+            .ebpf
+            .take_map("FPU_STATS")
+            .context("map FPU_STATS missing")?,
+    )?);
+    let host = options.host.clone().unwrap_or_else(hostname);
+    let reporter = Reporter::new(
+        host.clone(),
+        options.policy.clone(),
+        options.log_suppressed,
+        Outputs::new(options.format, line_writer(options)?),
+    );
+    let (workers, work_done) = Workers::new(workers::MAX_IN_FLIGHT, workers::DEADLINE);
+    let mut agent = Agent::new(
+        reporter,
+        workers,
+        counters,
+        fpu,
+        options.load.sample_segments,
+    );
+    agent.summary_every_s = options.summary_every_s.max(1);
+    if let Some((url, prefix, buffer)) = &options.nats {
+        agent.reporter.set_fleet(Fleet::start(FleetOptions {
+            url: url.clone(),
+            prefix: prefix.clone(),
+            host,
+            buffer: *buffer,
+        }));
+    }
+    agent.kernel_flows = loaded
+        .ebpf
+        .take_map("FLOWS")
+        .map(BpfHashMap::try_from)
+        .transpose()?;
+    agent.cpu_time = loaded
+        .ebpf
+        .take_map("CPU_SAMPLES")
+        .map(PerCpuHashMap::try_from)
+        .transpose()?
+        .map(CpuTime::new);
+    if loaded.features.perf_hardware.is_available() {
+        agent.pmu = Some(crate::sensors::pmu::HardwareCounters::default());
+    }
+    let telemetry = match telemetry_source(options)? {
+        Some(source) => Some(telemetry::spawn_poller(source, telemetry::POLL_INTERVAL)?),
+        None => None,
+    };
+    agent.gpu_telemetry = telemetry.is_some();
+    let cuda_on = loaded
+        .sensors
+        .iter()
+        .any(|s| s.sensor == "cuda" && s.state.is_available());
+    if cuda_on {
+        match CudaSensor::new(
+            &mut loaded.ebpf,
+            options.launch_duty,
+            &options.cuda_libraries,
+        ) {
+            Ok(sensor) => {
+                info!(
+                    libraries = sensor.libraries_probed(),
+                    "CUDA sensor ready (libraries found later are probed when seen)"
+                );
+                agent.cuda = Some(sensor);
+            }
+            Err(err) => warn!(sensor = "cuda", "off: {err:#}"),
+        }
+    }
+    agent.sensors = loaded
+        .sensors
+        .iter()
+        .map(|s| (s.sensor, s.state.is_available()))
+        .collect();
+    Ok(Built {
+        loaded,
+        rings,
+        agent,
+        work_done,
+        telemetry,
+        metrics: metrics_listener(options.metrics_listen).await,
+    })
+}
+
+/// The findings writer: stdout and/or the rotating file.
+fn line_writer(options: &RunOptions) -> Result<LineWriter> {
+    let file = match &options.output_file {
+        Some(path) => Some(
+            RotatingFile::open(
+                path,
+                options.output_file_max_bytes,
+                options.output_file_keep,
+            )
+            .with_context(|| format!("cannot open the findings file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    LineWriter::start(options.stdout, file).context("cannot start the findings writer")
+}
+
+/// NVML, or a replayed trace; none without either.
+fn telemetry_source(options: &RunOptions) -> Result<Option<Box<dyn TelemetrySource>>> {
+    use crate::sensors::gpu::{nvml::NvmlSource, replay};
+    Ok(match &options.gpu_replay {
+        Some(path) => match replay::Replay::open(path, replay::Pace::Fast) {
+            Ok(replay) => {
+                info!(sensor = "gpu-telemetry", trace = %path.display(), "on: replaying a trace");
+                Some(Box::new(replay))
+            }
+            Err(err) => bail!("--gpu-replay {}: {err}", path.display()),
+        },
+        None => match NvmlSource::open() {
+            Ok(nvml) => {
+                info!(
+                    sensor = "gpu-telemetry",
+                    devices = nvml.devices(),
+                    "on: NVML"
+                );
+                Some(Box::new(nvml))
+            }
+            Err(why) => {
+                warn!(sensor = "gpu-telemetry", "off: {why}");
+                None
+            }
+        },
+    })
+}
+
+/// A port taken (another agent, another exporter) costs the metrics, not
+/// the agent.
+async fn metrics_listener(addr: Option<std::net::SocketAddr>) -> Option<tokio::net::TcpListener> {
+    let addr = addr?;
+    match tokio::net::TcpListener::bind(addr).await {
+        Ok(listener) => {
+            if let Ok(bound) = listener.local_addr() {
+                info!(addr = %bound, "metrics at http://{bound}/metrics");
+            }
+            Some(listener)
+        }
+        Err(err) => {
+            warn!("cannot listen for metrics on {addr}: {err}; metrics off");
+            None
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}

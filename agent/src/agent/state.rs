@@ -1,0 +1,452 @@
+//! What the event loop drives: the tables, the sensors' user-space halves,
+//! the workers, and the reporter; decoding, dispatch, the 1 s tick, and the
+//! one place where a process's state is forgotten.
+
+use std::{collections::HashSet, path::Path, time::Duration};
+
+use assay_classify::flow::{CADENCE_AFTER_NS, FlowTable, Observed};
+use assay_common::{config::counter, flow::FlowState};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use tokio::io::unix::AsyncFdReadyMutGuard;
+use tracing::warn;
+
+use super::work::Done;
+use crate::{
+    correlate::{Change, persist},
+    evidence::Evidence,
+    procfs::workers::Workers,
+    sensors::{
+        cpu_time::CpuTime,
+        cuda::CudaSensor,
+        decode::{self, DecodeError, Event},
+        flow as flow_sensor,
+        fpu::FpuSensor,
+        pmu::HardwareCounters,
+    },
+    sinks::{
+        Ancestor, CpuUse,
+        report::{Context, Reporter},
+    },
+    tables::{
+        peers::PeerBook,
+        processes::{ProcessInfo, ProcessTable},
+        resolvers::ResolverBook,
+        workload::Workload,
+    },
+    time::monotonic_ns,
+};
+
+/// Flows idle this long are forgotten by user space.
+const FLOW_IDLE: Duration = Duration::from_secs(600);
+const MAX_PROCESSES: usize = 65_536;
+/// Seconds per CPU-fingerprint window.
+const FPU_WINDOW_TICKS: u64 = 2;
+/// Flows user space remembers: 7/8 of a power of two, so that the hash
+/// table stays at 32 768 buckets (~10 MiB) instead of doubling. The oldest
+/// go first; the kernel's own flow map (65 536, LRU) is separate.
+const MAX_FLOWS: usize = 28_672;
+/// Ancestors named in a finding.
+pub(super) const ANCESTORS_IN_FINDING: usize = 8;
+/// Opaque flows asked for more samples per tick, at most.
+const CADENCE_REQUESTS_PER_TICK: usize = 256;
+/// Ticks between two decay passes of the correlator.
+const DECAY_EVERY_TICKS: u64 = 10;
+
+/// What the agent knows, kept up to date by the sensors.
+pub(super) struct Tables {
+    pub processes: ProcessTable,
+    pub flows: FlowTable,
+    pub peers: PeerBook,
+    pub resolvers: ResolverBook,
+}
+
+/// What user space rejected, skipped or could not use; logged, never
+/// silent.
+#[derive(Debug, Default)]
+pub(super) struct Stats {
+    pub events: u64,
+    pub decode_errors: u64,
+    pub stratum_rejections: u64,
+    pub unattributed_stratum: u64,
+    /// Observations on flows whose owner could not be found.
+    pub unattributed_observations: u64,
+    /// Snapshots of the socket tables taken to find adopted flows' owners.
+    pub socket_snapshots: u64,
+    /// Config files and other files processes name that were not read,
+    /// and why is in the debug log (a FIFO, a symlink out of the root…).
+    pub named_files_refused: u64,
+    pub kernel_counters: [u64; counter::COUNT as usize],
+}
+
+pub(super) struct Agent {
+    pub tables: Tables,
+    pub reporter: Reporter,
+    pub(super) workers: Workers<Done>,
+    counters: PerCpuArray<MapData, u64>,
+    pub(super) fpu: FpuSensor,
+    /// The kernel's flow map, to raise a flow's sample limit.
+    pub kernel_flows: Option<BpfHashMap<MapData, u64, FlowState>>,
+    /// On-CPU time per process (absent when the map could not be taken).
+    pub cpu_time: Option<CpuTime>,
+    /// Hardware counters of busy processes (absent without a PMU).
+    pub pmu: Option<HardwareCounters>,
+    /// The CUDA driver sensor (absent without uprobes).
+    pub cuda: Option<CudaSensor>,
+    /// GPU telemetry aggregated (absent without NVML or a replay).
+    pub(super) gpu_window: Option<assay_classify::gpu::window::TelemetryWindow>,
+    pub gpu_telemetry: bool,
+    pub(super) gpu_errors: u64,
+    /// Each sensor and whether it runs (for metrics).
+    pub sensors: Vec<(&'static str, bool)>,
+    /// Seconds between workload summaries on the fleet stream.
+    pub summary_every_s: u64,
+    /// Busy processes whose config file and mappings were looked at.
+    pub(super) busy_checked: HashSet<u32>,
+    /// Observations waiting for an adopted flow's owner, with the number
+    /// of lookups tried.
+    pub(super) pending: Vec<(u64, Observed, u32)>,
+    /// A socket-table snapshot is being taken on a worker.
+    pub(super) snapshot_in_flight: bool,
+    pub(super) ticks: u64,
+    pub stats: Stats,
+}
+
+impl Agent {
+    pub(super) fn new(
+        reporter: Reporter,
+        workers: Workers<Done>,
+        counters: PerCpuArray<MapData, u64>,
+        fpu: FpuSensor,
+        sample_segments: u32,
+    ) -> Self {
+        Self {
+            tables: Tables {
+                processes: ProcessTable::new(MAX_PROCESSES),
+                flows: FlowTable::new(MAX_FLOWS, sample_segments),
+                peers: PeerBook::default(),
+                resolvers: ResolverBook::default(),
+            },
+            reporter,
+            workers,
+            counters,
+            fpu,
+            kernel_flows: None,
+            cpu_time: None,
+            pmu: None,
+            cuda: None,
+            gpu_window: None,
+            gpu_telemetry: false,
+            gpu_errors: 0,
+            sensors: Vec::new(),
+            summary_every_s: 60,
+            busy_checked: HashSet::new(),
+            pending: Vec::new(),
+            snapshot_in_flight: false,
+            ticks: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// Before the loop: the processes that predate the agent, the verdicts
+    /// a previous run left open, and the command lines already running.
+    pub(super) fn start(&mut self, state_dir: Option<&Path>) {
+        self.tables.processes.scan_proc();
+        if self.gpu_telemetry {
+            self.gpu_window = Some(assay_classify::gpu::window::TelemetryWindow::new(
+                assay_classify::gpu::window::DEFAULT_SPAN,
+            ));
+        }
+        if let Some(dir) = state_dir {
+            let restored = persist::restore(&mut self.reporter.correlator, dir, |pid| {
+                Path::new(&format!("/proc/{pid}")).exists()
+            });
+            for (id, level) in restored.reported {
+                self.reporter.already_reported(id, level);
+            }
+            for verdict in restored.gone {
+                self.reporter
+                    .write(Change::Resolved, &verdict, None, Context::default());
+            }
+        }
+        self.check_command_lines_of_known_processes();
+    }
+
+    /// Drains a ring the kernel woke us for.
+    pub(super) fn drain(&mut self, mut ready: AsyncFdReadyMutGuard<'_, RingBuf<MapData>>) {
+        self.drain_now(ready.get_inner_mut());
+        ready.clear_ready();
+    }
+
+    /// Drains whatever a ring holds now.
+    pub(super) fn drain_now(&mut self, ring: &mut RingBuf<MapData>) {
+        while let Some(record) = ring.next() {
+            self.handle(&record);
+        }
+    }
+
+    fn handle(&mut self, record: &[u8]) {
+        self.stats.events += 1;
+        match decode::decode(record) {
+            Ok(event) => self.on_event(event),
+            Err(err) => self.on_decode_error(err),
+        }
+    }
+
+    fn on_decode_error(&mut self, err: DecodeError) {
+        self.stats.decode_errors += 1;
+        // The first few in full, then every thousandth: a flood of bad
+        // records must not become a flood of logs.
+        if self.stats.decode_errors <= 5 || self.stats.decode_errors.is_multiple_of(1000) {
+            warn!(
+                total = self.stats.decode_errors,
+                "rejected ring buffer record: {err}"
+            );
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Exec(exec) => {
+                self.tables.processes.on_exec(&exec);
+                let tgid = exec.header.tgid;
+                // A new program image: what was learnt of the old one's
+                // files and mappings no longer holds.
+                self.busy_checked.remove(&tgid);
+                self.check_command_line(tgid);
+                if let Some(cuda) = self.cuda.as_mut() {
+                    cuda.on_exec(tgid);
+                }
+            }
+            Event::Cuda(event) => {
+                if let Some(cuda) = self.cuda.as_mut() {
+                    cuda.on_event(&event);
+                }
+            }
+            Event::Fork(fork) => self.tables.processes.on_fork(
+                fork.header.tgid,
+                fork.child_tgid,
+                fork.header.timestamp_ns,
+            ),
+            Event::Hygiene(event) => self.on_hygiene(&event),
+            Event::Exit(exit) => self.on_exit(exit.header.tgid),
+            Event::Connect(connect) => {
+                flow_sensor::on_connect(&mut self.tables.flows, &connect);
+                self.tables
+                    .processes
+                    .note_cgroup(connect.header.tgid, connect.header.cgroup_id);
+                // Make sure the connecting process is known while it is alive.
+                let _ = self.tables.processes.get_or_load(connect.header.tgid);
+            }
+            Event::Sample(sample) => self.on_sample(&sample),
+        }
+    }
+
+    /// A process ended: its verdicts that named only it resolve, and every
+    /// structure that keeps state per process forgets it, here and nowhere
+    /// else.
+    fn on_exit(&mut self, tgid: u32) {
+        let process = self.tables.processes.on_exit(tgid);
+        self.forget_process(tgid);
+        for verdict in self.reporter.correlator.process_exited(tgid) {
+            let context = Context {
+                process: process.as_ref(),
+                ..Context::default()
+            };
+            self.reporter
+                .write(Change::Resolved, &verdict, None, context);
+        }
+    }
+
+    /// Every per-process structure, forgotten in one place.
+    pub(super) fn forget_process(&mut self, tgid: u32) {
+        self.tables.peers.forget(tgid);
+        self.tables.resolvers.forget(tgid);
+        self.busy_checked.remove(&tgid);
+        if let Some(pmu) = self.pmu.as_mut() {
+            pmu.forget(tgid);
+        }
+        if let Some(cpu_time) = self.cpu_time.as_mut() {
+            cpu_time.process_exited(tgid);
+        }
+        if let Some(cuda) = self.cuda.as_mut() {
+            cuda.on_exit(tgid);
+        }
+    }
+
+    /// Once a second.
+    pub(super) fn tick(&mut self, ebpf: &mut aya::Ebpf) {
+        self.ticks += 1;
+        self.read_kernel_counters();
+        self.retry_pending();
+        if let Some(cpu_time) = self.cpu_time.as_mut() {
+            cpu_time.poll();
+        }
+        self.check_busy_processes();
+        self.cuda_tick(ebpf);
+        if self.ticks.is_multiple_of(FPU_WINDOW_TICKS) {
+            for finding in self.fpu.poll() {
+                self.on_randomx(finding);
+            }
+        }
+        let now_s = unix_now_s();
+        if now_s.is_multiple_of(self.summary_every_s) {
+            self.reporter
+                .publish_summaries(now_s / self.summary_every_s);
+        }
+        // Verdicts whose evidence is all forgotten resolve.
+        if self.ticks.is_multiple_of(DECAY_EVERY_TICKS) {
+            for verdict in self.reporter.correlator.decay(std::time::SystemTime::now()) {
+                let pid = verdict.evidence.last().map_or(0, |e| e.pid);
+                let process = self.tables.processes.get(pid).cloned();
+                let context = Context {
+                    process: process.as_ref(),
+                    ..Context::default()
+                };
+                self.reporter
+                    .write(Change::Resolved, &verdict, None, context);
+            }
+        }
+        let now = monotonic_ns();
+        self.tables.resolvers.expire(now);
+        for (cookie, limit) in
+            self.tables
+                .flows
+                .request_cadence(now, CADENCE_AFTER_NS, CADENCE_REQUESTS_PER_TICK)
+        {
+            self.raise_sample_limit(cookie, limit);
+            self.count_binary_peer(cookie);
+        }
+        self.tables.flows.expire(now, FLOW_IDLE.as_nanos() as u64);
+    }
+
+    fn read_kernel_counters(&mut self) {
+        for index in 0..counter::COUNT {
+            let Ok(values) = self.counters.get(&index, 0) else {
+                continue;
+            };
+            let total: u64 = values.iter().sum();
+            let slot = &mut self.stats.kernel_counters[index as usize];
+            if total > *slot && counter::is_loss(index) {
+                warn!(
+                    counter = counter::NAMES[index as usize],
+                    total,
+                    new = total - *slot,
+                    "kernel side dropped or skipped events"
+                );
+            }
+            *slot = (*slot).max(total);
+        }
+    }
+
+    /// Hands evidence to the correlator and writes the finding it yields;
+    /// `first_packet_ns`: when the flow behind it first carried payload
+    /// (the finding says how long after that it was decided).
+    pub(super) fn report(&mut self, evidence: Evidence, first_packet_ns: Option<u64>) {
+        let Some((change, verdict)) = self.reporter.observe(evidence.clone()) else {
+            return;
+        };
+        let process = self
+            .tables
+            .processes
+            .get_for_evidence(evidence.pid)
+            .cloned();
+        let context = Context {
+            process: process.as_ref(),
+            ancestors: process
+                .as_ref()
+                .map(|p| self.ancestors(p.pid))
+                .unwrap_or_default(),
+            cpu: process.as_ref().and_then(|p| self.cpu_use(p)),
+            decided_after_ms: first_packet_ns
+                .map(|ns| monotonic_ns().saturating_sub(ns) as f64 / 1e6),
+        };
+        self.reporter
+            .write(change, &verdict, Some(&evidence), context);
+    }
+
+    /// Evidence about a live process, seen now: `what` follows "pid N
+    /// (comm) " in the summary.
+    pub(super) fn evidence_about(
+        &mut self,
+        tgid: u32,
+        kind: crate::evidence::EvidenceKind,
+        strength: f32,
+        decisive: bool,
+        what: &str,
+        attributes: serde_json::Map<String, serde_json::Value>,
+    ) -> Evidence {
+        let process = self.tables.processes.get_for_evidence(tgid);
+        let comm = process.map(|p| p.comm.as_str()).unwrap_or("?");
+        let now = std::time::SystemTime::now();
+        Evidence {
+            workload: process
+                .map(ProcessInfo::workload)
+                .unwrap_or(Workload::Process { tgid }),
+            pid: tgid,
+            kind,
+            strength,
+            decisive,
+            summary: format!("pid {tgid} ({comm}) {what}"),
+            attributes,
+            first_seen: now,
+            last_seen: now,
+        }
+    }
+
+    fn ancestors(&self, pid: u32) -> Vec<Ancestor> {
+        self.tables
+            .processes
+            .ancestors(pid, ANCESTORS_IN_FINDING)
+            .into_iter()
+            .map(|p| Ancestor {
+                pid: p.pid,
+                comm: p.comm.clone(),
+                exe: p.exe.clone(),
+            })
+            .collect()
+    }
+
+    /// CPU use of the process and of every process in its cgroup, over the
+    /// CPU-time window, with its hardware counters where a PMU exists.
+    fn cpu_use(&mut self, process: &ProcessInfo) -> Option<CpuUse> {
+        let counters = self.pmu.as_mut().and_then(|pmu| pmu.read(process.pid));
+        let accounts = &self.cpu_time.as_ref()?.accounts;
+        let process_cores = accounts.cores(process.pid).unwrap_or(0.0);
+        let cgroup_cores = (process.cgroup_id != 0).then(|| {
+            accounts
+                .busy()
+                .filter(|(tgid, _)| {
+                    *tgid == process.pid
+                        || self
+                            .tables
+                            .processes
+                            .get(*tgid)
+                            .is_some_and(|p| p.cgroup_id == process.cgroup_id)
+                })
+                .map(|(_, cores)| cores)
+                .sum::<f64>()
+        });
+        let mut cpu = CpuUse::new(process_cores, cgroup_cores);
+        cpu.hardware_counters = counters;
+        Some(cpu)
+    }
+
+    /// After the loop: the kernel counters once more, verdicts saved, sinks
+    /// closed, and the summary logged.
+    pub(super) async fn stop(mut self, state_dir: Option<&Path>, grace: Duration) {
+        self.read_kernel_counters();
+        if let Some(dir) = state_dir {
+            persist::save(&self.reporter.correlator, dir);
+        }
+        self.log_summary();
+        self.reporter.close(grace).await;
+    }
+}
+
+/// Seconds since the epoch (for "every N seconds" on the 1 s tick).
+fn unix_now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs()
+}

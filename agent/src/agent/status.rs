@@ -1,0 +1,253 @@
+//! What the agent says about itself: the Prometheus metrics, and the
+//! summary it logs when it stops.
+
+use std::{collections::HashMap, sync::atomic::Ordering};
+
+use assay_common::config::{counter, ring};
+use tokio::sync::mpsc;
+use tracing::info;
+
+use super::state::Agent;
+use crate::{
+    correlate::Level,
+    procfs::workers::WorkerStats,
+    sensors::gpu::telemetry::Polled,
+    sinks::metrics::{self, Sample},
+};
+
+/// Every class a verdict can have, for the open-verdict gauges.
+const CLASSES: [&str; 6] = [
+    "pow-mining",
+    "chain-node",
+    "zk-proving",
+    "ai-training",
+    "ai-inference",
+    "general",
+];
+
+/// The next connection to the metrics listener (never, without one).
+pub(super) async fn accept(
+    listener: Option<&tokio::net::TcpListener>,
+) -> std::io::Result<tokio::net::TcpStream> {
+    match listener {
+        Some(listener) => listener.accept().await.map(|(stream, _)| stream),
+        None => std::future::pending().await,
+    }
+}
+
+/// The next telemetry poll; `None` once, when the source ended (then
+/// never again).
+pub(super) async fn next_poll(telemetry: &mut Option<mpsc::Receiver<Polled>>) -> Option<Polled> {
+    let Some(receiver) = telemetry.as_mut() else {
+        return std::future::pending().await;
+    };
+    let polled = receiver.recv().await;
+    if polled.is_none() {
+        *telemetry = None;
+    }
+    polled
+}
+
+impl Agent {
+    /// Answers one metrics request, off the loop.
+    pub(super) fn serve_metrics(&self, accepted: std::io::Result<tokio::net::TcpStream>) {
+        if let Ok(stream) = accepted {
+            tokio::spawn(metrics::serve(stream, self.metrics_body()));
+        }
+    }
+
+    /// Losses per ring buffer: the loss counters of the events it carries.
+    fn ring_dropped(&self, ring: &ring::Ring) -> u64 {
+        ring.losses
+            .iter()
+            .map(|&i| self.stats.kernel_counters[i as usize])
+            .sum()
+    }
+
+    /// The Prometheus exposition of the agent's state now.
+    fn metrics_body(&self) -> String {
+        let mut samples = Vec::new();
+        let mut push = |name, help, kind, labels: Vec<(&'static str, String)>, value: f64| {
+            samples.push(Sample {
+                name,
+                help,
+                kind,
+                labels,
+                value,
+            });
+        };
+        for (sensor, up) in &self.sensors {
+            push(
+                "assay_sensor_up",
+                "Whether the sensor runs on this kernel (1) or is off (0); `assay doctor` says why.",
+                "gauge",
+                vec![("sensor", (*sensor).to_owned())],
+                if *up { 1.0 } else { 0.0 },
+            );
+        }
+        let s = &self.stats;
+        push(
+            "assay_events_total",
+            "Ring buffer records read.",
+            "counter",
+            vec![],
+            s.events as f64,
+        );
+        push(
+            "assay_decode_errors_total",
+            "Ring buffer records rejected.",
+            "counter",
+            vec![],
+            s.decode_errors as f64,
+        );
+        for (i, name) in counter::NAMES.iter().enumerate() {
+            push(
+                "assay_kernel_events_total",
+                "What the kernel side counted: losses (ring buffer full, table full, unparsable) and flow adoptions.",
+                "counter",
+                vec![("counter", (*name).to_owned())],
+                s.kernel_counters[i] as f64,
+            );
+        }
+        for r in &ring::ALL {
+            push(
+                "assay_ring_dropped_total",
+                "Events lost because their ring buffer was full, per ring (process, flow, sensor).",
+                "counter",
+                vec![("ring", r.name.to_owned())],
+                self.ring_dropped(r) as f64,
+            );
+        }
+        let workers = &self.workers.stats;
+        for (outcome, counter) in [
+            ("finished", &workers.finished),
+            ("timed_out", &workers.timed_out),
+            ("skipped", &workers.skipped),
+        ] {
+            push(
+                "assay_worker_jobs_total",
+                "Blocking reads (/proc, named files, socket tables) by outcome: timed out and skipped ones are given up on.",
+                "counter",
+                vec![("outcome", outcome.to_owned())],
+                WorkerStats::get(counter) as f64,
+            );
+        }
+        push(
+            "assay_named_files_refused_total",
+            "Files processes name (configs) not read: FIFOs, devices, symlinks, paths out of the process's root, too large.",
+            "counter",
+            vec![],
+            s.named_files_refused as f64,
+        );
+        let writer = &self.reporter.outputs().writer().stats;
+        push(
+            "assay_finding_lines_dropped_total",
+            "Finding lines dropped because stdout or the findings file was stuck.",
+            "counter",
+            vec![],
+            writer.dropped.load(Ordering::Relaxed) as f64,
+        );
+        push(
+            "assay_stratum_rejections_total",
+            "Stratum-looking lines rejected by the classifier.",
+            "counter",
+            vec![],
+            s.stratum_rejections as f64,
+        );
+        push(
+            "assay_findings_total",
+            "Finding lines written.",
+            "counter",
+            vec![],
+            self.reporter.findings as f64,
+        );
+        push(
+            "assay_suppressed_total",
+            "Verdict events a policy rule kept from being reported.",
+            "counter",
+            vec![],
+            self.reporter.suppressed as f64,
+        );
+        let mut open: HashMap<(&'static str, &'static str), u64> = HashMap::new();
+        for verdict in self.reporter.correlator.open_verdicts() {
+            *open
+                .entry((verdict.class.name(), level_name(verdict.level)))
+                .or_default() += 1;
+        }
+        for class in CLASSES {
+            for level in ["observed", "suspected", "confirmed"] {
+                push(
+                    "assay_open_verdicts",
+                    "Open verdicts by class and level.",
+                    "gauge",
+                    vec![("class", class.to_owned()), ("level", level.to_owned())],
+                    open.get(&(class, level)).copied().unwrap_or(0) as f64,
+                );
+            }
+        }
+        push(
+            "assay_processes_tracked",
+            "Processes in the process table.",
+            "gauge",
+            vec![],
+            self.tables.processes.len() as f64,
+        );
+        push(
+            "assay_workloads_tracked",
+            "Workloads with evidence.",
+            "gauge",
+            vec![],
+            self.reporter.correlator.workload_count() as f64,
+        );
+        let (cpu, rss) = metrics::own_usage();
+        push(
+            "assay_cpu_seconds_total",
+            "CPU time the agent used.",
+            "counter",
+            vec![],
+            cpu,
+        );
+        push(
+            "assay_resident_memory_bytes",
+            "The agent's resident memory.",
+            "gauge",
+            vec![],
+            rss,
+        );
+        metrics::render(&samples)
+    }
+
+    pub(super) fn log_summary(&self) {
+        let s = &self.stats;
+        let workers = &self.workers.stats;
+        info!(
+            events = s.events,
+            findings = self.reporter.findings,
+            suppressed = self.reporter.suppressed,
+            decode_errors = s.decode_errors,
+            stratum_rejections = s.stratum_rejections,
+            process_ring_dropped = self.ring_dropped(&ring::PROCESS),
+            flow_ring_dropped = self.ring_dropped(&ring::FLOW),
+            sensor_ring_dropped = self.ring_dropped(&ring::SENSOR),
+            flows_adopted = s.kernel_counters[counter::FLOW_ADOPTED as usize],
+            unattributed_stratum = s.unattributed_stratum,
+            unattributed_observations = s.unattributed_observations,
+            socket_snapshots = s.socket_snapshots,
+            worker_timeouts = WorkerStats::get(&workers.timed_out),
+            worker_skips = WorkerStats::get(&workers.skipped),
+            named_files_refused = s.named_files_refused,
+            flows_evicted = self.tables.flows.evicted,
+            processes = self.tables.processes.len(),
+            processes_not_tracked = self.tables.processes.dropped,
+            "detached; bye"
+        );
+    }
+}
+
+fn level_name(level: Level) -> &'static str {
+    match level {
+        Level::Observed => "observed",
+        Level::Suspected => "suspected",
+        Level::Confirmed => "confirmed",
+    }
+}

@@ -1,0 +1,88 @@
+//! The jobs the event loop hands to the blocking workers, and what they
+//! bring back. Each job only reads; what its result means is decided on
+//! the loop, where the tables are.
+
+use std::path::{Path, PathBuf};
+
+use assay_classify::cmdline::{self, Hint};
+use tracing::debug;
+
+use crate::{
+    evidence::hygiene,
+    procfs::{
+        open::{self, Refused},
+        sockets::Snapshot,
+    },
+};
+
+/// Config files larger than this are not miner configs.
+const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+/// A finished job.
+#[derive(Debug)]
+pub(super) enum Done {
+    /// The socket tables, to find adopted flows' owners.
+    Sockets(Snapshot),
+    /// What a busy process's files and mappings say.
+    Busy(BusyFindings),
+}
+
+/// What [`look_at_busy_process`] found.
+#[derive(Debug, Default)]
+pub(super) struct BusyFindings {
+    pub tgid: u32,
+    /// A RandomX-dataset-sized mapping: bytes and page size (KiB).
+    pub dataset_mapping: Option<(u64, u32)>,
+    /// The first config file with miner hints, as the process names it.
+    pub config: Option<(String, Vec<Hint>)>,
+    /// Files named that were not read (FIFOs, symlinks, too large…).
+    pub refused: u32,
+}
+
+/// Reads a busy process's smaps (for a RandomX dataset mapping) and the
+/// config files it names (on its command line, or XMRig's default
+/// `config.json` next to its binary), each as hostile input
+/// ([`crate::procfs::open`]).
+pub(super) fn look_at_busy_process(tgid: u32, argv: &[String], exe: &str) -> BusyFindings {
+    let mut found = BusyFindings {
+        tgid,
+        ..BusyFindings::default()
+    };
+    if let Ok(smaps) = std::fs::read_to_string(format!("/proc/{tgid}/smaps")) {
+        found.dataset_mapping = hygiene::dataset_mapping(&smaps);
+    }
+    let mut candidates: Vec<PathBuf> = cmdline::config_paths(argv);
+    if exe.starts_with('/')
+        && let Some(dir) = Path::new(exe).parent()
+    {
+        candidates.push(dir.join("config.json"));
+    }
+    for path in candidates {
+        match open::read_named_file(tgid, &path, MAX_CONFIG_FILE) {
+            Ok(mut bytes) => {
+                bytes.truncate(cmdline::MAX_CONFIG);
+                let hints = cmdline::config_hints(&bytes);
+                if !hints.is_empty() {
+                    found.config = Some((path.display().to_string(), hints));
+                    break;
+                }
+            }
+            Err(Refused::NotFound) => {}
+            Err(why) => {
+                debug!(tgid, path = %path.display(), "named file not read: {why}");
+                found.refused += 1;
+            }
+        }
+    }
+    found
+}
+
+impl super::state::Agent {
+    /// A job's result, back on the loop.
+    pub(super) fn on_work_done(&mut self, done: Done) {
+        match done {
+            Done::Sockets(snapshot) => self.on_socket_snapshot(&snapshot),
+            Done::Busy(found) => self.on_busy_findings(found),
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! The last legs of the data flow: evidence into the correlator, the
+//! verdict it yields through the policy, and the finding out to every sink
+//! (lines, the fleet stream).
+//!
+//! A level the policy's cap hides is not reported again (a raise from
+//! suspected to confirmed under a `max_level = "suspected"` rule is no
+//! news); suppressed verdicts are counted and, when asked, written as
+//! `verdict.suppressed`.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use tracing::warn;
+
+use crate::{
+    correlate::{
+        Change, Correlator, Level, Verdict,
+        policy::{Decision, Policy},
+    },
+    evidence::Evidence,
+    sinks::{Ancestor, CpuUse, Finding, Outputs, fleet::Fleet},
+    tables::{processes::ProcessInfo, workload::Workload},
+};
+
+/// What a finding says about its process besides the verdict.
+#[derive(Debug, Default)]
+pub struct Context<'a> {
+    pub process: Option<&'a ProcessInfo>,
+    pub ancestors: Vec<Ancestor>,
+    pub cpu: Option<CpuUse>,
+    pub decided_after_ms: Option<f64>,
+}
+
+pub struct Reporter {
+    host: String,
+    pub correlator: Correlator,
+    policy: Policy,
+    log_suppressed: bool,
+    /// The level last reported per open verdict.
+    reported_levels: HashMap<String, Level>,
+    outputs: Outputs,
+    fleet: Option<Fleet>,
+    /// Finding lines written.
+    pub findings: u64,
+    /// Verdict events a policy rule kept from being reported.
+    pub suppressed: u64,
+}
+
+impl Reporter {
+    pub fn new(host: String, policy: Policy, log_suppressed: bool, outputs: Outputs) -> Self {
+        Self {
+            correlator: Correlator::new(&host),
+            host,
+            policy,
+            log_suppressed,
+            reported_levels: HashMap::new(),
+            outputs,
+            fleet: None,
+            findings: 0,
+            suppressed: 0,
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    pub fn set_fleet(&mut self, fleet: Fleet) {
+        self.fleet = Some(fleet);
+    }
+
+    pub fn fleet(&self) -> Option<&Fleet> {
+        self.fleet.as_ref()
+    }
+
+    pub fn outputs(&self) -> &Outputs {
+        &self.outputs
+    }
+
+    /// Verdicts restored from a previous run were reported then.
+    pub fn already_reported(&mut self, id: String, level: Level) {
+        self.reported_levels.insert(id, level);
+    }
+
+    /// Evidence into the correlator: the verdict it changed, if any.
+    pub fn observe(&mut self, evidence: Evidence) -> Option<(Change, Verdict)> {
+        self.correlator.observe(evidence)
+    }
+
+    /// Writes one verdict event, as the policy decides.
+    pub fn write(
+        &mut self,
+        change: Change,
+        verdict: &Verdict,
+        trigger: Option<&Evidence>,
+        context: Context<'_>,
+    ) {
+        let decision = self.policy.decide(
+            verdict.class,
+            verdict.level,
+            &verdict.workload,
+            context.process,
+        );
+        let (level, rule) = match &decision {
+            Decision::Report => (verdict.level, None),
+            Decision::Downgrade { rule, to } => (*to, Some(rule.clone())),
+            Decision::Suppress { rule, log } => {
+                self.suppressed += 1;
+                if !(*log && self.log_suppressed) {
+                    return;
+                }
+                (verdict.level, Some(rule.clone()))
+            }
+        };
+        let suppressed = matches!(decision, Decision::Suppress { .. });
+        if !suppressed {
+            let previous = match change {
+                Change::Resolved => self.reported_levels.remove(&verdict.id),
+                _ => self.reported_levels.insert(verdict.id.clone(), level),
+            };
+            if change == Change::Raised && previous == Some(level) {
+                return;
+            }
+        }
+        let mut finding = Finding::new(
+            change,
+            verdict,
+            &self.host,
+            trigger,
+            context.process,
+            context.decided_after_ms,
+        );
+        finding.cpu = context.cpu;
+        finding.level = level;
+        finding.policy_rule = rule;
+        finding.ancestors = context.ancestors;
+        if suppressed {
+            finding.event = "verdict.suppressed".into();
+        }
+        match self.outputs.write(&finding) {
+            Ok(line) => {
+                self.findings += 1;
+                if let Some(fleet) = &self.fleet {
+                    fleet.push(format!("{}:{}", verdict.id, finding.event), line);
+                }
+            }
+            Err(err) => warn!("cannot write finding {}: {err}", verdict.id),
+        }
+    }
+
+    /// A summary of each workload with open verdicts, on the fleet stream
+    /// (`slot`: the summary period's number, which makes its id).
+    pub fn publish_summaries(&self, slot: u64) {
+        let Some(fleet) = &self.fleet else {
+            return;
+        };
+        let mut by_workload: HashMap<&Workload, Vec<&Verdict>> = HashMap::new();
+        for verdict in self.correlator.open_verdicts() {
+            by_workload
+                .entry(&verdict.workload)
+                .or_default()
+                .push(verdict);
+        }
+        for (workload, verdicts) in by_workload {
+            let summary = json!({
+                "type": "workload.summary",
+                "host": self.host,
+                "time": humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string(),
+                "workload": workload,
+                "verdicts": verdicts.iter().map(|v| json!({
+                    "id": v.id, "class": v.class, "level": v.level, "score": v.score,
+                    "active": v.active(),
+                })).collect::<Vec<_>>(),
+            });
+            if let Ok(line) = serde_json::to_vec(&summary) {
+                fleet.push_summary(format!("summary:{}:{slot}:{workload}", self.host), line);
+            }
+        }
+    }
+
+    /// Stops the sinks: the fleet stream gets `grace` to drain, the line
+    /// writer as long.
+    pub async fn close(self, grace: std::time::Duration) {
+        if let Some(fleet) = &self.fleet {
+            fleet.drain(grace).await;
+            tracing::info!(
+                published = fleet
+                    .stats
+                    .published
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                dropped = fleet
+                    .stats
+                    .dropped
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                unpublished = fleet.pending(),
+                "fleet stream"
+            );
+        }
+        self.outputs.close(grace);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use serde_json::Map;
+
+    use super::*;
+    use crate::{
+        correlate::Class,
+        evidence::EvidenceKind,
+        sinks::{Format, LineWriter},
+    };
+
+    fn reporter(policy: Policy) -> Reporter {
+        let writer = LineWriter::start(false, None).unwrap();
+        Reporter::new(
+            "h".into(),
+            policy,
+            false,
+            Outputs::new(Format::Native, writer),
+        )
+    }
+
+    fn stratum(pid: u32) -> Evidence {
+        let now = SystemTime::now();
+        Evidence {
+            workload: Workload::Process { tgid: pid },
+            pid,
+            kind: EvidenceKind::Stratum,
+            strength: 1.0,
+            decisive: true,
+            summary: format!("pid {pid} logged in to a pool"),
+            attributes: Map::new(),
+            first_seen: now,
+            last_seen: now,
+        }
+    }
+
+    #[test]
+    fn an_open_verdict_is_written_once_and_its_resolution_once() {
+        let mut r = reporter(Policy::default());
+        let (change, verdict) = r.observe(stratum(5)).unwrap();
+        assert_eq!(change, Change::Opened);
+        assert_eq!(verdict.class, Class::PowMining);
+        r.write(change, &verdict, None, Context::default());
+        // The same sign again changes nothing.
+        assert!(r.observe(stratum(5)).is_none());
+        for verdict in r.correlator.process_exited(5) {
+            r.write(Change::Resolved, &verdict, None, Context::default());
+        }
+        assert_eq!(r.findings, 2);
+    }
+
+    #[test]
+    fn a_raise_the_policy_caps_is_not_reported_again() {
+        let mut r = reporter(Policy::default());
+        let (_, verdict) = r.observe(stratum(6)).unwrap();
+        r.write(Change::Opened, &verdict, None, Context::default());
+        // Reported at confirmed: a "raise" to the same level is no news.
+        r.write(Change::Raised, &verdict, None, Context::default());
+        assert_eq!(r.findings, 1);
+    }
+}
