@@ -134,6 +134,17 @@ struct RunArgs {
     /// Host name written in findings. Default: the kernel's hostname.
     #[arg(long)]
     host: Option<String>,
+    /// Size of the ring buffer that carries process events (exec, exit,
+    /// fork), in KiB, rounded up to a power of two (default 2048). Each
+    /// event family has its own ring: a storm in one cannot starve another,
+    /// and what each drops is counted (`assay_ring_dropped_total`).
+    #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u32).range(4..=1_048_576))]
+    process_ring_kib: Option<u32>,
+    /// Size of the ring buffer that carries flow events (connects and
+    /// payload samples), in KiB, rounded up to a power of two (default
+    /// 4096).
+    #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u32).range(4..=1_048_576))]
+    flow_ring_kib: Option<u32>,
     /// Do not watch for miner hygiene (MSR writes, huge-page reservations,
     /// the msr module). Its cgroup device and sysctl programs are asked
     /// only when a device node is opened or a /proc/sys file accessed;
@@ -220,6 +231,8 @@ impl RunArgs {
         loader::LoadOptions {
             cgroup: self.cgroup.clone(),
             sample_segments: self.sample_segments,
+            process_ring_kib: self.process_ring_kib,
+            flow_ring_kib: self.flow_ring_kib,
             attach,
             hygiene: !self.no_hygiene,
         }
@@ -402,7 +415,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(agent::run(agent::RunOptions {
+    let outcome = runtime.block_on(agent::run(agent::RunOptions {
         load: args.load_options(true),
         host: args.host.clone(),
         cuda_libraries: args.cuda_library.clone(),
@@ -432,6 +445,10 @@ fn run(args: RunArgs) -> Result<ExitCode> {
                 args.launch_period_ms.max(args.launch_window_ms * 2),
             ),
         },
-    }))?;
+    }));
+    // A worker stuck in a read (a process holding its mmap lock) must not
+    // keep the agent from exiting: the runtime waits for it only briefly.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    outcome?;
     Ok(ExitCode::SUCCESS)
 }

@@ -345,14 +345,21 @@ impl Agent {
     /// Stops the agent with `signal` and waits for it; returns its status
     /// and collects everything it still wrote.
     pub fn stop_with(&mut self, signal: i32) -> ExitStatus {
+        self.stop_timed(signal).0
+    }
+
+    /// Stops the agent with `signal`; also says how long it took to exit.
+    pub fn stop_timed(&mut self, signal: i32) -> (ExitStatus, Duration) {
+        let sent = Instant::now();
         // SAFETY: kill has no memory-safety preconditions.
         unsafe { libc::kill(self.child.id() as i32, signal) };
         let status = self.child.wait().expect("wait for agent");
+        let took = sent.elapsed();
         while let Ok(finding) = self.findings.recv_timeout(Duration::from_secs(2)) {
             self.seen.push(finding);
         }
         let _ = self.logs_text();
-        status
+        (status, took)
     }
 
     pub fn pid(&self) -> u32 {

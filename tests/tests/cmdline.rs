@@ -130,3 +130,90 @@ fn a_renamed_busy_miner_is_caught_by_the_config_next_to_its_binary() {
     assert_eq!(finding["level"], "observed", "{finding}");
     let _ = miner.wait();
 }
+
+/// A busy process names, as its config files, a FIFO (an `open()` for
+/// reading would wait for a writer forever) and a symlink to a file full of
+/// miner hints. Neither is read, neither stalls the agent: a plaintext
+/// miner started afterwards is reported within the usual second, and
+/// SIGTERM stops the agent within a second.
+#[test]
+fn a_fifo_or_a_symlink_named_as_a_config_neither_stalls_nor_fools_the_agent() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("hostile-config");
+    let fifo = dir.0.join("config.json");
+    let c_fifo = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid path.
+    assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+    let bait = dir.0.join("bait.json");
+    std::fs::write(
+        &bait,
+        format!(r#"{{"pools": [{{"url": "stratum+tcp://edge-7.example.net:3333", "user": "{WALLET}"}}]}}"#),
+    )
+    .unwrap();
+    let link = dir.0.join("pools.json");
+    std::os::unix::fs::symlink(&bait, &link).unwrap();
+
+    let cgroup = TestCgroup::new("hostile-config");
+    let pool = assay_tests::Server::start("pool");
+    let mut agent = Agent::start(&cgroup);
+    // A busy loop whose command line names both as config files.
+    let mut busy = Command::new("perl");
+    busy.args([
+        "-e",
+        "my $t = time + 12; 1 while time < $t",
+        "--",
+        "--config",
+    ])
+    .arg(&fifo)
+    .arg(&link)
+    .stdout(Stdio::null());
+    let mut busy = cgroup.spawn(busy);
+    // Long enough for the CPU-time window to call it busy and for its
+    // files to be looked at.
+    std::thread::sleep(Duration::from_secs(8));
+
+    let mut miner = assay_tests::emulator();
+    miner
+        .args(["stratum", "--variant", "st5", "--connect", &pool.addr])
+        .stdout(Stdio::null());
+    let mut miner = cgroup.spawn(miner);
+    let pid = u64::from(miner.id());
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(3), |f| finding_pid(f) == Some(pid))
+        .unwrap_or_else(|| panic!("the miner was not reported: {}", agent.logs_text()));
+    let decided = finding["decided_after_ms"].as_f64().unwrap_or(f64::MAX);
+    assert!(decided < 1000.0, "decided after {decided} ms: {finding}");
+    let _ = miner.kill();
+    let _ = miner.wait();
+
+    let busy_pid = u64::from(busy.id());
+    let (status, took) = agent.stop_timed(libc::SIGTERM);
+    assert!(status.success(), "agent exit: {status}");
+    assert!(took < Duration::from_secs(1), "stopping took {took:?}");
+    let _ = busy.kill();
+    let _ = busy.wait();
+    assert!(
+        !agent
+            .seen
+            .iter()
+            .any(|f| finding_pid(f) == Some(busy_pid) && command_line_evidence(f).is_some()),
+        "a file behind a symlink was read: {:?}",
+        agent.seen
+    );
+    let logs = agent.logs_text();
+    let bye = logs
+        .lines()
+        .find(|l| l.contains("detached; bye"))
+        .expect("summary line");
+    let refused: u64 = bye
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("named_files_refused="))
+        .and_then(|n| n.parse().ok())
+        .expect("named_files_refused in the summary");
+    assert_eq!(
+        refused, 2,
+        "the FIFO and the symlink were looked at and refused: {bye}"
+    );
+}

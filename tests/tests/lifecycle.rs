@@ -198,6 +198,69 @@ fn an_exec_and_connection_storm_is_survived_with_bounded_memory() {
     };
     assert!(field("events") > 5_000, "{bye}");
     eprintln!("{bye}");
-    let _ = field("kernel_dropped");
+    for ring in ["process", "flow", "sensor"] {
+        let _ = field(&format!("{ring}_ring_dropped"));
+    }
     let _ = field("flows_evicted");
+}
+
+/// Each event family has its own ring buffer: an exec storm that overflows
+/// the process ring (made small here, as on a host whose storm outgrows
+/// it) costs exec events, counted, and not one flow sample. Miners that
+/// connect during the storm are detected during the storm.
+#[test]
+fn an_exec_storm_overflows_the_process_ring_and_costs_no_flow_sample() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("exec-storm");
+    let pool = assay_tests::Server::start("pool");
+    let mut agent = Agent::start_with(&cgroup, &["--process-ring-kib", "16"]);
+    let storm: Vec<_> = ["exec", "exec"]
+        .into_iter()
+        .map(|w| cgroup.spawn(assay_tests::load_workload(w, 8)))
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let mut detected = 0;
+    for variant in ["st5", "st1", "st3", "st5", "st1"] {
+        let mut miner = assay_tests::emulator();
+        miner
+            .args(["stratum", "--variant", variant, "--connect", &pool.addr])
+            .stdout(std::process::Stdio::null());
+        let mut miner = cgroup.spawn(miner);
+        let pid = u64::from(miner.id());
+        if agent
+            .wait_for_finding(Duration::from_secs(2), |f| {
+                assay_tests::finding_pid(f) == Some(pid)
+            })
+            .is_some()
+        {
+            detected += 1;
+        }
+        let _ = miner.kill();
+        let _ = miner.wait();
+    }
+    for mut load in storm {
+        assert!(load.wait().unwrap().success(), "storm workload failed");
+    }
+    let status = agent.stop_with(libc::SIGTERM);
+    assert!(status.success(), "agent exit: {status}");
+    let logs = agent.logs_text();
+    let bye = logs
+        .lines()
+        .find(|l| l.contains("detached; bye"))
+        .expect("summary line");
+    let field = |name: &str| -> u64 {
+        bye.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from {bye}"))
+    };
+    eprintln!("{bye}");
+    assert!(
+        field("process_ring_dropped") > 0,
+        "the storm did not overflow the process ring: {bye}"
+    );
+    assert_eq!(field("flow_ring_dropped"), 0, "{bye}");
+    assert_eq!(detected, 5, "miners detected during the storm: {bye}");
 }

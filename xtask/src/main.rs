@@ -176,6 +176,8 @@ fn run(cli: Cli) -> Result<()> {
                 "--package",
                 "assay-common",
                 "--package",
+                "assay-classify",
+                "--package",
                 "assay",
                 "--package",
                 "xtask",

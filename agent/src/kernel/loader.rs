@@ -40,6 +40,10 @@ pub struct LoadOptions {
     /// Attach the network programs here; default: the cgroup v2 root.
     pub cgroup: Option<PathBuf>,
     pub sample_segments: u32,
+    /// Sizes of the process and flow ring buffers (KiB); the object's own
+    /// sizes when not given.
+    pub process_ring_kib: Option<u32>,
+    pub flow_ring_kib: Option<u32>,
     /// Attach (run) or only load (doctor).
     pub attach: bool,
     /// Run the miner-hygiene syscall tracepoints (see `--no-hygiene`).
@@ -119,9 +123,22 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         sample_segments: options.sample_segments,
         offsets,
     };
-    let mut ebpf = EbpfLoader::new()
+    let mut loader = EbpfLoader::new();
+    loader
         .btf(btf.as_ref())
-        .override_global("CONFIG", &config, true)
+        .override_global("CONFIG", &config, true);
+    for (ring, kib) in [
+        (
+            &assay_common::config::ring::PROCESS,
+            options.process_ring_kib,
+        ),
+        (&assay_common::config::ring::FLOW, options.flow_ring_kib),
+    ] {
+        if let Some(kib) = kib {
+            loader.map_max_entries(ring.map, ring_bytes(kib));
+        }
+    }
+    let mut ebpf = loader
         .load(OBJECT)
         .context("loading the eBPF object failed (is this process root, or does it have CAP_BPF and CAP_PERFMON?)")?;
 
@@ -557,4 +574,10 @@ pub fn log_plan(loaded: &Loaded) {
             Probe::Unavailable(why) => warn!(sensor = s.sensor, "off: {why}"),
         }
     }
+}
+
+/// A ring buffer's size in bytes: a power of two of at least one page, as
+/// the kernel requires.
+fn ring_bytes(kib: u32) -> u32 {
+    kib.saturating_mul(1024).max(4096).next_power_of_two()
 }
