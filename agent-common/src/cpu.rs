@@ -6,7 +6,7 @@
 /// saved. RandomX executes CFROUND, which sets a random mode all the time,
 /// so all three non-default modes show up; benign code that changes rounding
 /// (interval arithmetic) uses one or two modes, and most code none
-/// (SIGNATURES.md, CPU proof-of-work).
+/// (docs/signatures.md, CPU proof-of-work).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FpuStats {

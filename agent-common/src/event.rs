@@ -97,7 +97,7 @@ pub struct ForkEvent {
 }
 const _: () = assert!(size_of::<ForkEvent>() == 40);
 
-/// What a [`HygieneEvent`] reports (SIGNATURES.md, CPU proof-of-work:
+/// What a [`HygieneEvent`] reports (docs/signatures.md, CPU proof-of-work:
 /// XMRig writes MSRs, loads the msr module and reserves huge pages).
 pub mod hygiene {
     /// An MSR device (char major 202, `/dev/cpu/N/msr`) opened for

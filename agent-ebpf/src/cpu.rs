@@ -66,7 +66,7 @@ fn on_fpu_saved(fpu: *const u8) {
         Err(_) => return,
     };
     let mode = ((mxcsr >> MXCSR_ROUNDING_SHIFT) & 3) as usize;
-    match FPU_STATS.get_ptr_mut(&tid) {
+    match FPU_STATS.get_ptr_mut(tid) {
         // A tid reused by another process starts over.
         Some(stats) if unsafe { (*stats).tgid } == tgid => unsafe {
             (*stats).switches += 1;
@@ -80,7 +80,7 @@ fn on_fpu_saved(fpu: *const u8) {
                 by_mode: [0; 4],
             };
             fresh.by_mode[mode] = 1;
-            if FPU_STATS.insert(&tid, &fresh, 0).is_err() {
+            if FPU_STATS.insert(tid, fresh, 0).is_err() {
                 count(counter::FPU_INSERT_FAILED);
             }
         }
@@ -101,10 +101,10 @@ pub fn assay_cpu_sample(_ctx: PerfEventContext) -> u32 {
     if tgid == 0 {
         return 0;
     }
-    match CPU_SAMPLES.get_ptr_mut(&tgid) {
+    match CPU_SAMPLES.get_ptr_mut(tgid) {
         Some(samples) => unsafe { *samples += 1 },
         None => {
-            if CPU_SAMPLES.insert(&tgid, &1, 0).is_err() {
+            if CPU_SAMPLES.insert(tgid, 1, 0).is_err() {
                 count(counter::CPU_SAMPLE_INSERT_FAILED);
             }
         }

@@ -65,17 +65,17 @@ pub fn assay_cu_get_function(ctx: ProbeContext) -> u32 {
     let (Some(out), Some(name)) = (ctx.arg::<u64>(0), ctx.arg::<u64>(2)) else {
         return 0;
     };
-    let _ = GET_FUNCTION_ARGS.insert(&bpf_get_current_pid_tgid(), &[out, name], 0);
+    let _ = GET_FUNCTION_ARGS.insert(bpf_get_current_pid_tgid(), [out, name], 0);
     0
 }
 
 #[uretprobe]
 pub fn assay_cu_get_function_ret(ctx: RetProbeContext) -> u32 {
     let pid_tgid = bpf_get_current_pid_tgid();
-    let Some(&[out, name]) = (unsafe { GET_FUNCTION_ARGS.get(&pid_tgid) }) else {
+    let Some(&[out, name]) = (unsafe { GET_FUNCTION_ARGS.get(pid_tgid) }) else {
         return 0;
     };
-    let _ = GET_FUNCTION_ARGS.remove(&pid_tgid);
+    let _ = GET_FUNCTION_ARGS.remove(pid_tgid);
     let result: u64 = ctx.ret();
     // CUDA_SUCCESS is 0: anything else wrote no handle.
     if result as u32 != 0 || out == 0 {
@@ -137,7 +137,7 @@ fn on_launch(function: u64, grid: [u32; 3], block: [u32; 3]) {
     };
     let now = unsafe { bpf_ktime_get_ns() };
     let slot = 1u64 << ((now / SLOT_NS) % 64);
-    match LAUNCHES.get_ptr_mut(&key) {
+    match LAUNCHES.get_ptr_mut(key) {
         Some(stats) => {
             let stats = unsafe { &mut *stats };
             // Capped at u32 so that its square fits in u64 (no 128-bit
@@ -166,7 +166,7 @@ fn on_launch(function: u64, grid: [u32; 3], block: [u32; 3]) {
                 shape_changes: 0,
                 busy_slots: slot,
             };
-            if LAUNCHES.insert(&key, &fresh, 0).is_err() {
+            if LAUNCHES.insert(key, fresh, 0).is_err() {
                 count(counter::LAUNCH_INSERT_FAILED);
             }
         }

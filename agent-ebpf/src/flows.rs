@@ -97,7 +97,7 @@ fn on_connect(ctx: &SockAddrContext, family: u16) {
     let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
     if tgid == cfg.agent_tgid {
         // Known, with no budget: the agent's own flows are never adopted.
-        let _ = FLOWS.insert(&cookie, &new_flow_state(0), 0);
+        let _ = FLOWS.insert(cookie, new_flow_state(0), 0);
         return;
     }
     let addr = ctx.sock_addr;
@@ -108,9 +108,9 @@ fn on_connect(ctx: &SockAddrContext, family: u16) {
     // Start the flow's sampling budget now, so that its very first segment
     // is sampled. A connect on a socket that was already connected (UDP
     // re-connect) keeps its state.
-    if unsafe { FLOWS.get(&cookie) }.is_none()
+    if unsafe { FLOWS.get(cookie) }.is_none()
         && FLOWS
-            .insert(&cookie, &new_flow_state(cfg.sample_segments), 0)
+            .insert(cookie, new_flow_state(cfg.sample_segments), 0)
             .is_err()
     {
         count(counter::FLOW_INSERT_FAILED);
@@ -124,14 +124,14 @@ fn on_connect(ctx: &SockAddrContext, family: u16) {
 #[inline(always)]
 fn on_first_sendmsg(ctx: &SockAddrContext, family: u16) {
     let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    if unsafe { FLOWS.get(&cookie) }.is_some() {
+    if unsafe { FLOWS.get(cookie) }.is_some() {
         return;
     }
     let cfg = config();
     let pid_tgid = bpf_get_current_pid_tgid();
     let own = (pid_tgid >> 32) as u32 == cfg.agent_tgid;
     let budget = if own { 0 } else { cfg.sample_segments };
-    if FLOWS.insert(&cookie, &new_flow_state(budget), 0).is_err() {
+    if FLOWS.insert(cookie, new_flow_state(budget), 0).is_err() {
         count(counter::FLOW_INSERT_FAILED);
     }
     if own {
@@ -253,19 +253,19 @@ fn adopt(ctx: &SkBuffContext, cookie: u64) -> Option<*mut FlowState> {
         return None;
     }
     let budget = config().sample_segments.min(ADOPTED_SAMPLE_SEGMENTS);
-    if FLOWS.insert(&cookie, &new_flow_state(budget), 0).is_err() {
+    if FLOWS.insert(cookie, new_flow_state(budget), 0).is_err() {
         count(counter::FLOW_INSERT_FAILED);
         return None;
     }
     count(counter::FLOW_ADOPTED);
-    FLOWS.get_ptr_mut(&cookie)
+    FLOWS.get_ptr_mut(cookie)
 }
 
 #[inline(always)]
 fn sample(ctx: &SkBuffContext, dir: u8) {
     let skb = ctx.skb.skb;
     let cookie = unsafe { bpf_get_socket_cookie(skb.cast()) };
-    let state = match FLOWS.get_ptr_mut(&cookie) {
+    let state = match FLOWS.get_ptr_mut(cookie) {
         Some(state) => state,
         None => match adopt(ctx, cookie) {
             Some(state) => state,

@@ -1,5 +1,5 @@
 //! Miner-hygiene sensor: what a tuned miner does to squeeze its hash rate
-//! (SIGNATURES.md, CPU proof-of-work). XMRig, by default, opens
+//! (docs/signatures.md, CPU proof-of-work). XMRig, by default, opens
 //! `/dev/cpu/N/msr` for writing to switch off hardware prefetchers, loads
 //! the msr module when that device is missing, and reserves huge pages
 //! through `/proc/sys/vm/nr_hugepages` for its RandomX dataset.
@@ -141,13 +141,13 @@ fn report(what: u32, flags: u32, value: u64, path: &[u8; HYGIENE_PATH_LEN]) {
     }
     let now = unsafe { bpf_ktime_get_ns() };
     let key = (u64::from(tgid) << 32) | u64::from(what);
-    if let Some(last) = HYGIENE_LAST.get_ptr_mut(&key) {
+    if let Some(last) = HYGIENE_LAST.get_ptr_mut(key) {
         if now.saturating_sub(unsafe { *last }) < REPORT_EVERY_NS {
             return;
         }
         unsafe { *last = now };
     } else {
-        let _ = HYGIENE_LAST.insert(&key, &now, 0);
+        let _ = HYGIENE_LAST.insert(key, now, 0);
     }
     let Some(mut entry) = SENSOR_EVENTS.reserve::<HygieneEvent>(0) else {
         count(counter::HYGIENE_LOST);

@@ -1,6 +1,6 @@
 //! Flow behaviour where content is unreadable (TLS, Noise, unknown binary):
 //! does the server push small messages on a regular beat that the client
-//! never answers? That is how a mining pool sends jobs (SIGNATURES.md,
+//! never answers? That is how a mining pool sends jobs (docs/signatures.md,
 //! "Stratum over TLS": server records at job cadence, seconds to a minute,
 //! tiny and regular).
 //!

@@ -1,4 +1,4 @@
-//! Blockchain peer-to-peer openings (SIGNATURES.md, "Blockchain p2p",
+//! Blockchain peer-to-peer openings (docs/signatures.md, "Blockchain p2p",
 //! P1–P10): which chain's node protocol a TCP connection speaks, from the
 //! first bytes of one direction.
 //!

@@ -1,4 +1,4 @@
-//! RandomX by its FPU fingerprint (SIGNATURES.md, CPU proof-of-work).
+//! RandomX by its FPU fingerprint (docs/signatures.md, CPU proof-of-work).
 //!
 //! RandomX programs execute CFROUND, which rewrites the MXCSR rounding
 //! bits all the time, so a large share of a miner's context switches save

@@ -1,5 +1,5 @@
 //! Stratum v1: newline-delimited JSON-RPC over one long-lived TCP connection
-//! (SIGNATURES.md, ST1–ST8).
+//! (docs/signatures.md, ST1–ST8).
 //!
 //! Key order and whitespace vary by client, so bytes are only a prefilter: a
 //! line counts only once it parses as a JSON object whose method (or result)
@@ -15,7 +15,7 @@ use super::Direction;
 /// Longest line considered; longer ones are rejected, not parsed.
 pub const MAX_LINE: usize = 16 * 1024;
 
-/// The protocol variants of SIGNATURES.md.
+/// The protocol variants of docs/signatures.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 pub enum Variant {
     /// ST1: Bitcoin-style `mining.*` (slush).

@@ -1,4 +1,4 @@
-//! Stratum V2: the binary successor of stratum v1 (SIGNATURES.md, "Stratum
+//! Stratum V2: the binary successor of stratum v1 (docs/signatures.md, "Stratum
 //! V2"; stratum-mining/sv2-spec 03-Protocol-Overview.md and
 //! 04-Protocol-Security.md).
 //!

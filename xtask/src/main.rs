@@ -7,6 +7,7 @@
 #![allow(clippy::print_stderr, reason = "a command-line tool reports on stderr")]
 
 mod bench;
+mod check;
 mod setup;
 
 use std::{
@@ -62,6 +63,19 @@ enum Cmd {
         /// Only these workloads (rr, rr-connect, exec, syscalls, opens, cpu).
         #[arg(long = "workload")]
         workloads: Vec<String>,
+    },
+    /// Clippy with warnings as errors: the host crates, then the eBPF crate.
+    Clippy,
+    /// The fuzz smoke: every cargo-fuzz target in fuzz/ for a short time on
+    /// its seeds (installs cargo-fuzz when missing). A crash fails, and its
+    /// input is left in fuzz/artifacts/.
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// Only these targets (default: all).
+        #[arg(long = "target")]
+        targets: Vec<String>,
     },
     /// Set up, run the unit tests, then the privileged end-to-end suites in
     /// tests/ (as root; with CI set, a skipped privileged test is a failure).
@@ -168,6 +182,14 @@ fn run(cli: Cli) -> Result<()> {
                 latency_samples,
                 workloads,
             })
+        }
+        Cmd::Clippy => {
+            setup::run()?;
+            check::clippy()
+        }
+        Cmd::Fuzz { seconds, targets } => {
+            setup::run()?;
+            check::fuzz(seconds, &targets)
         }
         Cmd::Test { unit_only, args } => {
             setup::run()?;

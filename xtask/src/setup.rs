@@ -1,4 +1,4 @@
-//! Idempotent set-up of the eBPF toolchain (../shared/PLATFORM.md recipe):
+//! Idempotent set-up of the eBPF toolchain (docs/platform.md recipe):
 //! the nightly's rust-src, LLVM 22 from the distribution, and bpf-linker
 //! built against that LLVM (its default features want another LLVM major).
 
@@ -259,5 +259,17 @@ fn ensure_bpf_linker() -> Result<bool> {
             .env("LLVM_PREFIX", LLVM_PREFIX)
             .env("PATH", path),
     )?;
+    Ok(true)
+}
+
+/// cargo-fuzz, for `cargo xtask fuzz` (built from crates.io once, about two
+/// minutes).
+pub(crate) fn ensure_cargo_fuzz() -> Result<bool> {
+    ensure_rust_src()?;
+    if output(Command::new("cargo").args(["+nightly", "fuzz", "--version"])).is_some() {
+        return Ok(false);
+    }
+    eprintln!("xtask setup: installing cargo-fuzz (about two minutes)");
+    status(Command::new("cargo").args(["install", "cargo-fuzz", "--locked"]))?;
     Ok(true)
 }

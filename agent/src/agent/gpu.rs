@@ -9,10 +9,13 @@ use assay_classify::gpu::{
 use serde_json::{Map, json};
 use tracing::{debug, info, warn};
 
-use super::state::Agent;
+use super::{state::Agent, work::Done};
 use crate::{
     evidence::EvidenceKind,
-    sensors::{cuda::CudaWindow, gpu::telemetry::Polled},
+    sensors::{
+        cuda::{CudaSensor, CudaWindow},
+        gpu::telemetry::Polled,
+    },
 };
 
 /// Ticks between two judgements on telemetry alone.
@@ -22,8 +25,10 @@ impl Agent {
     /// The CUDA sensor's scans and launch windows; every 10 s, processes
     /// on a GPU the CUDA sensor has not judged.
     pub(super) fn cuda_tick(&mut self, ebpf: &mut aya::Ebpf) {
-        if let Some(cuda) = self.cuda.as_mut() {
-            cuda.scan_due(ebpf);
+        if let Some(request) = self.cuda.as_mut().and_then(CudaSensor::scans_due) {
+            let _ = self.workers.submit(move || {
+                Done::CudaLibraries(crate::sensors::cuda::find_libraries(&request))
+            });
         }
         self.cuda_windows(ebpf);
         if self.ticks.is_multiple_of(TELEMETRY_JUDGED_EVERY_TICKS) {
@@ -37,6 +42,9 @@ impl Agent {
         let Some(cuda) = self.cuda.as_mut() else {
             return;
         };
+        if !self.found_cuda_libraries.is_empty() {
+            cuda.probe_found(ebpf, &std::mem::take(&mut self.found_cuda_libraries));
+        }
         for window in cuda.duty_cycle(ebpf) {
             self.on_cuda_window(&window);
         }

@@ -105,6 +105,9 @@ pub(super) struct Agent {
     /// Observations waiting for an adopted flow's owner, with the number
     /// of lookups tried.
     pub(super) pending: Vec<(u64, Observed, u32)>,
+    /// GPU libraries a worker's maps scan found, for the CUDA sensor to
+    /// probe at the next drain (attaching needs the eBPF object).
+    pub(super) found_cuda_libraries: Vec<crate::procfs::libraries::Mapped>,
     /// A socket-table snapshot is being taken on a worker.
     pub(super) snapshot_in_flight: bool,
     pub(super) ticks: u64,
@@ -141,6 +144,7 @@ impl Agent {
             summary_every_s: 60,
             busy_checked: HashSet::new(),
             pending: Vec::new(),
+            found_cuda_libraries: Vec::new(),
             snapshot_in_flight: false,
             ticks: 0,
             stats: Stats::default(),

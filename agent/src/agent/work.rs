@@ -25,6 +25,8 @@ pub(super) enum Done {
     Sockets(Snapshot),
     /// What a busy process's files and mappings say.
     Busy(BusyFindings),
+    /// GPU libraries processes map, for the CUDA sensor to probe.
+    CudaLibraries(Vec<crate::procfs::libraries::Mapped>),
 }
 
 /// What [`look_at_busy_process`] found.
@@ -83,6 +85,7 @@ impl super::state::Agent {
         match done {
             Done::Sockets(snapshot) => self.on_socket_snapshot(&snapshot),
             Done::Busy(found) => self.on_busy_findings(found),
+            Done::CudaLibraries(found) => self.found_cuda_libraries = found,
         }
     }
 }

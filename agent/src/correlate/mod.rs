@@ -1,6 +1,6 @@
 //! The correlator: evidence in, per-workload verdicts out.
 //!
-//! This is the minimal first cut of DESIGN.md's model: evidence is merged per
+//! This is the minimal first cut of docs/design.md's model: evidence is merged per
 //! workload and class; decisive evidence confirms a verdict alone, other
 //! evidence adds up (`1 - Π(1 - strength)`) to `observed` or `suspected`.
 //! A verdict is reported when it opens, when its level rises, and when its

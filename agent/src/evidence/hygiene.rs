@@ -1,4 +1,4 @@
-//! What a miner-hygiene sign means (SIGNATURES.md, CPU proof-of-work):
+//! What a miner-hygiene sign means (docs/signatures.md, CPU proof-of-work):
 //! XMRig writes model-specific registers to turn off hardware prefetchers
 //! (RandomX runs ~15 % faster), loads the msr module to get at them,
 //! reserves huge pages and maps its 2 GiB RandomX dataset on them.

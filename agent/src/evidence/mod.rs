@@ -1,7 +1,7 @@
 //! Evidence: what one detector saw, about one workload.
 //!
 //! `{workload, pid, kind, strength, attributes, first_seen, last_seen}`
-//! (DESIGN.md). Every sensor and classifier speaks in evidence; only the
+//! (docs/design.md). Every sensor and classifier speaks in evidence; only the
 //! correlator turns evidence into verdicts.
 
 pub mod hygiene;

@@ -156,7 +156,7 @@ fn base_attributes(protocol: &str, direction: Direction, facts: &FlowFacts) -> M
 }
 
 /// Distinct peer endpoints (address and port) on long-lived, unrecognised
-/// binary flows that make a process look like a gossip node (SIGNATURES.md:
+/// binary flows that make a process look like a gossip node (docs/signatures.md:
 /// 8–125 peers).
 pub const GOSSIP_PEERS: usize = 8;
 

@@ -363,23 +363,21 @@ impl CudaSensor {
         );
     }
 
-    fn scan_process(&mut self, ebpf: &mut Ebpf, pid: u32) {
-        for mapped in libraries::mapped_by(pid) {
+    /// The startup scan, before the event loop runs: every process's maps.
+    fn full_scan(&mut self, ebpf: &mut Ebpf) {
+        self.last_full_scan = Instant::now();
+        for mapped in find_libraries(&ScanRequest {
+            pids: Vec::new(),
+            full: true,
+        }) {
             self.probe_library(ebpf, &mapped);
         }
     }
 
-    fn full_scan(&mut self, ebpf: &mut Ebpf) {
-        self.last_full_scan = Instant::now();
-        let Ok(dir) = std::fs::read_dir("/proc") else {
-            return;
-        };
-        let pids: Vec<u32> = dir
-            .flatten()
-            .filter_map(|e| e.file_name().to_str()?.parse().ok())
-            .collect();
-        for pid in pids {
-            self.scan_process(ebpf, pid);
+    /// Libraries a scan on a worker found: each new file gets its probes.
+    pub fn probe_found(&mut self, ebpf: &mut Ebpf, found: &[Mapped]) {
+        for mapped in found {
+            self.probe_library(ebpf, mapped);
         }
     }
 
@@ -432,17 +430,21 @@ impl CudaSensor {
         }
     }
 
-    /// Once a second: the maps scans that are due.
-    pub fn scan_due(&mut self, ebpf: &mut Ebpf) {
+    /// Once a second: the maps scans that are due, for a worker to run
+    /// ([`find_libraries`]); their findings come back to [`Self::probe_found`].
+    pub fn scans_due(&mut self) -> Option<ScanRequest> {
         let now = Instant::now();
+        let mut request = ScanRequest::default();
         while self.pending_scans.front().is_some_and(|(at, _)| *at <= now) {
             if let Some((_, pid)) = self.pending_scans.pop_front() {
-                self.scan_process(ebpf, pid);
+                request.pids.push(pid);
             }
         }
         if now.duration_since(self.last_full_scan) >= FULL_SCAN_EVERY {
-            self.full_scan(ebpf);
+            self.last_full_scan = now;
+            request.full = true;
         }
+        (request.full || !request.pids.is_empty()).then_some(request)
     }
 
     /// The launch window's duty cycle (called often: it only compares
@@ -599,4 +601,31 @@ mod tests {
         assert_eq!(image_kind(u64::from(0xBA55_ED50u32) | (1 << 32)), "fatbin");
         assert_eq!(image_kind(0), "other");
     }
+}
+
+/// Which processes' maps to read for GPU libraries.
+#[derive(Debug, Default, Clone)]
+pub struct ScanRequest {
+    pub pids: Vec<u32>,
+    /// Every process's (the periodic full scan).
+    pub full: bool,
+}
+
+/// The GPU libraries the requested processes map (reads /proc: run it on
+/// a worker).
+pub fn find_libraries(request: &ScanRequest) -> Vec<Mapped> {
+    let mut pids = request.pids.clone();
+    if request.full
+        && let Ok(dir) = std::fs::read_dir("/proc")
+    {
+        pids.extend(
+            dir.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()),
+        );
+    }
+    let mut found: std::collections::BTreeSet<Mapped> = std::collections::BTreeSet::new();
+    for pid in pids {
+        found.extend(libraries::mapped_by(pid));
+    }
+    found.into_iter().collect()
 }

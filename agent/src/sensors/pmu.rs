@@ -2,7 +2,7 @@
 //! last-level-cache misses of a busy thread, giving IPC (instructions per
 //! cycle) and MPKI (misses per kilo-instruction).
 //!
-//! Hashing loops have steady, characteristic values (SIGNATURES.md cites
+//! Hashing loops have steady, characteristic values (docs/signatures.md cites
 //! Gangwal et al., arXiv 1909.00268: a classifier over such counters
 //! separates miners from other CPU-heavy work on 5 s samples). assay has no
 //! recorded ground truth of its own yet (its development VMs have no PMU),

@@ -15,7 +15,7 @@ use serde::Serialize;
 use super::samples::{DeviceSample, Poll, ProcessSample};
 
 /// The window the classifier judges by default: a minute, the unit of
-/// SIGNATURES.md's "distinct kernels per minute".
+/// docs/signatures.md's "distinct kernels per minute".
 pub const DEFAULT_SPAN: Duration = Duration::from_secs(60);
 
 /// Samples kept per device, at most (a bound on memory if a source

@@ -43,7 +43,7 @@
 //!   when nothing was;
 //! - present only when found:
 //!   - `stratum`: `{variant, variant_name, methods, decisive, agent, login,
-//!     worker, algorithms, messages}` (variant: the SIGNATURES.md id, e.g.
+//!     worker, algorithms, messages}` (variant: the docs/signatures.md id, e.g.
 //!     `ST5`; methods: distinct, both directions, first seen first);
 //!   - `tls`: `{sni, alpn, ja4, server_hello, selected_alpn, certificate,
 //!     certificate_cut}` (certificate: the leaf a TLS 1.2 server sent in
@@ -307,7 +307,7 @@ pub struct Details {
 
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct StratumDetails {
-    /// SIGNATURES.md id (`ST5`) of the first message that had a variant.
+    /// docs/signatures.md id (`ST5`) of the first message that had a variant.
     pub variant: Option<&'static str>,
     pub variant_name: Option<&'static str>,
     /// Distinct methods, both directions, in the order first seen.

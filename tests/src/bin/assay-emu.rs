@@ -6,7 +6,7 @@
 //! a stratum V2 pool and client (plaintext SetupConnection, or the Noise NX
 //! handshake sizes followed by small encrypted-looking records).
 //!
-//! Every message is written from the public specs (SIGNATURES.md), with the
+//! Every message is written from the public specs (docs/signatures.md), with the
 //! key orders and spacing real clients use, not from assay's classifier.
 //! Servers listen on an ephemeral loopback port and print it on stdout as
 //! `listening <port>`.

@@ -2,7 +2,7 @@
 //! made, and what the classifier makes of them.
 //!
 //! Each trace is two minutes of 1 Hz device samples with processes
-//! enumerated every 10 s, shaped after SIGNATURES.md's table (a
+//! enumerated every 10 s, shaped after docs/signatures.md's table (a
 //! memory-hard miner, a training job, a bursty model server). They are
 //! generated, not recorded: replace them with real recordings from a GPU
 //! host when one is at hand. Regenerate with

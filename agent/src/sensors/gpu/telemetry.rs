@@ -8,7 +8,7 @@
 //! polls in the trace format the replay reads, so a trace recorded on a GPU
 //! host replays anywhere.
 //!
-//! Cost (DESIGN.md: NVML polling under 0.5 % of one core): a device poll is
+//! Cost (docs/design.md: NVML polling under 0.5 % of one core): a device poll is
 //! about ten NVML queries, each a few to a few tens of microseconds, so a
 //! 1 Hz poll of eight GPUs stays well under a millisecond per second
 //! (0.1 %). Process enumeration takes milliseconds and a driver lock, hence
@@ -21,13 +21,13 @@ use std::{
 
 pub use assay_classify::gpu::samples::{DeviceSample, Poll, ProcessSample, TraceRecord};
 
-/// How often a live source is polled, at most (DESIGN.md: ≤ 1 Hz per
+/// How often a live source is polled, at most (docs/design.md: ≤ 1 Hz per
 /// device; NVML's own utilisation counters are averaged over 1/6 s to 1 s,
 /// so polling faster would only re-read them).
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How often processes are enumerated, at most: NVML's process queries take
-/// milliseconds and a driver lock (DESIGN.md).
+/// milliseconds and a driver lock (docs/design.md).
 pub const PROCESS_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Why a poll failed.
@@ -165,6 +165,35 @@ pub fn record(
     })
 }
 
+/// What the poller thread hands the event loop: a poll, or why one failed.
+pub type Polled = Result<Poll, TelemetryError>;
+
+/// Polls `source` on a thread of its own, once per `every` (NVML calls take
+/// a driver lock and may stall: never on the event loop). The thread ends
+/// when the source does (the end of a trace) or the receiver is dropped.
+pub fn spawn_poller(
+    mut source: Box<dyn TelemetrySource>,
+    every: Duration,
+) -> io::Result<tokio::sync::mpsc::Receiver<Polled>> {
+    let (sender, receiver) = tokio::sync::mpsc::channel(16);
+    std::thread::Builder::new()
+        .name("assay-gpu-telemetry".into())
+        .spawn(move || {
+            loop {
+                let polled = match source.poll() {
+                    Ok(Some(poll)) => Ok(poll),
+                    Ok(None) => return,
+                    Err(err) => Err(err),
+                };
+                if sender.blocking_send(polled).is_err() {
+                    return;
+                }
+                std::thread::sleep(every);
+            }
+        })?;
+    Ok(receiver)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,33 +290,4 @@ mod tests {
             .collect();
         assert_eq!(times, [1000, 2000, 3000]);
     }
-}
-
-/// What the poller thread hands the event loop: a poll, or why one failed.
-pub type Polled = Result<Poll, TelemetryError>;
-
-/// Polls `source` on a thread of its own, once per `every` (NVML calls take
-/// a driver lock and may stall: never on the event loop). The thread ends
-/// when the source does (the end of a trace) or the receiver is dropped.
-pub fn spawn_poller(
-    mut source: Box<dyn TelemetrySource>,
-    every: Duration,
-) -> io::Result<tokio::sync::mpsc::Receiver<Polled>> {
-    let (sender, receiver) = tokio::sync::mpsc::channel(16);
-    std::thread::Builder::new()
-        .name("assay-gpu-telemetry".into())
-        .spawn(move || {
-            loop {
-                let polled = match source.poll() {
-                    Ok(Some(poll)) => Ok(poll),
-                    Ok(None) => return,
-                    Err(err) => Err(err),
-                };
-                if sender.blocking_send(polled).is_err() {
-                    return;
-                }
-                std::thread::sleep(every);
-            }
-        })?;
-    Ok(receiver)
 }
