@@ -1,17 +1,15 @@
-//! Criterion micro-benchmarks of the pure parts: classifiers over flow
-//! samples and the correlator. Run with `cargo bench -p assay --bench
-//! classifiers`; `cargo xtask bench` reports end-to-end costs.
+//! Criterion micro-benchmarks of the classifiers over flow samples. Run
+//! with `cargo bench -p assay-classify --bench classifiers`; the correlator
+//! has its own (`cargo bench -p assay --bench correlator`), and `cargo
+//! xtask bench` reports end-to-end costs.
 
-use std::{hint::black_box, time::SystemTime};
+use std::hint::black_box;
 
-use assay::{
-    classify::{Direction, dns, p2p, stratum, stratum_v2, tls},
-    correlate::Correlator,
-    evidence::{Evidence, EvidenceKind},
-    tables::workload::Workload,
+use assay_classify::{
+    Direction, dns,
+    flow::{FlowTable, Segment, Transport},
+    p2p, stratum, stratum_v2, tls,
 };
-use assay_classify::flow::FlowTable;
-use assay_common::event::{EventHeader, SAMPLE_LEN, SampleEvent, direction, kind};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const XMRIG_LOGIN: &[u8] = br#"{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A","pass":"x","agent":"XMRig/6.21.0 (Linux x86_64) libuv/1.44.2 gcc/12.2.0","rigid":"","algo":["cn/1","cn/2","cn/r","cn/fast","rx/0","rx/wow","argon2/chukwa","ghostrider"]}}
@@ -23,32 +21,17 @@ const TLS_HELLO: &[u8] = &[
     0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
 ];
 
-fn sample(cookie: u64, payload: &[u8]) -> SampleEvent {
-    let mut data = [0u8; SAMPLE_LEN];
-    let n = payload.len().min(SAMPLE_LEN);
-    data[..n].copy_from_slice(&payload[..n]);
-    SampleEvent {
-        header: EventHeader {
-            kind: kind::FLOW_SAMPLE,
-            size: size_of::<SampleEvent>() as u32,
-            timestamp_ns: cookie,
-            pid: 0,
-            tgid: 0,
-            cgroup_id: 0,
-        },
-        cookie,
-        direction: direction::EGRESS,
-        segment: 0,
-        ip_version: 4,
-        protocol: 6,
-        payload_len: n as u32,
-        captured: n as u32,
-        sport: 40000,
-        dport: 3333,
-        saddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-        daddr: [127, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-        _pad: 0,
-        data,
+/// A first outbound TCP segment of flow `key`, as a kernel sample carries it.
+fn sample(key: u64, payload: &[u8]) -> Segment<'_> {
+    Segment {
+        key,
+        direction: Direction::Outbound,
+        index: 0,
+        timestamp_ns: key,
+        transport: Transport::Tcp,
+        payload,
+        wire_len: payload.len() as u32,
+        endpoints: None,
     }
 }
 
@@ -72,48 +55,15 @@ fn classify(c: &mut Criterion) {
     let mut group = c.benchmark_group("flow-sample");
     group.throughput(Throughput::Elements(1));
     for (name, bytes) in [("xmrig-login", XMRIG_LOGIN), ("http-request", HTTP)] {
-        let event = sample(1, bytes);
         group.bench_function(name, |b| {
             let mut table = FlowTable::new(1 << 16, 4);
-            let mut cookie = 0u64;
+            let mut key = 0u64;
             b.iter(|| {
-                cookie += 1;
-                let mut e = event;
-                e.cookie = cookie;
-                e.header.timestamp_ns = cookie;
-                black_box(assay::sensors::flow::on_sample(&mut table, &e))
+                key += 1;
+                black_box(table.on_segment(&sample(key, bytes)))
             })
         });
     }
-    group.finish();
-}
-
-fn correlate(c: &mut Criterion) {
-    let mut group = c.benchmark_group("correlator");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("observe-repeated-evidence-10k-workloads", |b| {
-        let mut correlator = Correlator::new("bench");
-        let now = SystemTime::now();
-        let evidence = |sid: u32| Evidence {
-            workload: Workload::Session { sid },
-            pid: sid,
-            kind: EvidenceKind::Stratum,
-            strength: 1.0,
-            decisive: true,
-            summary: "pid sent a stratum login".into(),
-            attributes: serde_json::Map::new(),
-            first_seen: now,
-            last_seen: now,
-        };
-        for sid in 0..10_000 {
-            correlator.observe(evidence(sid));
-        }
-        let mut sid = 0;
-        b.iter(|| {
-            sid = (sid + 1) % 10_000;
-            black_box(correlator.observe(evidence(sid)))
-        })
-    });
     group.finish();
 }
 
@@ -215,7 +165,6 @@ fn classify_stratum_v2(c: &mut Criterion) {
 criterion_group!(
     benches,
     classify,
-    correlate,
     classify_tls,
     classify_dns,
     classify_p2p,
@@ -226,8 +175,8 @@ criterion_group!(
 criterion_main!(benches);
 
 /// The CA-signed RSA leaf (20 DNS names) and its CA, from the TLS tests.
-const NODE_CERTIFICATE: &[u8] = include_bytes!("../../classify/src/testdata/node-signed.der");
-const TEST_CA: &[u8] = include_bytes!("../../classify/src/testdata/test-ca.der");
+const NODE_CERTIFICATE: &[u8] = include_bytes!("../src/testdata/node-signed.der");
+const TEST_CA: &[u8] = include_bytes!("../src/testdata/test-ca.der");
 
 /// A TLS 1.2 server's first flight in one record: ServerHello (no
 /// extensions), Certificate (leaf and CA), ServerHelloDone.
@@ -270,7 +219,7 @@ fn classify_tls_certificate(c: &mut Criterion) {
 }
 
 fn classify_cmdline(c: &mut Criterion) {
-    use assay::classify::cmdline;
+    use assay_classify::cmdline;
     let argv = |line: &str| -> Vec<String> { line.split(' ').map(str::to_owned).collect() };
     let xmrig = argv(
         "./xmrig -o pool.supportxmr.com:443 -u 44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A -k --tls --donate-level 1",
