@@ -2,40 +2,48 @@
 //!
 //! `connect4/6` and `sendmsg4/6` (cgroup sock_addr) run in the calling
 //! process's context: that is where a TCP or UDP flow is attributed to a pid,
-//! comm and cgroup, keyed by the socket cookie. `sendmsg` only matters for
-//! unconnected UDP sockets (the kernel calls it only when an address is
-//! given), and only the first datagram of a socket travels to user space.
+//! comm and cgroup, and where its per-socket state is created in socket-local
+//! storage ([`FLOW_STATE`]). `sendmsg` only matters for unconnected UDP
+//! sockets (the kernel calls it only when an address is given), and only the
+//! first datagram of a socket travels to user space.
 //!
-//! `cgroup_skb` egress/ingress then samples the first `sample_limit`
-//! payload-carrying segments (or datagrams) of each direction of a flow
-//! (bounded bytes each) and afterwards only counts packets and bytes: after
-//! sampling, a packet costs a cookie and one map lookup, no parsing.
+//! `cgroup_skb` egress/ingress then samples the first `limit` payload-carrying
+//! segments (or datagrams) of each direction of a flow (bounded bytes each)
+//! and marks the direction done. The steady state of every packet after that
+//! is one `bpf_sk_storage_get` and a read of the done bits: no cookie, no
+//! hash, no write, no parsing. A direction that only ever carries ACKs is
+//! given up after a few once the other is done.
 //!
-//! A packet with payload on a socket the map does not know (a connection
-//! accepted by a local server, or one opened before the agent started) is
-//! adopted: it gets the same sampling budget, and user space finds its owner
-//! from the socket tables when the samples say something. Packets without
-//! payload never adopt, so pure ACKs of unknown flows cost one lookup.
+//! A packet with payload on a socket without state (a connection accepted
+//! by a local server, or one opened before the agent started) is adopted: it
+//! gets a smaller budget, and user space finds its owner from the socket
+//! tables when the samples say something. Packets without payload never
+//! adopt.
+//!
+//! User space asks for more samples through [`REARM`] and [`REARM_GEN`]
+//! (see `assay_common::flow`): a done direction looks at them only when the
+//! generation moved.
 
 use assay_common::{
     config::counter,
     event::{
         AF_INET, AF_INET6, ConnectEvent, EventHeader, SAMPLE_LEN, SampleEvent, direction, kind,
     },
-    flow::{ADOPTED_SAMPLE_SEGMENTS, FlowState},
+    flow::{ADOPTED_SAMPLE_SEGMENTS, DONE_BOTH, IDLE_SEGMENTS, SocketFlow, origin},
 };
 use aya_ebpf::{
     EbpfContext,
+    bindings::BPF_SK_STORAGE_GET_F_CREATE,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
         bpf_ktime_get_ns,
-        generated::{bpf_get_socket_cookie, bpf_skb_load_bytes},
+        generated::{bpf_get_socket_cookie, bpf_sk_storage_get, bpf_skb_load_bytes},
     },
     macros::{cgroup_skb, cgroup_sock_addr},
     programs::{SkBuffContext, SockAddrContext},
 };
 
-use crate::maps::{FLOW_EVENTS, FLOWS, config, count, wakeup_flags};
+use crate::maps::{FLOW_EVENTS, FLOW_STATE, REARM, REARM_GEN, config, count, wakeup_flags};
 
 /// Return value of cgroup sock_addr and skb programs that lets the operation
 /// proceed: this sensor observes, it never blocks.
@@ -81,62 +89,62 @@ pub fn assay_flow_in(ctx: SkBuffContext) -> i32 {
     ALLOW
 }
 
+/// The state a socket opened by a local process starts with.
 #[inline(always)]
-fn new_flow_state(sample_limit: u32) -> FlowState {
-    FlowState {
-        sample_limit: sample_limit.min(u16::MAX as u32) as u16,
-        ..FlowState::default()
+fn opened_state(own: bool) -> SocketFlow {
+    let budget = if own {
+        0
+    } else {
+        config().sample_segments.min(u16::MAX as u32) as u16
+    };
+    SocketFlow {
+        limit: [budget; 2],
+        done: if own { DONE_BOTH } else { 0 },
+        origin: if own { origin::OWN } else { origin::OPENED },
+        ..SocketFlow::default()
     }
 }
 
 #[inline(always)]
 fn on_connect(ctx: &SockAddrContext, family: u16) {
-    let cfg = config();
     let pid_tgid = bpf_get_current_pid_tgid();
-    let tgid = (pid_tgid >> 32) as u32;
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    if tgid == cfg.agent_tgid {
-        // Known, with no budget: the agent's own flows are never adopted.
-        let _ = FLOWS.insert(cookie, new_flow_state(0), 0);
+    let own = (pid_tgid >> 32) as u32 == config().agent_tgid;
+    let socket_type = unsafe { (*ctx.sock_addr).type_ };
+    if !own && socket_type != SOCK_STREAM && socket_type != SOCK_DGRAM {
         return;
     }
-    let addr = ctx.sock_addr;
-    let socket_type = unsafe { (*addr).type_ };
-    if socket_type != SOCK_STREAM && socket_type != SOCK_DGRAM {
-        return;
-    }
-    // Start the flow's sampling budget now, so that its very first segment
-    // is sampled. A connect on a socket that was already connected (UDP
-    // re-connect) keeps its state.
-    if unsafe { FLOWS.get(cookie) }.is_none()
-        && FLOWS
-            .insert(cookie, new_flow_state(cfg.sample_segments), 0)
-            .is_err()
-    {
-        count(counter::FLOW_INSERT_FAILED);
-    }
-    emit_connect(ctx, family, cookie, pid_tgid);
-}
-
-/// An unconnected UDP socket names its peer on every send: the first send
-/// attributes the socket like a connect would; later sends cost a cookie and
-/// one lookup.
-#[inline(always)]
-fn on_first_sendmsg(ctx: &SockAddrContext, family: u16) {
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    if unsafe { FLOWS.get(cookie) }.is_some() {
-        return;
-    }
-    let cfg = config();
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let own = (pid_tgid >> 32) as u32 == cfg.agent_tgid;
-    let budget = if own { 0 } else { cfg.sample_segments };
-    if FLOWS.insert(cookie, new_flow_state(budget), 0).is_err() {
+    // The flow's state starts now, so that its very first segment is
+    // sampled. A connect on a socket that has state already (a UDP
+    // re-connect) keeps it. The agent's own flows are known and done.
+    let mut init = opened_state(own);
+    if unsafe { FLOW_STATE.get_or_insert_ptr_mut(ctx, Some(&mut init)) }.is_null() {
         count(counter::FLOW_INSERT_FAILED);
     }
     if own {
         return;
     }
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
+    emit_connect(ctx, family, cookie, pid_tgid);
+}
+
+/// An unconnected UDP socket names its peer on every send: the first send
+/// attributes the socket like a connect would; later sends cost one
+/// storage lookup.
+#[inline(always)]
+fn on_first_sendmsg(ctx: &SockAddrContext, family: u16) {
+    if !unsafe { FLOW_STATE.get_ptr_mut(ctx) }.is_null() {
+        return;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let own = (pid_tgid >> 32) as u32 == config().agent_tgid;
+    let mut init = opened_state(own);
+    if unsafe { FLOW_STATE.get_or_insert_ptr_mut(ctx, Some(&mut init)) }.is_null() {
+        count(counter::FLOW_INSERT_FAILED);
+    }
+    if own {
+        return;
+    }
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
     emit_connect(ctx, family, cookie, pid_tgid);
 }
 
@@ -244,55 +252,133 @@ fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
     Some(segment)
 }
 
-/// Starts following a flow that no connect or sendmsg announced, from its
-/// first packet with payload.
+/// The address of [`FLOW_STATE`] for the storage helpers.
 #[inline(always)]
-fn adopt(ctx: &SkBuffContext, cookie: u64) -> Option<*mut FlowState> {
-    let segment = parse_segment(ctx)?;
-    if segment.payload_len == 0 {
-        return None;
-    }
-    let budget = config().sample_segments.min(ADOPTED_SAMPLE_SEGMENTS);
-    if FLOWS.insert(cookie, new_flow_state(budget), 0).is_err() {
-        count(counter::FLOW_INSERT_FAILED);
-        return None;
-    }
-    count(counter::FLOW_ADOPTED);
-    FLOWS.get_ptr_mut(cookie)
+fn flow_state_map() -> *mut core::ffi::c_void {
+    core::ptr::addr_of!(FLOW_STATE).cast_mut().cast()
 }
 
 #[inline(always)]
 fn sample(ctx: &SkBuffContext, dir: u8) {
     let skb = ctx.skb.skb;
-    let cookie = unsafe { bpf_get_socket_cookie(skb.cast()) };
-    let state = match FLOWS.get_ptr_mut(cookie) {
-        Some(state) => state,
-        None => match adopt(ctx, cookie) {
-            Some(state) => state,
-            None => return,
-        },
-    };
+    let sk = unsafe { (*skb).__bindgen_anon_2.sk };
+    if sk.is_null() {
+        return;
+    }
+    let state =
+        unsafe { bpf_sk_storage_get(flow_state_map(), sk.cast(), core::ptr::null_mut(), 0) }
+            .cast::<SocketFlow>();
     let d = (dir & 1) as usize;
-    unsafe {
-        (*state).bytes[d] += u64::from(ctx.len());
-        (*state).packets[d] += 1;
-        if (*state).samples[d] >= (*state).sample_limit {
-            // The steady state of every flow: counted, not parsed.
-            return;
-        }
+    let bit = 1u8 << d;
+    if state.is_null() {
+        adopt(ctx, sk.cast(), d, dir);
+        return;
+    }
+    // The steady state of every flow: done, nothing to write.
+    if unsafe { (*state).done } & bit != 0 && !rearmed(ctx, state, bit) {
+        return;
     }
     let Some(segment) = parse_segment(ctx) else {
         count(counter::PACKET_UNPARSED);
         return;
     };
+    take_sample(ctx, state, d, dir, &segment);
+}
+
+/// Starts following a flow that no connect or sendmsg announced, from its
+/// first packet with payload.
+#[inline(always)]
+fn adopt(ctx: &SkBuffContext, sk: *mut core::ffi::c_void, d: usize, dir: u8) {
+    let Some(segment) = parse_segment(ctx) else {
+        return;
+    };
     if segment.payload_len == 0 {
         return;
     }
+    let budget = config().sample_segments.min(ADOPTED_SAMPLE_SEGMENTS) as u16;
+    let mut init = SocketFlow {
+        limit: [budget; 2],
+        origin: origin::ADOPTED,
+        ..SocketFlow::default()
+    };
+    let state = unsafe {
+        bpf_sk_storage_get(
+            flow_state_map(),
+            sk,
+            core::ptr::from_mut(&mut init).cast(),
+            BPF_SK_STORAGE_GET_F_CREATE.into(),
+        )
+    }
+    .cast::<SocketFlow>();
+    if state.is_null() {
+        count(counter::FLOW_INSERT_FAILED);
+        return;
+    }
+    count(counter::FLOW_ADOPTED);
+    take_sample(ctx, state, d, dir, &segment);
+}
+
+/// A done direction that user space asked more samples of: reopened.
+/// Looks at [`REARM`] only when [`REARM_GEN`] moved since this flow last
+/// looked. Returns whether the direction `bit` is open now.
+#[inline(always)]
+fn rearmed(ctx: &SkBuffContext, state: *mut SocketFlow, bit: u8) -> bool {
+    let Some(generation) = REARM_GEN.get(0).copied() else {
+        return false;
+    };
+    unsafe {
+        if (*state).rearm_gen == generation {
+            return false;
+        }
+        (*state).rearm_gen = generation;
+    }
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.skb.skb.cast()) };
+    let Some(limit) = (unsafe { REARM.get(cookie) }).copied() else {
+        return false;
+    };
+    let limit = limit.min(u16::MAX as u32) as u16;
+    unsafe {
+        let mut d = 0;
+        while d < 2 {
+            if limit > (*state).limit[d] {
+                (*state).limit[d] = limit;
+                (*state).done &= !(1u8 << d);
+                (*state).empty[d] = 0;
+            }
+            d += 1;
+        }
+        (*state).done & bit == 0
+    }
+}
+
+/// Samples a segment of an open direction, or counts it toward giving the
+/// direction up when it carries no payload.
+#[inline(always)]
+fn take_sample(ctx: &SkBuffContext, state: *mut SocketFlow, d: usize, dir: u8, segment: &Segment) {
+    let bit = 1u8 << d;
     let taken = unsafe {
+        if (*state).samples[d] >= (*state).limit[d] {
+            (*state).done |= bit;
+            return;
+        }
+        if segment.payload_len == 0 {
+            let empty = (*state).empty[d].saturating_add(1);
+            (*state).empty[d] = empty;
+            // An ACK-only direction: given up once the other is done.
+            if empty >= IDLE_SEGMENTS && (*state).done & (bit ^ DONE_BOTH) != 0 {
+                (*state).done |= bit;
+            }
+            return;
+        }
         let taken = (*state).samples[d];
         (*state).samples[d] = taken + 1;
+        if taken + 1 >= (*state).limit[d] {
+            (*state).done |= bit;
+        }
         taken
     };
+    let skb = ctx.skb.skb;
+    let cookie = unsafe { bpf_get_socket_cookie(skb.cast()) };
     let Some(mut entry) = FLOW_EVENTS.reserve::<SampleEvent>(0) else {
         count(counter::SAMPLE_LOST);
         return;

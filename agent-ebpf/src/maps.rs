@@ -2,11 +2,12 @@
 
 use assay_common::{
     config::{Config, counter},
-    flow::FlowState,
+    flow::{REARM_ENTRIES, SocketFlow},
 };
 use aya_ebpf::{
-    macros::map,
-    maps::{LruHashMap, PerCpuArray, RingBuf},
+    btf_maps::SkStorage,
+    macros::{btf_map, map},
+    maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
 
 /// Kernel → user space events, rare ones only, one ring per family so that
@@ -27,10 +28,17 @@ pub static SENSOR_EVENTS: RingBuf = RingBuf::with_byte_size(1 << 20, 0);
 #[map]
 pub static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(counter::COUNT, 0);
 
-/// Per-flow counters and sampling budget, keyed by socket cookie. LRU: flows
-/// churn and nobody deletes them explicitly.
+/// Per-socket sampling state (assay_common::flow), freed with the socket.
+#[btf_map]
+pub static FLOW_STATE: SkStorage<SocketFlow> = SkStorage::new();
+
+/// New sample limits user space asks for, by socket cookie.
 #[map]
-pub static FLOWS: LruHashMap<u64, FlowState> = LruHashMap::with_max_entries(65536, 0);
+pub static REARM: LruHashMap<u64, u32> = LruHashMap::with_max_entries(REARM_ENTRIES, 0);
+
+/// Bumped by user space after it writes [`REARM`].
+#[map]
+pub static REARM_GEN: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Set by the agent at load time (aya `EbpfLoader::override_global`).
 #[unsafe(no_mangle)]

@@ -49,21 +49,10 @@ impl Agent {
     }
 
     /// Lets the kernel sample more of a flow (a JSON line still open at its
-    /// last sample, or an opaque flow's cadence). The flow may have left the
-    /// LRU map meanwhile: then it is not re-created.
+    /// last sample, or an opaque flow's cadence).
     pub(super) fn raise_sample_limit(&mut self, cookie: u64, limit: u32) {
-        let Some(map) = self.kernel_flows.as_mut() else {
-            return;
-        };
-        let Ok(mut state) = map.get(&cookie, 0) else {
-            return;
-        };
-        state.sample_limit = limit.min(u32::from(u16::MAX)) as u16;
-        // A read-modify-write: packets counted by the kernel in between are
-        // lost from the byte counters, which nothing decides on.
-        const BPF_EXIST: u64 = 2;
-        if let Err(err) = map.insert(cookie, state, BPF_EXIST) {
-            debug!(cookie, "cannot raise the flow's sample limit: {err}");
+        if let Some(rearm) = self.rearm.as_mut() {
+            rearm.raise(cookie, limit);
         }
     }
 

@@ -133,11 +133,7 @@ pub(super) async fn build(options: &RunOptions) -> Result<Built> {
             buffer: *buffer,
         }));
     }
-    agent.kernel_flows = loaded
-        .ebpf
-        .take_map("FLOWS")
-        .map(BpfHashMap::try_from)
-        .transpose()?;
+    agent.rearm = Some(crate::sensors::flow::Rearm::new(&mut loaded.ebpf)?);
     agent.cpu_time = loaded
         .ebpf
         .take_map("CPU_SAMPLES")

@@ -5,8 +5,8 @@
 use std::{collections::HashSet, path::Path, time::Duration};
 
 use assay_classify::flow::{CADENCE_AFTER_NS, FlowTable, Observed};
-use assay_common::{config::counter, flow::FlowState};
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use assay_common::config::counter;
+use aya::maps::{MapData, PerCpuArray, RingBuf};
 use tokio::io::unix::AsyncFdReadyMutGuard;
 use tracing::warn;
 
@@ -84,8 +84,8 @@ pub(super) struct Agent {
     pub(super) workers: Workers<Done>,
     counters: PerCpuArray<MapData, u64>,
     pub(super) fpu: FpuSensor,
-    /// The kernel's flow map, to raise a flow's sample limit.
-    pub kernel_flows: Option<BpfHashMap<MapData, u64, FlowState>>,
+    /// Where more samples of a flow are asked for.
+    pub(super) rearm: Option<flow_sensor::Rearm>,
     /// On-CPU time per process (absent when the map could not be taken).
     pub cpu_time: Option<CpuTime>,
     /// Hardware counters of busy processes (absent without a PMU).
@@ -133,7 +133,7 @@ impl Agent {
             workers,
             counters,
             fpu,
-            kernel_flows: None,
+            rearm: None,
             cpu_time: None,
             pmu: None,
             cuda: None,

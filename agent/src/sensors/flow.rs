@@ -61,3 +61,47 @@ pub fn on_sample(flows: &mut FlowTable, event: &SampleEvent) -> SampleOutcome {
         None => SampleOutcome::default(),
     }
 }
+
+/// Asks the kernel to sample more of a flow (assay_common::flow): the new
+/// limit goes into `REARM` by socket cookie, then the generation in
+/// `REARM_GEN` moves so that finished directions look again. User space
+/// never writes the kernel's per-socket state itself.
+pub struct Rearm {
+    limits: aya::maps::HashMap<aya::maps::MapData, u64, u32>,
+    generation: aya::maps::Array<aya::maps::MapData, u32>,
+    next: u32,
+    /// Requests the kernel's map refused.
+    pub errors: u64,
+}
+
+impl Rearm {
+    /// From the loaded object's `REARM` and `REARM_GEN` maps.
+    pub fn new(ebpf: &mut aya::Ebpf) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let limits = ebpf.take_map("REARM").context("map REARM missing")?;
+        let generation = ebpf
+            .take_map("REARM_GEN")
+            .context("map REARM_GEN missing")?;
+        Ok(Self {
+            limits: aya::maps::HashMap::try_from(limits)?,
+            generation: aya::maps::Array::try_from(generation)?,
+            next: 1,
+            errors: 0,
+        })
+    }
+
+    /// Lets flow `cookie` take up to `limit` samples per direction.
+    pub fn raise(&mut self, cookie: u64, limit: u32) {
+        let stored = self
+            .limits
+            .insert(cookie, limit, 0)
+            .and_then(|()| self.generation.set(0, self.next, 0));
+        match stored {
+            Ok(()) => self.next = self.next.wrapping_add(1).max(1),
+            Err(err) => {
+                self.errors += 1;
+                tracing::debug!(cookie, "cannot raise the flow's sample limit: {err}");
+            }
+        }
+    }
+}
