@@ -1,5 +1,5 @@
 #!/bin/sh
-# Regenerates the certificate fixtures of classify/tls.rs (DER files). Keys
+# Regenerates the certificate fixtures of classify/src/tls/tests.rs (DER files). Keys
 # are fresh on every run; the names and validity dates the tests check are
 # fixed here. Needs the openssl CLI (`openssl ca` is used for its
 # -startdate/-enddate, which `openssl req`/`x509` of OpenSSL 3.0 lack).
