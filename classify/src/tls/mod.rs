@@ -1,5 +1,5 @@
 //! TLS handshakes: the plaintext ClientHello and ServerHello at the start of
-//! a TCP connection (SIGNATURES.md, "Stratum over TLS").
+//! a TCP connection (docs/signatures.md, "Stratum over TLS").
 //!
 //! Pools offer `stratum+ssl`/`stratum+tls` on their own ports, and miners
 //! pin certificate fingerprints, so the content is hidden but the opening is

@@ -1,4 +1,4 @@
-//! The GPU workload classifier (SIGNATURES.md, "GPU proof-of-work vs AI"):
+//! The GPU workload classifier (docs/signatures.md, "GPU proof-of-work vs AI"):
 //! from what one process did on the CUDA driver ([`CudaActivity`], filled by
 //! the CUDA sensor) and, when there is one, its telemetry window
 //! ([`TelemetrySummary`]), to a [`GpuVerdict`]: pow-mining, ai-training,
@@ -88,7 +88,7 @@ pub const MAX_KERNEL_NAMES: usize = 16;
 /// Fewer launches in a window say nothing about the kernels' shape.
 pub const MIN_LAUNCHES: u64 = 100;
 /// Share of launches the top one or two kernels carry in a mining loop
-/// (SIGNATURES.md: 1–2 distinct kernels).
+/// (docs/signatures.md: 1–2 distinct kernels).
 pub const MINING_MIN_DOMINANT_SHARE: f64 = 0.95;
 /// Distinct kernels a mining loop may show in a window: its search kernel
 /// or two, plus a rare setup kernel (DAG generation) launched a few times.
