@@ -145,6 +145,11 @@ struct RunArgs {
     /// 4096).
     #[arg(long, value_name = "KIB", value_parser = clap::value_parser!(u32).range(4..=1_048_576))]
     flow_ring_kib: Option<u32>,
+    /// For `cargo xtask bench`: also attach empty cgroup_skb programs next
+    /// to the flow programs, so that the kernel's BPF statistics separate
+    /// the dispatch floor from the flow programs' own cost.
+    #[arg(long)]
+    bench_floor: bool,
     /// Do not watch for miner hygiene (MSR writes, huge-page reservations,
     /// the msr module). Its cgroup device and sysctl programs are asked
     /// only when a device node is opened or a /proc/sys file accessed;
@@ -233,6 +238,7 @@ impl RunArgs {
             sample_segments: self.sample_segments,
             process_ring_kib: self.process_ring_kib,
             flow_ring_kib: self.flow_ring_kib,
+            bench_floor: self.bench_floor,
             attach,
             hygiene: !self.no_hygiene,
         }

@@ -44,6 +44,9 @@ pub struct LoadOptions {
     /// sizes when not given.
     pub process_ring_kib: Option<u32>,
     pub flow_ring_kib: Option<u32>,
+    /// Also attach empty cgroup_skb programs next to the flow programs
+    /// (`cargo xtask bench` measures the dispatch floor with them).
+    pub bench_floor: bool,
     /// Attach (run) or only load (doctor).
     pub attach: bool,
     /// Run the miner-hygiene syscall tracepoints (see `--no-hygiene`).
@@ -171,7 +174,7 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         None => cgroup::cgroup2_mount(),
     };
     let flows = match &cgroup_path {
-        Ok(path) => plan_flows(&mut ebpf, path, options.attach),
+        Ok(path) => plan_flows(&mut ebpf, path, options.attach, options.bench_floor),
         Err(err) => Probe::Unavailable(format!("{err:#}")),
     };
     sensors.push(SensorStatus {
@@ -528,7 +531,7 @@ fn plan_hygiene(
 /// Attached through bpf_link (kernel >= 5.7), which coexists with other
 /// programs on the same cgroup whatever the mode: the kernel refuses any
 /// flag other than 0 ("Single") on a link.
-fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool) -> Probe {
+fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool, bench_floor: bool) -> Probe {
     let result = (|| -> Result<()> {
         let cgroup = File::open(cgroup_path)
             .with_context(|| format!("cannot open cgroup {}", cgroup_path.display()))?;
@@ -544,10 +547,17 @@ fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool) -> Probe {
                 p.attach(&cgroup, CgroupAttachMode::Single)?;
             }
         }
+        let floor = [
+            ("assay_floor_out", CgroupSkbAttachType::Egress),
+            ("assay_floor_in", CgroupSkbAttachType::Ingress),
+        ];
         for (name, direction) in [
             ("assay_flow_out", CgroupSkbAttachType::Egress),
             ("assay_flow_in", CgroupSkbAttachType::Ingress),
-        ] {
+        ]
+        .into_iter()
+        .chain(floor.into_iter().filter(|_| bench_floor))
+        {
             let p = program::<CgroupSkb>(ebpf, name)?;
             p.load()?;
             if attach {
@@ -558,7 +568,7 @@ fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool) -> Probe {
     })();
     match result {
         Ok(()) => Probe::Available(format!(
-            "cgroup connect4/6 + sendmsg4/6 + cgroup_skb egress/ingress at {} ({})",
+            "cgroup connect4/6 + sendmsg4/6 + cgroup_skb egress/ingress, per-socket state in socket-local storage, at {} ({})",
             cgroup_path.display(),
             if attach { "attached" } else { "would attach" }
         )),
