@@ -11,6 +11,11 @@
 //! - `opens`: open and close a file in a loop (openat is the hot syscall
 //!   the hygiene sensor watches; mmap is cheaper to test).
 //! - `cpu`: an integer hashing loop: whatever slows pure computation.
+//! - `redis-c1`, `redis-c8`: Debian's redis-benchmark PING against a
+//!   redis-server it starts on a free loopback port, with 1 and 8 clients:
+//!   a real request/response server, the flow sensor's per-packet cost.
+//! - `pingpong`: two processes passing a byte back and forth over pipes:
+//!   two context switches per round trip, the FPU sensor's per-switch cost.
 //! - `float-rounding`: a floating-point loop that switches MXCSR to
 //!   round-toward-zero for a moment every millisecond and back (what
 //!   interval arithmetic does): a benign look-alike for the RandomX marker.
@@ -35,7 +40,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(workload), Some(secs)) = (args.get(1), args.get(2)) else {
         bail!(
-            "usage: assay-load <rr|rr-connect|exec|syscalls|opens|cpu|float-rounding|interval-rounding> <seconds>"
+            "usage: assay-load <rr|rr-connect|exec|syscalls|opens|cpu|redis-c1|redis-c8|pingpong|float-rounding|interval-rounding> <seconds>"
         );
     };
     let duration = Duration::from_secs_f64(secs.parse()?);
@@ -47,6 +52,9 @@ fn main() -> Result<()> {
         "syscalls" => syscalls(duration),
         "opens" => opens(duration)?,
         "cpu" => cpu(duration),
+        "redis-c1" => redis_ping(duration, 1)?,
+        "redis-c8" => redis_ping(duration, 8)?,
+        "pingpong" => pingpong(duration)?,
         "float-rounding" => float_rounding(duration, &[ROUND_TOWARD_ZERO], 100),
         "interval-rounding" => float_rounding(duration, &[ROUND_UP, ROUND_DOWN], 200_000),
         other => bail!("unknown workload {other}"),
@@ -94,6 +102,93 @@ fn request_response(duration: Duration, reconnect: bool) -> Result<u64> {
             s.read_exact(&mut reply)?;
             ops += 1;
         }
+    }
+    Ok(ops)
+}
+
+/// redis-benchmark PINGs for about `duration` against a redis-server of
+/// its own; ops = the requests it completed.
+fn redis_ping(duration: Duration, clients: u32) -> Result<u64> {
+    let port = {
+        let probe = TcpListener::bind("127.0.0.1:0")?;
+        probe.local_addr()?.port()
+    };
+    let mut server = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            bail!("redis-server did not start");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    // About 40 k PINGs a second per client here: enough requests to run
+    // past `duration`, cut by a timeout so every run lasts the same.
+    let requests = (duration.as_secs_f64() * 60_000.0 * f64::from(clients.min(4))) as u64;
+    let started = Instant::now();
+    let output = Command::new("redis-benchmark")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-c", &clients.to_string(), "-n", &requests.to_string()])
+        .args(["-t", "ping_inline", "-q", "--csv"])
+        .output();
+    let elapsed = started.elapsed().as_secs_f64();
+    let _ = server.kill();
+    let _ = server.wait();
+    let output = output?;
+    if !output.status.success() {
+        bail!("redis-benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+    }
+    // The harness divides ops by the nominal duration: scale to it.
+    Ok((requests as f64 * duration.as_secs_f64() / elapsed) as u64)
+}
+
+/// Round trips of one byte between this process and a child over two
+/// pipes.
+fn pingpong(duration: Duration) -> Result<u64> {
+    let mut to_child = [0i32; 2];
+    let mut to_parent = [0i32; 2];
+    // SAFETY: pipe writes two fds into each array.
+    if unsafe { libc::pipe(to_child.as_mut_ptr()) } != 0
+        || unsafe { libc::pipe(to_parent.as_mut_ptr()) } != 0
+    {
+        bail!("pipe: {}", std::io::Error::last_os_error());
+    }
+    // SAFETY: the child only reads, writes and exits.
+    let child = unsafe { libc::fork() };
+    if child == 0 {
+        let mut byte = 0u8;
+        loop {
+            // SAFETY: our pipe fds and a one-byte buffer.
+            let n = unsafe { libc::read(to_child[0], (&raw mut byte).cast(), 1) };
+            if n != 1 {
+                // SAFETY: exit the forked child without unwinding.
+                unsafe { libc::_exit(0) };
+            }
+            // SAFETY: as above.
+            unsafe { libc::write(to_parent[1], (&raw const byte).cast(), 1) };
+        }
+    }
+    let deadline = Instant::now() + duration;
+    let mut ops = 0;
+    let mut byte = 1u8;
+    while Instant::now() < deadline {
+        for _ in 0..256 {
+            // SAFETY: our pipe fds and a one-byte buffer.
+            unsafe {
+                libc::write(to_child[1], (&raw const byte).cast(), 1);
+                libc::read(to_parent[0], (&raw mut byte).cast(), 1);
+            }
+        }
+        ops += 256;
+    }
+    // SAFETY: closing our ends ends the child's loop; then reap it.
+    unsafe {
+        libc::close(to_child[1]);
+        libc::waitpid(child, std::ptr::null_mut(), 0);
     }
     Ok(ops)
 }
