@@ -21,10 +21,11 @@
 //!   direction, as it does when the kernel's ring buffer drops one.
 //!
 //! Link types: Ethernet (with VLAN tags), Linux cooked (SLL and SLL2, what
-//! `-i any` gives), raw IPv4/IPv6 and BSD loopback (NULL, LOOP). IPv4
-//! fragments after the first are skipped; IPv6 packets whose next header is
-//! an extension header are skipped (no header walk). Every packet that is
-//! skipped is counted by reason ([`Skip`]), never a panic.
+//! `-i any` gives), raw IPv4/IPv6 and BSD loopback (NULL, LOOP); headers
+//! read with etherparse. IPv4 fragments after the first are skipped; IPv6
+//! packets whose next header is an extension header are skipped (no header
+//! walk, as the kernel's sampler). Every packet that is skipped is counted
+//! by reason ([`Skip`]), never a panic.
 //!
 //! # JSON output
 //!
@@ -62,7 +63,7 @@ use std::{
     collections::{BTreeMap, HashMap},
     fmt,
     io::{self, Read, Write},
-    net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
+    net::{IpAddr, SocketAddr},
     time::{Duration, SystemTime},
 };
 

@@ -1,4 +1,24 @@
 //! Decoding link-layer frames down to their TCP or UDP payload.
+//!
+//! The headers are read by etherparse: Ethernet and its VLAN tags, IPv4,
+//! IPv6, TCP, UDP. What is left here is what etherparse does not do, or
+//! does otherwise than the kernel's sampler, which a capture must match
+//! to classify as the live agent would:
+//! - the Linux cooked headers (SLL, SLL2) and the BSD loopback header are
+//!   stripped by hand: etherparse has no SLL2 nor loopback, and its SLL
+//!   refuses the loopback and tunnel devices that `-i any` captures carry;
+//! - lengths are checked against the frame on the wire, not only the bytes
+//!   captured: a frame cut by the snapshot length is still followed, its
+//!   payload's length on the wire kept;
+//! - IPv6 extension headers are not walked (the kernel does not sample
+//!   such packets), and neither is an IPv4 authentication header;
+//! - the first fragment of a datagram is read (it has the transport
+//!   header), the later ones are skipped.
+
+use etherparse::{
+    EtherType, Ethernet2Slice, IpNumber, Ipv4HeaderSlice, Ipv6Header, Ipv6HeaderSlice,
+    SingleVlanSlice, TcpSlice, UdpSlice,
+};
 
 use super::*;
 
@@ -25,20 +45,18 @@ pub(super) struct TcpFlags {
 
 // ---- Decoding packets ---------------------------------------------------
 
-pub(super) const ETHERTYPE_IPV4: u16 = 0x0800;
-pub(super) const ETHERTYPE_IPV6: u16 = 0x86dd;
-pub(super) const ETHERTYPE_VLAN: [u16; 3] = [0x8100, 0x88a8, 0x9100];
+const VLAN_TAGS: [EtherType; 3] = [
+    EtherType::VLAN_TAGGED_FRAME,
+    EtherType::PROVIDER_BRIDGING,
+    EtherType::VLAN_DOUBLE_TAGGED_FRAME,
+];
 
-pub(super) fn be16(bytes: &[u8], at: usize) -> Option<u16> {
+fn be16(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes(bytes.get(at..at + 2)?.try_into().ok()?))
 }
 
-pub(super) fn be32(bytes: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?))
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum IpVersion {
+enum IpVersion {
     V4,
     V6,
     /// Raw IP: the version nibble says.
@@ -60,29 +78,33 @@ pub(super) fn decode(linktype: Linktype, frame: &[u8], missing: usize) -> Result
 
 /// The network-layer bytes of a frame and the IP version its link header
 /// announces.
-pub(super) fn network_layer(linktype: Linktype, frame: &[u8]) -> Result<(IpVersion, &[u8]), Skip> {
+fn network_layer(linktype: Linktype, frame: &[u8]) -> Result<(IpVersion, &[u8]), Skip> {
     match linktype {
         Linktype::ETHERNET => {
-            let mut at = 12;
-            let mut ethertype = be16(frame, at).ok_or(Skip::MalformedLink)?;
+            let ethernet =
+                Ethernet2Slice::from_slice_without_fcs(frame).map_err(|_| Skip::MalformedLink)?;
+            let mut payload = ethernet.payload();
             // Up to two VLAN tags (802.1Q, QinQ).
             for _ in 0..2 {
-                if !ETHERTYPE_VLAN.contains(&ethertype) {
+                if !VLAN_TAGS.contains(&payload.ether_type) {
                     break;
                 }
-                at += 4;
-                ethertype = be16(frame, at).ok_or(Skip::MalformedLink)?;
+                payload = SingleVlanSlice::from_slice(payload.payload)
+                    .map_err(|_| Skip::MalformedLink)?
+                    .payload();
             }
-            by_ethertype(ethertype, &frame[at + 2..])
+            by_ethertype(payload.ether_type, payload.payload)
         }
+        // Cooked headers: the protocol is an ethertype for every device
+        // that carries IP (Ethernet, loopback, tunnels).
         Linktype::LINUX_SLL => {
             let ethertype = be16(frame, 14).ok_or(Skip::MalformedLink)?;
-            by_ethertype(ethertype, &frame[16..])
+            by_ethertype(EtherType(ethertype), &frame[16..])
         }
         Linktype::LINUX_SLL2 => {
             let ethertype = be16(frame, 0).ok_or(Skip::MalformedLink)?;
             let rest = frame.get(20..).ok_or(Skip::MalformedLink)?;
-            by_ethertype(ethertype, rest)
+            by_ethertype(EtherType(ethertype), rest)
         }
         Linktype::RAW => Ok((IpVersion::Either, frame)),
         Linktype::IPV4 => Ok((IpVersion::V4, frame)),
@@ -112,28 +134,21 @@ pub(super) fn network_layer(linktype: Linktype, frame: &[u8]) -> Result<(IpVersi
     }
 }
 
-pub(super) fn by_ethertype(ethertype: u16, rest: &[u8]) -> Result<(IpVersion, &[u8]), Skip> {
+fn by_ethertype(ethertype: EtherType, rest: &[u8]) -> Result<(IpVersion, &[u8]), Skip> {
     match ethertype {
-        ETHERTYPE_IPV4 => Ok((IpVersion::V4, rest)),
-        ETHERTYPE_IPV6 => Ok((IpVersion::V6, rest)),
+        EtherType::IPV4 => Ok((IpVersion::V4, rest)),
+        EtherType::IPV6 => Ok((IpVersion::V6, rest)),
         _ => Err(Skip::NotIp),
     }
 }
 
-pub(super) fn ipv4(ip: &[u8], missing: usize) -> Result<Packet<'_>, Skip> {
-    if ip.len() < 20 {
-        return Err(Skip::MalformedIp);
-    }
-    let header_len = usize::from(ip[0] & 0x0f) * 4;
-    if header_len < 20 || header_len > ip.len() {
-        return Err(Skip::MalformedIp);
-    }
-    let total = usize::from(be16(ip, 2).ok_or(Skip::MalformedIp)?);
-    let fragment = be16(ip, 6).ok_or(Skip::MalformedIp)?;
-    if fragment & 0x1fff != 0 {
+fn ipv4(ip: &[u8], missing: usize) -> Result<Packet<'_>, Skip> {
+    let header = Ipv4HeaderSlice::from_slice(ip).map_err(|_| Skip::MalformedIp)?;
+    if header.fragments_offset().value() != 0 {
         return Err(Skip::IpFragment);
     }
-    let more_fragments = fragment & 0x2000 != 0;
+    let header_len = header.slice().len();
+    let total = usize::from(header.total_len());
     // Segmentation offload: a packet captured before the NIC split it may
     // carry a total length of 0.
     let total = if total == 0 {
@@ -144,24 +159,21 @@ pub(super) fn ipv4(ip: &[u8], missing: usize) -> Result<Packet<'_>, Skip> {
     if total < header_len || total > ip.len() + missing {
         return Err(Skip::MalformedIp);
     }
-    let src = Ipv4Addr::from(<[u8; 4]>::try_from(&ip[12..16]).map_err(|_| Skip::MalformedIp)?);
-    let dst = Ipv4Addr::from(<[u8; 4]>::try_from(&ip[16..20]).map_err(|_| Skip::MalformedIp)?);
     transport(
-        ip[9],
-        IpAddr::V4(src),
-        IpAddr::V4(dst),
+        header.protocol(),
+        IpAddr::V4(header.source_addr()),
+        IpAddr::V4(header.destination_addr()),
         &ip[header_len..total.min(ip.len())],
         total - header_len,
-        more_fragments,
+        header.more_fragments(),
     )
 }
 
-pub(super) fn ipv6(ip: &[u8], missing: usize) -> Result<Packet<'_>, Skip> {
-    if ip.len() < 40 {
-        return Err(Skip::MalformedIp);
-    }
-    let available = ip.len() - 40;
-    let length = usize::from(be16(ip, 4).ok_or(Skip::MalformedIp)?);
+fn ipv6(ip: &[u8], missing: usize) -> Result<Packet<'_>, Skip> {
+    let header = Ipv6HeaderSlice::from_slice(ip).map_err(|_| Skip::MalformedIp)?;
+    let available = ip.len() - Ipv6Header::LEN;
+    let length = usize::from(header.payload_length());
+    // A jumbogram, or offloaded as an IPv4 packet of total length 0.
     let length = if length == 0 {
         available + missing
     } else {
@@ -170,28 +182,26 @@ pub(super) fn ipv6(ip: &[u8], missing: usize) -> Result<Packet<'_>, Skip> {
     if length > available + missing {
         return Err(Skip::MalformedIp);
     }
-    let src = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[8..24]).map_err(|_| Skip::MalformedIp)?);
-    let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&ip[24..40]).map_err(|_| Skip::MalformedIp)?);
-    let next = ip[6];
-    match next {
-        // Hop-by-hop, routing, fragment, ESP, AH, destination options,
-        // mobility, HIP, shim6, experimental.
-        0 | 43 | 44 | 50 | 51 | 60 | 135 | 139 | 140 | 253 | 254 => Err(Skip::Ipv6Extension),
-        _ => transport(
-            next,
-            IpAddr::V6(src),
-            IpAddr::V6(dst),
-            &ip[40..40 + length.min(available)],
-            length,
-            false,
-        ),
+    let next = header.next_header();
+    // Hop-by-hop, routing, fragment, ESP, AH, destination options,
+    // mobility, HIP, shim6, experimental: the kernel does not walk them.
+    if next.is_ipv6_ext_header_value() {
+        return Err(Skip::Ipv6Extension);
     }
+    transport(
+        next,
+        IpAddr::V6(header.source_addr()),
+        IpAddr::V6(header.destination_addr()),
+        &ip[Ipv6Header::LEN..Ipv6Header::LEN + length.min(available)],
+        length,
+        false,
+    )
 }
 
 /// `segment`: the captured transport bytes; `wire_len`: their length on
 /// the wire; `fragmented`: the first fragment of a fragmented datagram.
-pub(super) fn transport(
-    protocol: u8,
+fn transport(
+    protocol: IpNumber,
     src: IpAddr,
     dst: IpAddr,
     segment: &[u8],
@@ -199,44 +209,44 @@ pub(super) fn transport(
     fragmented: bool,
 ) -> Result<Packet<'_>, Skip> {
     match protocol {
-        6 => {
-            let header = segment.get(..20).ok_or(Skip::MalformedTcp)?;
-            let header_len = usize::from(header[12] >> 4) * 4;
-            if header_len < 20 || header_len > segment.len() || header_len > wire_len {
+        IpNumber::TCP => {
+            // Cut short, or a data offset under 5 or beyond the bytes.
+            let tcp = TcpSlice::from_slice(segment).map_err(|_| Skip::MalformedTcp)?;
+            let header_len = tcp.header_len();
+            if header_len > wire_len {
                 return Err(Skip::MalformedTcp);
             }
-            let flags = header[13];
             Ok(Packet {
                 transport: Transport::Tcp,
-                src: SocketAddr::new(src, be16(header, 0).ok_or(Skip::MalformedTcp)?),
-                dst: SocketAddr::new(dst, be16(header, 2).ok_or(Skip::MalformedTcp)?),
+                src: SocketAddr::new(src, tcp.source_port()),
+                dst: SocketAddr::new(dst, tcp.destination_port()),
                 tcp: Some(TcpFlags {
-                    seq: be32(header, 4).ok_or(Skip::MalformedTcp)?,
-                    syn: flags & 0x02 != 0,
-                    rst: flags & 0x04 != 0,
-                    ack: flags & 0x10 != 0,
+                    seq: tcp.sequence_number(),
+                    syn: tcp.syn(),
+                    rst: tcp.rst(),
+                    ack: tcp.ack(),
                 }),
-                payload: &segment[header_len..],
+                payload: tcp.payload(),
                 wire_len: u32::try_from(wire_len - header_len).map_err(|_| Skip::MalformedTcp)?,
             })
         }
-        17 => {
-            let header = segment.get(..8).ok_or(Skip::MalformedUdp)?;
-            let length = usize::from(be16(header, 4).ok_or(Skip::MalformedUdp)?);
+        IpNumber::UDP => {
+            // Lax: the payload up to the length field, or to the end of
+            // what was captured, whichever comes first.
+            let udp = UdpSlice::from_slice_lax(segment).map_err(|_| Skip::MalformedUdp)?;
             // Length 0: a jumbogram; more than the IP payload: legal only in
             // the first fragment of a datagram.
-            let length = match length {
+            let length = match usize::from(udp.length()) {
                 0 => wire_len,
                 n if n < 8 || (n > wire_len && !fragmented) => return Err(Skip::MalformedUdp),
                 n => n,
             };
-            let payload = &segment[8..segment.len().min(length)];
             Ok(Packet {
                 transport: Transport::Udp,
-                src: SocketAddr::new(src, be16(header, 0).ok_or(Skip::MalformedUdp)?),
-                dst: SocketAddr::new(dst, be16(header, 2).ok_or(Skip::MalformedUdp)?),
+                src: SocketAddr::new(src, udp.source_port()),
+                dst: SocketAddr::new(dst, udp.destination_port()),
                 tcp: None,
-                payload,
+                payload: udp.payload(),
                 wire_len: u32::try_from(length - 8).map_err(|_| Skip::MalformedUdp)?,
             })
         }

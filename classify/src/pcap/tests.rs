@@ -576,3 +576,188 @@ fn the_table_has_a_line_per_flow_with_payload() {
     assert!(lines[1].contains("agent=XMRig/6.21.0"), "{table}");
     assert!(lines[2].contains("unknown"), "{table}");
 }
+
+/// A legacy pcap file as [`pcap`] writes it, each frame cut to its first
+/// `kept` bytes as a snapshot length cuts it (the record keeps the length
+/// on the wire).
+fn pcap_cut(linktype: u32, frames: &[(Vec<u8>, usize)]) -> Vec<u8> {
+    let mut file = pcap(linktype, &[]);
+    for (i, (frame, kept)) in frames.iter().enumerate() {
+        let kept = (*kept).min(frame.len());
+        file.extend_from_slice(&1_700_000_000u32.to_le_bytes());
+        file.extend_from_slice(&(u32::try_from(i).unwrap() * 1000).to_le_bytes());
+        file.extend_from_slice(&u32::try_from(kept).unwrap().to_le_bytes());
+        file.extend_from_slice(&u32::try_from(frame.len()).unwrap().to_le_bytes());
+        file.extend_from_slice(&frame[..kept]);
+    }
+    file
+}
+
+#[test]
+fn vlan_tags_are_stripped_one_or_two_deep() {
+    let lookup = udp(53000, 53, &dns("pool.supportxmr.com", None));
+    let ip4 = ipv4(CLIENT, RESOLVER, 17, &lookup);
+    let ip6 = ipv6([1; 16], [2; 16], 17, &lookup);
+    // 802.1Q over IPv6; QinQ (802.1ad outer, 802.1Q inner) over IPv4.
+    let mut tagged = vec![0, 7];
+    tagged.extend_from_slice(&0x86ddu16.to_be_bytes());
+    tagged.extend_from_slice(&ip6);
+    let mut double = vec![0, 100, 0x81, 0x00, 0, 7, 0x08, 0x00];
+    double.extend_from_slice(&ip4);
+    let frames = vec![
+        ethernet(0x8100, &tagged),
+        ethernet(0x88a8, &double),
+        // A tag cut before its ethertype.
+        ethernet(0x8100, &[0, 7]),
+    ];
+    let report = classify(&pcap(1, &frames));
+    assert_eq!(
+        report.skipped,
+        BTreeMap::from([(Skip::MalformedLink, 1)]),
+        "{:?}",
+        report.flows
+    );
+    assert_eq!(report.flows.len(), 2);
+    for flow in &report.flows {
+        assert_eq!(flow.protocol, Some("dns"), "{flow:?}");
+        assert_eq!(flow.responder.port(), 53);
+    }
+    assert_eq!(
+        report.flows[0].initiator,
+        "[101:101:101:101:101:101:101:101]:53000".parse().unwrap()
+    );
+    assert_eq!(report.flows[1].initiator, "10.0.0.2:53000".parse().unwrap());
+}
+
+#[test]
+fn an_ipv6_hop_by_hop_header_is_counted_not_followed_as_the_kernel_does() {
+    let lookup = udp(53000, 53, &dns("pool.supportxmr.com", None));
+    // Hop-by-hop options (RFC 8200 4.3): next header UDP, 8 bytes, PadN.
+    let mut hop_by_hop = vec![17, 0, 1, 4, 0, 0, 0, 0];
+    hop_by_hop.extend_from_slice(&lookup);
+    let frames = vec![
+        ethernet(0x86dd, &ipv6([1; 16], [2; 16], 0, &hop_by_hop)),
+        ethernet(0x86dd, &ipv6([1; 16], [2; 16], 17, &lookup)),
+    ];
+    let report = classify(&pcap(1, &frames));
+    assert_eq!(report.skipped, BTreeMap::from([(Skip::Ipv6Extension, 1)]));
+    let [flow] = report.flows.as_slice() else {
+        panic!("one flow expected: {:?}", report.flows);
+    };
+    assert_eq!(flow.initiator_sent.packets, 1);
+    assert_eq!(flow.protocol, Some("dns"));
+}
+
+#[test]
+fn a_cooked_capture_of_loopback_and_tunnel_devices_is_decoded() {
+    let ip4 = ipv4(
+        CLIENT,
+        RESOLVER,
+        17,
+        &udp(53000, 53, &dns("pool.supportxmr.com", None)),
+    );
+    // ARPHRD_LOOPBACK and ARPHRD_NONE (a tun device), what `-i any` mixes
+    // with Ethernet.
+    for hatype in [772u16, 0xfffe] {
+        let mut sll = vec![0, 0];
+        sll.extend_from_slice(&hatype.to_be_bytes());
+        sll.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x08, 0x00]);
+        sll.extend_from_slice(&ip4);
+        let mut sll2 = vec![0x08, 0x00, 0, 0, 0, 0, 0, 1];
+        sll2.extend_from_slice(&hatype.to_be_bytes());
+        sll2.extend_from_slice(&[0, 0]);
+        sll2.extend_from_slice(&[0; 8]);
+        sll2.extend_from_slice(&ip4);
+        for (linktype, frame) in [(113, sll), (276, sll2)] {
+            let report = classify(&pcap(linktype, &[frame]));
+            assert!(report.skipped.is_empty(), "{hatype}: {:?}", report.skipped);
+            assert_eq!(report.flows[0].protocol, Some("dns"), "{linktype} {hatype}");
+        }
+    }
+}
+
+#[test]
+fn a_frame_cut_by_the_snapshot_length_counts_its_bytes_on_the_wire() {
+    let (first, second) = LOGIN.split_at(LOGIN.len() / 2);
+    let opening = pool_frame(true, 1001, PSH_ACK, first);
+    let rest = pool_frame(
+        true,
+        1001 + u32::try_from(first.len()).unwrap(),
+        PSH_ACK,
+        second,
+    );
+    let reply = pool_frame(false, 5001, PSH_ACK, LOGIN_REPLY);
+    let v6 = ethernet(
+        0x86dd,
+        &ipv6([1; 16], [2; 16], 6, &tcp(40001, 3333, 1, PSH_ACK, LOGIN)),
+    );
+    let frames = vec![
+        (pool_frame(true, 1000, SYN, b""), usize::MAX),
+        // Whole, then cut 10 bytes into its payload.
+        (opening, usize::MAX),
+        (rest, 54 + 10),
+        // Cut inside the TCP header: nothing to follow.
+        (reply, 14 + 20 + 12),
+        (v6, 14 + 40 + 20 + 5),
+    ];
+    let report = classify(&pcap_cut(1, &frames));
+    assert!(report.error.is_none(), "{:?}", report.error);
+    assert_eq!(report.skipped, BTreeMap::from([(Skip::MalformedTcp, 1)]));
+    let [flow, v6] = report.flows.as_slice() else {
+        panic!("two flows expected: {:?}", report.flows);
+    };
+    assert_eq!(flow.initiator_sent.packets, 3);
+    assert_eq!(flow.initiator_sent.bytes, LOGIN.len() as u64);
+    assert_eq!(flow.initiator_sent.sampled, 2);
+    assert_eq!(flow.initiator_sent.gaps, 0);
+    assert_eq!(flow.responder_sent.packets, 0);
+    // The line was cut before its end: never complete.
+    assert_eq!(flow.protocol, None);
+    assert_eq!(v6.transport, Transport::Tcp);
+    assert_eq!(v6.initiator_sent.bytes, LOGIN.len() as u64);
+    assert_eq!(v6.initiator_sent.sampled, 1);
+}
+
+#[test]
+fn an_offloaded_packet_with_no_total_length_is_read_whole() {
+    // Captured before the NIC split it: IPv4 total length 0, IPv6 payload
+    // length 0.
+    let mut v4 = ipv4(CLIENT, POOL, 6, &tcp(40000, 3333, 1001, PSH_ACK, LOGIN));
+    v4[2] = 0;
+    v4[3] = 0;
+    let mut v6 = ipv6([1; 16], [2; 16], 6, &tcp(40001, 3333, 1, PSH_ACK, LOGIN));
+    v6[4] = 0;
+    v6[5] = 0;
+    let report = classify(&pcap(1, &[ethernet(0x0800, &v4), ethernet(0x86dd, &v6)]));
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    assert_eq!(report.flows.len(), 2);
+    for flow in &report.flows {
+        assert_eq!(flow.initiator_sent.bytes, LOGIN.len() as u64);
+        assert_eq!(flow.protocol, Some("stratum-v1"));
+    }
+}
+
+#[test]
+fn a_first_fragment_is_followed_and_later_ones_are_skipped() {
+    let answer = dns("pool.supportxmr.com", Some(POOL));
+    let datagram = udp(53, 53000, &answer);
+    // The first fragment: the UDP header announces the whole datagram,
+    // the packet carries its first 24 bytes (a multiple of 8).
+    let mut first = ipv4(RESOLVER, CLIENT, 17, &datagram[..24]);
+    first[6] = 0x20;
+    let mut later = ipv4(RESOLVER, CLIENT, 17, &datagram[24..]);
+    later[6] = 0x00;
+    later[7] = 3;
+    let report = classify(&pcap(
+        1,
+        &[ethernet(0x0800, &first), ethernet(0x0800, &later)],
+    ));
+    assert_eq!(report.skipped, BTreeMap::from([(Skip::IpFragment, 1)]));
+    let [flow] = report.flows.as_slice() else {
+        panic!("one flow expected: {:?}", report.flows);
+    };
+    assert_eq!(flow.transport, Transport::Udp);
+    assert_eq!(flow.initiator, "10.0.0.1:53".parse().unwrap());
+    assert_eq!(flow.initiator_sent.bytes, answer.len() as u64);
+    assert_eq!(flow.initiator_sent.sampled, 1);
+}
