@@ -312,6 +312,26 @@ impl FlowTable {
         }
     }
 
+    /// The kernel's budget for a new flow (see its adopt()).
+    fn new_flow_limit(&self, origin: Origin) -> u32 {
+        match origin {
+            Origin::Opened => self.samples_per_direction,
+            Origin::Adopted => self.samples_per_direction.min(ADOPTED_SAMPLE_SEGMENTS),
+        }
+    }
+
+    /// Whether the kernel samples a direction's payload segment number
+    /// `index` (from 0) of flow `key`: below the flow's sample limit, as
+    /// this table raised it. A flow the table does not hold gets the budget
+    /// of the flow its next segment opens here: an adopted one.
+    pub fn admits(&self, key: u64, index: u16) -> bool {
+        let limit = self
+            .flows
+            .get(&key)
+            .map_or_else(|| self.new_flow_limit(Origin::Adopted), |f| f.sample_limit);
+        u32::from(index) < limit
+    }
+
     fn entry(&mut self, key: u64, now_ns: u64, origin: Origin) -> &mut Flow {
         if !self.flows.contains_key(&key) {
             while self.flows.len() >= self.capacity {
@@ -324,11 +344,7 @@ impl FlowTable {
             }
             self.order.push_back(key);
         }
-        // The kernel's budget for the flow (see its adopt()).
-        let sample_limit = match origin {
-            Origin::Opened => self.samples_per_direction,
-            Origin::Adopted => self.samples_per_direction.min(ADOPTED_SAMPLE_SEGMENTS),
-        };
+        let sample_limit = self.new_flow_limit(origin);
         self.flows.entry(key).or_insert_with(|| Flow {
             owner: None,
             owner_looked_up: false,
@@ -770,6 +786,31 @@ mod tests {
         }
         assert_eq!(limit, MAX_SAMPLES_PER_DIRECTION);
         assert_eq!(t.get(1).unwrap().sample_limit, MAX_SAMPLES_PER_DIRECTION);
+    }
+
+    #[test]
+    fn admits_says_what_the_kernel_samples_as_the_limit_moves() {
+        let mut t = FlowTable::new(8, 4);
+        // Unknown: the budget of the adopted flow its segment would open.
+        assert!(t.admits(1, 0));
+        assert!(t.admits(1, ADOPTED_SAMPLE_SEGMENTS as u16 - 1));
+        assert!(!t.admits(1, ADOPTED_SAMPLE_SEGMENTS as u16));
+        // Opened: the full budget.
+        t.on_open(2, 1);
+        assert!(t.admits(2, 3));
+        assert!(!t.admits(2, 4));
+        // A line open at the last sample raises it.
+        let _ = t.on_segment(&sample(2, direction::EGRESS, 0, b"{"));
+        let _ = t.on_segment(&sample(2, direction::EGRESS, 1, b" "));
+        let _ = t.on_segment(&sample(2, direction::EGRESS, 2, b" "));
+        let raised = t.on_segment(&sample(2, direction::EGRESS, 3, b" "));
+        assert_eq!(raised.raised_limit, Some(8));
+        assert!(t.admits(2, 7));
+        assert!(!t.admits(2, 8));
+        // The limit is the flow's, both directions alike.
+        let _ = t.on_segment(&sample(3, direction::INGRESS, 0, b"x"));
+        assert_eq!(t.admits(3, 1), ADOPTED_SAMPLE_SEGMENTS > 1);
+        assert!(!t.admits(3, ADOPTED_SAMPLE_SEGMENTS as u16));
     }
 
     #[test]

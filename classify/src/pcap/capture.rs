@@ -16,7 +16,8 @@ pub(super) struct Interface {
 
 /// The capture being read: interfaces, flows, counters.
 pub(super) struct Capture {
-    pub(super) options: Options,
+    /// The flow model, and the kernel's sampling budget of each flow: the
+    /// capture hands it a segment only where it admits one.
     pub(super) table: FlowTable,
     /// Legacy pcap: the file's link type and timestamp resolution; pcapng:
     /// the current section's interfaces.
@@ -61,8 +62,6 @@ pub(super) struct FlowState {
     pub(super) next_seq: [Option<u32>; 2],
     /// Per direction: the next sample slot.
     pub(super) next_index: [u32; 2],
-    /// Samples per direction the table asks for.
-    pub(super) sample_limit: u32,
 }
 
 pub(super) fn side(direction: Direction) -> usize {
@@ -76,9 +75,6 @@ impl Capture {
     pub(super) fn new(options: &Options) -> Self {
         let samples = options.samples_per_direction.max(1);
         Self {
-            options: Options {
-                samples_per_direction: samples,
-            },
             table: FlowTable::new(TABLE_CAPACITY, samples),
             interfaces: Vec::new(),
             by_tuple: HashMap::new(),
@@ -216,7 +212,6 @@ impl Capture {
             isn: opening.map(|t| t.seq),
             next_seq: [None; 2],
             next_index: [0; 2],
-            sample_limit: self.options.samples_per_direction,
         });
         self.table.on_open(number, ns);
         self.flows.len() - 1
@@ -225,12 +220,9 @@ impl Capture {
     pub(super) fn on_packet(&mut self, ns: u64, packet: &Packet<'_>) {
         if ns >= self.next_cadence_check_ns {
             self.next_cadence_check_ns = ns.saturating_add(1_000_000_000);
-            for (key, limit) in self.table.request_cadence(ns, CADENCE_AFTER_NS, usize::MAX) {
-                let index = key.checked_sub(1).and_then(|i| usize::try_from(i).ok());
-                if let Some(flow) = index.and_then(|i| self.flows.get_mut(i)) {
-                    flow.sample_limit = limit;
-                }
-            }
+            // The table raises the flows' limits itself: the list is for a
+            // kernel, and there is none here.
+            let _raised = self.table.request_cadence(ns, CADENCE_AFTER_NS, usize::MAX);
         }
         let index = self.flow_for(ns, packet);
         let flow = &mut self.flows[index];
@@ -285,26 +277,23 @@ impl Capture {
             return;
         }
 
-        let slot = flow.next_index[s];
-        if slot >= flow.sample_limit {
+        let key = flow.report.number;
+        let slot = u16::try_from(flow.next_index[s]).unwrap_or(u16::MAX);
+        if !self.table.admits(key, slot) {
             return;
         }
         flow.next_index[s] += 1;
         flow.report.sent_mut(direction).sampled += 1;
-        let key = flow.report.number;
         let outcome = self.table.on_segment(&Segment {
             key,
             direction,
-            index: u16::try_from(slot).unwrap_or(u16::MAX),
+            index: slot,
             timestamp_ns: ns,
             transport: packet.transport,
             payload: &payload[..payload.len().min(SAMPLE_LEN)],
             wire_len,
             endpoints: Some((packet.src, packet.dst)),
         });
-        if let Some(limit) = outcome.raised_limit {
-            flow.sample_limit = limit;
-        }
         flow.report.stratum_rejections += outcome.rejections.len() as u64;
         for observed in &outcome.observations {
             record(&mut flow.report.details, &observed.observation);

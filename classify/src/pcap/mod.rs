@@ -12,8 +12,10 @@
 //! - the first `samples_per_direction` payload segments of each direction
 //!   are classified (more while the table raises the limit for a stratum
 //!   line still open, up to
-//!   [`crate::flows::MAX_SAMPLES_PER_DIRECTION`]), each cut at
-//!   [`SAMPLE_LEN`] bytes;
+//!   [`crate::flow::MAX_SAMPLES_PER_DIRECTION`], or for the push beat of
+//!   an opaque flow that lives on), each cut at [`SAMPLE_LEN`] bytes. The
+//!   table keeps that budget and says which segments the kernel would
+//!   sample ([`FlowTable::admits`]);
 //! - TCP in sequence order, per direction: a retransmission of bytes
 //!   already delivered is skipped (its new tail, if any, is kept); a
 //!   segment beyond the next expected byte is dropped and its sample slot

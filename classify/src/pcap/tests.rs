@@ -761,3 +761,51 @@ fn a_first_fragment_is_followed_and_later_ones_are_skipped() {
     assert_eq!(flow.initiator_sent.bytes, answer.len() as u64);
     assert_eq!(flow.initiator_sent.sampled, 1);
 }
+
+#[test]
+fn an_opaque_flow_that_lives_on_is_sampled_for_its_push_beat() {
+    // Random-looking bytes both ways (no protocol recognised), then the
+    // server pushes every second, unanswered: the table asks for more
+    // samples once the flow is five seconds old, and the capture takes
+    // them as the kernel would.
+    let key: Vec<u8> = (0..200u8).map(|i| i.wrapping_mul(151) | 0x80).collect();
+    let mut frames = vec![
+        (0, pool_frame(true, 1000, SYN, b"")),
+        (0, pool_frame(false, 5000, SYN_ACK, b"")),
+        (1, pool_frame(true, 1001, PSH_ACK, &key)),
+        (2, pool_frame(false, 5001, PSH_ACK, &key)),
+    ];
+    let mut seq = 5001 + 200;
+    for second in 1..=12u64 {
+        frames.push((second * 1000, pool_frame(false, seq, PSH_ACK, &key[..150])));
+        seq += 150;
+    }
+    // A legacy pcap file, timestamps as given (milliseconds).
+    let mut file = pcap(1, &[]);
+    for (ms, frame) in &frames {
+        let length = u32::try_from(frame.len()).unwrap().to_le_bytes();
+        file.extend_from_slice(
+            &u32::try_from(1_700_000_000 + ms / 1000)
+                .unwrap()
+                .to_le_bytes(),
+        );
+        file.extend_from_slice(&u32::try_from(ms % 1000 * 1000).unwrap().to_le_bytes());
+        file.extend_from_slice(&length);
+        file.extend_from_slice(&length);
+        file.extend_from_slice(frame);
+    }
+    let report = classify(&file);
+    let [flow] = report.flows.as_slice() else {
+        panic!("one flow expected: {:?}", report.flows);
+    };
+    assert_eq!(flow.responder_sent.packets, 14);
+    // Past the default budget: the pushes from the sixth second on.
+    assert!(
+        flow.responder_sent.sampled > DEFAULT_SAMPLES_PER_DIRECTION,
+        "{:?}",
+        flow.responder_sent
+    );
+    let cadence = flow.details.job_cadence.as_ref().expect("a job-like beat");
+    assert!(cadence.is_job_like(), "{cadence:?}");
+    assert_eq!(flow.initiator_sent.sampled, 1);
+}
