@@ -14,7 +14,7 @@
 use assay_common::event::hygiene;
 use serde_json::{Map, Value, json};
 
-use crate::evidence::EvidenceKind;
+use crate::{evidence::EvidenceKind, procfs::libraries::memory_maps};
 
 /// What one hygiene event says, before the workload is attached.
 #[derive(Debug, Clone, PartialEq)]
@@ -96,28 +96,20 @@ pub fn assess(what: u32, flags: u32, value: u64, name: &str) -> Option<HygieneSi
 }
 
 /// A RandomX dataset among the mappings of `/proc/<pid>/smaps`: the size
-/// of a mapping (`Size:` in KiB) with its `KernelPageSize:` (KiB), as
-/// (bytes, page KiB) for [`assess`] with [`hygiene::DATASET_MAPPING`].
+/// of a mapping (`Size:`) with its `KernelPageSize:`, as (bytes, page KiB)
+/// for [`assess`] with [`hygiene::DATASET_MAPPING`]. procfs parses the
+/// text, one mapping at a time ([`memory_maps`]).
 pub fn dataset_mapping(smaps: &str) -> Option<(u64, u32)> {
-    let mut size_kib: Option<u64> = None;
-    for line in smaps.lines() {
-        if let Some(rest) = line.strip_prefix("Size:") {
-            size_kib = rest.trim().trim_end_matches("kB").trim().parse().ok();
-        } else if let Some(rest) = line.strip_prefix("KernelPageSize:")
-            && let (Some(size), Ok(page)) = (
-                size_kib.take(),
-                rest.trim().trim_end_matches("kB").trim().parse::<u32>(),
-            )
-            && page > 0
-        {
-            let bytes = size * 1024;
-            let page_bytes = u64::from(page) * 1024;
-            if bytes == RANDOMX_DATASET_BYTES.div_ceil(page_bytes) * page_bytes {
-                return Some((bytes, page));
-            }
-        }
-    }
-    None
+    memory_maps(smaps).find_map(|mapping| {
+        let fields = &mapping.extension.map;
+        // procfs gives the sizes in bytes.
+        let bytes = *fields.get("Size")?;
+        let page = u32::try_from(*fields.get("KernelPageSize")? / 1024)
+            .ok()
+            .filter(|&page| page > 0)?;
+        let page_bytes = u64::from(page) * 1024;
+        (bytes == RANDOMX_DATASET_BYTES.div_ceil(page_bytes) * page_bytes).then_some((bytes, page))
+    })
 }
 
 #[cfg(test)]
@@ -153,23 +145,48 @@ mod tests {
 
     #[test]
     fn the_dataset_is_found_in_smaps() {
+        // As the kernel writes it: a space after the inode of an anonymous
+        // mapping.
         let smaps = "\
-7f0000000000-7f0082000000 rw-p 00000000 00:00 0
+7f0000000000-7f0082000000 rw-p 00000000 00:00 0 
 Size:            2129920 kB
 KernelPageSize:        4 kB
 MMUPageSize:           4 kB
-7f1000000000-7f1010000000 rw-p 00000000 00:00 0
+7f1000000000-7f1010000000 rw-p 00000000 00:00 0 
 Size:             262144 kB
 KernelPageSize:        4 kB
 ";
         assert_eq!(dataset_mapping(smaps), Some((2080 << 20, 4)));
-        let other =
-            "Size: 262144 kB\nKernelPageSize: 4 kB\nSize: 2097152 kB\nKernelPageSize: 2048 kB\n";
+        let other = "\
+7f0000000000-7f0010000000 rw-p 00000000 00:00 0 
+Size: 262144 kB
+KernelPageSize: 4 kB
+7f1000000000-7f1080000000 rw-p 00000000 00:0f 1234 /anon_hugepage (deleted)
+Size: 2097152 kB
+KernelPageSize: 2048 kB
+";
         assert_eq!(dataset_mapping(other), None);
         assert_eq!(
             dataset_mapping("garbage\nSize: x kB\nKernelPageSize: 0 kB"),
             None
         );
+        // On 2 MiB pages, after mappings that cannot be read (a file named
+        // like a System V segment, a field that is no number): still found.
+        let huge = "\
+7e0000000000-7e0000001000 rw-p 00000000 00:05 9 /SYSV1
+Size:                  4 kB
+KernelPageSize:        4 kB
+7e0000001000-7e0000002000 rw-p 00000000 00:00 0 
+Size:                  x kB
+7f0000000000-7f0082000000 rw-p 00000000 00:0f 77 /anon_hugepage (deleted)
+Size:            2129920 kB
+KernelPageSize:     2048 kB
+VmFlags: rd wr mr mw me de ht
+";
+        assert_eq!(dataset_mapping(huge), Some((2080 << 20, 2048)));
+        let zero_page =
+            "7f00-7f01 rw-p 00000000 00:00 0 \nSize: 2129920 kB\nKernelPageSize: 0 kB\n";
+        assert_eq!(dataset_mapping(zero_page), None);
     }
 
     #[test]

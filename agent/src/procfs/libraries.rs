@@ -13,8 +13,14 @@
 use std::{
     collections::BTreeSet,
     fs,
+    os::unix::ffi::OsStrExt as _,
     path::{Path, PathBuf},
     process::Command,
+};
+
+use procfs::{
+    FromBufRead as _,
+    process::{MMapPath, MemoryMap, MemoryMaps},
 };
 
 /// A GPU-related library, by what it is.
@@ -80,34 +86,100 @@ pub struct Mapped {
 /// is prefixed so that the agent can open them across mount namespaces.
 pub fn parse_maps(maps: &str, root: &Path) -> BTreeSet<Mapped> {
     let mut found = BTreeSet::new();
-    for line in maps.lines() {
-        // address perms offset dev inode pathname (the path may hold spaces)
-        let mut fields = line.splitn(6, ' ');
-        let Some(path) = fields.nth(5).map(str::trim_start) else {
+    for mapping in memory_maps(maps) {
+        let MMapPath::Path(path) = mapping.pathname else {
             continue;
         };
-        if !path.starts_with('/') || path.ends_with(" (deleted)") {
+        if !path.is_absolute() || path.as_os_str().as_bytes().ends_with(b" (deleted)") {
             continue;
         }
-        let Some(name) = Path::new(path).file_name().and_then(|n| n.to_str()) else {
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
         if let Some(library) = GpuLibrary::of_file_name(name) {
             found.insert(Mapped {
                 library,
-                path: root.join(path.trim_start_matches('/')),
+                path: root.join(path.strip_prefix("/").unwrap_or(&path)),
             });
         }
     }
     found
 }
 
+/// The mappings in the text of a `/proc/<pid>/maps` or `/proc/<pid>/smaps`,
+/// parsed by procfs one mapping (its line and, in smaps, the field lines
+/// after it) at a time, from the text itself: what it cannot read costs
+/// that mapping, not the file.
+///
+/// The text is hostile: a process names its files. procfs takes a path
+/// that begins `/SYSV` for a System V segment, reads its next eight bytes
+/// as the key and panics when there are fewer; a file named so (any
+/// process can make one in a mount namespace of its own) would hide the
+/// libraries under it, or stop the read. Such a path is given to procfs as
+/// `/` and put back after.
+pub fn memory_maps(text: &str) -> impl Iterator<Item = MemoryMap> + '_ {
+    mapping_records(text)
+        .filter_map(|record| {
+            let header = &record[..line_end(record)];
+            let Some((at, path)) = sysv_look_alike(header) else {
+                return MemoryMaps::from_buf_read(record.as_bytes()).ok();
+            };
+            let neutral = format!("{}/\n{}", &header[..at], &record[header.len()..]);
+            let mut maps = MemoryMaps::from_buf_read(neutral.as_bytes()).ok()?;
+            for map in &mut maps.0 {
+                map.pathname = MMapPath::Path(PathBuf::from(path));
+            }
+            Some(maps)
+        })
+        .flatten()
+}
+
+fn line_end(text: &str) -> usize {
+    text.find('\n').map_or(text.len(), |i| i + 1)
+}
+
+/// The text of each mapping: a line, then the lines that begin with a
+/// capital letter (smaps' fields; procfs's own rule).
+fn mapping_records(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = line_end(rest);
+        while rest[end..].starts_with(|c: char| c.is_ascii_uppercase()) {
+            end += line_end(&rest[end..]);
+        }
+        let (record, tail) = rest.split_at(end);
+        rest = tail;
+        Some(record)
+    })
+}
+
+/// Where the path of a mapping line starts, and the path, when it begins
+/// `/SYSV` but is not a System V segment's (`/SYSV` and eight hex digits,
+/// perhaps ` (deleted)`).
+fn sysv_look_alike(header: &str) -> Option<(usize, &str)> {
+    // address perms offset dev inode pathname
+    let at = header.match_indices(' ').nth(4)?.0 + 1;
+    let path = header[at..].trim();
+    let key = path.strip_prefix("/SYSV")?;
+    let segment = key.split_at_checked(8).is_some_and(|(hex, rest)| {
+        hex.bytes().all(|b| b.is_ascii_hexdigit()) && matches!(rest, "" | " (deleted)")
+    });
+    (!segment).then_some((at, path))
+}
+
 /// The GPU libraries process `pid` maps now (empty when it is gone).
 pub fn mapped_by(pid: u32) -> BTreeSet<Mapped> {
-    let Ok(maps) = fs::read_to_string(format!("/proc/{pid}/maps")) else {
+    // Lossy: one path that is not UTF-8 must not hide the others.
+    let Ok(maps) = fs::read(format!("/proc/{pid}/maps")) else {
         return BTreeSet::new();
     };
-    parse_maps(&maps, &PathBuf::from(format!("/proc/{pid}/root")))
+    parse_maps(
+        &String::from_utf8_lossy(&maps),
+        &PathBuf::from(format!("/proc/{pid}/root")),
+    )
 }
 
 /// The driver libraries the host's linker cache knows (`ldconfig -p`):
@@ -154,6 +226,9 @@ mod tests {
 7f1c30000000-7f1c30100000 rw-p 00000000 00:00 0 [heap]
 7f1c31000000-7f1c31100000 r-xp 00000000 fd:01 94 /old/libcudnn.so.9 (deleted)
 garbage line
+7f1c32000000-7f1c32100000 r-xp 00000000 00:05 93 /SYSV1
+7f1c33000000-7f1c33100000 r-xp 00000000 00:05 92 /SYSV0000002a/libnccl.so.2
+7f1c34000000-7f1c34100000 rw-s 00000000 00:01 32769 /SYSV0000002a (deleted)
 ";
 
     #[test]
@@ -166,6 +241,7 @@ garbage line
                 GpuLibrary::Cuda,
                 GpuLibrary::Nvrtc,
                 GpuLibrary::Cublas,
+                GpuLibrary::Nccl,
                 GpuLibrary::Torch
             ]
         );
@@ -182,6 +258,66 @@ garbage line
             found
                 .iter()
                 .any(|m| m.path == Path::new("/proc/42/root/tmp/my lib/libnvrtc.so.12"))
+        );
+        // Under a directory named like a System V segment: still a path.
+        assert!(
+            found
+                .iter()
+                .any(|m| m.path == Path::new("/proc/42/root/SYSV0000002a/libnccl.so.2"))
+        );
+    }
+
+    #[test]
+    fn maps_and_smaps_are_read_mapping_by_mapping() {
+        let smaps = "\
+7f0000000000-7f0000001000 r-xp 00000000 fd:01 12 /usr/lib/libc.so.6
+Size:                  4 kB
+KernelPageSize:        4 kB
+VmFlags: rd ex mr mw me
+7f0000001000-7f0000002000 rw-p 00000000 00:05 13 /SYSV12
+Size:                  4 kB
+7f0000002000-7f0000003000 rw-p 00000000 00:00 0 
+Size:                  x kB
+7f0000003000-7f0000004000 rw-p 00000000 00:00 0 
+Size:                  8 kB
+KernelPageSize:        4 kB
+";
+        let maps: Vec<MemoryMap> = memory_maps(smaps).collect();
+        // The unreadable size costs its own mapping only.
+        assert_eq!(maps.len(), 3);
+        assert_eq!(
+            maps[0].pathname,
+            MMapPath::Path(PathBuf::from("/usr/lib/libc.so.6"))
+        );
+        assert_eq!(maps[0].extension.map.get("KernelPageSize"), Some(&4096));
+        assert_eq!(maps[1].pathname, MMapPath::Path(PathBuf::from("/SYSV12")));
+        assert_eq!(maps[1].extension.map.get("Size"), Some(&4096));
+        assert_eq!(maps[2].pathname, MMapPath::Anonymous);
+        assert_eq!(maps[2].extension.map.get("Size"), Some(&8192));
+        // A real System V segment is still one.
+        let shm = "7f00-7f01 rw-s 00000000 00:01 32769 /SYSV0000002a (deleted)\n";
+        assert_eq!(
+            memory_maps(shm).map(|m| m.pathname).collect::<Vec<_>>(),
+            [MMapPath::Vsys(42)]
+        );
+        assert_eq!(memory_maps("").count(), 0);
+        assert_eq!(memory_maps("Size: 4 kB\n").count(), 0);
+    }
+
+    #[test]
+    fn every_mapping_of_this_process_is_read() {
+        let smaps = fs::read_to_string("/proc/self/smaps").unwrap();
+        let lines = smaps
+            .lines()
+            .filter(|l| !l.starts_with(|c: char| c.is_ascii_uppercase()))
+            .count();
+        let maps: Vec<MemoryMap> = memory_maps(&smaps).collect();
+        assert_eq!(maps.len(), lines);
+        assert!(maps.iter().all(|m| m.extension.map.contains_key("Size")));
+        let exe = std::env::current_exe().unwrap();
+        assert!(
+            maps.iter()
+                .any(|m| m.pathname == MMapPath::Path(exe.clone()))
         );
     }
 

@@ -9,7 +9,7 @@
 //! window holds too few switches to judge, while a plain running total
 //! would let an hour of idling hide a minute of mining.
 
-use std::{collections::HashMap, fs, time::Instant};
+use std::{collections::HashMap, time::Instant};
 
 use assay_common::cpu::FpuStats;
 use aya::maps::{HashMap as BpfHashMap, MapData};
@@ -158,8 +158,33 @@ impl FpuSensor {
 
 /// utime + stime of one thread, in clock ticks.
 fn thread_cpu_ticks(tgid: u32, tid: u32) -> Option<u64> {
-    let stat = fs::read_to_string(format!("/proc/{tgid}/task/{tid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    // Fields 14 and 15 of stat; 12 and 13 counting from the state after comm.
-    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    use procfs::FromRead as _;
+    let stat = procfs::process::Stat::from_file(format!("/proc/{tgid}/task/{tid}/stat")).ok()?;
+    Some(stat.utime.saturating_add(stat.stime))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_busy_threads_cpu_ticks_are_read_and_grow() {
+        let tgid = std::process::id();
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        let before = thread_cpu_ticks(tgid, tid).expect("own thread's stat");
+        // Spin until a clock tick (10 ms at 100 Hz) of CPU is accounted
+        // to this thread, for 10 s at most on a loaded machine.
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let mut after = before;
+        let mut x = 1u64;
+        while after == before && Instant::now() < deadline {
+            for i in 0..1_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            after = thread_cpu_ticks(tgid, tid).unwrap();
+        }
+        assert!(after > before, "{before} -> {after}");
+        assert_eq!(thread_cpu_ticks(tgid, u32::MAX), None);
+    }
 }

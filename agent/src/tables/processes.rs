@@ -8,6 +8,7 @@
 use std::{collections::HashMap, fs};
 
 use assay_common::event::ExecEvent;
+use procfs::process::{Process, Stat};
 use serde::Serialize;
 
 use crate::{
@@ -111,19 +112,12 @@ impl ProcessTable {
 
     /// Records every process in /proc. Returns how many were found.
     pub fn scan_proc(&mut self) -> usize {
-        let Ok(dir) = fs::read_dir("/proc") else {
+        let Ok(processes) = procfs::process::all_processes() else {
             return 0;
         };
         let mut found = 0;
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|s| s.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            if let Some(info) = read_proc(pid) {
+        for process in processes.flatten() {
+            if let Some(info) = read_process(&process) {
                 self.insert(info);
                 found += 1;
             }
@@ -263,8 +257,9 @@ fn load_context(info: &mut ProcessInfo) {
     info.context_loaded = true;
     info.cgroup = cgroup::process_cgroup(info.pid);
     info.exe_inode = exe_inode(info.pid);
-    if let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", info.pid))
-        && let Some(fields) = parse_stat(&stat)
+    if let Some(fields) = open_process(info.pid)
+        .and_then(|p| p.stat().ok())
+        .and_then(StatFields::of)
     {
         info.session = Some(fields.session);
     }
@@ -275,21 +270,26 @@ fn load_context(info: &mut ProcessInfo) {
     }
 }
 
+fn open_process(pid: u32) -> Option<Process> {
+    Process::new(i32::try_from(pid).ok()?).ok()
+}
+
 fn read_proc(pid: u32) -> Option<ProcessInfo> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields = parse_stat(&stat)?;
+    read_process(&open_process(pid)?)
+}
+
+/// stat, status and the exe link are read relative to one open
+/// `/proc/<pid>` directory: all of the same process.
+fn read_process(process: &Process) -> Option<ProcessInfo> {
+    let pid = u32::try_from(process.pid()).ok()?;
+    let fields = StatFields::of(process.stat().ok()?)?;
     let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let exe = fs::read_link(format!("/proc/{pid}/exe"))
+    let exe = process
+        .exe()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let uid = fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        })
-        .unwrap_or(0);
+    // The real uid (the first of status's `Uid:` line).
+    let uid = process.status().map(|s| s.ruid).unwrap_or(0);
     Some(ProcessInfo {
         pid,
         ppid: fields.ppid,
@@ -303,9 +303,9 @@ fn read_proc(pid: u32) -> Option<ProcessInfo> {
         session: Some(fields.session),
         context_loaded: true,
         source: "proc-scan",
-        started: fields.start_ticks.map(|ticks| {
-            rfc3339_of_monotonic(ticks.saturating_mul(1_000_000_000) / clock_ticks_per_second())
-        }),
+        started: Some(rfc3339_of_monotonic(
+            fields.start_ticks.saturating_mul(1_000_000_000) / clock_ticks_per_second(),
+        )),
         exe_inode: exe_inode(pid),
     })
 }
@@ -334,13 +334,27 @@ impl ProcessInfo {
     }
 }
 
+/// What the table keeps of `/proc/<pid>/stat`. procfs parses the line
+/// ("pid (comm) state ppid pgrp session ..."): comm may hold spaces and
+/// parentheses, and it splits at the last ')'.
 #[derive(Debug, PartialEq, Eq)]
 struct StatFields {
     comm: String,
     ppid: u32,
     session: u32,
     /// Field 22: start time in clock ticks after boot.
-    start_ticks: Option<u64>,
+    start_ticks: u64,
+}
+
+impl StatFields {
+    fn of(stat: Stat) -> Option<Self> {
+        Some(Self {
+            ppid: u32::try_from(stat.ppid).ok()?,
+            session: u32::try_from(stat.session).ok()?,
+            start_ticks: stat.starttime,
+            comm: stat.comm,
+        })
+    }
 }
 
 fn clock_ticks_per_second() -> u64 {
@@ -351,45 +365,54 @@ fn clock_ticks_per_second() -> u64 {
     }
 }
 
-/// /proc/<pid>/stat: "pid (comm) state ppid pgrp session ...". comm may hold
-/// spaces and parentheses, so split at the last ')'.
-fn parse_stat(stat: &str) -> Option<StatFields> {
-    let open = stat.find('(')?;
-    let close = stat.rfind(')')?;
-    let comm = stat.get(open + 1..close)?.to_owned();
-    let mut rest = stat.get(close + 1..)?.split_whitespace();
-    let _state = rest.next()?;
-    let ppid = rest.next()?.parse().ok()?;
-    let _pgrp = rest.next()?;
-    let session = rest.next()?.parse().ok()?;
-    // Fields 7..=21 come first.
-    let start_ticks = rest.nth(15).and_then(|t| t.parse().ok());
-    Some(StatFields {
-        comm,
-        ppid,
-        session,
-        start_ticks,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse_stat(stat: &str) -> Option<StatFields> {
+        use procfs::FromRead as _;
+        StatFields::of(Stat::from_read(stat.as_bytes()).ok()?)
+    }
+
+    /// A real line (Linux 6.x) with `comm` in place of its command name.
+    fn stat_line(comm: &str) -> String {
+        format!(
+            "1234 ({comm}) S 77 1234 99 0 -1 4194560 123 0 0 0 5 6 0 0 20 0 1 0 \
+             150227 3133440 409 18446744073709551615 94634752819200 94634752839081 \
+             140730417102912 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0 94634752855088 \
+             94634752856704 94634805579776 140730417105621 140730417105641 \
+             140730417105641 140730417106923 0\n"
+        )
+    }
+
     #[test]
     fn stat_with_a_hostile_comm_parses() {
-        let stat = "1234 (evil) 1 2 (x) S 77 1234 99 0 -1 4194560 123 0 0 0";
-        assert_eq!(
-            parse_stat(stat),
-            Some(StatFields {
-                comm: "evil) 1 2 (x".into(),
-                ppid: 77,
-                session: 99,
-                start_ticks: None,
-            })
-        );
+        for comm in [
+            "evil) 1 2 (x",
+            "a) b (c",
+            "(",
+            ")",
+            ") S 1 1 1 (",
+            "with space",
+        ] {
+            assert_eq!(
+                parse_stat(&stat_line(comm)),
+                Some(StatFields {
+                    comm: comm.into(),
+                    ppid: 77,
+                    session: 99,
+                    start_ticks: 150227,
+                }),
+                "{comm}"
+            );
+        }
         assert_eq!(parse_stat("garbage"), None);
         assert_eq!(parse_stat("1 (a) S"), None);
+        // Cut short before the start time: refused, not half read.
+        assert_eq!(
+            parse_stat("1234 (evil) 1 2 (x) S 77 1234 99 0 -1 4194560 123 0 0 0"),
+            None
+        );
     }
 
     #[test]
@@ -398,6 +421,9 @@ mod tests {
         let me = std::process::id();
         let info = table.get_or_load(me).expect("own /proc entry");
         assert_eq!(info.pid, me);
+        assert_eq!(info.ppid, std::os::unix::process::parent_id());
+        // SAFETY: getuid has no preconditions.
+        assert_eq!(info.uid, unsafe { libc::getuid() });
         assert!(info.started.as_deref().is_some_and(|t| t.ends_with('Z')));
         let own = std::fs::metadata(std::env::current_exe().unwrap()).unwrap();
         assert_eq!(
@@ -406,6 +432,16 @@ mod tests {
         );
         assert!(!info.argv.is_empty());
         assert!(info.session.is_some());
+    }
+
+    #[test]
+    fn the_scan_finds_this_process_with_its_comm() {
+        let mut table = ProcessTable::new(1 << 16);
+        assert!(table.scan_proc() > 0);
+        let me = table.get(std::process::id()).expect("own /proc entry");
+        let comm = std::fs::read_to_string("/proc/self/comm").unwrap();
+        assert_eq!(me.comm, comm.trim_end_matches('\n'));
+        assert_eq!(me.source, "proc-scan");
     }
 
     #[test]
