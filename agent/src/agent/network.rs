@@ -162,9 +162,18 @@ impl Agent {
         if self.pending.is_empty() || self.snapshot_in_flight {
             return;
         }
+        let flows = &self.tables.flows;
+        let wanted: Vec<sockets::Wanted> = self
+            .pending
+            .iter()
+            .filter_map(|(cookie, ..)| {
+                let flow = flows.get(*cookie)?;
+                Some((flow.transport?, flow.local?, flow.remote?))
+            })
+            .collect();
         if self
             .workers
-            .submit(|| work::Done::Sockets(sockets::Snapshot::take()))
+            .submit(move || work::Done::Sockets(sockets::Snapshot::take_for(&wanted)))
         {
             self.snapshot_in_flight = true;
             self.stats.socket_snapshots += 1;

@@ -1,48 +1,71 @@
-//! Who owns a socket, found from procfs: for flows the kernel adopted
-//! without a connect record (accepted by a local server, or opened before
-//! the agent started).
+//! Who owns a socket: for flows the kernel adopted without a connect record
+//! (accepted by a local server, or opened before the agent started).
 //!
-//! The socket tables (`/proc/<pid>/net/{tcp,tcp6,udp,udp6}`) are per network
-//! namespace, so each namespace is read once through one of its processes;
-//! the socket's inode then leads to the process holding it
-//! (`/proc/<pid>/fd/* -> socket:[inode]`). This walks /proc: the agent takes
-//! one [`Snapshot`] per tick at most, only while some flow's samples said
-//! something worth attributing and its owner is still unknown.
+//! The kernel's sock_diag netlink interface finds a socket by its
+//! addresses and tells its inode and owner uid (`ss` asks it the same way).
+//! It answers for the network namespace its netlink socket was opened in:
+//! the agent asks in its own first, then, for what is still missing, in
+//! each other namespace, entered on a short-lived thread through one of its
+//! processes. The inode then leads to the process holding the socket
+//! (`/proc/<pid>/fd/* -> socket:[inode]`): one walk of /proc, for the
+//! inodes wanted only, that stops once it has found them all. The agent
+//! takes one [`Snapshot`] per tick at most, on a worker, only while some
+//! flow's samples said something worth attributing and its owner is still
+//! unknown.
 
 use std::{
-    collections::HashMap,
-    fs,
+    collections::{HashMap, HashSet},
+    fs, io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    path::Path,
+    os::fd::AsRawFd as _,
+    path::PathBuf,
+    str::FromStr as _,
+    time::Duration,
 };
 
 pub use assay_classify::flow::Role;
 use assay_classify::flow::Transport;
+use netlink_packet_core::{
+    NLM_F_DUMP, NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+};
+use netlink_packet_sock_diag::{
+    AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SockDiagMessage,
+    inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags},
+};
+use netlink_sys::{Socket, protocols::NETLINK_SOCK_DIAG};
+use procfs::process::FDTarget;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SocketOwner {
     pub tgid: u32,
     pub role: Role,
+    /// The socket's uid as the kernel keeps it: its creator's (an accepted
+    /// connection has its listener's), not necessarily the holder's.
+    pub uid: u32,
 }
 
-/// One row of a procfs socket table.
+/// One socket, as sock_diag describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Row {
     local: SocketAddr,
     remote: SocketAddr,
     state: u8,
+    uid: u32,
     inode: u64,
 }
 
-const TCP_LISTEN: u8 = 0x0a;
+const TCP_LISTEN: u8 = netlink_packet_sock_diag::TCP_LISTEN;
 
-/// The socket tables of every network namespace and which process holds
-/// each socket inode, read at one moment. Taking one walks /proc (every
-/// process's `ns/net` and `fd/*`): done at most once a tick, and only when
-/// some flow waits for its owner.
+/// A flow whose owner is wanted: transport, local and remote address.
+pub type Wanted = (Transport, SocketAddr, SocketAddr);
+
+/// Sockets, one list per network namespace, and which process holds each
+/// socket inode, read at one moment. Taking one asks the kernel
+/// (sock_diag) and walks /proc for the holders: done on a worker, at most
+/// once a tick, and only when some flow waits for its owner.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// TCP and UDP rows, one list per network namespace.
+    /// TCP and UDP sockets, one list per network namespace.
     tcp: Vec<Vec<Row>>,
     udp: Vec<Vec<Row>>,
     /// Socket inode → the first process found holding it.
@@ -50,58 +73,105 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Every TCP and UDP socket of every network namespace, and the holder
+    /// of each: the whole picture, at the cost of a walk through nearly
+    /// every process's fds. [`Self::take_for`] asks for what it needs only.
     pub fn take() -> Self {
-        Self::take_in(Path::new("/proc"))
+        let mut snapshot = Self::default();
+        let dump = |diag: &mut Diag| {
+            let mut tcp = diag.dump(IPPROTO_TCP, AF_INET);
+            tcp.extend(diag.dump(IPPROTO_TCP, AF_INET6));
+            let mut udp = diag.dump(IPPROTO_UDP, AF_INET);
+            udp.extend(diag.dump(IPPROTO_UDP, AF_INET6));
+            (tcp, udp)
+        };
+        let namespaces = Diag::open().into_iter().chain(
+            other_namespaces()
+                .into_iter()
+                .filter_map(|ns| Diag::open_in(ns).ok()),
+        );
+        for mut diag in namespaces {
+            let (tcp, udp) = dump(&mut diag);
+            snapshot.tcp.push(tcp);
+            snapshot.udp.push(udp);
+        }
+        let inodes: HashSet<u64> = snapshot
+            .tcp
+            .iter()
+            .chain(&snapshot.udp)
+            .flatten()
+            .map(|row| row.inode)
+            .filter(|&inode| inode != 0)
+            .collect();
+        snapshot.holders = holders(&inodes);
+        snapshot
     }
 
-    fn take_in(proc: &Path) -> Self {
+    /// The sockets of the `wanted` flows (and, for TCP, the listener on
+    /// their local port, which tells a server from a client), looked up by
+    /// their addresses in the agent's network namespace, then in each other
+    /// one while some are still missing; and the processes holding them.
+    pub fn take_for(wanted: &[Wanted]) -> Self {
         let mut snapshot = Self::default();
-        let mut namespaces: Vec<String> = Vec::new();
-        let Ok(dir) = fs::read_dir(proc) else {
-            return snapshot;
-        };
-        for entry in dir.flatten() {
-            let Some(pid) = entry
-                .file_name()
-                .to_str()
-                .and_then(|n| n.parse::<u32>().ok())
-            else {
-                continue;
-            };
-            let base = entry.path();
-            if let Ok(ns) = fs::read_link(base.join("ns/net")) {
-                let ns = ns.to_string_lossy().into_owned();
-                if !namespaces.contains(&ns) {
-                    let read = |tables: [&str; 2]| -> Vec<Row> {
-                        tables
-                            .iter()
-                            .filter_map(|t| fs::read_to_string(base.join("net").join(t)).ok())
-                            .flat_map(|text| parse_table(&text))
-                            .collect()
-                    };
-                    snapshot.tcp.push(read(["tcp", "tcp6"]));
-                    snapshot.udp.push(read(["udp", "udp6"]));
-                    namespaces.push(ns);
-                }
+        let mut missing: Vec<Wanted> = Vec::with_capacity(wanted.len());
+        for flow in wanted {
+            if !missing.contains(flow) {
+                missing.push(*flow);
             }
-            let Ok(fds) = fs::read_dir(base.join("fd")) else {
-                continue;
-            };
-            for fd in fds.flatten() {
-                let Ok(target) = fs::read_link(fd.path()) else {
+        }
+        if missing.is_empty() {
+            return snapshot;
+        }
+        let mut inodes = HashSet::new();
+        if let Ok(mut diag) = Diag::open() {
+            snapshot.look_up(&mut diag, &mut missing, &mut inodes);
+        }
+        if !missing.is_empty() {
+            for ns in other_namespaces() {
+                let Ok(mut diag) = Diag::open_in(ns) else {
                     continue;
                 };
-                if let Some(inode) = target
-                    .to_str()
-                    .and_then(|t| t.strip_prefix("socket:["))
-                    .and_then(|t| t.strip_suffix(']'))
-                    .and_then(|t| t.parse::<u64>().ok())
-                {
-                    snapshot.holders.entry(inode).or_insert(pid);
+                snapshot.look_up(&mut diag, &mut missing, &mut inodes);
+                if missing.is_empty() {
+                    break;
                 }
             }
         }
+        snapshot.holders = holders(&inodes);
         snapshot
+    }
+
+    /// Looks up each missing flow in one namespace; a flow found there
+    /// with its file (a non-zero inode) is missing no more.
+    fn look_up(&mut self, diag: &mut Diag, missing: &mut Vec<Wanted>, inodes: &mut HashSet<u64>) {
+        let (mut tcp, mut udp) = (Vec::new(), Vec::new());
+        missing.retain(|&(transport, local, remote)| {
+            let rows = match transport {
+                Transport::Tcp => &mut tcp,
+                Transport::Udp => &mut udp,
+            };
+            rows.extend(diag.lookup(transport, local, remote));
+            let Some(inode) = find_row(rows, transport, local, remote)
+                .map(|row| row.inode)
+                .filter(|&inode| inode != 0)
+            else {
+                return true;
+            };
+            inodes.insert(inode);
+            if transport == Transport::Tcp && !listens_on(rows, local) {
+                let any = SocketAddr::new(unspecified(normalise(local).ip()), 0);
+                rows.extend(
+                    diag.lookup(Transport::Tcp, local, any)
+                        .into_iter()
+                        .filter(|row| row.state == TCP_LISTEN),
+                );
+            }
+            false
+        });
+        if !tcp.is_empty() || !udp.is_empty() {
+            self.tcp.push(tcp);
+            self.udp.push(udp);
+        }
     }
 
     /// The process holding the socket `local` ↔ `remote`, and which end
@@ -129,7 +199,11 @@ impl Snapshot {
             } else {
                 Role::Client
             };
-            return Some(SocketOwner { tgid, role });
+            return Some(SocketOwner {
+                tgid,
+                role,
+                uid: row.uid,
+            });
         }
         None
     }
@@ -141,7 +215,7 @@ pub fn find_owner(
     local: SocketAddr,
     remote: SocketAddr,
 ) -> Option<SocketOwner> {
-    Snapshot::take().owner(transport, local, remote)
+    Snapshot::take_for(&[(transport, local, remote)]).owner(transport, local, remote)
 }
 
 fn find_row(
@@ -154,7 +228,7 @@ fn find_row(
     rows.iter()
         .find(|r| same(r.local, local) && same(r.remote, remote))
         .or_else(|| {
-            // Unconnected UDP: the table has no peer, and may be bound to
+            // Unconnected UDP: the socket has no peer, and may be bound to
             // the wildcard address.
             (transport == Transport::Udp).then(|| {
                 rows.iter().find(|r| {
@@ -185,83 +259,372 @@ fn normalise(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Parses a `/proc/net/{tcp,udp}{,6}` table; malformed rows are skipped.
-fn parse_table(text: &str) -> Vec<Row> {
-    text.lines().skip(1).filter_map(parse_row).collect()
+fn unspecified(like: IpAddr) -> IpAddr {
+    match like {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
 }
 
-fn parse_row(line: &str) -> Option<Row> {
-    let mut fields = line.split_whitespace();
-    let _slot = fields.next()?;
-    let local = parse_endpoint(fields.next()?)?;
-    let remote = parse_endpoint(fields.next()?)?;
-    let state = u8::from_str_radix(fields.next()?, 16).ok()?;
-    // tx_queue:rx_queue tr:tm->when retrnsmt uid timeout inode
-    let inode = fields.nth(5)?.parse().ok()?;
-    Some(Row {
-        local,
-        remote,
-        state,
-        inode,
-    })
+/// A sock_diag netlink socket, in the network namespace it was opened in.
+struct Diag {
+    socket: Socket,
+    sequence: u32,
+    buffer: Vec<u8>,
 }
 
-/// `0100007F:0D3D` or a 32-hex-digit IPv6 address: each 32-bit word in host
-/// (little-endian) byte order, the port in plain hex.
-fn parse_endpoint(text: &str) -> Option<SocketAddr> {
-    let (addr, port) = text.split_once(':')?;
-    let port = u16::from_str_radix(port, 16).ok()?;
-    let words: Vec<u32> = (0..addr.len() / 8)
-        .map(|i| {
-            addr.get(i * 8..i * 8 + 8)
-                .and_then(|w| u32::from_str_radix(w, 16).ok())
-        })
-        .collect::<Option<_>>()?;
-    let ip = match (addr.len(), words.as_slice()) {
-        (8, [w]) => IpAddr::V4(Ipv4Addr::from(w.to_le_bytes())),
-        (32, [a, b, c, d]) => {
-            let mut bytes = [0u8; 16];
-            for (i, w) in [a, b, c, d].into_iter().enumerate() {
-                bytes[i * 4..i * 4 + 4].copy_from_slice(&w.to_le_bytes());
-            }
-            IpAddr::V6(Ipv6Addr::from(bytes))
+/// The kernel answers at once; this only bounds a reply that never comes.
+const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
+/// A dump comes in batches of at most 32 KiB, whatever the reader's buffer.
+const RECEIVE_BUFFER: usize = 64 << 10;
+/// "Any socket with these addresses", as the kernel's INET_DIAG_NOCOOKIE.
+const NO_COOKIE: [u8; 8] = [0xff; 8];
+
+impl Diag {
+    /// Opened in the calling thread's network namespace.
+    fn open() -> io::Result<Self> {
+        let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+        socket.bind_auto()?;
+        let timeout = libc::timeval {
+            tv_sec: REPLY_TIMEOUT.as_secs() as libc::time_t,
+            tv_usec: 0,
+        };
+        // SAFETY: sets an option of our own socket from a timeval that
+        // lives across the call, with its size.
+        let set = unsafe {
+            libc::setsockopt(
+                socket.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&raw const timeout).cast(),
+                size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if set != 0 {
+            return Err(io::Error::last_os_error());
         }
-        _ => return None,
+        Ok(Self {
+            socket,
+            sequence: 0,
+            buffer: vec![0; RECEIVE_BUFFER],
+        })
+    }
+
+    /// Opened in the network namespace `ns` (a `/proc/<pid>/ns/net`): a
+    /// thread of its own enters it, opens the socket and ends, so that no
+    /// other thread of the agent ever changes namespace.
+    fn open_in(ns: PathBuf) -> io::Result<Self> {
+        let ns = fs::File::open(ns)?;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: setns changes the namespace of this thread
+                    // only, which ends after opening the socket; `ns` is an
+                    // open namespace file.
+                    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Self::open()
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+        })
+    }
+
+    /// Every socket of one protocol and address family.
+    fn dump(&mut self, protocol: u8, family: u8) -> Vec<Row> {
+        let socket_id = if family == AF_INET {
+            SocketId::new_v4()
+        } else {
+            SocketId::new_v6()
+        };
+        self.request(protocol, family, socket_id, NLM_F_DUMP)
+    }
+
+    /// The socket with these addresses (for UDP, also an unconnected one
+    /// bound to the local port), if any. For TCP the kernel answers with
+    /// the listener on the local port when no connection matches.
+    fn lookup(&mut self, transport: Transport, local: SocketAddr, remote: SocketAddr) -> Vec<Row> {
+        let (local, remote) = (normalise(local), normalise(remote));
+        let (family, local_ip, remote_ip) = match (local.ip(), remote.ip()) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => (AF_INET, IpAddr::V4(l), IpAddr::V4(r)),
+            (l, r) => (AF_INET6, IpAddr::V6(v6(l)), IpAddr::V6(v6(r))),
+        };
+        let (protocol, source, destination) = match transport {
+            Transport::Tcp => (
+                IPPROTO_TCP,
+                (local_ip, local.port()),
+                (remote_ip, remote.port()),
+            ),
+            // udp_diag looks a socket up as a datagram from `source` to
+            // `destination` would be: the other way round from TCP's.
+            Transport::Udp => (
+                IPPROTO_UDP,
+                (remote_ip, remote.port()),
+                (local_ip, local.port()),
+            ),
+        };
+        let socket_id = SocketId {
+            source_address: source.0,
+            source_port: source.1,
+            destination_address: destination.0,
+            destination_port: destination.1,
+            interface_id: 0,
+            cookie: NO_COOKIE,
+        };
+        self.request(protocol, family, socket_id, 0)
+    }
+
+    fn request(&mut self, protocol: u8, family: u8, socket_id: SocketId, flags: u16) -> Vec<Row> {
+        self.sequence = self.sequence.wrapping_add(1);
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST | flags;
+        header.sequence_number = self.sequence;
+        let mut message = NetlinkMessage::new(
+            header,
+            SockDiagMessage::InetRequest(InetRequest {
+                family,
+                protocol,
+                extensions: ExtensionFlags::empty(),
+                states: StateFlags::all(),
+                socket_id,
+            })
+            .into(),
+        );
+        message.finalize();
+        let mut request = vec![0; message.buffer_len()];
+        message.serialize(&mut request);
+        if self.socket.send(&request, 0).is_err() {
+            return Vec::new();
+        }
+        let mut rows = Vec::new();
+        loop {
+            let Ok(size) = self.socket.recv(&mut &mut self.buffer[..], 0) else {
+                // A timeout, or the kernel's error: what came is all.
+                return rows;
+            };
+            let Some(size) = Some(size).filter(|&s| s > 0 && s <= self.buffer.len()) else {
+                return rows;
+            };
+            if read_replies(&self.buffer[..size], self.sequence, &mut rows) {
+                return rows;
+            }
+        }
+    }
+}
+
+fn v6(ip: IpAddr) -> Ipv6Addr {
+    match ip {
+        IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+        IpAddr::V6(v6) => v6,
+    }
+}
+
+/// Adds the sockets described in one datagram of replies to request
+/// `sequence` to `rows`; true when the replies are complete (the end of a
+/// dump, the one answer to a lookup, or an error such as "no such socket").
+fn read_replies(mut datagram: &[u8], sequence: u32, rows: &mut Vec<Row>) -> bool {
+    while !datagram.is_empty() {
+        let Ok(message) = NetlinkMessage::<SockDiagMessage>::deserialize(datagram) else {
+            return true;
+        };
+        // Messages are padded to 4 bytes.
+        let length = (message.header.length as usize).next_multiple_of(4);
+        if length == 0 {
+            return true;
+        }
+        datagram = datagram.get(length..).unwrap_or_default();
+        if message.header.sequence_number != sequence {
+            // A late answer to an earlier request that timed out.
+            continue;
+        }
+        match message.payload {
+            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
+                rows.push(row_of(&response.header));
+                if message.header.flags & NLM_F_MULTIPART == 0 {
+                    return true;
+                }
+            }
+            NetlinkPayload::Done(_) | NetlinkPayload::Error(_) => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+fn row_of(header: &InetResponseHeader) -> Row {
+    let id = &header.socket_id;
+    Row {
+        local: SocketAddr::new(id.source_address, id.source_port),
+        remote: SocketAddr::new(id.destination_address, id.destination_port),
+        state: header.state,
+        uid: header.uid,
+        inode: u64::from(header.inode),
+    }
+}
+
+/// One `/proc/<pid>/ns/net` per network namespace other than the calling
+/// thread's.
+fn other_namespaces() -> Vec<PathBuf> {
+    let own = fs::read_link("/proc/thread-self/ns/net").ok();
+    let mut seen = HashSet::new();
+    let mut found = Vec::new();
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return found;
     };
-    Some(SocketAddr::new(ip, port))
+    for entry in dir.flatten() {
+        if !entry.file_name().to_str().is_some_and(is_pid) {
+            continue;
+        }
+        let path = entry.path().join("ns/net");
+        let Ok(ns) = fs::read_link(&path) else {
+            continue;
+        };
+        if Some(&ns) != own.as_ref() && seen.insert(ns) {
+            found.push(path);
+        }
+    }
+    found
+}
+
+fn is_pid(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Which process holds each of `inodes`: one walk of `/proc/*/fd`, over
+/// once all are found.
+fn holders(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
+    let mut found = HashMap::new();
+    if inodes.is_empty() {
+        return found;
+    }
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return found;
+    };
+    for entry in dir.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .filter(|name| is_pid(name))
+            .and_then(|name| name.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = fs::read_link(fd.path()) else {
+                continue;
+            };
+            if let Some(FDTarget::Socket(inode)) =
+                target.to_str().and_then(|t| FDTarget::from_str(t).ok())
+                && inodes.contains(&inode)
+            {
+                found.entry(inode).or_insert(pid);
+                if found.len() == inodes.len() {
+                    return found;
+                }
+            }
+        }
+    }
+    found
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::MetadataExt as _;
+
     use super::*;
 
-    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 0100007F:0D3D 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1111 1 0000000000000000 100 0 0 10 0
-   1: 0100007F:0D3D 0100007F:9C40 01 00000000:00000000 00:00000000 00000000     0        0 2222 1 0000000000000000 20 4 30 10 -1
-   2: 0100007F:9C40 0100007F:0D3D 01 00000000:00000000 00:00000000 00000000     0        0 3333 1 0000000000000000 20 4 30 10 -1
-   3: garbage
-";
+    fn row(local: &str, remote: &str, state: u8, inode: u64) -> Row {
+        Row {
+            local: local.parse().unwrap(),
+            remote: remote.parse().unwrap(),
+            state,
+            uid: 0,
+            inode,
+        }
+    }
 
-    #[test]
-    fn rows_parse_with_little_endian_words() {
-        let rows = parse_table(TCP);
-        assert_eq!(rows.len(), 3);
-        assert_eq!(rows[1].local, "127.0.0.1:3389".parse().unwrap());
-        assert_eq!(rows[1].remote, "127.0.0.1:40000".parse().unwrap());
-        assert_eq!(rows[1].inode, 2222);
-        assert_eq!(rows[0].state, TCP_LISTEN);
+    /// A listener on 127.0.0.1:3389 and both ends of a connection to it.
+    fn tcp_rows() -> Vec<Row> {
+        vec![
+            row("127.0.0.1:3389", "0.0.0.0:0", TCP_LISTEN, 1111),
+            row("127.0.0.1:3389", "127.0.0.1:40000", 1, 2222),
+            row("127.0.0.1:40000", "127.0.0.1:3389", 1, 3333),
+        ]
+    }
+
+    /// One reply of the kernel's, byte for byte: `struct nlmsghdr` then
+    /// `struct inet_diag_msg` (linux/inet_diag.h), ports and addresses in
+    /// network byte order, the rest in the host's.
+    fn inet_diag_msg(family: u8, socket: &Row, flags: u16, sequence: u32) -> Vec<u8> {
+        let address = |addr: SocketAddr| -> [u8; 16] {
+            let mut bytes = [0u8; 16];
+            match addr.ip() {
+                IpAddr::V4(v4) => bytes[..4].copy_from_slice(&v4.octets()),
+                IpAddr::V6(v6) => bytes = v6.octets(),
+            }
+            bytes
+        };
+        let mut msg = Vec::new();
+        msg.extend([family, socket.state, 0, 0]);
+        msg.extend(socket.local.port().to_be_bytes());
+        msg.extend(socket.remote.port().to_be_bytes());
+        msg.extend(address(socket.local));
+        msg.extend(address(socket.remote));
+        msg.extend(0u32.to_ne_bytes()); // interface
+        msg.extend([0x11; 8]); // cookie
+        msg.extend(0u32.to_ne_bytes()); // expires
+        msg.extend(0u32.to_ne_bytes()); // rqueue
+        msg.extend(0u32.to_ne_bytes()); // wqueue
+        msg.extend(socket.uid.to_ne_bytes());
+        msg.extend((socket.inode as u32).to_ne_bytes());
+        let mut out = Vec::new();
+        out.extend((16 + msg.len() as u32).to_ne_bytes());
+        out.extend(20u16.to_ne_bytes()); // SOCK_DIAG_BY_FAMILY
+        out.extend(flags.to_ne_bytes());
+        out.extend(sequence.to_ne_bytes());
+        out.extend(0u32.to_ne_bytes());
+        out.extend(msg);
+        out
     }
 
     #[test]
-    fn ipv6_rows_parse() {
-        let row = parse_row("   0: 00000000000000000000000001000000:1F90 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 77 1").unwrap();
-        assert_eq!(row.local, "[::1]:8080".parse().unwrap());
-        assert_eq!(row.inode, 77);
+    fn kernel_replies_decode_to_addresses_ports_and_inodes() {
+        let multi = NLM_F_MULTIPART;
+        let connection = Row {
+            uid: 1000,
+            ..row("127.0.0.1:3389", "127.0.0.1:40000", 1, 2222)
+        };
+        let listener = row("[::1]:8080", "[::]:0", TCP_LISTEN, 77);
+        let mut datagram = inet_diag_msg(AF_INET, &connection, multi, 7);
+        datagram.extend(inet_diag_msg(AF_INET6, &listener, multi, 7));
+        // A late reply to an earlier request: not ours.
+        let late = row("10.0.0.1:1", "10.0.0.2:2", 1, 99);
+        datagram.extend(inet_diag_msg(AF_INET, &late, multi, 6));
+        let mut rows = Vec::new();
+        // No end of dump yet: more to come.
+        assert!(!read_replies(&datagram, 7, &mut rows));
+        assert_eq!(rows, [connection, listener]);
+        // The one answer to a lookup (no multipart flag) completes it.
+        let single = row("127.0.0.1:1", "127.0.0.1:2", 1, 5);
+        assert!(read_replies(
+            &inet_diag_msg(AF_INET, &single, 0, 8),
+            8,
+            &mut rows
+        ));
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[2], single);
+        // Garbage ends the replies rather than looping.
+        assert!(read_replies(&[1, 2, 3], 8, &mut rows));
+        assert_eq!(rows.len(), 3);
     }
 
     #[test]
     fn the_accepting_side_is_the_server_and_the_connecting_side_the_client() {
-        let rows = parse_table(TCP);
+        let rows = tcp_rows();
         let server_local: SocketAddr = "127.0.0.1:3389".parse().unwrap();
         let client_local: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let server = find_row(&rows, Transport::Tcp, server_local, client_local).unwrap();
@@ -270,6 +633,49 @@ mod tests {
         let client = find_row(&rows, Transport::Tcp, client_local, server_local).unwrap();
         assert_eq!(client.inode, 3333);
         assert!(!listens_on(&rows, client_local));
+    }
+
+    #[test]
+    fn owners_come_from_the_rows_and_their_holders() {
+        let mut snapshot = Snapshot {
+            tcp: vec![tcp_rows()],
+            udp: vec![vec![
+                row("0.0.0.0:53", "0.0.0.0:0", 7, 4444),
+                row("[::ffff:10.0.0.1]:5000", "[::ffff:10.0.0.2]:6000", 1, 5555),
+            ]],
+            holders: HashMap::from([(2222, 10), (3333, 20), (4444, 30), (5555, 40)]),
+        };
+        let at = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let server = snapshot.owner(Transport::Tcp, at("127.0.0.1:3389"), at("127.0.0.1:40000"));
+        assert_eq!(server.map(|o| (o.tgid, o.role)), Some((10, Role::Server)));
+        let client = snapshot.owner(Transport::Tcp, at("127.0.0.1:40000"), at("127.0.0.1:3389"));
+        assert_eq!(client.map(|o| (o.tgid, o.role)), Some((20, Role::Client)));
+        // Unconnected UDP on the wildcard address; connected UDP on a
+        // dual-stack socket, asked for with plain IPv4 addresses.
+        let dns = snapshot.owner(Transport::Udp, at("192.168.1.5:53"), at("192.168.1.9:3333"));
+        assert_eq!(dns.map(|o| o.tgid), Some(30));
+        let mapped = snapshot.owner(Transport::Udp, at("10.0.0.1:5000"), at("10.0.0.2:6000"));
+        assert_eq!(mapped.map(|o| o.tgid), Some(40));
+        assert_eq!(
+            snapshot.owner(Transport::Tcp, at("127.0.0.1:1"), at("127.0.0.1:2")),
+            None
+        );
+        // Still in the accept queue (inode 0): no owner yet.
+        snapshot.tcp[0][1].inode = 0;
+        assert_eq!(
+            snapshot.owner(Transport::Tcp, at("127.0.0.1:3389"), at("127.0.0.1:40000")),
+            None
+        );
+    }
+
+    fn inode_of(fd: &impl std::os::fd::AsFd) -> u64 {
+        let fd = fd.as_fd().try_clone_to_owned().unwrap();
+        fs::File::from(fd).metadata().unwrap().ino()
+    }
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
     }
 
     #[test]
@@ -292,5 +698,184 @@ mod tests {
         )
         .unwrap();
         assert_eq!(server.role, Role::Server);
+    }
+
+    #[test]
+    fn a_snapshot_finds_this_very_process_by_its_connection() {
+        if !is_root() {
+            println!("not root: another namespace may not be entered; skipped");
+            return;
+        }
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        let (local, remote) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        let me = std::process::id();
+        // SAFETY: geteuid has no preconditions.
+        let uid = unsafe { libc::geteuid() };
+        for snapshot in [
+            Snapshot::take(),
+            Snapshot::take_for(&[
+                (Transport::Tcp, local, remote),
+                (Transport::Tcp, remote, local),
+            ]),
+        ] {
+            let client_end = snapshot.owner(Transport::Tcp, local, remote);
+            assert_eq!(
+                client_end,
+                Some(SocketOwner {
+                    tgid: me,
+                    role: Role::Client,
+                    uid
+                })
+            );
+            let server_end = snapshot.owner(Transport::Tcp, remote, local);
+            assert_eq!(
+                server_end.map(|o| (o.tgid, o.role)),
+                Some((me, Role::Server))
+            );
+            // The very sockets: their inodes are those of our fds.
+            let find = |l, r| {
+                find_row(&snapshot.tcp[0], Transport::Tcp, l, r)
+                    .unwrap()
+                    .inode
+            };
+            assert_eq!(find(local, remote), inode_of(&client));
+            assert_eq!(find(remote, local), inode_of(&accepted));
+        }
+        // As wanted only: the listener, and nothing else of the host.
+        let only = Snapshot::take_for(&[(Transport::Tcp, remote, local)]);
+        assert_eq!(only.holders.len(), 1);
+        assert!(only.tcp.iter().flatten().count() <= 2);
+        // A flow that does not exist is not found, and costs no walk.
+        let gone: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let none = Snapshot::take_for(&[(Transport::Tcp, gone, remote)]);
+        assert_eq!(none.owner(Transport::Tcp, gone, remote), None);
+        assert!(none.holders.is_empty());
+    }
+
+    /// A child process (`sleep`) in a network namespace of its own,
+    /// holding a TCP listener on `0.0.0.0:port` there; killed when dropped.
+    struct ListenerElsewhere(std::process::Child);
+
+    impl ListenerElsewhere {
+        fn spawn(port: u16) -> io::Result<Self> {
+            use std::os::unix::process::CommandExt as _;
+            let mut command = std::process::Command::new("sleep");
+            command.arg("30");
+            // SAFETY: between fork and exec the child only makes system
+            // calls, on values of its own: no allocation, no lock.
+            unsafe {
+                command.pre_exec(move || {
+                    let addr = libc::sockaddr_in {
+                        sin_family: libc::AF_INET as libc::sa_family_t,
+                        sin_port: port.to_be(),
+                        sin_addr: libc::in_addr { s_addr: 0 },
+                        sin_zero: [0; 8],
+                    };
+                    if libc::unshare(libc::CLONE_NEWNET) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+                    if fd < 0
+                        || libc::bind(
+                            fd,
+                            (&raw const addr).cast(),
+                            size_of::<libc::sockaddr_in>() as libc::socklen_t,
+                        ) != 0
+                        || libc::listen(fd, 1) != 0
+                    {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Ok(())
+                })
+            };
+            command.spawn().map(Self)
+        }
+    }
+
+    impl Drop for ListenerElsewhere {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    #[test]
+    fn a_listener_in_another_network_namespace_is_found_with_its_process() {
+        if !is_root() {
+            println!("not root: no network namespace of a test's own; skipped");
+            return;
+        }
+        // A port free here, so that the agent's own namespace has no
+        // listener on it.
+        let port = std::net::TcpListener::bind("0.0.0.0:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = ListenerElsewhere::spawn(port).unwrap();
+        let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), port);
+        let remote = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        let expected = Some((child.0.id(), Role::Server));
+        let only = Snapshot::take_for(&[(Transport::Tcp, local, remote)]);
+        let owner = only.owner(Transport::Tcp, local, remote);
+        assert_eq!(owner.map(|o| (o.tgid, o.role)), expected);
+        let all = Snapshot::take();
+        assert!(all.tcp.len() >= 2, "at least two namespaces");
+        let owner = all.owner(Transport::Tcp, local, remote);
+        assert_eq!(owner.map(|o| (o.tgid, o.role)), expected);
+    }
+
+    #[test]
+    fn a_dual_stack_socket_answers_for_ipv4() {
+        let Ok(listener) = std::net::TcpListener::bind("[::]:0") else {
+            println!("no IPv6 here; skipped");
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        let client = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (accepted, _) = listener.accept().unwrap();
+        // The flow as the kernel's probes report it: plain IPv4.
+        let (local, remote) = (client.peer_addr().unwrap(), client.local_addr().unwrap());
+        let snapshot = Snapshot::take_for(&[(Transport::Tcp, local, remote)]);
+        let owner = snapshot.owner(Transport::Tcp, local, remote);
+        assert_eq!(
+            owner.map(|o| (o.tgid, o.role)),
+            Some((std::process::id(), Role::Server))
+        );
+        let row = find_row(&snapshot.tcp[0], Transport::Tcp, local, remote).unwrap();
+        assert_eq!(row.inode, inode_of(&accepted));
+        // The kernel describes the IPv6 socket with IPv4-mapped addresses.
+        assert!(row.local.is_ipv6());
+    }
+
+    #[test]
+    fn udp_sockets_connected_or_not_are_found() {
+        let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let client = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        client.connect(server.local_addr().unwrap()).unwrap();
+        let (local, remote) = (client.local_addr().unwrap(), server.local_addr().unwrap());
+        let snapshot = Snapshot::take_for(&[
+            (Transport::Udp, local, remote),
+            (Transport::Udp, remote, local),
+        ]);
+        let me = Some(std::process::id());
+        assert_eq!(
+            snapshot
+                .owner(Transport::Udp, local, remote)
+                .map(|o| o.tgid),
+            me
+        );
+        assert_eq!(
+            snapshot
+                .owner(Transport::Udp, remote, local)
+                .map(|o| o.tgid),
+            me
+        );
+        let rows = &snapshot.udp[0];
+        let find = |l, r| find_row(rows, Transport::Udp, l, r).unwrap().inode;
+        assert_eq!(find(local, remote), inode_of(&client));
+        assert_eq!(find(remote, local), inode_of(&server));
     }
 }
