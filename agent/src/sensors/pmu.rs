@@ -13,19 +13,22 @@
 //! thread, read when a finding is written. Opened only for threads that
 //! already keep a core busy, at most [`MAX_GROUPS`] at a time.
 
-use std::{collections::HashMap, os::fd::OwnedFd};
+use std::{
+    collections::HashMap,
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
+};
 
+use perf_event_open_sys::{
+    self as perf,
+    bindings::{
+        PERF_COUNT_HW_CACHE_MISSES, PERF_COUNT_HW_CPU_CYCLES, PERF_COUNT_HW_INSTRUCTIONS,
+        PERF_FLAG_FD_CLOEXEC, PERF_FORMAT_GROUP, PERF_TYPE_HARDWARE, perf_event_attr,
+    },
+};
 use serde::Serialize;
 
 /// Counter groups open at once, at most.
 pub const MAX_GROUPS: usize = 64;
-
-const PERF_TYPE_HARDWARE: u32 = 0;
-const PERF_COUNT_HW_CPU_CYCLES: u64 = 0;
-const PERF_COUNT_HW_INSTRUCTIONS: u64 = 1;
-const PERF_COUNT_HW_CACHE_MISSES: u64 = 3;
-const PERF_FORMAT_GROUP: u64 = 1 << 3;
-const PERF_EVENT_IOC_ENABLE: u64 = 0x2400;
 
 /// Counter values over an interval.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -91,20 +94,16 @@ impl HardwareCounters {
         if self.groups.contains_key(&tid) || self.groups.len() >= MAX_GROUPS {
             return Ok(());
         }
-        let leader = open_counter(PERF_COUNT_HW_INSTRUCTIONS, tid, None)?;
-        use std::os::fd::AsRawFd as _;
-        let cycles = open_counter(PERF_COUNT_HW_CPU_CYCLES, tid, Some(leader.as_raw_fd()))?;
-        let misses = open_counter(PERF_COUNT_HW_CACHE_MISSES, tid, Some(leader.as_raw_fd()))?;
-        // SAFETY: an ioctl on our own perf fd; no pointer argument.
-        unsafe { libc::ioctl(leader.as_raw_fd(), PERF_EVENT_IOC_ENABLE as _, 0) };
-        self.groups.insert(
+        let group = open_group(
             tid,
-            Group {
-                leader,
-                _members: [cycles, misses],
-                last: Counts::default(),
-            },
-        );
+            PERF_TYPE_HARDWARE,
+            [
+                PERF_COUNT_HW_INSTRUCTIONS,
+                PERF_COUNT_HW_CPU_CYCLES,
+                PERF_COUNT_HW_CACHE_MISSES,
+            ],
+        )?;
+        self.groups.insert(tid, group);
         Ok(())
     }
 
@@ -122,37 +121,67 @@ impl HardwareCounters {
     }
 }
 
-fn open_counter(config: u64, tid: u32, group: Option<i32>) -> std::io::Result<OwnedFd> {
-    use std::os::fd::FromRawFd as _;
-    // struct perf_event_attr, zeroed: type @0, size @4, config @8,
-    // read_format @32, flags @40 (bit 0 disabled, bit 5 exclude_kernel).
-    let mut attr = [0u64; 16];
-    let size = size_of_val(&attr) as u64;
-    attr[0] = u64::from(PERF_TYPE_HARDWARE) | (size << 32);
-    attr[1] = config;
-    attr[4] = PERF_FORMAT_GROUP;
-    attr[5] = if group.is_none() { 1 } else { 0 } | (1 << 5);
-    // SAFETY: perf_event_open reads `size` bytes of attr, which we own.
+/// Three counters of `type_` on thread `tid`, read at once, counting
+/// from now.
+fn open_group(tid: u32, type_: u32, configs: [u32; 3]) -> std::io::Result<Group> {
+    let [first, second, third] = configs.map(u64::from);
+    let leader = open_counter(counter_attr(type_, first, true), tid, None)?;
+    let second = open_counter(counter_attr(type_, second, false), tid, Some(&leader))?;
+    let third = open_counter(counter_attr(type_, third, false), tid, Some(&leader))?;
+    // SAFETY: an ioctl on our own perf fd, with an integer argument.
+    if unsafe { perf::ioctls::ENABLE(leader.as_raw_fd(), 0) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Group {
+        leader,
+        _members: [second, third],
+        last: Counts::default(),
+    })
+}
+
+/// A counter of user-space events only: one of a group read at once
+/// (PERF_FORMAT_GROUP), whose leader starts disabled until the group is
+/// complete.
+fn counter_attr(type_: u32, config: u64, leader: bool) -> perf_event_attr {
+    let mut attr = perf_event_attr {
+        type_,
+        size: size_of::<perf_event_attr>() as u32,
+        config,
+        read_format: u64::from(PERF_FORMAT_GROUP),
+        ..perf_event_attr::default()
+    };
+    attr.set_disabled(u64::from(leader));
+    attr.set_exclude_kernel(1);
+    attr
+}
+
+fn open_counter(
+    mut attr: perf_event_attr,
+    tid: u32,
+    leader: Option<&OwnedFd>,
+) -> std::io::Result<OwnedFd> {
+    let pid = i32::try_from(tid).map_err(|_| std::io::Error::from_raw_os_error(libc::ESRCH))?;
+    // SAFETY: `attr` is a whole perf_event_attr of our own (its size set)
+    // that asks to count only; the group fd, if any, is an open one of
+    // ours.
     let fd = unsafe {
-        libc::syscall(
-            libc::SYS_perf_event_open,
-            attr.as_ptr(),
-            tid as i32,
+        perf::perf_event_open(
+            &mut attr,
+            pid,
             -1,
-            group.unwrap_or(-1),
-            0u64,
+            leader.map_or(-1, |fd| fd.as_raw_fd()),
+            libc::c_ulong::from(PERF_FLAG_FD_CLOEXEC),
         )
     };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }
     // SAFETY: a fresh fd returned to us.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// PERF_FORMAT_GROUP: nr, then one value per member, in open order.
 fn read_group(leader: &OwnedFd) -> Option<Counts> {
-    use std::os::fd::AsRawFd as _;
     let mut buf = [0u64; 4];
     // SAFETY: reads into our own buffer of the given size.
     let n = unsafe {
@@ -230,6 +259,60 @@ mod tests {
         );
         assert_eq!(parse_group(&[2, 10, 20, 0], 24), None);
         assert_eq!(parse_group(&[3, 10, 20, 30], -1), None);
+    }
+
+    #[test]
+    fn counters_count_user_space_in_one_group_under_a_disabled_leader() {
+        let leader = counter_attr(PERF_TYPE_HARDWARE, 1, true);
+        assert_eq!(leader.type_, 0);
+        assert_eq!(leader.config, 1);
+        assert_eq!(leader.read_format, 1 << 3);
+        assert_eq!(leader.size as usize, size_of::<perf_event_attr>());
+        assert!(leader.size >= 128, "at least the fields set here");
+        assert_eq!((leader.disabled(), leader.exclude_kernel()), (1, 1));
+        let member = counter_attr(PERF_TYPE_HARDWARE, 3, false);
+        assert_eq!(member.config, 3);
+        assert_eq!((member.disabled(), member.exclude_kernel()), (0, 1));
+        assert_eq!((member.exclude_user(), member.exclude_hv()), (0, 0));
+        assert_eq!(member.sample_type, 0);
+    }
+
+    /// The same calls as for hardware counters, with software ones that
+    /// every kernel with perf events has: the attribute's size, the group,
+    /// enabling and the group read are checked even without a PMU.
+    #[test]
+    fn a_software_group_opens_enables_and_reads_through_the_same_calls() {
+        use perf_event_open_sys::bindings::{
+            PERF_COUNT_SW_CPU_CLOCK, PERF_COUNT_SW_PAGE_FAULTS, PERF_COUNT_SW_TASK_CLOCK,
+            PERF_TYPE_SOFTWARE,
+        };
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() } as u32;
+        let configs = [
+            PERF_COUNT_SW_TASK_CLOCK,
+            PERF_COUNT_SW_CPU_CLOCK,
+            PERF_COUNT_SW_PAGE_FAULTS,
+        ];
+        let group = match open_group(tid, PERF_TYPE_SOFTWARE, configs) {
+            Ok(group) => group,
+            Err(err)
+                if matches!(
+                    err.raw_os_error(),
+                    Some(libc::EACCES | libc::EPERM | libc::ENOSYS)
+                ) =>
+            {
+                println!("perf events are not open to this process: {err}; skipped");
+                return;
+            }
+            Err(err) => panic!("{err}"),
+        };
+        let mut x = 1u64;
+        for i in 0..10_000_000u64 {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+        }
+        let counts = read_group(&group.leader).expect("a group of three");
+        // Nanoseconds of task clock, in the first place.
+        assert!(counts.instructions > 0 && counts.cycles > 0, "{counts:?}");
     }
 
     #[test]
