@@ -140,7 +140,10 @@ fn redis_ping(duration: Duration, clients: u32) -> Result<u64> {
     let _ = server.wait();
     let output = output?;
     if !output.status.success() {
-        bail!("redis-benchmark failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "redis-benchmark failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     // The harness divides ops by the nominal duration: scale to it.
     Ok((requests as f64 * duration.as_secs_f64() / elapsed) as u64)
@@ -151,10 +154,11 @@ fn redis_ping(duration: Duration, clients: u32) -> Result<u64> {
 fn pingpong(duration: Duration) -> Result<u64> {
     let mut to_child = [0i32; 2];
     let mut to_parent = [0i32; 2];
-    // SAFETY: pipe writes two fds into each array.
-    if unsafe { libc::pipe(to_child.as_mut_ptr()) } != 0
-        || unsafe { libc::pipe(to_parent.as_mut_ptr()) } != 0
-    {
+    // SAFETY: pipe writes two fds into the array.
+    let first = unsafe { libc::pipe(to_child.as_mut_ptr()) };
+    // SAFETY: as above.
+    let second = unsafe { libc::pipe(to_parent.as_mut_ptr()) };
+    if first != 0 || second != 0 {
         bail!("pipe: {}", std::io::Error::last_os_error());
     }
     // SAFETY: the child only reads, writes and exits.
