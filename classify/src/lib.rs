@@ -13,7 +13,8 @@
 //! - processes: [`cmdline`] (command lines and config files), [`randomx`]
 //!   (the FPU rounding marker);
 //! - GPUs: [`gpu`];
-//! - offline: [`pcap`], a capture file's flows through the same flow model.
+//! - offline: [`pcap`], a capture file's flows through the same flow model;
+//! - the kernel's ring buffer records, checked and decoded: [`record`].
 
 pub mod cadence;
 pub mod cmdline;
@@ -23,6 +24,7 @@ pub mod gpu;
 pub mod p2p;
 pub mod pcap;
 pub mod randomx;
+pub mod record;
 pub mod stratum;
 pub mod stratum_v2;
 pub mod tls;

@@ -4,7 +4,7 @@
 
 #![no_main]
 
-use assay::sensors::decode::{
+use assay_classify::record::{
     self as events, Event, ExecEventExt, connect_destination, sample_endpoints, sample_payload,
 };
 use libfuzzer_sys::fuzz_target;
@@ -15,6 +15,7 @@ fuzz_target!(|data: &[u8]| {
     };
     // decode promised that the header's size is the type's and fits.
     assert!(event.header().size as usize <= data.len());
+    assert_eq!(events::timestamp_of(data), event.header().timestamp_ns);
     match &event {
         Event::Exec(exec) => {
             let argv = exec.argv_list();
@@ -22,7 +23,13 @@ fuzz_target!(|data: &[u8]| {
             let _ = events::c_string(&exec.comm);
             let _ = events::c_string(&exec.filename);
         }
-        Event::Exit(_) => {}
+        Event::Exit(_) | Event::Fork(_) => {}
+        Event::Hygiene(hygiene) => {
+            let _ = events::c_string(&hygiene.path);
+        }
+        Event::Cuda(cuda) => {
+            let _ = events::c_string(&cuda.name);
+        }
         Event::Connect(connect) => {
             let _ = connect_destination(connect);
             let _ = events::c_string(&connect.comm);

@@ -83,8 +83,7 @@ pub(crate) fn fuzz(seconds: u32, only: &[String]) -> Result<()> {
                     "-max_len=8192",
                     "-print_final_stats=1",
                 ])
-                // The fuzz crate reaches the agent only for the ring buffer
-                // record decoder: no eBPF object needed.
+                // Nothing here builds eBPF, but say so in case it ever does.
                 .env("AYA_BUILD_SKIP", "1"),
         )
         .with_context(|| {

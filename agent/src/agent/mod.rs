@@ -2,8 +2,10 @@
 //! classifiers, evidence, correlator and sinks.
 //!
 //! One task owns every table, without locks; nothing on it waits on I/O:
-//! - each ring buffer (process, flow, other sensors) is drained on its own
-//!   branch, so that a storm in one family cannot starve the others;
+//! - each event family has its own ring buffer (process, flow, other
+//!   sensors), so that a storm in one cannot make another drop; whichever
+//!   wakes the loop, all are drained and their records handled in the
+//!   kernel's order;
 //! - every read of /proc, of a file a process names and of the socket
 //!   tables runs on bounded blocking workers ([`crate::procfs::workers`])
 //!   whose results come back as messages;
@@ -63,13 +65,25 @@ pub async fn run(options: RunOptions) -> Result<()> {
     drain.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            ready = process.readable_mut() => agent.drain(ready?),
-            ready = flow.readable_mut() => agent.drain(ready?),
-            ready = sensor.readable_mut() => agent.drain(ready?),
+            // Whichever ring wakes us, all are drained together: see
+            // `Agent::drain` for why.
+            ready = process.readable_mut() => {
+                let mut ready = ready?;
+                agent.drain([ready.get_inner_mut(), flow.get_mut(), sensor.get_mut()]);
+                ready.clear_ready();
+            }
+            ready = flow.readable_mut() => {
+                let mut ready = ready?;
+                agent.drain([process.get_mut(), ready.get_inner_mut(), sensor.get_mut()]);
+                ready.clear_ready();
+            }
+            ready = sensor.readable_mut() => {
+                let mut ready = ready?;
+                agent.drain([process.get_mut(), flow.get_mut(), ready.get_inner_mut()]);
+                ready.clear_ready();
+            }
             _ = drain.tick() => {
-                for ring in [&mut process, &mut flow, &mut sensor] {
-                    agent.drain_now(ring.get_mut());
-                }
+                agent.drain([process.get_mut(), flow.get_mut(), sensor.get_mut()]);
                 // The CUDA launch window closes within one drain period of
                 // its end: held to the next 1 s tick it would cost more.
                 agent.cuda_windows(&mut loaded.ebpf);

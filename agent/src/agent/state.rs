@@ -7,7 +7,6 @@ use std::{collections::HashSet, path::Path, time::Duration};
 use assay_classify::flow::{CADENCE_AFTER_NS, FlowTable, Observed};
 use assay_common::config::counter;
 use aya::maps::{MapData, PerCpuArray, RingBuf};
-use tokio::io::unix::AsyncFdReadyMutGuard;
 use tracing::warn;
 
 use super::work::Done;
@@ -47,6 +46,8 @@ const FPU_WINDOW_TICKS: u64 = 2;
 const MAX_FLOWS: usize = 28_672;
 /// Ancestors named in a finding.
 pub(super) const ANCESTORS_IN_FINDING: usize = 8;
+/// Bytes of drained records kept allocated between drains, at most.
+const ARENA_KEPT: usize = 1 << 20;
 /// Opaque flows asked for more samples per tick, at most.
 const CADENCE_REQUESTS_PER_TICK: usize = 256;
 /// Ticks between two decay passes of the correlator.
@@ -108,6 +109,10 @@ pub(super) struct Agent {
     /// GPU libraries a worker's maps scan found, for the CUDA sensor to
     /// probe at the next drain (attaching needs the eBPF object).
     pub(super) found_cuda_libraries: Vec<crate::procfs::libraries::Mapped>,
+    /// One drain's records, copied out of the rings to be sorted: (kernel
+    /// time, start in `arena`, length).
+    batch: Vec<(u64, usize, usize)>,
+    arena: Vec<u8>,
     /// A socket-table snapshot is being taken on a worker.
     pub(super) snapshot_in_flight: bool,
     pub(super) ticks: u64,
@@ -145,6 +150,8 @@ impl Agent {
             busy_checked: HashSet::new(),
             pending: Vec::new(),
             found_cuda_libraries: Vec::new(),
+            batch: Vec::new(),
+            arena: Vec::new(),
             snapshot_in_flight: false,
             ticks: 0,
             stats: Stats::default(),
@@ -175,16 +182,38 @@ impl Agent {
         self.check_command_lines_of_known_processes();
     }
 
-    /// Drains a ring the kernel woke us for.
-    pub(super) fn drain(&mut self, mut ready: AsyncFdReadyMutGuard<'_, RingBuf<MapData>>) {
-        self.drain_now(ready.get_inner_mut());
-        ready.clear_ready();
-    }
-
-    /// Drains whatever a ring holds now.
-    pub(super) fn drain_now(&mut self, ring: &mut RingBuf<MapData>) {
-        while let Some(record) = ring.next() {
-            self.handle(&record);
+    /// Drains every ring, and handles what they held in the kernel's
+    /// order. Each event family has its own ring, so a process's exec,
+    /// its flow samples and its exit arrive in different rings: handled
+    /// ring by ring, its exit would come before its last samples and they
+    /// would find no process. A record is committed before the event that
+    /// follows it in its task happens (a sample is sent before the process
+    /// exits), so everything one drain reads sorts by timestamp into the
+    /// kernel's order.
+    pub(super) fn drain(&mut self, rings: [&mut RingBuf<MapData>; 3]) {
+        self.batch.clear();
+        self.arena.clear();
+        for ring in rings {
+            while let Some(record) = ring.next() {
+                let start = self.arena.len();
+                self.arena.extend_from_slice(&record);
+                self.batch
+                    .push((decode::timestamp_of(&record), start, record.len()));
+            }
+        }
+        // Stable: records of one ring with equal times keep their order.
+        self.batch.sort_by_key(|&(timestamp, _, _)| timestamp);
+        let batch = std::mem::take(&mut self.batch);
+        let arena = std::mem::take(&mut self.arena);
+        for &(_, start, len) in &batch {
+            self.handle(&arena[start..start + len]);
+        }
+        self.batch = batch;
+        self.arena = arena;
+        // A storm's worth of records is not kept for good.
+        if self.arena.capacity() > ARENA_KEPT {
+            self.arena = Vec::new();
+            self.batch = Vec::new();
         }
     }
 
