@@ -89,6 +89,23 @@ pub fn assay_flow_in(ctx: SkBuffContext) -> i32 {
     ALLOW
 }
 
+/// Do nothing, at the same attach points as the flow programs: `cargo
+/// xtask bench` attaches them (`--bench-floor`) to measure what the
+/// kernel's cgroup_skb dispatch alone costs in each direction, apart from
+/// the flow programs' bodies. Each reads one field of its own, so that the
+/// linker cannot fold them into one another.
+#[cgroup_skb(egress)]
+pub fn assay_floor_out(ctx: SkBuffContext) -> i32 {
+    core::hint::black_box(ctx.len());
+    ALLOW
+}
+
+#[cgroup_skb(ingress)]
+pub fn assay_floor_in(ctx: SkBuffContext) -> i32 {
+    core::hint::black_box(unsafe { (*ctx.skb.skb).protocol });
+    ALLOW
+}
+
 /// The state a socket opened by a local process starts with.
 #[inline(always)]
 fn opened_state(own: bool) -> SocketFlow {

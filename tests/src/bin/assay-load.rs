@@ -164,6 +164,12 @@ fn pingpong(duration: Duration) -> Result<u64> {
     // SAFETY: the child only reads, writes and exits.
     let child = unsafe { libc::fork() };
     if child == 0 {
+        // SAFETY: the ends this side does not use; without closing them
+        // the child would never see the parent's end of file.
+        unsafe {
+            libc::close(to_child[1]);
+            libc::close(to_parent[0]);
+        }
         let mut byte = 0u8;
         loop {
             // SAFETY: our pipe fds and a one-byte buffer.
@@ -175,6 +181,11 @@ fn pingpong(duration: Duration) -> Result<u64> {
             // SAFETY: as above.
             unsafe { libc::write(to_parent[1], (&raw const byte).cast(), 1) };
         }
+    }
+    // SAFETY: the child's ends, not used here.
+    unsafe {
+        libc::close(to_child[0]);
+        libc::close(to_parent[1]);
     }
     let deadline = Instant::now() + duration;
     let mut ops = 0;
