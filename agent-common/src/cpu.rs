@@ -1,6 +1,8 @@
 //! Per-thread CPU fingerprint counters kept by the kernel in `FPU_STATS`,
-//! keyed by thread id. Per thread, not per process: a miner's hashing
-//! threads carry the fingerprint, its idle helper threads dilute it.
+//! keyed by thread id: only switches that saved non-default rounding are
+//! counted (the default one is left at once, which keeps the program cheap
+//! on every context switch of the host); the thread's total switches come
+//! from the kernel's per-task counters in /proc.
 
 /// Context switches that saved FPU state, by the MXCSR rounding mode they
 /// saved. RandomX executes CFROUND, which sets a random mode all the time,
@@ -13,9 +15,10 @@ pub struct FpuStats {
     /// The thread's process.
     pub tgid: u32,
     pub _pad: u32,
+    /// Switches that saved non-default rounding.
     pub switches: u64,
-    /// Switches saved with each rounding mode, indexed by MXCSR bits 13–14:
-    /// [nearest (default), down, up, toward zero].
+    /// Those switches by the rounding mode saved, indexed by MXCSR bits
+    /// 13–14: [nearest (default, always 0), down, up, toward zero].
     pub by_mode: [u64; 4],
 }
 const _: () = assert!(size_of::<FpuStats>() == 48);

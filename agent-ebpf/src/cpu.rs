@@ -1,9 +1,13 @@
 //! CPU sensor: the RandomX fingerprint, and on-CPU time per process.
 //!
 //! At every context switch that saves a task's FPU registers
-//! (`x86_fpu_regs_deactivated`), count the switch for the task's process,
-//! and count it again when the saved MXCSR has non-default rounding. User
-//! space reads the counters every few seconds; the kernel never decides.
+//! (`x86_fpu_regs_deactivated`), look at the saved MXCSR: almost always it
+//! holds the default rounding, and the program returns before touching any
+//! map. A switch that saved non-default rounding is counted for its thread,
+//! by mode. How many switches a thread made in all, user space reads from
+//! the kernel's own per-task counters (/proc/<pid>/task/<tid>/status) for
+//! the few threads in the map. User space reads the counters every few
+//! seconds; the kernel never decides.
 
 use assay_common::{
     config::{KernelOffsets, counter},
@@ -23,9 +27,33 @@ use crate::maps::{config, count};
 pub static FPU_STATS: LruHashMap<u32, FpuStats> = LruHashMap::with_max_entries(32768, 0);
 
 // x86_fpu_regs_deactivated(struct fpu *fpu)
+//
+// With BTF the argument is a typed kernel pointer: the verifier lets the
+// program load `fpu->fpstate->regs.fxsave.mxcsr` directly (the offsets,
+// from the running kernel's BTF, are constants of the frozen config), which
+// costs a load where `bpf_probe_read_kernel` costs a helper call each.
 #[btf_tracepoint(function = "x86_fpu_regs_deactivated")]
 pub fn assay_fpu_btf(ctx: BtfTracePointContext) -> u32 {
-    on_fpu_saved(ctx.arg::<*const u8>(0));
+    let offsets = config().offsets;
+    let fpu = ctx.arg::<*const u8>(0);
+    if fpu.is_null()
+        || offsets.fpu_fpstate == KernelOffsets::UNKNOWN
+        || offsets.fpstate_mxcsr == KernelOffsets::UNKNOWN
+    {
+        return 0;
+    }
+    // SAFETY: a BTF-typed pointer the verifier checks every load through.
+    let fpstate = unsafe {
+        core::ptr::read_volatile(fpu.add(offsets.fpu_fpstate as usize).cast::<*const u8>())
+    };
+    if fpstate.is_null() {
+        return 0;
+    }
+    // SAFETY: as above.
+    let mxcsr = unsafe {
+        core::ptr::read_volatile(fpstate.add(offsets.fpstate_mxcsr as usize).cast::<u32>())
+    };
+    count_rounding(mxcsr);
     0
 }
 
@@ -39,14 +67,8 @@ pub fn assay_fpu_raw(ctx: RawTracePointContext) -> i32 {
 fn on_fpu_saved(fpu: *const u8) {
     let cfg = config();
     let offsets = cfg.offsets;
-    // Kernel threads (tgid 0 never appears; their mm is NULL but they rarely
-    // save FPU state) and the agent itself are of no interest.
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let (tid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
-    if tgid == 0 || tgid == cfg.agent_tgid || fpu.is_null() {
-        return;
-    }
-    if offsets.fpu_fpstate == KernelOffsets::UNKNOWN
+    if fpu.is_null()
+        || offsets.fpu_fpstate == KernelOffsets::UNKNOWN
         || offsets.fpstate_mxcsr == KernelOffsets::UNKNOWN
     {
         return;
@@ -65,7 +87,25 @@ fn on_fpu_saved(fpu: *const u8) {
         Ok(v) => v,
         Err(_) => return,
     };
+    count_rounding(mxcsr);
+}
+
+/// Counts a switch that saved non-default rounding for its thread.
+#[inline(always)]
+fn count_rounding(mxcsr: u32) {
     let mode = ((mxcsr >> MXCSR_ROUNDING_SHIFT) & 3) as usize;
+    // The default rounding: nearly every switch of every task ends here.
+    if mode == 0 {
+        return;
+    }
+    let cfg = config();
+    // Kernel threads (tgid 0 never appears; their mm is NULL but they rarely
+    // save FPU state) and the agent itself are of no interest.
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let (tid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
+    if tgid == 0 || tgid == cfg.agent_tgid {
+        return;
+    }
     match FPU_STATS.get_ptr_mut(tid) {
         // A tid reused by another process starts over.
         Some(stats) if unsafe { (*stats).tgid } == tgid => unsafe {

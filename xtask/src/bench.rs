@@ -34,7 +34,7 @@ pub(crate) struct Options {
     pub workloads: Vec<String>,
 }
 
-const WORKLOADS: [(&str, &str); 6] = [
+const WORKLOADS: [(&str, &str); 9] = [
     (
         "rr",
         "loopback request/response, one connection, 64 B messages",
@@ -50,7 +50,21 @@ const WORKLOADS: [(&str, &str); 6] = [
         "open+close loop (hygiene sensor's openat tracepoint)",
     ),
     ("cpu", "integer hashing loop (CPU-bound)"),
+    (
+        "redis-c1",
+        "redis-benchmark PING, 1 client (real loopback request/response)",
+    ),
+    ("redis-c8", "redis-benchmark PING, 8 clients"),
+    (
+        "pingpong",
+        "pipe ping-pong between two processes (context switches)",
+    ),
 ];
+
+/// Workloads that also get a calibration run with empty cgroup_skb
+/// programs next to the flow programs (`--bench-floor`): the kernel's
+/// dispatch floor, apart from the flow programs' bodies.
+const FLOOR_WORKLOADS: [&str; 3] = ["rr", "redis-c1", "redis-c8"];
 
 pub(crate) fn run(options: Options) -> Result<()> {
     if !crate::is_root() {
@@ -157,6 +171,23 @@ pub(crate) fn run(options: Options) -> Result<()> {
     );
     let _ = writeln!(peers, "|---|---|---|---|");
 
+    // The kernel's own accounting of every program's runs and time.
+    let stats_were = fs::read_to_string(BPF_STATS).unwrap_or_default();
+    fs::write(BPF_STATS, "1").context("cannot enable kernel.bpf_stats_enabled")?;
+    let mut kernel = String::new();
+    let _ = writeln!(
+        kernel,
+        "\n## Kernel cost per program (BPF statistics, `kernel.bpf_stats_enabled`)\n\n\
+         ns/run is `run_time_ns / run_cnt` over the runs with the agent; the\n\
+         floor is an empty cgroup_skb program at the same attach point in a\n\
+         calibration run (`--bench-floor`), and the body is ns/run less the\n\
+         floor. The statistics' own clock reads are in every figure.\n"
+    );
+    let _ = writeln!(
+        kernel,
+        "| workload | program | runs per op | ns/run | floor ns/run | body ns/run |"
+    );
+    let _ = writeln!(kernel, "|---|---|---|---|---|---|");
     let mut overhead = String::new();
     let _ = writeln!(
         overhead,
@@ -177,6 +208,8 @@ pub(crate) fn run(options: Options) -> Result<()> {
         let mut footprints = Vec::new();
         let mut summaries = Vec::new();
         let mut with_peer = Vec::new();
+        let mut programs = ProgramCosts::default();
+        let mut floor = ProgramCosts::default();
         for _ in 0..options.rounds {
             without.push(run_load(&load_bin, name, options.secs)?);
             if let Some(peer) = peer.as_ref().filter(|_| PEER_WORKLOADS.contains(&name)) {
@@ -185,14 +218,35 @@ pub(crate) fn run(options: Options) -> Result<()> {
             }
             let mut agent = RunningAgent::start(&agent_bin)?;
             let before = agent.cpu_ticks();
+            let programs_before = bpf_program_stats();
             let started = Instant::now();
-            with.push(run_load(&load_bin, name, options.secs)?);
+            let ops_per_s = run_load(&load_bin, name, options.secs)?;
+            with.push(ops_per_s);
+            programs.add(
+                &programs_before,
+                &bpf_program_stats(),
+                ops_per_s * options.secs,
+            );
             footprints.push(agent.footprint_since(before, started.elapsed()));
             summaries.push(agent.stop()?);
         }
+        if FLOOR_WORKLOADS.contains(&name) {
+            let mut agent = RunningAgent::start_with(&agent_bin, &["--bench-floor"])?;
+            let programs_before = bpf_program_stats();
+            let ops_per_s = run_load(&load_bin, name, options.secs)?;
+            floor.add(
+                &programs_before,
+                &bpf_program_stats(),
+                ops_per_s * options.secs,
+            );
+            agent.stop()?;
+        }
+        let _ = write!(kernel, "{}", programs.rows(name, &floor));
         let ratios: Vec<f64> = with.iter().zip(&without).map(|(w, o)| w / o).collect();
         let (lo, hi) = min_max(&ratios);
-        let ratio = median(&with) / median(&without);
+        // The median of the per-pair ratios: each pair ran back to back, so
+        // drift between pairs cancels out of each ratio.
+        let ratio = median(&ratios);
         let _ = writeln!(
             overhead,
             "| {name}: {description} | {:.0} | {:.0} | {ratio:.4} | {lo:.4}–{hi:.4} | {:+.2} % |",
@@ -224,6 +278,8 @@ pub(crate) fn run(options: Options) -> Result<()> {
         );
     }
     report.push_str(&overhead);
+    report.push_str(&kernel);
+    let _ = fs::write(BPF_STATS, stats_were.trim());
     if peer.is_some() {
         report.push_str(&peers);
     }
@@ -685,4 +741,95 @@ fn min_max(values: &[f64]) -> (f64, f64) {
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
             (lo.min(v), hi.max(v))
         })
+}
+
+const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+/// Runs and run time of every loaded program named `assay_*`, by id, from
+/// `bpftool prog show -j` (empty when bpftool is missing).
+fn bpf_program_stats() -> std::collections::HashMap<u64, (String, u64, u64)> {
+    let Ok(output) = Command::new("bpftool")
+        .args(["prog", "show", "-j"])
+        .output()
+    else {
+        return std::collections::HashMap::new();
+    };
+    let programs: Vec<serde_json::Value> =
+        serde_json::from_slice(&output.stdout).unwrap_or_default();
+    programs
+        .iter()
+        .filter_map(|p| {
+            let name = p["name"].as_str()?;
+            name.starts_with("assay").then(|| {
+                (
+                    p["id"].as_u64().unwrap_or(0),
+                    (
+                        name.to_owned(),
+                        p["run_cnt"].as_u64().unwrap_or(0),
+                        p["run_time_ns"].as_u64().unwrap_or(0),
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Per program name: runs, nanoseconds, and the workload's operations over
+/// the same runs.
+#[derive(Default)]
+struct ProgramCosts {
+    by_name: std::collections::BTreeMap<String, (u64, u64)>,
+    ops: f64,
+}
+
+impl ProgramCosts {
+    fn add(
+        &mut self,
+        before: &std::collections::HashMap<u64, (String, u64, u64)>,
+        after: &std::collections::HashMap<u64, (String, u64, u64)>,
+        ops: f64,
+    ) {
+        self.ops += ops;
+        for (id, (name, runs, ns)) in after {
+            let (runs0, ns0) = before.get(id).map_or((0, 0), |(_, r, n)| (*r, *n));
+            let slot = self.by_name.entry(name.clone()).or_default();
+            slot.0 += runs.saturating_sub(runs0);
+            slot.1 += ns.saturating_sub(ns0);
+        }
+    }
+
+    fn ns_per_run(&self, name: &str) -> Option<f64> {
+        let (runs, ns) = self.by_name.get(name)?;
+        (*runs > 0).then(|| *ns as f64 / *runs as f64)
+    }
+
+    /// Table rows: the programs that ran at least once per 1000 ops.
+    fn rows(&self, workload: &str, floor: &Self) -> String {
+        let mut out = String::new();
+        for (name, (runs, ns)) in &self.by_name {
+            let per_op = *runs as f64 / self.ops.max(1.0);
+            if *runs == 0 || per_op < 0.001 {
+                continue;
+            }
+            let ns_run = *ns as f64 / *runs as f64;
+            let floor_name = match name.as_str() {
+                "assay_flow_out" => Some("assay_floor_out"),
+                "assay_flow_in" => Some("assay_floor_in"),
+                _ => None,
+            };
+            let floor_ns = floor_name.and_then(|f| floor.ns_per_run(f));
+            let (floor_cell, body_cell) = match floor_ns {
+                Some(f) => (
+                    format!("{f:.1}"),
+                    format!("{:.1}", floor.ns_per_run(name).unwrap_or(ns_run) - f),
+                ),
+                None => ("".to_owned(), "".to_owned()),
+            };
+            let _ = writeln!(
+                out,
+                "| {workload} | {name} | {per_op:.3} | {ns_run:.1} | {floor_cell} | {body_cell} |"
+            );
+        }
+        out
+    }
 }

@@ -52,7 +52,7 @@ enum Cmd {
     /// target/bench/report.md; BENCHMARKS.md records it.
     Bench {
         /// A/B pairs per workload.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = 9)]
         rounds: usize,
         /// Seconds per workload run.
         #[arg(long, default_value_t = 3.0)]
@@ -60,7 +60,8 @@ enum Cmd {
         /// Emulated miners timed for detection latency (0: skip).
         #[arg(long, default_value_t = 40)]
         latency_samples: usize,
-        /// Only these workloads (rr, rr-connect, exec, syscalls, opens, cpu).
+        /// Only these workloads (rr, rr-connect, exec, syscalls, opens, cpu,
+        /// redis-c1, redis-c8, pingpong, cuda-launch).
         #[arg(long = "workload")]
         workloads: Vec<String>,
     },

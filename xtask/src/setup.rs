@@ -34,8 +34,10 @@ const TEST_PACKAGES: [&str; 12] = [
     "nats-server",
 ];
 
-/// The peer the benchmarks compare against.
-const BENCH_PACKAGES: [&str; 1] = ["bpftrace"];
+/// The peer the benchmarks compare against (bpftrace), what reads the
+/// kernel's per-program statistics (bpftool), and the real request/response
+/// server and load generator (redis).
+const BENCH_PACKAGES: [&str; 4] = ["bpftrace", "bpftool", "redis-server", "redis-tools"];
 
 /// Installs what `cargo xtask bench` runs besides the agent.
 pub(crate) fn bench_packages() -> Result<()> {
