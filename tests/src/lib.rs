@@ -362,6 +362,20 @@ impl Agent {
         (status, took)
     }
 
+    /// A number from the agent's exit summary ("detached; bye … name=N"),
+    /// once it has stopped.
+    pub fn summary_field(&mut self, name: &str) -> u64 {
+        let logs = self.logs_text();
+        let bye = logs
+            .lines()
+            .find(|l| l.contains("detached; bye"))
+            .unwrap_or_else(|| panic!("no exit summary in the agent's logs:\n{logs}"));
+        bye.split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from {bye}"))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

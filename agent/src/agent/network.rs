@@ -123,15 +123,7 @@ impl Agent {
         if flow.protocol.is_some() || !flow.opens_random_binary() {
             return;
         }
-        let facts = FlowFacts {
-            tgid: owner.tgid,
-            comm: owner.comm.clone(),
-            role: owner.role,
-            remote: flow.remote,
-            local: flow.local,
-            outbound_is_json_lines: false,
-            forwarding: false,
-        };
+        let facts = FlowFacts::of(&owner, flow);
         let first_payload_ns = flow.first_payload_ns;
         let flows = &self.tables.flows;
         let Some(count) = self
@@ -230,11 +222,6 @@ impl Agent {
             return;
         };
         let facts = FlowFacts {
-            tgid: owner.tgid,
-            comm: owner.comm.clone(),
-            role: owner.role,
-            remote: flow.remote,
-            local: flow.local,
             outbound_is_json_lines: flow.outbound_is_json_lines(),
             forwarding: match &observed.observation {
                 Observation::Dns(message) => self.tables.resolvers.is_forwarding(
@@ -243,6 +230,7 @@ impl Agent {
                 ),
                 _ => false,
             },
+            ..FlowFacts::of(&owner, flow)
         };
         let first_payload_ns = flow.first_payload_ns;
         if let (Observation::P2p(opening), Some(remote)) = (&observed.observation, flow.remote)

@@ -33,6 +33,22 @@ pub struct FlowFacts {
     pub forwarding: bool,
 }
 
+impl FlowFacts {
+    /// The facts of `flow` about its `owner`; what its bytes said is
+    /// filled in by the caller.
+    pub fn of(owner: &assay_classify::flow::Owner, flow: &assay_classify::flow::Flow) -> Self {
+        Self {
+            tgid: owner.tgid,
+            comm: owner.comm.clone(),
+            role: owner.role,
+            remote: flow.remote,
+            local: flow.local,
+            outbound_is_json_lines: false,
+            forwarding: false,
+        }
+    }
+}
+
 /// Evidence before the workload and times are attached.
 #[derive(Debug, Clone)]
 pub struct Draft {
