@@ -82,6 +82,12 @@ pub(crate) fn run(options: Options) -> Result<()> {
         "assay-emu",
         "--bin",
         "assay-gpu-emu",
+    ]))?;
+    // Apart: with `--bin` filters cargo builds no library target, and these
+    // are cdylibs.
+    status(cargo().args([
+        "build",
+        "--release",
         "--package",
         "assay-fake-cuda",
         "--package",
