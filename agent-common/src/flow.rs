@@ -21,10 +21,7 @@ pub struct SocketFlow {
     pub samples: [u16; 2],
     /// Samples allowed per direction.
     pub limit: [u16; 2],
-    /// Payload-less segments seen per direction while it was sampled: a
-    /// direction that only ever carries ACKs is given up after
-    /// [`IDLE_SEGMENTS`] once the other direction is done.
-    pub empty: [u8; 2],
+    pub _pad: [u8; 2],
     /// Bit `1 << direction` once that direction is done: the steady state.
     pub done: u8,
     /// How the flow became known: [`origin`].
@@ -51,10 +48,6 @@ pub mod origin {
 
 /// Both directions done.
 pub const DONE_BOTH: u8 = 0b11;
-
-/// Payload-less segments after which a direction is given up, once the
-/// other direction is done.
-pub const IDLE_SEGMENTS: u8 = 4;
 
 /// Samples per direction for an adopted flow (one no connect or sendmsg
 /// announced: accepted by a local server, or older than the agent). Every

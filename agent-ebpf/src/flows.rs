@@ -11,8 +11,9 @@
 //! segments (or datagrams) of each direction of a flow (bounded bytes each)
 //! and marks the direction done. The steady state of every packet after that
 //! is one `bpf_sk_storage_get` and a read of the done bits: no cookie, no
-//! hash, no write, no parsing. A direction that only ever carries ACKs is
-//! given up after a few once the other is done.
+//! hash, no write, no parsing. A direction still open parses each segment,
+//! ACKs included: giving up on a direction after some empty segments would
+//! let a pool that pushes first blind the sampler to the client's login.
 //!
 //! A packet with payload on a socket without state (a connection accepted
 //! by a local server, or one opened before the agent started) is adopted: it
@@ -29,7 +30,7 @@ use assay_common::{
     event::{
         AF_INET, AF_INET6, ConnectEvent, EventHeader, SAMPLE_LEN, SampleEvent, direction, kind,
     },
-    flow::{ADOPTED_SAMPLE_SEGMENTS, DONE_BOTH, IDLE_SEGMENTS, SocketFlow, origin},
+    flow::{ADOPTED_SAMPLE_SEGMENTS, DONE_BOTH, SocketFlow, origin},
 };
 use aya_ebpf::{
     EbpfContext,
@@ -360,7 +361,6 @@ fn rearmed(ctx: &SkBuffContext, state: *mut SocketFlow, bit: u8) -> bool {
             if limit > (*state).limit[d] {
                 (*state).limit[d] = limit;
                 (*state).done &= !(1u8 << d);
-                (*state).empty[d] = 0;
             }
             d += 1;
         }
@@ -368,8 +368,7 @@ fn rearmed(ctx: &SkBuffContext, state: *mut SocketFlow, bit: u8) -> bool {
     }
 }
 
-/// Samples a segment of an open direction, or counts it toward giving the
-/// direction up when it carries no payload.
+/// Samples a segment of an open direction that carries payload.
 #[inline(always)]
 fn take_sample(ctx: &SkBuffContext, state: *mut SocketFlow, d: usize, dir: u8, segment: &Segment) {
     let bit = 1u8 << d;
@@ -379,12 +378,6 @@ fn take_sample(ctx: &SkBuffContext, state: *mut SocketFlow, d: usize, dir: u8, s
             return;
         }
         if segment.payload_len == 0 {
-            let empty = (*state).empty[d].saturating_add(1);
-            (*state).empty[d] = empty;
-            // An ACK-only direction: given up once the other is done.
-            if empty >= IDLE_SEGMENTS && (*state).done & (bit ^ DONE_BOTH) != 0 {
-                (*state).done |= bit;
-            }
             return;
         }
         let taken = (*state).samples[d];
