@@ -48,6 +48,11 @@ pub struct ProcessInfo {
     /// the same binary under any name or path.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exe_inode: Option<ExeInode>,
+    /// The executable as the kernel resolved it (`/proc/<pid>/exe`), read
+    /// with the context: no `..`, no symlinks, whatever path execve was
+    /// given. Policy matches this, never [`Self::exe`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resolved_exe: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -141,6 +146,7 @@ impl ProcessTable {
             source: "exec",
             started: Some(rfc3339_of_monotonic(event.header.timestamp_ns)),
             exe_inode: None,
+            resolved_exe: None,
         });
     }
 
@@ -263,10 +269,12 @@ fn load_context(info: &mut ProcessInfo) {
     {
         info.session = Some(fields.session);
     }
-    if !info.exe.starts_with('/')
-        && let Ok(link) = fs::read_link(format!("/proc/{}/exe", info.pid))
-    {
-        info.exe = link.to_string_lossy().into_owned();
+    if let Ok(link) = fs::read_link(format!("/proc/{}/exe", info.pid)) {
+        let link = link.to_string_lossy().into_owned();
+        if !info.exe.starts_with('/') {
+            info.exe = link.clone();
+        }
+        info.resolved_exe = Some(link);
     }
 }
 
@@ -295,6 +303,7 @@ fn read_process(process: &Process) -> Option<ProcessInfo> {
         ppid: fields.ppid,
         uid,
         comm: fields.comm,
+        resolved_exe: (!exe.is_empty()).then(|| exe.clone()),
         exe,
         argv: split_nul(&cmdline),
         argv_truncated: false,
@@ -330,6 +339,7 @@ impl ProcessInfo {
             source: "exec",
             started: None,
             exe_inode: None,
+            resolved_exe: None,
         }
     }
 }
@@ -471,6 +481,7 @@ mod tests {
             source: "exec",
             started: None,
             exe_inode: None,
+            resolved_exe: None,
         }
     }
 
