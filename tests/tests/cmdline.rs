@@ -79,6 +79,61 @@ fn a_miners_command_line_is_weak_evidence_and_look_alikes_are_nothing() {
     );
 }
 
+/// A process that predates the agent has no exec event: its command line
+/// is read from /proc, on a worker (never on the event loop, where a
+/// process holding its memory-map lock could stall it), and judged when
+/// the read comes back.
+#[test]
+fn the_command_line_of_a_process_started_before_the_agent_is_read_and_judged() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("cmdline-before");
+    let shell = |args: &[&str]| {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sleep 20"])
+            .args(args)
+            .stdout(Stdio::null());
+        cgroup.spawn(cmd)
+    };
+    let mut benign = shell(&["python3", "train.py", "-a", "adam", "--lr", "0.1"]);
+    let mut miner = shell(&[
+        "kworker",
+        "-o",
+        "stratum+tcp://edge-9.example.net:14444",
+        "-u",
+        WALLET,
+        "--donate-level",
+        "1",
+    ]);
+    let pid = u64::from(miner.id());
+    let benign_pid = u64::from(benign.id());
+    let mut agent = Agent::start(&cgroup);
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(10), |f| finding_pid(f) == Some(pid))
+        .unwrap_or_else(|| {
+            panic!(
+                "no finding for the older miner's command line: {:?}",
+                agent.seen
+            )
+        });
+    assert_eq!(finding["class"], "pow-mining", "{finding}");
+    assert_eq!(finding["level"], "observed", "{finding}");
+    assert!(command_line_evidence(&finding).is_some(), "{finding}");
+    let _ = miner.kill();
+    let _ = miner.wait();
+    let _ = benign.kill();
+    let _ = benign.wait();
+    assert!(
+        !agent
+            .seen
+            .iter()
+            .any(|f| finding_pid(f) == Some(benign_pid)),
+        "a benign command line made a finding: {:?}",
+        agent.seen
+    );
+}
+
 #[test]
 fn a_renamed_busy_miner_is_caught_by_the_config_next_to_its_binary() {
     if !require_root() {

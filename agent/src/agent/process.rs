@@ -137,20 +137,6 @@ impl Agent {
         }
     }
 
-    pub(super) fn check_command_lines_of_known_processes(&mut self) {
-        let with_hints: Vec<(u32, Vec<cmdline::Hint>)> = self
-            .tables
-            .processes
-            .iter()
-            .filter(|p| p.pid != std::process::id())
-            .map(|p| (p.pid, cmdline::argv_hints(&p.argv)))
-            .filter(|(_, hints)| !hints.is_empty())
-            .collect();
-        for (tgid, hints) in with_hints {
-            self.report_hints(tgid, hints, None);
-        }
-    }
-
     /// A process that keeps a core busy gets its files looked at once per
     /// program image, on a worker: its config file (a renamed miner with no
     /// arguments is caught this way) and its mappings (a RandomX dataset).
@@ -180,12 +166,13 @@ impl Agent {
             let Some(process) = self.tables.processes.get_or_load(tgid) else {
                 continue;
             };
-            let (argv, exe) = (process.argv.clone(), process.exe.clone());
+            let argv = process.argv_known.then(|| process.argv.clone());
+            let exe = process.exe.clone();
             // Only marked as checked once a worker took the job: skipped
             // ones are tried again on the next tick.
             if self
                 .workers
-                .submit(move || Done::Busy(work::look_at_busy_process(tgid, &argv, &exe)))
+                .submit(move || Done::Busy(work::look_at_busy_process(tgid, argv.as_deref(), &exe)))
             {
                 self.busy_checked.insert(tgid);
             }

@@ -179,7 +179,8 @@ impl Agent {
                     .write(Change::Resolved, &verdict, None, Context::default());
             }
         }
-        self.check_command_lines_of_known_processes();
+        // Their command lines are read on workers, and judged as they come.
+        self.read_command_lines();
     }
 
     /// Drains every ring, and handles what they held in the kernel's
@@ -315,6 +316,7 @@ impl Agent {
             cpu_time.poll();
         }
         self.check_busy_processes();
+        self.read_command_lines();
         self.cuda_tick(ebpf);
         if self.ticks.is_multiple_of(FPU_WINDOW_TICKS) {
             for finding in self.fpu.poll() {

@@ -27,7 +27,15 @@ pub(super) enum Done {
     Busy(BusyFindings),
     /// GPU libraries processes map, for the CUDA sensor to probe.
     CudaLibraries(Vec<crate::procfs::libraries::Mapped>),
+    /// The command line of a process found in /proc (None: it is gone).
+    CommandLine {
+        tgid: u32,
+        argv: Option<Vec<String>>,
+    },
 }
+
+/// Permits the command-line reads leave free for the other jobs.
+const PERMITS_KEPT_FOR_OTHERS: usize = 2;
 
 /// What [`look_at_busy_process`] found.
 #[derive(Debug, Default)]
@@ -45,7 +53,16 @@ pub(super) struct BusyFindings {
 /// config files it names (on its command line, or XMRig's default
 /// `config.json` next to its binary), each as hostile input
 /// ([`crate::procfs::open`]).
-pub(super) fn look_at_busy_process(tgid: u32, argv: &[String], exe: &str) -> BusyFindings {
+/// `argv` is None when the table has not read it yet: it is read here.
+pub(super) fn look_at_busy_process(tgid: u32, argv: Option<&[String]>, exe: &str) -> BusyFindings {
+    let read;
+    let argv = match argv {
+        Some(argv) => argv,
+        None => {
+            read = crate::tables::processes::read_argv(tgid).unwrap_or_default();
+            &read
+        }
+    };
     let mut found = BusyFindings {
         tgid,
         ..BusyFindings::default()
@@ -86,6 +103,33 @@ impl super::state::Agent {
             Done::Sockets(snapshot) => self.on_socket_snapshot(&snapshot),
             Done::Busy(found) => self.on_busy_findings(found),
             Done::CudaLibraries(found) => self.found_cuda_libraries = found,
+            Done::CommandLine { tgid, argv } => {
+                if let Some(argv) = argv
+                    && self.tables.processes.set_argv(tgid, argv)
+                {
+                    self.check_command_line(tgid);
+                }
+                self.read_command_lines();
+            }
+        }
+    }
+
+    /// Starts reads of the command lines the process table still lacks,
+    /// as far as free workers allow; the rest wait for the next result or
+    /// tick.
+    pub(super) fn read_command_lines(&mut self) {
+        while self.workers.available() > PERMITS_KEPT_FOR_OTHERS {
+            let Some(tgid) = self.tables.processes.next_argv_wanted() else {
+                return;
+            };
+            let job = move || Done::CommandLine {
+                tgid,
+                argv: crate::tables::processes::read_argv(tgid),
+            };
+            if !self.workers.submit(job) {
+                self.tables.processes.retry_argv_later(tgid);
+                return;
+            }
         }
     }
 }

@@ -66,6 +66,12 @@ impl<T: Send + 'static> Workers<T> {
         )
     }
 
+    /// Permits free now: a caller with background work (command lines to
+    /// read) leaves some for the jobs that answer a live question.
+    pub fn available(&self) -> usize {
+        self.permits.available_permits()
+    }
+
     /// Starts `job` on a blocking worker if a permit is free (else counts
     /// it skipped and returns false). Its result is sent to the loop if it
     /// comes within the deadline. Must be called within a tokio runtime.

@@ -5,7 +5,10 @@
 //! counted); they are still looked up in /proc on demand when evidence names
 //! them, so nothing is attributed wrongly, only less cheaply.
 
-use std::{collections::HashMap, fs};
+use std::{
+    collections::{HashMap, VecDeque},
+    fs,
+};
 
 use assay_common::event::ExecEvent;
 use procfs::process::{Process, Stat};
@@ -26,6 +29,14 @@ pub struct ProcessInfo {
     pub exe: String,
     pub argv: Vec<String>,
     pub argv_truncated: bool,
+    /// `argv` is what the process runs with: from its exec event, or read
+    /// from /proc on a worker. A process found in /proc (started before
+    /// the agent, or missed) has it unread until then: reading another
+    /// process's command line takes its memory-map lock, which a process
+    /// can hold for as long as it likes (a fault on a FUSE mapping), so
+    /// never on the event loop.
+    #[serde(skip)]
+    pub argv_known: bool,
     /// cgroup v2 path relative to the cgroup2 root.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cgroup: Option<String>,
@@ -61,12 +72,32 @@ pub struct ExeInode {
     pub ino: u64,
 }
 
+/// Device and inode of the process's executable, from the inode the
+/// kernel holds (`/proc/<pid>/exe` is followed without a path lookup).
+/// `AT_STATX_DONT_SYNC` keeps network and FUSE file systems from asking
+/// their server (or a hostile FUSE daemon that never answers): the inode
+/// number and device are known locally either way.
 fn exe_inode(pid: u32) -> Option<ExeInode> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    let path = std::ffi::CString::new(format!("/proc/{pid}/exe")).ok()?;
+    let mut stx = std::mem::MaybeUninit::<libc::statx>::zeroed();
+    // SAFETY: a NUL-terminated path and a buffer of the size statx writes.
+    let rc = unsafe {
+        libc::statx(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_STATX_DONT_SYNC,
+            libc::STATX_INO,
+            stx.as_mut_ptr(),
+        )
+    };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: statx succeeded, so it filled the buffer.
+    let stx = unsafe { stx.assume_init() };
     Some(ExeInode {
-        dev: meta.dev(),
-        ino: meta.ino(),
+        dev: libc::makedev(stx.stx_dev_major, stx.stx_dev_minor),
+        ino: stx.stx_ino,
     })
 }
 
@@ -95,7 +126,15 @@ pub struct ProcessTable {
     pub dropped: u64,
     /// The last process looked up while the table was full.
     overflow: Option<ProcessInfo>,
+    /// Processes found in /proc whose command line is still to be read
+    /// (on a worker: see [`ProcessInfo::argv_known`]), oldest first.
+    argv_wanted: VecDeque<u32>,
+    /// Command-line reads not queued because the queue was full.
+    pub argv_reads_dropped: u64,
 }
+
+/// Command-line reads waiting for a worker, at most.
+const ARGV_QUEUE: usize = 4096;
 
 impl ProcessTable {
     pub fn new(capacity: usize) -> Self {
@@ -104,6 +143,8 @@ impl ProcessTable {
             capacity,
             dropped: 0,
             overflow: None,
+            argv_wanted: VecDeque::new(),
+            argv_reads_dropped: 0,
         }
     }
 
@@ -123,6 +164,7 @@ impl ProcessTable {
         let mut found = 0;
         for process in processes.flatten() {
             if let Some(info) = read_process(&process) {
+                self.want_argv(info.pid);
                 self.insert(info);
                 found += 1;
             }
@@ -139,6 +181,7 @@ impl ProcessTable {
             exe: c_string(&event.filename),
             argv: event.argv_list(),
             argv_truncated: event.argv_truncated != 0,
+            argv_known: true,
             cgroup: None,
             cgroup_id: event.header.cgroup_id,
             session: None,
@@ -165,6 +208,9 @@ impl ProcessTable {
             started: Some(rfc3339_of_monotonic(at_ns)),
             ..parent_info.clone()
         };
+        if !info.argv_known {
+            self.want_argv(child);
+        }
         self.insert(info);
     }
 
@@ -204,6 +250,7 @@ impl ProcessTable {
     pub fn get_or_load(&mut self, tgid: u32) -> Option<&ProcessInfo> {
         if !self.processes.contains_key(&tgid) {
             let info = read_proc(tgid)?;
+            self.want_argv(tgid);
             if self.processes.len() >= self.capacity {
                 // Table full: still answer, uncached, and count it.
                 self.dropped += 1;
@@ -248,6 +295,44 @@ impl ProcessTable {
         self.get_or_load(tgid)
     }
 
+    fn want_argv(&mut self, tgid: u32) {
+        if self.argv_wanted.len() >= ARGV_QUEUE {
+            self.argv_reads_dropped += 1;
+            return;
+        }
+        self.argv_wanted.push_back(tgid);
+    }
+
+    /// The next process whose command line should be read, if any is
+    /// still unread (one that exec'd meanwhile has it from the kernel).
+    pub fn next_argv_wanted(&mut self) -> Option<u32> {
+        while let Some(tgid) = self.argv_wanted.pop_front() {
+            if self.processes.get(&tgid).is_none_or(|p| !p.argv_known) {
+                return Some(tgid);
+            }
+        }
+        None
+    }
+
+    /// A read that could not start (no free worker): first in line again.
+    pub fn retry_argv_later(&mut self, tgid: u32) {
+        self.argv_wanted.push_front(tgid);
+    }
+
+    /// The command line a worker read. Returns false when the table has
+    /// no such process, or has it from an exec since (which wins: it is
+    /// the newer image's).
+    pub fn set_argv(&mut self, tgid: u32, argv: Vec<String>) -> bool {
+        match self.processes.get_mut(&tgid) {
+            Some(info) if !info.argv_known => {
+                info.argv = argv;
+                info.argv_known = true;
+                true
+            }
+            _ => false,
+        }
+    }
+
     fn insert(&mut self, info: ProcessInfo) {
         if self.processes.len() >= self.capacity && !self.processes.contains_key(&info.pid) {
             self.dropped += 1;
@@ -278,6 +363,14 @@ fn load_context(info: &mut ProcessInfo) {
     }
 }
 
+/// A process's command line, read from /proc: for a worker, never the
+/// loop (see [`ProcessInfo::argv_known`]). None when it is gone.
+pub fn read_argv(pid: u32) -> Option<Vec<String>> {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .ok()
+        .map(|bytes| split_nul(&bytes))
+}
+
 fn open_process(pid: u32) -> Option<Process> {
     Process::new(i32::try_from(pid).ok()?).ok()
 }
@@ -291,7 +384,6 @@ fn read_proc(pid: u32) -> Option<ProcessInfo> {
 fn read_process(process: &Process) -> Option<ProcessInfo> {
     let pid = u32::try_from(process.pid()).ok()?;
     let fields = StatFields::of(process.stat().ok()?)?;
-    let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let exe = process
         .exe()
         .map(|p| p.to_string_lossy().into_owned())
@@ -305,8 +397,9 @@ fn read_process(process: &Process) -> Option<ProcessInfo> {
         comm: fields.comm,
         resolved_exe: (!exe.is_empty()).then(|| exe.clone()),
         exe,
-        argv: split_nul(&cmdline),
+        argv: Vec::new(),
         argv_truncated: false,
+        argv_known: false,
         cgroup: cgroup::process_cgroup(pid),
         cgroup_id: 0,
         session: Some(fields.session),
@@ -332,6 +425,7 @@ impl ProcessInfo {
             exe: String::new(),
             argv: Vec::new(),
             argv_truncated: false,
+            argv_known: true,
             cgroup: None,
             cgroup_id: 0,
             session: None,
@@ -437,11 +531,54 @@ mod tests {
         assert!(info.started.as_deref().is_some_and(|t| t.ends_with('Z')));
         let own = std::fs::metadata(std::env::current_exe().unwrap()).unwrap();
         assert_eq!(
-            info.exe_inode.map(|i| i.ino),
-            Some(std::os::unix::fs::MetadataExt::ino(&own))
+            info.exe_inode,
+            Some(ExeInode {
+                dev: std::os::unix::fs::MetadataExt::dev(&own),
+                ino: std::os::unix::fs::MetadataExt::ino(&own)
+            })
         );
-        assert!(!info.argv.is_empty());
+        assert_eq!(
+            info.resolved_exe.as_deref().map(std::path::Path::new),
+            Some(std::env::current_exe().unwrap().as_path())
+        );
+        // The command line is not read on the loop: it waits for a worker.
+        assert!(info.argv.is_empty() && !info.argv_known);
         assert!(info.session.is_some());
+        assert_eq!(table.next_argv_wanted(), Some(me));
+        let argv = read_argv(me).expect("own command line");
+        assert_eq!(argv, std::env::args().collect::<Vec<_>>());
+        assert!(table.set_argv(me, argv));
+        assert!(table.get(me).unwrap().argv_known);
+        // Read once: not wanted again, and a late second answer is ignored.
+        assert_eq!(table.next_argv_wanted(), None);
+        assert!(!table.set_argv(me, vec!["late".into()]));
+    }
+
+    #[test]
+    fn an_exec_while_the_command_line_waits_wins() {
+        let mut table = ProcessTable::new(16);
+        let me = std::process::id();
+        table.get_or_load(me).expect("own /proc entry");
+        let mut exec: ExecEvent = unsafe { std::mem::zeroed() };
+        exec.header.tgid = me;
+        exec.argv[..8].copy_from_slice(b"new\0arg\0");
+        exec.argv_len = 8;
+        table.on_exec(&exec);
+        // The queued read finds the process known: skipped, and its
+        // answer (the old image's) would not overwrite the exec's.
+        assert_eq!(table.next_argv_wanted(), None);
+        assert!(!table.set_argv(me, vec!["old".into()]));
+        assert_eq!(table.get(me).unwrap().argv, ["new", "arg"]);
+    }
+
+    #[test]
+    fn a_fork_of_a_process_with_an_unread_command_line_is_queued_too() {
+        let mut table = ProcessTable::new(16);
+        let me = std::process::id();
+        table.get_or_load(me).expect("own /proc entry");
+        table.on_fork(me, 999_999, 0);
+        assert_eq!(table.next_argv_wanted(), Some(me));
+        assert_eq!(table.next_argv_wanted(), Some(999_999));
     }
 
     #[test]
@@ -474,6 +611,7 @@ mod tests {
             exe: exe.into(),
             argv: vec![exe.into(), "--flag".into()],
             argv_truncated: false,
+            argv_known: true,
             cgroup: None,
             cgroup_id: 42,
             session: None,
