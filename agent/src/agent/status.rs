@@ -120,13 +120,14 @@ impl Agent {
         }
         let workers = &self.workers.stats;
         for (outcome, counter) in [
+            ("started", &workers.started),
             ("finished", &workers.finished),
             ("timed_out", &workers.timed_out),
             ("skipped", &workers.skipped),
         ] {
             push(
                 "assay_worker_jobs_total",
-                "Blocking reads (/proc, named files, socket tables) by outcome: timed out and skipped ones are given up on.",
+                "Blocking reads (/proc, named files, socket tables) by outcome: started ones finish or time out; timed out and skipped ones are given up on.",
                 "counter",
                 vec![("outcome", outcome.to_owned())],
                 WorkerStats::get(counter) as f64,
@@ -138,6 +139,20 @@ impl Agent {
             "counter",
             vec![],
             s.named_files_refused as f64,
+        );
+        push(
+            "assay_command_line_reads_dropped_total",
+            "Processes found in /proc whose command line was never read: the queue of reads for the workers was full.",
+            "counter",
+            vec![],
+            self.tables.processes.argv_reads_dropped as f64,
+        );
+        push(
+            "assay_flow_rearm_errors_total",
+            "Requests for more flow samples the kernel's re-arm map refused (it was full).",
+            "counter",
+            vec![],
+            self.rearm.as_ref().map_or(0, |r| r.errors) as f64,
         );
         let writer = &self.reporter.outputs().writer().stats;
         push(
@@ -236,6 +251,8 @@ impl Agent {
             worker_timeouts = WorkerStats::get(&workers.timed_out),
             worker_skips = WorkerStats::get(&workers.skipped),
             named_files_refused = s.named_files_refused,
+            command_line_reads_dropped = self.tables.processes.argv_reads_dropped,
+            flow_rearm_errors = self.rearm.as_ref().map_or(0, |r| r.errors),
             flows_evicted = self.tables.flows.evicted,
             processes = self.tables.processes.len(),
             processes_not_tracked = self.tables.processes.dropped,
