@@ -16,16 +16,17 @@ fn correlate(c: &mut Criterion) {
     group.bench_function("observe-repeated-evidence-10k-workloads", |b| {
         let mut correlator = Correlator::new("bench");
         let now = SystemTime::now();
-        let evidence = |sid: u32| Evidence {
-            workload: Workload::Session { sid },
-            pid: sid,
-            kind: EvidenceKind::Stratum,
-            strength: 1.0,
-            decisive: true,
-            summary: "pid sent a stratum login".into(),
-            attributes: serde_json::Map::new(),
-            first_seen: now,
-            last_seen: now,
+        let evidence = |sid: u32| {
+            Evidence::new(
+                Workload::Session { sid },
+                sid,
+                EvidenceKind::Stratum,
+                1.0,
+                true,
+                "pid sent a stratum login".into(),
+                serde_json::Map::new(),
+                now,
+            )
         };
         for sid in 0..10_000 {
             correlator.observe(evidence(sid));

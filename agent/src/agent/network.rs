@@ -268,18 +268,18 @@ impl Agent {
             .get_for_evidence(tgid)
             .map(ProcessInfo::workload)
             .unwrap_or(Workload::Process { tgid });
-        let now = std::time::SystemTime::now();
-        let evidence = Evidence {
+        let evidence = Evidence::new(
             workload,
-            pid: tgid,
-            kind: draft.kind,
-            strength: draft.strength,
-            decisive: draft.decisive,
-            summary: draft.summary,
-            attributes: draft.attributes,
-            first_seen: first_payload_ns.map(wall_of_monotonic).unwrap_or(now),
-            last_seen: now,
-        };
+            tgid,
+            draft.kind,
+            draft.strength,
+            draft.decisive,
+            draft.summary,
+            draft.attributes,
+            first_payload_ns
+                .map(wall_of_monotonic)
+                .unwrap_or_else(std::time::SystemTime::now),
+        );
         self.report(evidence, if timed { first_payload_ns } else { None });
     }
 }

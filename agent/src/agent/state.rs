@@ -330,7 +330,7 @@ impl Agent {
         }
         // Verdicts whose evidence is all forgotten resolve.
         if self.ticks.is_multiple_of(DECAY_EVERY_TICKS) {
-            for verdict in self.reporter.correlator.decay(std::time::SystemTime::now()) {
+            for verdict in self.reporter.correlator.decay(monotonic_ns()) {
                 let pid = verdict.evidence.last().map_or(0, |e| e.pid);
                 let process = self.tables.processes.get(pid).cloned();
                 let context = Context {
@@ -412,20 +412,18 @@ impl Agent {
     ) -> Evidence {
         let process = self.tables.processes.get_for_evidence(tgid);
         let comm = process.map(|p| p.comm.as_str()).unwrap_or("?");
-        let now = std::time::SystemTime::now();
-        Evidence {
-            workload: process
+        Evidence::new(
+            process
                 .map(ProcessInfo::workload)
                 .unwrap_or(Workload::Process { tgid }),
-            pid: tgid,
+            tgid,
             kind,
             strength,
             decisive,
-            summary: format!("pid {tgid} ({comm}) {what}"),
+            format!("pid {tgid} ({comm}) {what}"),
             attributes,
-            first_seen: now,
-            last_seen: now,
-        }
+            std::time::SystemTime::now(),
+        )
     }
 
     fn ancestors(&self, pid: u32) -> Vec<Ancestor> {

@@ -12,7 +12,7 @@ pub mod policy;
 
 use std::{
     collections::{HashMap, HashSet},
-    time::{SystemTime, UNIX_EPOCH},
+    time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
 use serde::{Deserialize, Serialize};
@@ -78,8 +78,11 @@ pub const SUSPECTED_AT: f32 = 0.6;
 /// kept, and counts once anything else about the workload does (a huge-page
 /// reservation says little alone, more next to a pool connection).
 pub const OPENS_AT: f32 = 0.2;
-/// Evidence records kept per workload; the oldest go first.
+/// Evidence records (distinct signs) kept per workload, all kinds together.
 const EVIDENCE_PER_WORKLOAD: usize = 64;
+/// … and of one kind: a flood of one cheap sign (discovery datagrams to
+/// ever new peers) can only push out its own kind, never a stratum login.
+const EVIDENCE_PER_KIND: usize = 16;
 /// Non-decisive evidence counts half after this long without being seen
 /// again (a miner's flows and FPU marks keep refreshing theirs).
 pub const HALF_LIFE: std::time::Duration = std::time::Duration::from_secs(600);
@@ -288,7 +291,7 @@ impl Correlator {
     /// to be reported resolved.
     pub fn restore(&mut self, saved: SavedState, alive: impl Fn(u32) -> bool) -> Vec<Verdict> {
         let mut gone = Vec::new();
-        for SavedVerdict { verdict, pids } in saved.verdicts {
+        for SavedVerdict { mut verdict, pids } in saved.verdicts {
             let live: HashSet<u32> = pids.into_iter().filter(|&p| alive(p)).collect();
             if live.is_empty() {
                 gone.push(verdict);
@@ -296,7 +299,8 @@ impl Correlator {
             }
             let state = self.workloads.entry(verdict.workload.clone()).or_default();
             state.live_pids.extend(live);
-            for e in &verdict.evidence {
+            for e in &mut verdict.evidence {
+                restored(e);
                 merge(&mut state.evidence, e.clone());
             }
             state.verdicts.insert(verdict.class, verdict);
@@ -308,20 +312,21 @@ impl Correlator {
     /// if decisive) and resolves verdicts left with none: a workload that
     /// stopped mining but kept running is cleared. Levels never go down
     /// while a verdict is open; scores do.
-    pub fn decay(&mut self, now: SystemTime) -> Vec<Verdict> {
+    /// `now_ns`: CLOCK_MONOTONIC ([`crate::time::monotonic_ns`]).
+    pub fn decay(&mut self, now_ns: u64) -> Vec<Verdict> {
         let mut resolved = Vec::new();
         self.workloads.retain(|_, state| {
             state.evidence.retain(|e| {
-                let age = now.duration_since(e.last_seen).unwrap_or_default();
-                age < if e.decisive {
-                    FORGET_DECISIVE_AFTER
-                } else {
-                    FORGET_AFTER
-                }
+                age(e, now_ns)
+                    < if e.decisive {
+                        FORGET_DECISIVE_AFTER
+                    } else {
+                        FORGET_AFTER
+                    }
             });
             let classes: Vec<Class> = state.verdicts.keys().copied().collect();
             for class in classes {
-                let (score, _, evidence) = assess(&state.evidence, class, now);
+                let (score, _, evidence) = assess(&state.evidence, class, now_ns);
                 if evidence.is_empty() {
                     if let Some(verdict) = state.verdicts.remove(&class) {
                         resolved.push(verdict);
@@ -348,8 +353,7 @@ impl Correlator {
             .is_some_and(|v| names_something_new(&v.evidence, &evidence));
         merge(&mut state.evidence, evidence);
 
-        let now = SystemTime::now();
-        let (score, level, evidence) = assess(&state.evidence, class, now);
+        let (score, level, evidence) = assess(&state.evidence, class, crate::time::monotonic_ns());
 
         match state.verdicts.get_mut(&class) {
             Some(verdict) => {
@@ -390,11 +394,10 @@ fn decisive_or_enough(level: Level, score: f32) -> bool {
 /// A class's score and level from a workload's evidence at `now`:
 /// `1 - Π(1 - strength × decay)`, decay halving every [`HALF_LIFE`] since
 /// the evidence was last seen; decisive evidence confirms while it is kept.
-fn assess(all: &[Evidence], class: Class, now: SystemTime) -> (f32, Level, Vec<Evidence>) {
+fn assess(all: &[Evidence], class: Class, now_ns: u64) -> (f32, Level, Vec<Evidence>) {
     let relevant: Vec<&Evidence> = all.iter().filter(|e| class_of(e.kind) == class).collect();
     let decayed = |e: &Evidence| {
-        let age = now.duration_since(e.last_seen).unwrap_or_default();
-        e.strength * 0.5f32.powf(age.as_secs_f32() / HALF_LIFE.as_secs_f32())
+        e.strength * 0.5f32.powf(age(e, now_ns).as_secs_f32() / HALF_LIFE.as_secs_f32())
     };
     let score = 1.0 - relevant.iter().fold(1.0, |acc, e| acc * (1.0 - decayed(e)));
     let level = if relevant.iter().any(|e| e.decisive) {
@@ -407,25 +410,88 @@ fn assess(all: &[Evidence], class: Class, now: SystemTime) -> (f32, Level, Vec<E
     (score, level, relevant.into_iter().cloned().collect())
 }
 
-/// The same observation (kind, pid, summary) again only refreshes the one
-/// record; evidence lists stay short and readable.
+/// How long ago evidence was last seen, on the monotonic clock.
+fn age(e: &Evidence, now_ns: u64) -> Duration {
+    Duration::from_nanos(now_ns.saturating_sub(e.seen_ns))
+}
+
+/// Evidence read back from a saved state: its monotonic time from its
+/// wall-clock one (all that survives a reboot), and its key, which states
+/// saved before keys existed lack.
+fn restored(e: &mut Evidence) {
+    let ago = SystemTime::now()
+        .duration_since(e.last_seen)
+        .unwrap_or_default();
+    e.seen_ns = crate::time::monotonic_ns().saturating_sub(ago.as_nanos() as u64);
+    if e.key.is_empty() {
+        e.key = crate::evidence::sign_key(e.kind, e.pid, &e.attributes);
+    }
+}
+
+/// The same sign again ([`Evidence::key`]) only refreshes its one record:
+/// repeating, re-forking or re-exec'ing cannot add up. A new sign is kept
+/// within [`EVIDENCE_PER_KIND`] and [`EVIDENCE_PER_WORKLOAD`]; past them
+/// the weakest goes, which may be the new one: decisive evidence is never
+/// given up for weak, and weak for weak only the stalest.
 fn merge(list: &mut Vec<Evidence>, new: Evidence) {
-    if let Some(old) = list
-        .iter_mut()
-        .find(|e| e.kind == new.kind && e.pid == new.pid && e.summary == new.summary)
-    {
-        old.last_seen = new.last_seen;
-        old.strength = old.strength.max(new.strength);
-        old.decisive |= new.decisive;
-        // Latest measurements win (shares, rates); identity values are
-        // the same by construction of the summary.
-        old.attributes.extend(new.attributes);
+    if let Some(old) = list.iter_mut().find(|e| e.key == new.key) {
+        refresh(old, new);
         return;
     }
-    if list.len() >= EVIDENCE_PER_WORKLOAD {
-        list.remove(0);
+    let same_kind = list.iter().filter(|e| e.kind == new.kind).count();
+    let full = if same_kind >= EVIDENCE_PER_KIND {
+        Some(Some(new.kind))
+    } else if list.len() >= EVIDENCE_PER_WORKLOAD {
+        Some(None)
+    } else {
+        None
+    };
+    if let Some(kind) = full {
+        let weakest = list
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| kind.is_none_or(|k| e.kind == k))
+            .min_by(|(_, a), (_, b)| keep_order(a, b))
+            .map(|(i, e)| (i, keep_order(e, &new).is_lt()));
+        match weakest {
+            Some((i, true)) => {
+                list.remove(i);
+            }
+            // The newcomer is the weakest: the list stays as it is.
+            _ => return,
+        }
     }
     list.push(new);
+}
+
+/// Which of two records is worth less: weak before decisive, then the
+/// lower strength, then the one seen longer ago.
+fn keep_order(a: &Evidence, b: &Evidence) -> std::cmp::Ordering {
+    a.decisive
+        .cmp(&b.decisive)
+        .then(a.strength.total_cmp(&b.strength))
+        .then(a.seen_ns.cmp(&b.seen_ns))
+}
+
+/// `new` is the same sign as `old`, seen again: the latest times, the
+/// latest process, the strongest strength with its words. Attributes
+/// accumulate (a login after a subscribe), the stronger observation's
+/// values winning where both have one.
+fn refresh(old: &mut Evidence, new: Evidence) {
+    old.first_seen = old.first_seen.min(new.first_seen);
+    old.last_seen = old.last_seen.max(new.last_seen);
+    old.seen_ns = old.seen_ns.max(new.seen_ns);
+    old.pid = new.pid;
+    old.decisive |= new.decisive;
+    if new.strength >= old.strength {
+        old.strength = new.strength;
+        old.summary = new.summary;
+        old.attributes.extend(new.attributes);
+    } else {
+        for (key, value) in new.attributes {
+            old.attributes.entry(key).or_insert(value);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -451,18 +517,24 @@ mod tests {
         );
     }
 
+    /// Stratum evidence from `pid` on its flow to a pool.
     fn stratum(pid: u32, summary: &str, decisive: bool, strength: f32) -> Evidence {
-        Evidence {
-            workload: Workload::Session { sid: 100 },
+        on_flow(pid, "203.0.113.9:3333", summary, decisive, strength)
+    }
+
+    fn on_flow(pid: u32, remote: &str, summary: &str, decisive: bool, strength: f32) -> Evidence {
+        let mut attributes = serde_json::Map::new();
+        attributes.insert("remote".into(), remote.into());
+        Evidence::new(
+            Workload::Session { sid: 100 },
             pid,
-            kind: EvidenceKind::Stratum,
+            EvidenceKind::Stratum,
             strength,
             decisive,
-            summary: summary.into(),
-            attributes: serde_json::Map::new(),
-            first_seen: SystemTime::now(),
-            last_seen: SystemTime::now(),
-        }
+            summary.into(),
+            attributes,
+            SystemTime::now(),
+        )
     }
 
     #[test]
@@ -500,11 +572,193 @@ mod tests {
         let mut c = Correlator::new("h");
         let (change, v) = c.observe(stratum(7, "keepalive", false, 0.3)).unwrap();
         assert_eq!((change, v.level), (Change::Opened, Level::Observed));
-        let (change, v) = c.observe(stratum(7, "other", false, 0.5)).unwrap();
+        // The same sign again, stronger: one record, the stronger counts.
+        assert!(c.observe(stratum(7, "keepalive", false, 0.5)).is_none());
+        // Another sign (another peer) adds up.
+        let (change, v) = c
+            .observe(on_flow(7, "198.51.100.4:443", "other", false, 0.5))
+            .unwrap();
         assert_eq!((change, v.level), (Change::Raised, Level::Suspected));
         let (change, v) = c.observe(stratum(8, "login", true, 1.0)).unwrap();
         assert_eq!((change, v.level), (Change::Raised, Level::Confirmed));
-        assert_eq!(v.evidence.len(), 3);
+        // The login went to the first pool: that record is now decisive.
+        assert_eq!(v.evidence.len(), 2);
+        assert!(v.evidence[0].decisive && v.evidence[0].pid == 8);
+    }
+
+    #[test]
+    fn a_flood_of_cheap_signs_cannot_push_out_decisive_evidence() {
+        let mut c = Correlator::new("h");
+        let (_, mining) = c.observe(stratum(7, "login", true, 1.0)).unwrap();
+        // Discovery datagrams to ever new peers, many times the cap.
+        for i in 0..(4 * EVIDENCE_PER_WORKLOAD) {
+            let mut attributes = serde_json::Map::new();
+            attributes.insert(
+                "remote".into(),
+                format!("192.0.2.{}:{}", i % 250, 30000 + i).into(),
+            );
+            let _ = c.observe(Evidence::new(
+                Workload::Session { sid: 100 },
+                7,
+                EvidenceKind::P2p,
+                0.1,
+                false,
+                format!("discovery datagram {i}"),
+                attributes,
+                SystemTime::now(),
+            ));
+        }
+        let state = c.workloads.values().next().unwrap();
+        let p2p = state
+            .evidence
+            .iter()
+            .filter(|e| e.kind == EvidenceKind::P2p);
+        assert_eq!(p2p.count(), EVIDENCE_PER_KIND);
+        assert!(state.evidence.len() <= EVIDENCE_PER_WORKLOAD);
+        // The next decay keeps the verdict open and confirmed.
+        assert!(c.decay(crate::time::monotonic_ns()).is_empty());
+        let open = c.open_verdicts().find(|v| v.id == mining.id).unwrap();
+        assert_eq!(open.level, Level::Confirmed);
+        assert!(open.evidence.iter().any(|e| e.decisive));
+    }
+
+    #[test]
+    fn the_total_cap_gives_up_the_weakest_sign_or_the_newcomer() {
+        let mut list = Vec::new();
+        let sign = |i: usize, strength: f32, decisive: bool| {
+            let mut attributes = serde_json::Map::new();
+            attributes.insert("remote".into(), format!("192.0.2.1:{i}").into());
+            let kind = [
+                EvidenceKind::Stratum,
+                EvidenceKind::JobCadence,
+                EvidenceKind::P2p,
+                EvidenceKind::StratumV2,
+                EvidenceKind::GpuHashing,
+            ][i % 5];
+            Evidence::new(
+                Workload::Session { sid: 1 },
+                i as u32,
+                kind,
+                strength,
+                decisive,
+                String::new(),
+                attributes,
+                SystemTime::now(),
+            )
+        };
+        for i in 0..EVIDENCE_PER_WORKLOAD {
+            merge(&mut list, sign(i, 0.5, i == 3));
+        }
+        assert_eq!(list.len(), EVIDENCE_PER_WORKLOAD);
+        // Weaker than everything kept: not taken.
+        merge(&mut list, sign(1000, 0.1, false));
+        assert!(!list.iter().any(|e| e.pid == 1000));
+        // Stronger: takes the place of the stalest weak one, never the decisive.
+        merge(&mut list, sign(1001, 0.9, false));
+        assert!(list.iter().any(|e| e.pid == 1001));
+        assert!(list.iter().any(|e| e.pid == 3 && e.decisive));
+        assert!(!list.iter().any(|e| e.pid == 0));
+        assert_eq!(list.len(), EVIDENCE_PER_WORKLOAD);
+    }
+
+    /// One weak sign, as process `pid` shows it: the words (and for huge
+    /// pages the sysctl) vary with the process, the sign does not.
+    fn weak_sign(which: usize, pid: u32) -> Evidence {
+        let mut attributes = serde_json::Map::new();
+        let (kind, strength, summary) = match which {
+            0 => {
+                attributes.insert("signal".into(), "command_line".into());
+                attributes.insert("hints".into(), serde_json::json!([{"kind": "pool_url"}]));
+                (
+                    EvidenceKind::CommandLine,
+                    0.3,
+                    format!("pid {pid} was started with -o stratum+tcp://…"),
+                )
+            }
+            1 => {
+                attributes.insert("signal".into(), "hugepage_reservation".into());
+                let sysctl = if pid.is_multiple_of(2) {
+                    "nr_hugepages"
+                } else {
+                    "nr_overcommit_hugepages"
+                };
+                attributes.insert("sysctl".into(), sysctl.into());
+                (
+                    EvidenceKind::MinerHygiene,
+                    0.15,
+                    format!("pid {pid} set {sysctl} to 1280"),
+                )
+            }
+            2 => {
+                attributes.insert("pool_domain".into(), "supportxmr.com".into());
+                attributes.insert(
+                    "source".into(),
+                    if pid.is_multiple_of(2) {
+                        "dns"
+                    } else {
+                        "tls_sni"
+                    }
+                    .into(),
+                );
+                (
+                    EvidenceKind::PoolName,
+                    0.4,
+                    format!("pid {pid} asked for pool.supportxmr.com"),
+                )
+            }
+            _ => {
+                attributes.insert("signal".into(), "msr_write".into());
+                (
+                    EvidenceKind::MinerHygiene,
+                    0.3,
+                    format!("pid {pid} opened an MSR for writing"),
+                )
+            }
+        };
+        Evidence::new(
+            Workload::Session { sid: 42 },
+            pid,
+            kind,
+            strength,
+            false,
+            summary,
+            attributes,
+            SystemTime::now(),
+        )
+    }
+
+    /// The highest pow-mining level a stream of evidence reached, and the
+    /// score it ended with.
+    fn outcome(stream: impl IntoIterator<Item = Evidence>) -> (Option<Level>, f32) {
+        let mut c = Correlator::new("h");
+        let mut highest = None;
+        for e in stream {
+            if let Some((_, v)) = c.observe(e) {
+                highest = highest.max(Some(v.level));
+            }
+        }
+        let score = c.open_verdicts().map(|v| v.score).fold(0.0, f32::max);
+        (highest, score)
+    }
+
+    proptest::proptest! {
+        /// The property: a sign shown again, by the same process
+        /// (repeat), by a child (re-fork: a new pid) or by a new image
+        /// (re-exec: new words), never raises a verdict above what each
+        /// sign shown once gives.
+        #[test]
+        fn repeating_reforking_or_reexecing_a_sign_never_raises_a_verdict(
+            shown in proptest::collection::vec((0usize..4, 100u32..140), 1..60),
+        ) {
+            let distinct: std::collections::BTreeSet<usize> =
+                shown.iter().map(|&(which, _)| which).collect();
+            let (once_level, once_score) =
+                outcome(distinct.iter().map(|&which| weak_sign(which, 100)));
+            let (level, score) =
+                outcome(shown.iter().map(|&(which, pid)| weak_sign(which, pid)));
+            proptest::prop_assert_eq!(level, once_level);
+            proptest::prop_assert!((score - once_score).abs() < 1e-3, "{} vs {}", score, once_score);
+        }
     }
 
     fn evidence(
@@ -514,8 +768,8 @@ mod tests {
         decisive: bool,
         summary: &str,
     ) -> Evidence {
-        Evidence {
-            workload: Workload::Container {
+        Evidence::new(
+            Workload::Container {
                 runtime: "containerd",
                 id: "c".repeat(64),
                 pod_uid: None,
@@ -524,11 +778,10 @@ mod tests {
             kind,
             strength,
             decisive,
-            summary: summary.into(),
-            attributes: serde_json::Map::new(),
-            first_seen: SystemTime::now(),
-            last_seen: SystemTime::now(),
-        }
+            summary.into(),
+            serde_json::Map::new(),
+            SystemTime::now(),
+        )
     }
 
     /// Feeds a recorded evidence stream; returns the last state of each
@@ -629,18 +882,27 @@ mod tests {
     fn evidence_decays_and_a_verdict_with_none_left_resolves() {
         let mut c = Correlator::new("h");
         let mut old = evidence(EvidenceKind::PoolName, 4, 0.7, false, "pool lookup");
-        old.last_seen = SystemTime::now() - FORGET_AFTER / 2;
+        old.seen_ns -= (FORGET_AFTER / 2).as_nanos() as u64;
+        // The wall clock says otherwise (it was set back): ages are
+        // measured on the monotonic clock.
+        old.last_seen = SystemTime::now() + FORGET_AFTER;
         let (_, v) = c.observe(old).unwrap();
         // Half-life 10 min: seen 15 minutes ago, it counts for about a third.
         assert!(v.score < 0.3 && v.level == Level::Observed, "{}", v.score);
-        assert!(c.decay(SystemTime::now()).is_empty());
-        let resolved = c.decay(SystemTime::now() + FORGET_AFTER);
+        let now = crate::time::monotonic_ns();
+        let later = |d: Duration| now + d.as_nanos() as u64;
+        assert!(c.decay(now).is_empty());
+        let resolved = c.decay(later(FORGET_AFTER));
         assert_eq!(resolved.len(), 1);
         assert_eq!(c.workload_count(), 0);
         // Decisive evidence is kept longer.
         let _ = c.observe(evidence(EvidenceKind::Stratum, 4, 1.0, true, "login"));
-        assert!(c.decay(SystemTime::now() + FORGET_AFTER).is_empty());
-        assert_eq!(c.decay(SystemTime::now() + FORGET_DECISIVE_AFTER).len(), 1);
+        assert!(c.decay(later(FORGET_AFTER)).is_empty());
+        assert_eq!(
+            c.decay(later(FORGET_DECISIVE_AFTER + Duration::from_secs(1)))
+                .len(),
+            1
+        );
     }
 
     #[test]

@@ -85,6 +85,11 @@ pub struct Evidence {
     pub workload: Workload,
     pub pid: u32,
     pub kind: EvidenceKind,
+    /// Which sign this is ([`sign_key`]): evidence with the same key about
+    /// the same workload is one record, however often it repeats and
+    /// whichever of the workload's processes shows it.
+    #[serde(default)]
+    pub key: String,
     /// 0..=1: how strongly this alone points at its class.
     pub strength: f32,
     /// Enough alone to confirm a verdict.
@@ -96,4 +101,89 @@ pub struct Evidence {
     pub first_seen: SystemTime,
     #[serde(with = "crate::time::rfc3339")]
     pub last_seen: SystemTime,
+    /// `last_seen` on CLOCK_MONOTONIC: what ages evidence, so that a wall
+    /// clock set back or forward neither keeps nor drops it. Not saved:
+    /// restored evidence gets it from `last_seen` (the wall clock is all
+    /// that survives a reboot).
+    #[serde(skip)]
+    pub seen_ns: u64,
+}
+
+impl Evidence {
+    /// Evidence seen now, first seen at `first_seen`, with its sign key.
+    #[allow(clippy::too_many_arguments, reason = "the record's own fields")]
+    pub fn new(
+        workload: Workload,
+        pid: u32,
+        kind: EvidenceKind,
+        strength: f32,
+        decisive: bool,
+        summary: String,
+        attributes: serde_json::Map<String, serde_json::Value>,
+        first_seen: SystemTime,
+    ) -> Self {
+        Self {
+            workload,
+            pid,
+            kind,
+            key: sign_key(kind, pid, &attributes),
+            strength,
+            decisive,
+            summary,
+            attributes,
+            first_seen,
+            last_seen: SystemTime::now(),
+            seen_ns: crate::time::monotonic_ns(),
+        }
+    }
+}
+
+/// The identity of a sign: what makes two pieces of evidence about one
+/// workload the same thing seen again, never the prose that describes it
+/// (docs/design.md, "Evidence identity"). A repeated, re-forked or
+/// re-exec'd sign refreshes one record instead of adding up:
+/// - the command line and config file: one sign per workload, the
+///   strongest counts (a miner's flags do not get stronger by forking);
+/// - miner hygiene: per signal (`nr_hugepages` then
+///   `nr_overcommit_hugepages` is one huge-page reservation);
+/// - a pool name: per pool domain, whether asked in DNS, sent as SNI or
+///   seen in a certificate;
+/// - the RandomX marker: per executable;
+/// - flow evidence (stratum, job cadence, p2p): per peer; a p2p fan-out
+///   per network;
+/// - GPU evidence: per process.
+pub fn sign_key(
+    kind: EvidenceKind,
+    pid: u32,
+    attributes: &serde_json::Map<String, serde_json::Value>,
+) -> String {
+    let text = |key: &str| attributes.get(key).and_then(serde_json::Value::as_str);
+    let name = kind.name();
+    let per_peer = || match text("remote") {
+        Some(remote) => format!("{name}|{remote}"),
+        None => format!("{name}|pid {pid}"),
+    };
+    match kind {
+        EvidenceKind::CommandLine => name.to_owned(),
+        EvidenceKind::MinerHygiene => format!("{name}|{}", text("signal").unwrap_or("")),
+        EvidenceKind::PoolName => match text("pool_domain") {
+            Some(domain) => format!("{name}|{domain}"),
+            None => per_peer(),
+        },
+        EvidenceKind::RandomxFpu => match text("exe") {
+            Some(exe) if !exe.is_empty() => format!("{name}|{exe}"),
+            _ => format!("{name}|pid {pid}"),
+        },
+        EvidenceKind::P2p if attributes.contains_key("distinct_peers") => {
+            format!("{name}|{}|fan-out", text("network").unwrap_or(""))
+        }
+        EvidenceKind::Stratum
+        | EvidenceKind::StratumV2
+        | EvidenceKind::JobCadence
+        | EvidenceKind::P2p => per_peer(),
+        EvidenceKind::GpuHashing
+        | EvidenceKind::GpuTraining
+        | EvidenceKind::GpuInference
+        | EvidenceKind::GpuZkProving => format!("{name}|pid {pid}"),
+    }
 }

@@ -224,18 +224,16 @@ mod tests {
     }
 
     fn stratum(pid: u32) -> Evidence {
-        let now = SystemTime::now();
-        Evidence {
-            workload: Workload::Process { tgid: pid },
+        Evidence::new(
+            Workload::Process { tgid: pid },
             pid,
-            kind: EvidenceKind::Stratum,
-            strength: 1.0,
-            decisive: true,
-            summary: format!("pid {pid} logged in to a pool"),
-            attributes: Map::new(),
-            first_seen: now,
-            last_seen: now,
-        }
+            EvidenceKind::Stratum,
+            1.0,
+            true,
+            format!("pid {pid} logged in to a pool"),
+            Map::new(),
+            SystemTime::now(),
+        )
     }
 
     #[test]

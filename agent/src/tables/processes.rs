@@ -559,6 +559,7 @@ mod tests {
         let mut table = ProcessTable::new(16);
         let me = std::process::id();
         table.get_or_load(me).expect("own /proc entry");
+        // SAFETY: ExecEvent is plain data (integers and byte arrays).
         let mut exec: ExecEvent = unsafe { std::mem::zeroed() };
         exec.header.tgid = me;
         exec.argv[..8].copy_from_slice(b"new\0arg\0");
