@@ -134,6 +134,63 @@ fn the_command_line_of_a_process_started_before_the_agent_is_read_and_judged() {
     );
 }
 
+/// One miner-like command line, shown again and again: by the process,
+/// by children it forks (the same argv) and by images it execs with the
+/// same arguments. It is one sign: the workload's verdict never rises
+/// past `observed`.
+#[test]
+fn a_command_line_repeated_across_forks_and_execs_stays_observed() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("cmdline-repeat");
+    let mut agent = Agent::start(&cgroup);
+    let args = [
+        "kworker",
+        "-o",
+        "stratum+tcp://edge-3.example.net:5555",
+        "-u",
+        WALLET,
+        "--donate-level",
+        "1",
+    ];
+    // Forks children that exec `sh` with the same arguments, three rounds,
+    // then execs itself with them once more.
+    let script = r#"for round in 1 2 3; do
+        for i in 1 2 3; do sh -c 'sleep 0.2' "$0" "$@" & done
+        wait
+    done
+    exec sh -c 'for i in 1 2 3; do sh -c "sleep 0.2" "$0" "$@"; done; sleep 1' "$0" "$@""#;
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", script]).args(args).stdout(Stdio::null());
+    let mut child = cgroup.spawn(cmd);
+    let pid = u64::from(child.id());
+    let first = agent
+        .wait_for_finding(Duration::from_secs(10), |f| finding_pid(f) == Some(pid))
+        .unwrap_or_else(|| panic!("no finding for the command line: {:?}", agent.seen));
+    assert_eq!(first["level"], "observed", "{first}");
+    let _ = child.wait();
+    // Time for every repeat to have been judged.
+    let _ = agent.wait_for_finding(Duration::from_secs(3), |f| {
+        f["workload"] == first["workload"] && f["level"] != "observed"
+    });
+    let raised: Vec<&Value> = agent
+        .seen
+        .iter()
+        .filter(|f| f["workload"] == first["workload"] && f["level"] != "observed")
+        .collect();
+    assert!(
+        raised.is_empty(),
+        "one sign, repeated, raised the verdict: {raised:?}"
+    );
+    let repeats = agent
+        .seen
+        .iter()
+        .filter(|f| f["workload"] == first["workload"])
+        .count();
+    eprintln!("{repeats} finding lines for the workload");
+}
+
 #[test]
 fn a_renamed_busy_miner_is_caught_by_the_config_next_to_its_binary() {
     if !require_root() {
