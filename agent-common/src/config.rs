@@ -23,9 +23,15 @@ pub struct KernelOffsets {
     pub task_pid: u32,
     /// `module.name` (kernels with loadable modules).
     pub module_name: u32,
+    /// `task_struct.signal` (a pointer) and `signal_struct.live` (an
+    /// `atomic_t`): the threads of the group still running. The exit
+    /// tracepoint fires after the exiting thread took itself off, so a
+    /// process ends when a thread exits and sees it at 0.
+    pub task_signal: u32,
+    pub signal_live: u32,
     pub _pad: u32,
 }
-const _: () = assert!(size_of::<KernelOffsets>() == 48);
+const _: () = assert!(size_of::<KernelOffsets>() == 56);
 
 impl KernelOffsets {
     pub const UNKNOWN: u32 = u32::MAX;
@@ -41,6 +47,8 @@ impl KernelOffsets {
         fpstate_mxcsr: Self::UNKNOWN,
         task_pid: Self::UNKNOWN,
         module_name: Self::UNKNOWN,
+        task_signal: Self::UNKNOWN,
+        signal_live: Self::UNKNOWN,
         _pad: 0,
     };
 }
@@ -55,7 +63,7 @@ pub struct Config {
     pub sample_segments: u32,
     pub offsets: KernelOffsets,
 }
-const _: () = assert!(size_of::<Config>() == 56);
+const _: () = assert!(size_of::<Config>() == 64);
 
 impl Config {
     pub const DEFAULT: Self = Self {

@@ -139,13 +139,34 @@ fn on_exec(bprm: *const u8) {
     entry.submit(wakeup_flags(&PROCESS_EVENTS));
 }
 
+/// A process ends when its last thread does, not its leader: a leader
+/// that calls `pthread_exit` leaves its threads running (and hashing).
+/// Where the kernel's BTF gave no `signal->live`, the leader's exit is
+/// taken for the process's, as before.
 #[inline(always)]
 fn on_exit() {
     let cfg = config();
     let pid_tgid = bpf_get_current_pid_tgid();
     let (pid, tgid) = (pid_tgid as u32, (pid_tgid >> 32) as u32);
-    // Threads other than the leader come and go with their process.
-    if pid != tgid || tgid == cfg.agent_tgid {
+    if tgid == cfg.agent_tgid {
+        return;
+    }
+    let offsets = cfg.offsets;
+    let last_thread = if offsets.task_signal == KernelOffsets::UNKNOWN
+        || offsets.signal_live == KernelOffsets::UNKNOWN
+    {
+        pid == tgid
+    } else {
+        let task = unsafe { bpf_get_current_task() } as *const u8;
+        let signal: Option<*const u8> = unsafe { read_at(task, offsets.task_signal) };
+        // Unreadable: say nothing rather than end a live process; the
+        // agent's reconciliation with /proc catches what is missed.
+        match signal.and_then(|signal| unsafe { read_at::<i32>(signal, offsets.signal_live) }) {
+            Some(live) => live == 0,
+            None => false,
+        }
+    };
+    if !last_thread {
         return;
     }
     let Some(mut entry) = PROCESS_EVENTS.reserve::<ExitEvent>(0) else {

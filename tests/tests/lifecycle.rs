@@ -242,3 +242,64 @@ fn an_exec_storm_overflows_the_process_ring_and_costs_no_flow_sample() {
     assert_eq!(field("flow_ring_dropped"), 0);
     assert_eq!(detected, 5, "miners detected during the storm");
 }
+
+/// The state of a thread-group leader, from /proc/<pid>/stat (the letter
+/// after the command name).
+fn leader_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// A process ends when its last thread does: a leader calling
+/// `pthread_exit` while another thread keeps mining does not resolve the
+/// verdict; the process's real end does.
+#[test]
+fn a_leader_that_calls_pthread_exit_does_not_end_its_process() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("leader-exit");
+    let pool = assay_tests::Server::start("pool");
+    let mut agent = Agent::start(&cgroup);
+    let mut miner = assay_tests::emulator();
+    miner
+        .args(["stratum", "--variant", "st5", "--connect", &pool.addr])
+        .args([
+            "--leader-exits",
+            "--hold-ms",
+            "6000",
+            "--submit-every-ms",
+            "700",
+        ])
+        .stdout(std::process::Stdio::null());
+    let mut miner = cgroup.spawn(miner);
+    let pid = miner.id();
+    let opened = agent
+        .wait_for_finding(Duration::from_secs(5), |f| {
+            assay_tests::finding_pid(f) == Some(u64::from(pid))
+        })
+        .expect("no finding for the miner");
+    assert_eq!(opened["level"], "confirmed", "{opened}");
+    // The leader is a zombie now, its other thread still mining.
+    assert_eq!(
+        leader_state(pid),
+        Some('Z'),
+        "the leader did not exit first"
+    );
+    let resolved =
+        |f: &serde_json::Value| f["id"] == opened["id"] && f["event"] == "verdict.resolved";
+    assert!(
+        agent
+            .wait_for_finding(Duration::from_secs(3), resolved)
+            .is_none(),
+        "resolved while a thread of the process was still mining"
+    );
+    assert!(miner.wait().unwrap().success(), "miner failed");
+    assert!(
+        agent
+            .wait_for_finding(Duration::from_secs(5), resolved)
+            .is_some(),
+        "not resolved once the process really ended: {:?}",
+        agent.seen
+    );
+}

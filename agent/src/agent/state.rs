@@ -28,7 +28,7 @@ use crate::{
     },
     tables::{
         peers::PeerBook,
-        processes::{ProcessInfo, ProcessTable},
+        processes::{self, ProcessInfo, ProcessTable},
         resolvers::ResolverBook,
         workload::Workload,
     },
@@ -52,6 +52,8 @@ const ARENA_KEPT: usize = 1 << 20;
 const CADENCE_REQUESTS_PER_TICK: usize = 256;
 /// Ticks between two decay passes of the correlator.
 const DECAY_EVERY_TICKS: u64 = 10;
+/// Ticks between listings of /proc that catch lost exits.
+const RECONCILE_EVERY_TICKS: u64 = 30;
 
 /// What the agent knows, kept up to date by the sensors.
 pub(super) struct Tables {
@@ -76,6 +78,9 @@ pub(super) struct Stats {
     /// Config files and other files processes name that were not read,
     /// and why is in the debug log (a FIFO, a symlink out of the root…).
     pub named_files_refused: u64,
+    /// Processes ended by reconciliation with /proc: their exit event was
+    /// lost.
+    pub exits_reconciled: u64,
     pub kernel_counters: [u64; counter::COUNT as usize],
 }
 
@@ -291,6 +296,34 @@ impl Agent {
         }
     }
 
+    /// Asks a worker for a listing of /proc, to catch exits that were lost.
+    fn list_processes(&mut self) {
+        let _ = self
+            .workers
+            .submit(|| Done::Listing(processes::list_proc()));
+    }
+
+    /// Processes the agent holds as running that a listing of /proc did not
+    /// show, and that are still gone now, exited without an event reaching
+    /// us (the process ring was full): they are ended as if it had come.
+    pub(super) fn reconcile(&mut self, taken_ns: u64, listed: &HashSet<u32>) {
+        let mut gone = self.tables.processes.missing_from(listed, taken_ns);
+        gone.extend(
+            self.reporter
+                .correlator
+                .named_pids()
+                .filter(|pid| !listed.contains(pid) && self.tables.processes.get(*pid).is_none()),
+        );
+        gone.sort_unstable();
+        gone.dedup();
+        for tgid in gone {
+            if !processes::in_proc(tgid) {
+                self.stats.exits_reconciled += 1;
+                self.on_exit(tgid);
+            }
+        }
+    }
+
     /// Every per-process structure, forgotten in one place.
     pub(super) fn forget_process(&mut self, tgid: u32) {
         self.tables.peers.forget(tgid);
@@ -317,6 +350,9 @@ impl Agent {
         }
         self.check_busy_processes();
         self.read_command_lines();
+        if self.ticks.is_multiple_of(RECONCILE_EVERY_TICKS) {
+            self.list_processes();
+        }
         self.cuda_tick(ebpf);
         if self.ticks.is_multiple_of(FPU_WINDOW_TICKS) {
             for finding in self.fpu.poll() {

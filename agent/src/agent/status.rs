@@ -141,6 +141,13 @@ impl Agent {
             s.named_files_refused as f64,
         );
         push(
+            "assay_exits_reconciled_total",
+            "Processes found gone by the periodic listing of /proc, whose exit event never came (a full process ring).",
+            "counter",
+            vec![],
+            s.exits_reconciled as f64,
+        );
+        push(
             "assay_command_line_reads_dropped_total",
             "Processes found in /proc whose command line was never read: the queue of reads for the workers was full.",
             "counter",
@@ -252,6 +259,7 @@ impl Agent {
             worker_skips = WorkerStats::get(&workers.skipped),
             named_files_refused = s.named_files_refused,
             command_line_reads_dropped = self.tables.processes.argv_reads_dropped,
+            exits_reconciled = s.exits_reconciled,
             flow_rearm_errors = self.rearm.as_ref().map_or(0, |r| r.errors),
             flows_evicted = self.tables.flows.evicted,
             processes = self.tables.processes.len(),

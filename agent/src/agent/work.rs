@@ -27,6 +27,8 @@ pub(super) enum Done {
     Busy(BusyFindings),
     /// GPU libraries processes map, for the CUDA sensor to probe.
     CudaLibraries(Vec<crate::procfs::libraries::Mapped>),
+    /// The thread groups in /proc, and when the listing began.
+    Listing(Option<(u64, std::collections::HashSet<u32>)>),
     /// The command line of a process found in /proc (None: it is gone).
     CommandLine {
         tgid: u32,
@@ -103,6 +105,8 @@ impl super::state::Agent {
             Done::Sockets(snapshot) => self.on_socket_snapshot(&snapshot),
             Done::Busy(found) => self.on_busy_findings(found),
             Done::CudaLibraries(found) => self.found_cuda_libraries = found,
+            Done::Listing(Some((taken_ns, listed))) => self.reconcile(taken_ns, &listed),
+            Done::Listing(None) => {}
             Done::CommandLine { tgid, argv } => {
                 if let Some(argv) = argv
                     && self.tables.processes.set_argv(tgid, argv)

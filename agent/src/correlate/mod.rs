@@ -249,6 +249,13 @@ impl Correlator {
         self.workloads.values().flat_map(|s| s.verdicts.values())
     }
 
+    /// Every process that evidence named and that has not exited.
+    pub fn named_pids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.workloads
+            .values()
+            .flat_map(|s| s.live_pids.iter().copied())
+    }
+
     pub fn workload_count(&self) -> usize {
         self.workloads.len()
     }

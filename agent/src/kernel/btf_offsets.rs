@@ -58,6 +58,8 @@ pub fn resolve(btf_path: &Path) -> Result<(KernelOffsets, Vec<MissingField>)> {
         task_pid: field("task_struct.pid"),
         // Only kernels with loadable modules have it: not worth a warning.
         module_name: member_offset(&btf, "module", "name").unwrap_or(KernelOffsets::UNKNOWN),
+        task_signal: field("task_struct.signal"),
+        signal_live: field("signal_struct.live"),
         _pad: 0,
     };
     Ok((offsets, missing))

@@ -6,7 +6,7 @@
 //! them, so nothing is attributed wrongly, only less cheaply.
 
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::{HashMap, HashSet, VecDeque},
     fs,
 };
 
@@ -64,6 +64,10 @@ pub struct ProcessInfo {
     /// given. Policy matches this, never [`Self::exe`].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub resolved_exe: Option<String>,
+    /// When the table took it in (CLOCK_MONOTONIC): a /proc listing taken
+    /// before that cannot show it, and must not end it.
+    #[serde(skip)]
+    pub known_since_ns: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -190,6 +194,7 @@ impl ProcessTable {
             started: Some(rfc3339_of_monotonic(event.header.timestamp_ns)),
             exe_inode: None,
             resolved_exe: None,
+            known_since_ns: 0,
         });
     }
 
@@ -257,7 +262,13 @@ impl ProcessTable {
                 self.overflow = Some(info);
                 return self.overflow.as_ref();
             }
-            self.processes.insert(tgid, info);
+            self.processes.insert(
+                tgid,
+                ProcessInfo {
+                    known_since_ns: crate::time::monotonic_ns(),
+                    ..info
+                },
+            );
         }
         let info = self.processes.get_mut(&tgid)?;
         if !info.context_loaded {
@@ -333,12 +344,23 @@ impl ProcessTable {
         }
     }
 
-    fn insert(&mut self, info: ProcessInfo) {
+    fn insert(&mut self, mut info: ProcessInfo) {
         if self.processes.len() >= self.capacity && !self.processes.contains_key(&info.pid) {
             self.dropped += 1;
             return;
         }
+        info.known_since_ns = crate::time::monotonic_ns();
         self.processes.insert(info.pid, info);
+    }
+
+    /// Processes the table knew before `taken_ns` that a listing of /proc
+    /// taken then did not show: their exits were lost (a full ring).
+    pub fn missing_from(&self, listed: &HashSet<u32>, taken_ns: u64) -> Vec<u32> {
+        self.processes
+            .values()
+            .filter(|p| p.known_since_ns < taken_ns && !listed.contains(&p.pid))
+            .map(|p| p.pid)
+            .collect()
     }
 }
 
@@ -361,6 +383,25 @@ fn load_context(info: &mut ProcessInfo) {
         }
         info.resolved_exe = Some(link);
     }
+}
+
+/// The thread groups /proc lists now, and when the listing began
+/// (CLOCK_MONOTONIC), for a worker. None when /proc cannot be listed (or
+/// lists nothing): then nothing can be concluded from it.
+pub fn list_proc() -> Option<(u64, HashSet<u32>)> {
+    let taken_ns = crate::time::monotonic_ns();
+    let listed: HashSet<u32> = fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .collect();
+    (!listed.is_empty()).then_some((taken_ns, listed))
+}
+
+/// Whether /proc still has this thread group (a zombie counts: its exit
+/// was seen, or will be).
+pub fn in_proc(tgid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{tgid}")).exists()
 }
 
 /// A process's command line, read from /proc: for a worker, never the
@@ -396,6 +437,7 @@ fn read_process(process: &Process) -> Option<ProcessInfo> {
         uid,
         comm: fields.comm,
         resolved_exe: (!exe.is_empty()).then(|| exe.clone()),
+        known_since_ns: 0,
         exe,
         argv: Vec::new(),
         argv_truncated: false,
@@ -434,6 +476,7 @@ impl ProcessInfo {
             started: None,
             exe_inode: None,
             resolved_exe: None,
+            known_since_ns: 0,
         }
     }
 }
@@ -573,6 +616,24 @@ mod tests {
     }
 
     #[test]
+    fn a_listing_ends_only_processes_known_before_it_was_taken() {
+        let mut table = ProcessTable::new(16);
+        let me = std::process::id();
+        table.get_or_load(me).expect("own /proc entry");
+        table.on_fork(me, 999_998, 0);
+        let (taken_ns, listed) = list_proc().expect("/proc lists");
+        assert!(listed.contains(&me));
+        // Known before the listing, not in it: its exit was lost.
+        assert_eq!(table.missing_from(&listed, taken_ns), [999_998]);
+        assert!(!in_proc(999_998) && in_proc(me));
+        // Taken in after the listing: the listing cannot speak for it.
+        table.on_fork(me, 999_997, 0);
+        let mut missing = table.missing_from(&listed, taken_ns);
+        missing.sort_unstable();
+        assert_eq!(missing, [999_998]);
+    }
+
+    #[test]
     fn a_fork_of_a_process_with_an_unread_command_line_is_queued_too() {
         let mut table = ProcessTable::new(16);
         let me = std::process::id();
@@ -621,6 +682,7 @@ mod tests {
             started: None,
             exe_inode: None,
             resolved_exe: None,
+            known_since_ns: 0,
         }
     }
 

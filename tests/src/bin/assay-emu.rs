@@ -65,6 +65,10 @@ enum Cmd {
         /// miner that found one does.
         #[arg(long, default_value_t = 0)]
         submit_every_ms: u64,
+        /// Mine on a second thread while the main thread (the thread-group
+        /// leader) calls `pthread_exit`: the process lives on in it.
+        #[arg(long)]
+        leader_exits: bool,
     },
     /// A JSON-RPC API client (node RPC, generic login/subscribe APIs).
     JsonRpc {
@@ -176,7 +180,23 @@ fn main() -> Result<()> {
             again_on_stdin,
             hold_ms,
             submit_every_ms,
+            leader_exits,
         } => {
+            if leader_exits {
+                std::thread::spawn(move || {
+                    let hold = Duration::from_millis(hold_ms);
+                    let every = Duration::from_millis(submit_every_ms);
+                    let code = i32::from(stratum_client(variant, &connect, hold, every).is_err());
+                    std::process::exit(code);
+                });
+                // The exit system call ends only the calling thread, as
+                // pthread_exit does at its end (pthread_exit itself unwinds,
+                // which Rust's main does not allow).
+                // SAFETY: the other thread owns everything it uses and
+                // ends the process.
+                unsafe { libc::syscall(libc::SYS_exit, 0) };
+                unreachable!("the leader thread exited");
+            }
             if wait_stdin {
                 let mut line = String::new();
                 io::stdin().read_line(&mut line)?;
