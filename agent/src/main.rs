@@ -360,7 +360,8 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 &mut out,
             );
             print!("{out}");
-            Ok(match (loaded.anything_useful(), fine) {
+            let attributable = assay::kernel::pid_namespace::check().is_available();
+            Ok(match (loaded.anything_useful() && attributable, fine) {
                 (false, _) => ExitCode::from(1),
                 (true, false) => ExitCode::from(3),
                 (true, true) => ExitCode::SUCCESS,

@@ -303,3 +303,33 @@ fn a_leader_that_calls_pthread_exit_does_not_end_its_process() {
         agent.seen
     );
 }
+
+/// In a PID namespace of its own the agent would name the wrong processes:
+/// it refuses to start, and says how to run it.
+#[test]
+fn the_agent_refuses_a_pid_namespace_of_its_own() {
+    if !require_root() {
+        return;
+    }
+    for mount_proc in [true, false] {
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["--pid", "--fork"]);
+        if mount_proc {
+            cmd.arg("--mount-proc");
+        }
+        let out = cmd
+            .arg(assay_tests::agent_binary())
+            .arg("run")
+            .output()
+            .expect("unshare runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "started in its own PID namespace: {stderr}"
+        );
+        assert!(
+            stderr.contains("PID namespace") && stderr.contains("hostPID"),
+            "no clear reason (mount_proc {mount_proc}): {stderr}"
+        );
+    }
+}

@@ -13,7 +13,11 @@ use tracing::{info, warn};
 use super::{state::Agent, work::Done};
 use crate::{
     correlate::policy::Policy,
-    kernel::loader::{self, LoadOptions, Loaded},
+    kernel::{
+        features::Probe,
+        loader::{self, LoadOptions, Loaded},
+        pid_namespace,
+    },
     procfs::workers::{self, Workers},
     sensors::{
         cpu_time::CpuTime,
@@ -76,6 +80,9 @@ pub(super) struct Built {
 }
 
 pub(super) async fn build(options: &RunOptions) -> Result<Built> {
+    if let Probe::Unavailable(why) = pid_namespace::check() {
+        bail!("assay cannot attribute events here: {why}");
+    }
     let mut loaded = loader::load(&options.load)?;
     loader::log_plan(&loaded);
     if !loaded.anything_useful() {

@@ -4,7 +4,8 @@
 //! the metrics address tried, the policy parsed.
 //!
 //! Exit codes: 0 when a sensor can run and every configured output and the
-//! policy are fine; 1 when no sensor can run; 2 when the probe itself
+//! policy are fine; 1 when no sensor can run, or the agent would not see
+//! the host's process ids; 2 when the probe itself
 //! failed (not enough privilege, a bad option); 3 when sensors can run but
 //! a configured output or the policy is not usable.
 
@@ -42,11 +43,18 @@ pub fn report(loaded: &Loaded) -> String {
     ] {
         row(&mut out, name, probe);
     }
+    row(
+        &mut out,
+        "host pid namespace",
+        &crate::kernel::pid_namespace::check(),
+    );
     let _ = writeln!(out, "\nsensors");
     for s in &loaded.sensors {
         row(&mut out, s.sensor, &s.state);
     }
-    let verdict = if loaded.anything_useful() {
+    let verdict = if !crate::kernel::pid_namespace::check().is_available() {
+        "assay cannot run here: it does not see the host's process ids (see above)"
+    } else if loaded.anything_useful() {
         "assay can run here"
     } else {
         "no sensor can run here"
