@@ -227,6 +227,119 @@ fn pool_names_asked_of_dns_are_attributed_to_the_asking_process() {
     assert_no_finding_for(&agent, &[benign_resolver_pid, benign_sender_pid]);
 }
 
+/// Runs `cmd` (a DNS client) until it succeeds: the server it asks is
+/// starting in the background.
+fn retry_until_answered(cgroup: &TestCgroup, cmd: impl Fn() -> Command, what: &str) -> u32 {
+    for _ in 0..20 {
+        let mut child = cgroup.spawn(cmd());
+        let pid = child.id();
+        if child.wait().unwrap().success() {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    panic!("{what}: never answered");
+}
+
+/// Resolver status is earned by answering others, not by receiving one
+/// datagram: a miner that answers one query on a second socket still has
+/// its own pool lookup reported; a real forwarding resolver (dnsmasq)
+/// serving other workloads is not taken for the miner whose name it
+/// forwards.
+#[test]
+fn one_query_received_makes_no_resolver_and_a_real_forwarder_is_not_the_miner() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("resolver");
+    let ns = ResolverNamespace::new();
+    let mut agent = Agent::start(&cgroup);
+    let emu = emulator().get_program().to_owned();
+
+    // The decoy answers one query from another workload, then looks up a
+    // pool for itself.
+    let decoy = cgroup.spawn(ns.exec(
+        Path::new(&emu),
+        &[
+            "dns-decoy",
+            "--bind",
+            "127.0.0.3:5300",
+            "--then-server",
+            "127.0.0.1:53",
+            "pool.supportxmr.com",
+        ],
+    ));
+    let decoy_pid = decoy.id();
+    retry_until_answered(
+        &cgroup,
+        || {
+            ns.exec(
+                Path::new(&emu),
+                &["dns-query", "--server", "127.0.0.3:5300", "crates.io"],
+            )
+        },
+        "the decoy",
+    );
+    wait_success(decoy, "the decoy's own lookup");
+    let finding = agent
+        .wait_for_finding(WAIT, is_for(decoy_pid))
+        .expect("one received query exempted the decoy's pool lookup");
+    assert_eq!(
+        finding["network"]["pool_domain"], "supportxmr.com",
+        "{finding}"
+    );
+
+    // dnsmasq, a real forwarder, serving two other workloads, then asked
+    // for a pool by a third.
+    let dnsmasq = ns.exec(
+        Path::new("/usr/sbin/dnsmasq"),
+        &[
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--server=127.0.0.1#53",
+            "--listen-address=127.0.0.2",
+            "--bind-interfaces",
+            "--port=53",
+            "--cache-size=0",
+            "--user=root",
+            "--pid-file=",
+        ],
+    );
+    let mut dnsmasq = cgroup.spawn(dnsmasq);
+    let dnsmasq_pid = dnsmasq.id();
+    let ask = |name: &'static str| {
+        let emu = emu.clone();
+        let ns = &ns;
+        move || {
+            ns.exec(
+                Path::new(&emu),
+                &["dns-query", "--server", "127.0.0.2:53", name],
+            )
+        }
+    };
+    let benign = [
+        retry_until_answered(&cgroup, ask("deb.debian.org"), "dnsmasq"),
+        retry_until_answered(&cgroup, ask("www.kernel.org"), "dnsmasq"),
+    ];
+    let miner = retry_until_answered(&cgroup, ask("xmr-eu1.nanopool.org"), "dnsmasq");
+    let finding = agent
+        .wait_for_finding(WAIT, is_for(miner))
+        .expect("no finding for the client asking dnsmasq for a pool");
+    assert_eq!(
+        finding["network"]["pool_domain"], "nanopool.org",
+        "{finding}"
+    );
+    // Its verdict settles before the forwarder's absence is judged.
+    std::thread::sleep(Duration::from_secs(1));
+    let _ = dnsmasq.kill();
+    let _ = dnsmasq.wait();
+    let mut quiet = benign.to_vec();
+    quiet.push(dnsmasq_pid);
+    assert_no_finding_for(&agent, &quiet);
+}
+
 #[test]
 fn tls_pools_are_found_by_name_or_by_their_job_beat_and_https_or_chat_are_not() {
     if !require_root() {

@@ -18,8 +18,9 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 /// record captures for `assay pcap`), openssl and curl (real TLS clients),
 /// iproute2 (test network namespaces with their own resolver), redis and
 /// nghttp2 (benign binary and gRPC-over-h2c look-alikes, and a real HTTP/2
-/// stack for the Kaspa opening), python3 (the TLS pool fixture).
-const TEST_PACKAGES: [&str; 12] = [
+/// stack for the Kaspa opening), python3 (the TLS pool fixture), dnsmasq
+/// (a real forwarding resolver).
+const TEST_PACKAGES: [&str; 13] = [
     "monero",
     "tshark",
     "openssl",
@@ -32,6 +33,7 @@ const TEST_PACKAGES: [&str; 12] = [
     "python3",
     "prometheus",
     "nats-server",
+    "dnsmasq-base",
 ];
 
 /// The peer the benchmarks compare against (bpftrace), what reads the

@@ -71,6 +71,63 @@ impl Agent {
         self.attribute_observation(cookie, observed, None, 0);
     }
 
+    /// A DNS message on a flow of `tgid` with `client`: a query it received
+    /// or an answer it sent. Answers to distinct others earn it being taken
+    /// for a resolver ([`crate::tables::resolvers`]).
+    fn note_resolver_work(
+        &mut self,
+        tgid: u32,
+        direction: Direction,
+        message: &assay_classify::dns::Message,
+        client: std::net::SocketAddr,
+    ) {
+        let resolvers = &mut self.tables.resolvers;
+        match (direction, message.is_response) {
+            (Direction::Inbound, false) => resolvers.query_received_by(tgid, client, message.id),
+            (Direction::Outbound, true) if resolvers.answered(tgid, client, message.id) => {
+                if let Some(identity) = self.client_identity(tgid, client) {
+                    self.tables.resolvers.credit(tgid, identity);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Who `client` is, as the resolver `tgid` serves it: another host, or
+    /// the workload of the local process that owns the client's socket.
+    /// None when that is the resolver's own workload (a process answering
+    /// itself or its children earns nothing) or the owner is unknown.
+    fn client_identity(&mut self, tgid: u32, client: std::net::SocketAddr) -> Option<String> {
+        let local = client.ip().is_loopback()
+            || self
+                .tables
+                .flows
+                .iter()
+                .any(|(_, f)| f.local.is_some_and(|l| l.ip() == client.ip()));
+        if !local {
+            return Some(format!("host {}", client.ip()));
+        }
+        let owner = self
+            .tables
+            .flows
+            .iter()
+            .find(|(_, f)| f.local == Some(client))
+            .and_then(|(_, f)| f.owner.as_ref())
+            .map(|o| o.tgid)?;
+        if owner == tgid {
+            return None;
+        }
+        let workload_of = |processes: &mut crate::tables::processes::ProcessTable, pid| {
+            processes
+                .get_for_evidence(pid)
+                .map(ProcessInfo::workload)
+                .unwrap_or(Workload::Process { tgid: pid })
+        };
+        let theirs = workload_of(&mut self.tables.processes, owner);
+        let ours = workload_of(&mut self.tables.processes, tgid);
+        (theirs != ours).then(|| format!("workload {theirs}"))
+    }
+
     /// The owner of a flow; for a flow the kernel adopted, looked up in
     /// the socket tables (until found or given up on).
     fn flow_owner(
@@ -212,11 +269,11 @@ impl Agent {
         if owner.tgid == std::process::id() {
             return;
         }
-        if let Observation::Dns(message) = &observed.observation
-            && observed.direction == Direction::Inbound
-            && !message.is_response
-        {
-            self.tables.resolvers.add_resolver(owner.tgid);
+        let Some(flow) = self.tables.flows.get(cookie) else {
+            return;
+        };
+        if let (Observation::Dns(message), Some(client)) = (&observed.observation, flow.remote) {
+            self.note_resolver_work(owner.tgid, observed.direction, message, client);
         }
         let Some(flow) = self.tables.flows.get(cookie) else {
             return;

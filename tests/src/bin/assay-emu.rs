@@ -92,6 +92,18 @@ enum Cmd {
         #[arg(long, default_value = "127.0.0.1:0")]
         bind: SocketAddr,
     },
+    /// A decoy that answers `answer` DNS queries like a stub, then asks a
+    /// server for `names` itself (a miner trying to pass for a resolver).
+    DnsDecoy {
+        #[arg(long)]
+        bind: SocketAddr,
+        #[arg(long, default_value_t = 1)]
+        answer: usize,
+        #[arg(long)]
+        then_server: SocketAddr,
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
     /// Asks a DNS server for the A record of each name, one query each.
     DnsQuery {
         #[arg(long)]
@@ -221,6 +233,24 @@ fn main() -> Result<()> {
         Cmd::Http { connect } => http_client(&connect),
         Cmd::Garbage { connect } => garbage_client(&connect),
         Cmd::DnsStub { bind } => dns_stub(bind),
+        Cmd::DnsDecoy {
+            bind,
+            answer,
+            then_server,
+            names,
+        } => {
+            let socket = UdpSocket::bind(bind)?;
+            let mut buf = [0u8; 1500];
+            let mut answered = 0;
+            while answered < answer {
+                let (n, from) = socket.recv_from(&mut buf)?;
+                if let Some(reply) = dns_answer(&buf[..n]) {
+                    socket.send_to(&reply, from)?;
+                    answered += 1;
+                }
+            }
+            dns_query(then_server, false, &names)
+        }
         Cmd::DnsQuery {
             server,
             unconnected,
@@ -275,29 +305,37 @@ fn dns_stub(bind: SocketAddr) -> Result<()> {
     let mut buf = [0u8; 1500];
     loop {
         let (n, from) = socket.recv_from(&mut buf)?;
-        let query = &buf[..n];
-        // Header (12) + at least a root name and type/class.
-        if n < 17 || query[2] & 0x80 != 0 {
-            continue;
+        if let Some(answer) = dns_answer(&buf[..n]) {
+            socket.send_to(&answer, from)?;
         }
-        let mut end = 12;
-        while end < n && query[end] != 0 {
-            end += usize::from(query[end]) + 1;
-        }
-        let question_end = end + 5;
-        if question_end > n {
-            continue;
-        }
-        let qtype = u16::from_be_bytes([query[end + 1], query[end + 2]]);
-        let mut answer = query[..question_end].to_vec();
-        answer[2] = 0x81; // QR, RD
-        answer[3] = 0x80; // RA, NOERROR
-        answer[4..12].copy_from_slice(&[0, 1, 0, u8::from(qtype == 1), 0, 0, 0, 0]);
-        if qtype == 1 {
-            answer.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
-        }
-        socket.send_to(&answer, from)?;
     }
+}
+
+/// The stub's answer to a query: every A question is 127.0.0.1; None for
+/// what is not a query.
+fn dns_answer(query: &[u8]) -> Option<Vec<u8>> {
+    let n = query.len();
+    // Header (12) + at least a root name and type/class.
+    if n < 17 || query[2] & 0x80 != 0 {
+        return None;
+    }
+    let mut end = 12;
+    while end < n && query[end] != 0 {
+        end += usize::from(query[end]) + 1;
+    }
+    let question_end = end + 5;
+    if question_end > n {
+        return None;
+    }
+    let qtype = u16::from_be_bytes([query[end + 1], query[end + 2]]);
+    let mut answer = query[..question_end].to_vec();
+    answer[2] = 0x81; // QR, RD
+    answer[3] = 0x80; // RA, NOERROR
+    answer[4..12].copy_from_slice(&[0, 1, 0, u8::from(qtype == 1), 0, 0, 0, 0]);
+    if qtype == 1 {
+        answer.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1]);
+    }
+    Some(answer)
 }
 
 fn dns_query(server: SocketAddr, unconnected: bool, names: &[String]) -> Result<()> {
