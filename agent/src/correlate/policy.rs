@@ -39,7 +39,9 @@
 //! `/opt/bench/xmrig` from the host. Paths are looked up under
 //! `/proc/1/root`, the host's root as its init sees it, so they mean the
 //! same with the agent on the host or in a container with the host's PID
-//! namespace. No resolved path or inode (the process was gone before its
+//! namespace; where init's root cannot be read (some sandboxes' init
+//! refuses it), under the agent's own root, said once at load. No resolved
+//! path or inode (the process was gone before its
 //! context was read), a deleted or replaced binary, or a file in another
 //! mount namespace: the rule does not match and the verdict is reported.
 //! Pinning by dev:inode in the file itself was left out: those numbers
@@ -75,6 +77,20 @@ use crate::{
 
 /// The host's root as its init sees it: where `exe` paths are looked up.
 const HOST_ROOT: &str = "/proc/1/root";
+
+/// [`HOST_ROOT`] where it can be read, the agent's own root otherwise.
+fn host_root() -> PathBuf {
+    match std::fs::metadata(HOST_ROOT) {
+        Ok(_) => PathBuf::from(HOST_ROOT),
+        Err(err) => {
+            tracing::warn!(
+                "cannot read {HOST_ROOT} ({err}); exe rules look paths up under the \
+                 agent's own root /"
+            );
+            PathBuf::from("/")
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -205,7 +221,8 @@ pub enum Decision {
 #[derive(Debug, Clone)]
 pub struct Policy {
     rules: Vec<Rule>,
-    /// Where `exe` paths are looked up ([`HOST_ROOT`]; a directory in tests).
+    /// Where `exe` paths are looked up: `/` as parsed, [`host_root`] as
+    /// loaded, a directory in tests.
     host_root: PathBuf,
 }
 
@@ -213,7 +230,7 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             rules: Vec::new(),
-            host_root: PathBuf::from(HOST_ROOT),
+            host_root: PathBuf::from("/"),
         }
     }
 }
@@ -240,7 +257,11 @@ impl Policy {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string(), &users_from_passwd())
+        let mut policy = Self::parse(&text, &path.display().to_string(), &users_from_passwd())?;
+        if policy.rules.iter().any(|r| r.exe.is_some()) {
+            policy.host_root = host_root();
+        }
+        Ok(policy)
     }
 
     /// Parses policy text; `users` maps user names to uids.

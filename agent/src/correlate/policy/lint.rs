@@ -203,10 +203,7 @@ fn writable_on_host(dir: &Path, at: &dyn Fn(&Path) -> Entry) -> Option<String> {
             }
             Entry::Other => return None,
         }
-        let Some(next) = components.next() else {
-            return None;
-        };
-        path.push(next);
+        path.push(components.next()?);
     }
 }
 
