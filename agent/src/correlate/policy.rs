@@ -50,7 +50,8 @@
 //!
 //! Globs (`exe`, `cgroup`, `service`) are compiled when the policy loads:
 //! `*` and `?` never cross `/`, `**` as a whole component spans any
-//! depth, `[ab]` and `{a,b}` as usual. cgroup paths are paths too: a `*`
+//! depth (inside a component it is a plain `*`), `[ab]` and `{a,b}` as
+//! usual. cgroup paths are paths too: a `*`
 //! that crossed `/` would let a delegated subtree (a user's systemd
 //! session, a container with its own cgroup namespace) create a child
 //! whose name completes the pattern. Container images are not known to the
@@ -877,6 +878,9 @@ class = ["ai-training"]
         assert!(!glob("a*b", "acbd"));
         assert!(glob("a*b*c", "aXXbYYc"));
         assert!(glob("*", ""));
+        // `**` inside a component is a plain `*`: it does not cross `/`.
+        assert!(glob("/opt/a**", "/opt/abc"));
+        assert!(!glob("/opt/a**", "/opt/a/b"));
         assert!(glob("/opt/{bench,lab}/x", "/opt/lab/x"));
         assert!(glob("/opt/[*]", "/opt/*"));
         assert!(!glob("/opt/[*]", "/opt/x"));
