@@ -1,10 +1,15 @@
 #![allow(clippy::print_stderr, reason = "test output")]
 //! End to end: a policy file allows one miner (its verdict is counted and,
 //! with --log-suppressed, written as `verdict.suppressed` naming the rule)
-//! and downgrades another; a policy file with an error is refused at start
-//! with its line, before anything is loaded.
+//! and downgrades another; an allow rule for a directory holds only for
+//! binaries that really live there (not through `..`, a symlink or a
+//! private mount namespace); a policy file with an error is refused at
+//! start with its line, before anything is loaded.
 
 use std::{
+    ffi::CString,
+    os::unix::process::CommandExt as _,
+    path::Path,
     process::{Command, Stdio},
     time::Duration,
 };
@@ -13,12 +18,47 @@ use assay_tests::{
     Agent, Server, TempDir, TestCgroup, agent_binary, emulator_path, finding_pid, require_root,
 };
 
-fn miner(cgroup: &TestCgroup, exe: &std::path::Path, pool: &Server) -> std::process::Child {
+fn miner(cgroup: &TestCgroup, exe: &Path, pool: &Server) -> std::process::Child {
+    cgroup.spawn(miner_command(exe, pool))
+}
+
+fn miner_command(exe: &Path, pool: &Server) -> Command {
     let mut cmd = Command::new(exe);
     cmd.args(["stratum", "--variant", "st5", "--connect", &pool.addr])
         .args(["--hold-ms", "1500"])
         .stdout(Stdio::null());
-    cgroup.spawn(cmd)
+    cmd
+}
+
+fn c_path(path: &Path) -> CString {
+    CString::new(path.as_os_str().as_encoded_bytes()).unwrap()
+}
+
+/// `cmd` run in a private mount namespace where `over` shows `from`'s
+/// files: a container's view, whose paths the kernel writes from its own
+/// root.
+fn in_mount_namespace(cmd: &mut Command, from: &Path, over: &Path) {
+    let (from, over, root) = (c_path(from), c_path(over), c_path(Path::new("/")));
+    // SAFETY: between fork and exec, only raw system calls (unshare,
+    // mount) on strings prepared before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            let (null, no_data) = (std::ptr::null(), std::ptr::null());
+            if libc::unshare(libc::CLONE_NEWNS) != 0
+                || libc::mount(
+                    null,
+                    root.as_ptr(),
+                    null,
+                    libc::MS_REC | libc::MS_PRIVATE,
+                    no_data,
+                ) != 0
+                || libc::mount(from.as_ptr(), over.as_ptr(), null, libc::MS_BIND, no_data) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 #[test]
@@ -46,10 +86,11 @@ exe = "{}"
 [[rule]]
 name = "lab"
 action = "downgrade"
-exe = "*/lab-bench"
+exe = "{}/lab-*"
 max_level = "observed"
 "#,
-            allowed.display()
+            allowed.display(),
+            dir.0.display()
         ),
     )
     .unwrap();
@@ -98,6 +139,104 @@ max_level = "observed"
     assert!(
         bye.contains("suppressed=") && !bye.contains("suppressed=0 "),
         "{bye}"
+    );
+}
+
+#[test]
+fn an_allowed_directory_allows_only_binaries_that_really_live_there() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("policy-paths");
+    let allowed_dir = dir.0.join("allowed");
+    let outside = dir.0.join("outside");
+    std::fs::create_dir_all(&allowed_dir).unwrap();
+    std::fs::create_dir_all(&outside).unwrap();
+    let allowed = allowed_dir.join("bench");
+    std::fs::copy(emulator_path(), &allowed).unwrap();
+    let stray = outside.join("bench");
+    std::fs::copy(emulator_path(), &stray).unwrap();
+    let link = allowed_dir.join("linked");
+    std::os::unix::fs::symlink(&stray, &link).unwrap();
+    let policy = dir.0.join("policy.toml");
+    std::fs::write(
+        &policy,
+        format!(
+            "[[rule]]\nname = \"bench dir\"\naction = \"allow\"\nclass = [\"pow-mining\"]\n\
+             exe = \"{}/*\"\n",
+            allowed_dir.display()
+        ),
+    )
+    .unwrap();
+    let cgroup = TestCgroup::new("policy-paths");
+    let pool = Server::start("pool");
+    let mut agent = Agent::start_with(
+        &cgroup,
+        &["--policy", policy.to_str().unwrap(), "--log-suppressed"],
+    );
+
+    // The control: the binary is in the allowed directory.
+    let mut control = miner(&cgroup, &allowed, &pool);
+    let control_pid = u64::from(control.id());
+    let line = agent
+        .wait_for_finding(Duration::from_secs(10), |f| {
+            finding_pid(f) == Some(control_pid)
+        })
+        .unwrap_or_else(|| panic!("no line for the allowed miner: {:?}", agent.seen));
+    assert_eq!(line["event"], "verdict.suppressed", "{line}");
+    assert_eq!(line["policy_rule"], "bench dir", "{line}");
+    let _ = control.wait();
+
+    // Each of these reads as a path in the allowed directory, and is not.
+    let dotted = allowed_dir.join("..").join("outside").join("bench");
+    let mut in_namespace = miner_command(&allowed, &pool);
+    in_mount_namespace(&mut in_namespace, &outside, &allowed_dir);
+    let tricks = [
+        (
+            "`..` out of the allowed directory",
+            miner_command(&dotted, &pool),
+        ),
+        (
+            "a symlink in the allowed directory",
+            miner_command(&link, &pool),
+        ),
+        ("a private mount namespace", in_namespace),
+    ];
+    let mut tricked = Vec::new();
+    for (how, cmd) in tricks {
+        let mut child = cgroup.spawn(cmd);
+        let pid = u64::from(child.id());
+        let finding = agent
+            .wait_for_finding(Duration::from_secs(10), |f| {
+                finding_pid(f) == Some(pid) && f["event"] != "verdict.suppressed"
+            })
+            .unwrap_or_else(|| panic!("{how}: no finding: {:?}", agent.seen));
+        assert_eq!(finding["event"], "verdict.opened", "{how}: {finding}");
+        assert_eq!(finding["class"], "pow-mining", "{how}: {finding}");
+        assert!(finding["policy_rule"].is_null(), "{how}: {finding}");
+        let _ = child.wait();
+        tricked.push((how, pid));
+    }
+    agent.stop_with(libc::SIGTERM);
+    for (how, pid) in tricked {
+        assert!(
+            agent
+                .seen
+                .iter()
+                .filter(|f| finding_pid(f) == Some(pid))
+                .all(|f| f["event"] != "verdict.suppressed"),
+            "{how}: allowed: {:?}",
+            agent.seen
+        );
+    }
+    assert!(
+        agent
+            .seen
+            .iter()
+            .filter(|f| finding_pid(f) == Some(control_pid))
+            .all(|f| f["event"] == "verdict.suppressed"),
+        "the allowed miner was reported: {:?}",
+        agent.seen
     );
 }
 

@@ -1,7 +1,9 @@
 //! `assay doctor`: the attach plan as a table, without attaching anything,
 //! then the GPU and what the options name (outputs, policy), each checked
 //! for real: the findings file opened for appending, the NATS server and
-//! the metrics address tried, the policy parsed.
+//! the metrics address tried, the policy parsed and its rules checked for
+//! patterns that let more through than meant (warnings, see
+//! [`crate::correlate::policy::warnings`]).
 //!
 //! Exit codes: 0 when a sensor can run and every configured output and the
 //! policy are fine; 1 when no sensor can run, or the agent would not see
@@ -108,17 +110,30 @@ pub fn report_configured(configured: &Configured<'_>, out: &mut String) -> bool 
         check(out, "metrics", probe);
     }
     if let Some(path) = configured.policy {
-        let probe = match crate::correlate::policy::Policy::load(path) {
-            Ok(policy) => Probe::Available(format!(
-                "{}: {} rules",
-                path.display(),
-                policy.rules().len()
-            )),
-            Err(err) => Probe::Unavailable(err.to_string()),
+        let (probe, warnings) = match crate::correlate::policy::Policy::load(path) {
+            Ok(policy) => (
+                Probe::Available(format!(
+                    "{}: {} rules",
+                    path.display(),
+                    policy.rules().len()
+                )),
+                crate::correlate::policy::warnings(&policy),
+            ),
+            Err(err) => (Probe::Unavailable(err.to_string()), Vec::new()),
         };
         check(out, "policy", probe);
+        policy_warnings(out, &warnings);
     }
     all_fine
+}
+
+/// Rules that likely match more than their author meant: said, not
+/// failed on (the exit code stays 0), since a fleet's shared policy may be
+/// fine on the hosts it was written for.
+fn policy_warnings(out: &mut String, warnings: &[String]) {
+    for warning in warnings {
+        let _ = writeln!(out, "  {:<20} warning: {warning}", "");
+    }
 }
 
 /// Whether a NATS server answers at `url` (nats://host:port): its INFO
@@ -154,5 +169,36 @@ fn reachable(url: &str) -> Probe {
         Err(err) => {
             Probe::Unavailable(format!("{url}: {err} (findings would be kept and retried)"))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_that_lets_too_much_through_is_usable_and_warned_about() {
+        let path = std::env::temp_dir().join(format!("assay-doctor-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "[[rule]]\nname = \"lab\"\naction = \"allow\"\nexe = \"*/hashcat\"\n",
+        )
+        .unwrap();
+        let mut out = String::new();
+        let fine = report_configured(
+            &Configured {
+                policy: Some(&path),
+                ..Configured::default()
+            },
+            &mut out,
+        );
+        let _ = std::fs::remove_file(&path);
+        assert!(fine, "{out}");
+        assert!(
+            out.contains(
+                "warning: rule \"lab\": exe = \"*/hashcat\" matches a binary of that name anywhere"
+            ),
+            "{out}"
+        );
     }
 }

@@ -13,7 +13,7 @@
 //! container = "4f1c6e2b"            # optional: container id or its prefix
 //! pod = "0b7f…"                     # optional: Kubernetes pod UID
 //! service = "render-*.service"      # optional: systemd unit, glob
-//! cgroup = "/kubepods*/pod0b7f*"    # optional: cgroup v2 path, glob
+//! cgroup = "/kubepods/*/pod0b7f*/**" # optional: cgroup v2 path, glob
 //! exe = "/opt/bench/*"              # optional: executable path, glob
 //! user = "alice"                    # optional: user name or uid
 //! max_level = "observed"            # downgrade only: the level cap
@@ -25,21 +25,73 @@
 //! - `ignore`: as `allow`, but never logged even with `--log-suppressed`
 //!   (still counted): for known noise.
 //!
-//! Globs take `*` (any run of characters, `/` included) and `?`. Container
-//! images are not known to the agent (it reads cgroups, not runtime
-//! metadata), so rules name containers by id. A file that does not parse,
-//! names an unknown key or value, or a rule with no matcher, is refused at
-//! start with its line and the reason.
+//! Rules let things through, so every matcher fails closed: what the agent
+//! does not know does not match.
+//!
+//! `exe` is matched against the file the process really runs, never the
+//! path execve was given (`/opt/bench/../../tmp/xmrig`, a symlink in an
+//! allowed directory, a relative path): the kernel's resolved path
+//! (`/proc/<pid>/exe`, [`ProcessInfo::resolved_exe`]), and that path must
+//! name, on the host, the very file the process runs (same device and
+//! inode, the last component not a symlink). The second check is there
+//! because the kernel writes a path relative to the root of the process's
+//! mount namespace: a container's `/opt/bench/xmrig` reads as
+//! `/opt/bench/xmrig` from the host. Paths are looked up under
+//! `/proc/1/root`, the host's root as its init sees it, so they mean the
+//! same with the agent on the host or in a container with the host's PID
+//! namespace; where init's root cannot be read (some sandboxes' init
+//! refuses it), under the agent's own root, said once at load. No resolved
+//! path or inode (the process was gone before its
+//! context was read), a deleted or replaced binary, or a file in another
+//! mount namespace: the rule does not match and the verdict is reported.
+//! Pinning by dev:inode in the file itself was left out: those numbers
+//! change with every upgrade, and the check above already ties the rule to
+//! the file at the named path.
+//!
+//! Globs (`exe`, `cgroup`, `service`) are compiled when the policy loads:
+//! `*` and `?` never cross `/`, `**` as a whole component spans any
+//! depth (inside a component it is a plain `*`), `[ab]` and `{a,b}` as
+//! usual. cgroup paths are paths too: a `*`
+//! that crossed `/` would let a delegated subtree (a user's systemd
+//! session, a container with its own cgroup namespace) create a child
+//! whose name completes the pattern. Container images are not known to the
+//! agent (it reads cgroups, not runtime metadata), so rules name containers
+//! by id. A file that does not parse, names an unknown key or value, holds
+//! a bad glob, or a rule with no matcher, is refused at start with its line
+//! and the reason.
 
-use std::path::Path;
+mod lint;
 
+use std::path::{Path, PathBuf};
+
+use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
+use toml::Spanned;
+
+pub use lint::warnings;
 
 use crate::{
     correlate::{Class, Level},
-    tables::processes::ProcessInfo,
+    tables::processes::{ExeInode, ProcessInfo},
     tables::workload::Workload,
 };
+
+/// The host's root as its init sees it: where `exe` paths are looked up.
+const HOST_ROOT: &str = "/proc/1/root";
+
+/// [`HOST_ROOT`] where it can be read, the agent's own root otherwise.
+fn host_root() -> PathBuf {
+    match std::fs::metadata(HOST_ROOT) {
+        Ok(_) => PathBuf::from(HOST_ROOT),
+        Err(err) => {
+            tracing::warn!(
+                "cannot read {HOST_ROOT} ({err}); exe rules look paths up under the \
+                 agent's own root /"
+            );
+            PathBuf::from("/")
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -65,9 +117,9 @@ struct RuleSpec {
     class: Vec<ClassName>,
     container: Option<String>,
     pod: Option<String>,
-    service: Option<String>,
-    cgroup: Option<String>,
-    exe: Option<String>,
+    service: Option<Spanned<String>>,
+    cgroup: Option<Spanned<String>>,
+    exe: Option<Spanned<String>>,
     user: Option<UserMatcher>,
     max_level: Option<LevelName>,
 }
@@ -111,6 +163,31 @@ struct PolicyFile {
     rule: Vec<RuleSpec>,
 }
 
+/// A glob as written and as compiled.
+#[derive(Debug, Clone)]
+struct Pattern {
+    text: String,
+    matcher: GlobMatcher,
+}
+
+impl Pattern {
+    /// `*` and `?` stay within one component; `**` spans components.
+    fn new(text: &str) -> Result<Self, globset::Error> {
+        let glob = GlobBuilder::new(text)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()?;
+        Ok(Self {
+            text: text.to_owned(),
+            matcher: glob.compile_matcher(),
+        })
+    }
+
+    fn is_match(&self, text: &str) -> bool {
+        self.matcher.is_match(text)
+    }
+}
+
 /// One checked rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
@@ -119,9 +196,9 @@ pub struct Rule {
     classes: Vec<Class>,
     container: Option<String>,
     pod: Option<String>,
-    service: Option<String>,
-    cgroup: Option<String>,
-    exe: Option<String>,
+    service: Option<Pattern>,
+    cgroup: Option<Pattern>,
+    exe: Option<Pattern>,
     uid: Option<u32>,
     max_level: Option<Level>,
 }
@@ -142,9 +219,21 @@ pub enum Decision {
     },
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Policy {
     rules: Vec<Rule>,
+    /// Where `exe` paths are looked up: `/` as parsed, [`host_root`] as
+    /// loaded, a directory in tests.
+    host_root: PathBuf,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            rules: Vec::new(),
+            host_root: PathBuf::from("/"),
+        }
+    }
 }
 
 /// Why a policy file was refused.
@@ -169,7 +258,11 @@ impl Policy {
             path: path.display().to_string(),
             source,
         })?;
-        Self::parse(&text, &path.display().to_string(), &users_from_passwd())
+        let mut policy = Self::parse(&text, &path.display().to_string(), &users_from_passwd())?;
+        if policy.rules.iter().any(|r| r.exe.is_some()) {
+            policy.host_root = host_root();
+        }
+        Ok(policy)
     }
 
     /// Parses policy text; `users` maps user names to uids.
@@ -252,20 +345,39 @@ impl Policy {
                         })?,
                 ),
             };
+            let glob = |field: &str, spanned: Option<Spanned<String>>| {
+                spanned
+                    .map(|s| {
+                        Pattern::new(s.get_ref()).map_err(|err| {
+                            invalid(
+                                line_of(s.span().start),
+                                format!(
+                                    "{name}: {field} = \"{}\" is not a glob: {}",
+                                    s.get_ref(),
+                                    err.kind()
+                                ),
+                            )
+                        })
+                    })
+                    .transpose()
+            };
             rules.push(Rule {
+                service: glob("service", spec.service)?,
+                cgroup: glob("cgroup", spec.cgroup)?,
+                exe: glob("exe", spec.exe)?,
                 name,
                 action: spec.action,
                 classes: spec.class.iter().map(|c| c.class()).collect(),
                 container: spec.container,
                 pod: spec.pod,
-                service: spec.service,
-                cgroup: spec.cgroup,
-                exe: spec.exe,
                 uid,
                 max_level,
             });
         }
-        Ok(Self { rules })
+        Ok(Self {
+            rules,
+            ..Self::default()
+        })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -284,7 +396,7 @@ impl Policy {
         let Some(rule) = self
             .rules
             .iter()
-            .find(|r| r.matches(class, workload, process))
+            .find(|r| r.matches(class, workload, process, &self.host_root))
         else {
             return Decision::Report;
         };
@@ -313,7 +425,13 @@ impl Policy {
 }
 
 impl Rule {
-    fn matches(&self, class: Class, workload: &Workload, process: Option<&ProcessInfo>) -> bool {
+    fn matches(
+        &self,
+        class: Class,
+        workload: &Workload,
+        process: Option<&ProcessInfo>,
+        host_root: &Path,
+    ) -> bool {
         if !self.classes.is_empty() && !self.classes.contains(&class) {
             return false;
         }
@@ -335,19 +453,14 @@ impl Rule {
             return false;
         }
         if let Some(pattern) = &self.service
-            && !unit.is_some_and(|u| glob(pattern, u))
+            && !unit.is_some_and(|u| pattern.is_match(u))
         {
             return false;
         }
         if let Some(pattern) = &self.cgroup
             && !process
                 .and_then(|p| p.cgroup.as_deref())
-                .is_some_and(|c| glob(pattern, c))
-        {
-            return false;
-        }
-        if let Some(pattern) = &self.exe
-            && !process.is_some_and(|p| glob(pattern, &p.exe))
+                .is_some_and(|c| pattern.is_match(c))
         {
             return false;
         }
@@ -356,33 +469,39 @@ impl Rule {
         {
             return false;
         }
+        // Last: the only matcher that touches the file system.
+        if let Some(pattern) = &self.exe
+            && !process.is_some_and(|p| runs_file_at(p, pattern, host_root))
+        {
+            return false;
+        }
         true
     }
 }
 
-/// `*` matches any run of characters (`/` too), `?` any one.
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    // Iterative matching with one backtrack point: linear in practice,
-    // never exponential.
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
+/// Whether `process` runs a file whose resolved path `pattern` matches and
+/// which is, on the host, that very file at that path.
+fn runs_file_at(process: &ProcessInfo, pattern: &Pattern, host_root: &Path) -> bool {
+    let (Some(path), Some(running)) = (process.resolved_exe.as_deref(), process.exe_inode) else {
+        return false;
+    };
+    pattern.is_match(path) && host_file(host_root, path) == Some(running)
+}
+
+/// The regular file at absolute `path` under `root`, the last component
+/// not followed: a symlink is not the file it points to.
+fn host_file(root: &Path, path: &str) -> Option<ExeInode> {
+    use std::os::unix::fs::MetadataExt as _;
+    let relative = path.strip_prefix('/')?;
+    // The kernel writes no `.` or `..`; a path with one is not taken.
+    if relative.split('/').any(|c| c == "." || c == "..") {
+        return None;
     }
-    p[pi..].iter().all(|&c| c == '*')
+    let meta = std::fs::symlink_metadata(root.join(relative)).ok()?;
+    meta.is_file().then(|| ExeInode {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    })
 }
 
 /// (name, uid) of the local users.
@@ -401,6 +520,8 @@ fn users_from_passwd() -> Vec<(String, u32)> {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::{MetadataExt as _, symlink};
+
     use super::*;
 
     const ID: &str = "4f1c6e2b9a8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a291807f6e5d4c3b2a19081";
@@ -409,12 +530,62 @@ mod tests {
         vec![("alice".into(), 1000)]
     }
 
-    fn process(exe: &str, uid: u32, cgroup: &str) -> ProcessInfo {
-        let mut p = crate::tables::processes::ProcessInfo::for_tests(7);
-        p.exe = exe.into();
-        p.uid = uid;
-        p.cgroup = Some(cgroup.into());
-        p
+    /// A host's root in a temporary directory: root's benchmark binaries
+    /// in /opt/bench (one a level down), a miner in /tmp, and in
+    /// /opt/bench a symlink to that miner.
+    struct Host(PathBuf);
+
+    impl Host {
+        fn new(name: &str) -> Self {
+            let root =
+                std::env::temp_dir().join(format!("assay-policy-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            for dir in ["opt/bench/sub", "tmp", "usr/bin"] {
+                std::fs::create_dir_all(root.join(dir)).unwrap();
+            }
+            for file in [
+                "opt/bench/hashcat",
+                "opt/bench/sub/deep",
+                "tmp/xmrig",
+                "usr/bin/python3",
+                "usr/bin/xmrig",
+            ] {
+                std::fs::write(root.join(file), file).unwrap();
+            }
+            symlink("../../tmp/xmrig", root.join("opt/bench/xmrig")).unwrap();
+            Self(root)
+        }
+
+        fn inode(&self, path: &str) -> ExeInode {
+            let meta = std::fs::metadata(self.0.join(path.trim_start_matches('/'))).unwrap();
+            ExeInode {
+                dev: meta.dev(),
+                ino: meta.ino(),
+            }
+        }
+
+        /// A process execve'd `given` which the kernel resolved to `resolved`.
+        fn runs(&self, given: &str, resolved: &str) -> ProcessInfo {
+            let mut p = ProcessInfo::for_tests(7);
+            p.exe = given.into();
+            p.resolved_exe = Some(resolved.into());
+            p.exe_inode = Some(self.inode(resolved));
+            p.cgroup = Some("/user.slice/user-1000.slice/session-3.scope".into());
+            p
+        }
+
+        fn policy(&self, text: &str) -> Policy {
+            Policy {
+                host_root: self.0.clone(),
+                ..Policy::parse(text, "test.toml", &users()).unwrap()
+            }
+        }
+    }
+
+    impl Drop for Host {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     fn container() -> Workload {
@@ -425,9 +596,19 @@ mod tests {
         }
     }
 
+    const SESSION: Workload = Workload::Session { sid: 5 };
+
+    fn allowed(rule: &str) -> Decision {
+        Decision::Suppress {
+            rule: rule.into(),
+            log: true,
+        }
+    }
+
     #[test]
     fn the_first_matching_rule_decides() {
-        let policy = Policy::parse(
+        let host = Host::new("first");
+        let policy = host.policy(
             r#"
 [[rule]]
 name = "tenant-7 may run a Bittensor miner"
@@ -446,21 +627,15 @@ action = "ignore"
 user = "alice"
 class = ["ai-training"]
 "#,
-            "test.toml",
-            &users(),
-        )
-        .unwrap();
-        let p = process("/opt/bench/hashcat", 1000, "/kubepods/pod0b7f/4f1c");
+        );
+        let mut p = host.runs("/opt/bench/hashcat", "/opt/bench/hashcat");
+        p.uid = 1000;
         assert_eq!(
             policy.decide(Class::PowMining, Level::Confirmed, &container(), Some(&p)),
-            Decision::Suppress {
-                rule: "tenant-7 may run a Bittensor miner".into(),
-                log: true
-            }
+            allowed("tenant-7 may run a Bittensor miner")
         );
-        let session = Workload::Session { sid: 5 };
         assert_eq!(
-            policy.decide(Class::PowMining, Level::Confirmed, &session, Some(&p)),
+            policy.decide(Class::PowMining, Level::Confirmed, &SESSION, Some(&p)),
             Decision::Downgrade {
                 rule: "benchmarks".into(),
                 to: Level::Observed
@@ -468,27 +643,158 @@ class = ["ai-training"]
         );
         // Already at the cap: reported as is.
         assert_eq!(
-            policy.decide(Class::PowMining, Level::Observed, &session, Some(&p)),
+            policy.decide(Class::PowMining, Level::Observed, &SESSION, Some(&p)),
             Decision::Report
         );
+        let mut python = host.runs("/usr/bin/python3", "/usr/bin/python3");
+        python.uid = 1000;
         assert_eq!(
-            policy.decide(
-                Class::AiTraining,
-                Level::Suspected,
-                &session,
-                Some(&process("/usr/bin/python3", 1000, "/"))
-            ),
+            policy.decide(Class::AiTraining, Level::Suspected, &SESSION, Some(&python)),
             Decision::Suppress {
                 rule: "rule 3".into(),
                 log: false
             }
         );
         // Nothing matches: reported.
-        let other = process("/usr/bin/xmrig", 0, "/user.slice");
+        let other = host.runs("/usr/bin/xmrig", "/usr/bin/xmrig");
         assert_eq!(
-            policy.decide(Class::PowMining, Level::Confirmed, &session, Some(&other)),
+            policy.decide(Class::PowMining, Level::Confirmed, &SESSION, Some(&other)),
             Decision::Report
         );
+    }
+
+    #[test]
+    fn exe_is_where_the_kernel_resolved_it_not_what_execve_was_given() {
+        let host = Host::new("resolved");
+        let policy =
+            host.policy("[[rule]]\nname = \"bench\"\naction = \"allow\"\nexe = \"/opt/bench/*\"\n");
+        let decide =
+            |p: &ProcessInfo| policy.decide(Class::PowMining, Level::Confirmed, &SESSION, Some(p));
+        // `..` out of the allowed directory: the kernel resolved /tmp.
+        assert_eq!(
+            decide(&host.runs("/opt/bench/../../tmp/xmrig", "/tmp/xmrig")),
+            Decision::Report
+        );
+        // A symlink in the allowed directory to a miner outside it.
+        assert_eq!(
+            decide(&host.runs("/opt/bench/xmrig", "/tmp/xmrig")),
+            Decision::Report
+        );
+        // Lexically outside, really inside: allowed.
+        assert_eq!(
+            decide(&host.runs("/tmp/../opt/bench/hashcat", "/opt/bench/hashcat")),
+            allowed("bench")
+        );
+        // Relative execve paths: the resolved path decides.
+        for given in ["./hashcat", "hashcat", "bench/hashcat"] {
+            assert_eq!(
+                decide(&host.runs(given, "/opt/bench/hashcat")),
+                allowed("bench"),
+                "{given}"
+            );
+        }
+        assert_eq!(
+            decide(&host.runs("./xmrig", "/tmp/xmrig")),
+            Decision::Report
+        );
+    }
+
+    #[test]
+    fn star_stays_in_one_directory_and_double_star_spans_any_depth() {
+        let host = Host::new("depth");
+        let deep = host.runs("/opt/bench/sub/deep", "/opt/bench/sub/deep");
+        for (pattern, decision) in [
+            ("/opt/bench/*", Decision::Report),
+            ("/opt/*/deep", Decision::Report),
+            ("/opt/bench/**", allowed("r")),
+            ("/opt/**/deep", allowed("r")),
+            ("/opt/bench/*/deep", allowed("r")),
+            ("/opt/bench/s?b/d*", allowed("r")),
+        ] {
+            let policy = host.policy(&format!(
+                "[[rule]]\nname = \"r\"\naction = \"allow\"\nexe = \"{pattern}\"\n"
+            ));
+            assert_eq!(
+                policy.decide(Class::PowMining, Level::Confirmed, &SESSION, Some(&deep)),
+                decision,
+                "{pattern}"
+            );
+        }
+    }
+
+    #[test]
+    fn without_a_resolved_path_and_inode_an_exe_rule_does_not_match() {
+        let host = Host::new("unknown");
+        let policy = host.policy(
+            "[[rule]]\naction = \"allow\"\nexe = \"/opt/bench/*\"\n\n\
+             [[rule]]\naction = \"downgrade\"\nexe = \"/opt/**\"\nmax_level = \"observed\"\n",
+        );
+        let mut no_path = host.runs("/opt/bench/hashcat", "/opt/bench/hashcat");
+        no_path.resolved_exe = None;
+        let mut no_inode = host.runs("/opt/bench/hashcat", "/opt/bench/hashcat");
+        no_inode.exe_inode = None;
+        for p in [Some(&no_path), Some(&no_inode), None] {
+            assert_eq!(
+                policy.decide(Class::PowMining, Level::Confirmed, &SESSION, p),
+                Decision::Report,
+                "{p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_resolved_path_naming_another_file_on_the_host_does_not_match() {
+        let host = Host::new("other");
+        let policy = host.policy("[[rule]]\naction = \"allow\"\nexe = \"/opt/bench/**\"\n");
+        let decide =
+            |p: &ProcessInfo| policy.decide(Class::PowMining, Level::Confirmed, &SESSION, Some(p));
+        // In a container's mount namespace the kernel writes the path from
+        // the container's root: its own /opt/bench/hashcat is not the host's.
+        let mut contained = host.runs("/opt/bench/hashcat", "/opt/bench/hashcat");
+        contained.exe_inode = Some(host.inode("/tmp/xmrig"));
+        assert_eq!(decide(&contained), Decision::Report);
+        // The host's path is a symlink to the running file: not the file.
+        let mut through_link = host.runs("/opt/bench/xmrig", "/tmp/xmrig");
+        through_link.resolved_exe = Some("/opt/bench/xmrig".into());
+        assert_eq!(decide(&through_link), Decision::Report);
+        // Deleted or replaced since it started.
+        let mut deleted = host.runs("/opt/bench/hashcat", "/opt/bench/hashcat");
+        deleted.resolved_exe = Some("/opt/bench/hashcat (deleted)".into());
+        assert_eq!(decide(&deleted), Decision::Report);
+        let mut dotted = host.runs("/opt/bench/hashcat", "/opt/bench/hashcat");
+        dotted.resolved_exe = Some("/opt/bench/sub/../hashcat".into());
+        assert_eq!(decide(&dotted), Decision::Report);
+        // The control: the same file at the same path.
+        assert_eq!(
+            decide(&host.runs("/opt/bench/hashcat", "/opt/bench/hashcat")),
+            allowed("rule 1")
+        );
+    }
+
+    #[test]
+    fn cgroup_globs_are_paths() {
+        let host = Host::new("cgroup");
+        let mut p = host.runs("/usr/bin/xmrig", "/usr/bin/xmrig");
+        p.cgroup =
+            Some("/user.slice/user-1000.slice/user@1000.service/app.slice/render.scope".into());
+        for (pattern, decision) in [
+            ("/user.slice/*/render.scope", Decision::Report),
+            ("/user.slice/*render.scope", Decision::Report),
+            ("/user.slice/**/render.scope", allowed("rule 1")),
+            (
+                "/user.slice/user-1000.slice/user@1000.service/app.slice/*.scope",
+                allowed("rule 1"),
+            ),
+        ] {
+            let policy = host.policy(&format!(
+                "[[rule]]\naction = \"allow\"\ncgroup = \"{pattern}\"\n"
+            ));
+            assert_eq!(
+                policy.decide(Class::PowMining, Level::Confirmed, &SESSION, Some(&p)),
+                decision,
+                "{pattern}"
+            );
+        }
     }
 
     #[test]
@@ -525,6 +831,22 @@ class = ["ai-training"]
                 "unknown variant `mining`",
             ),
             ("[[rule]\n", 1, ""),
+            (
+                "[[rule]]\nname = \"bench\"\naction = \"allow\"\n\nexe = \"/opt/[bench\"\n",
+                5,
+                "bench: exe = \"/opt/[bench\" is not a glob: unclosed character class",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\ncgroup = \"/a/{b,c\"\n",
+                3,
+                "rule 1: cgroup = \"/a/{b,c\" is not a glob",
+            ),
+            (
+                "[[rule]]\naction = \"allow\"\nexe = \"/ok\"\n[[rule]]\naction = \"allow\"\n\
+                 service = \"[x\"\n",
+                6,
+                "rule 2: service = \"[x\" is not a glob",
+            ),
         ];
         for (text, line, reason) in cases {
             match Policy::parse(text, "p.toml", &users()) {
@@ -542,14 +864,26 @@ class = ["ai-training"]
     }
 
     #[test]
-    fn globs_match_whole_strings() {
-        assert!(glob("/opt/bench/*", "/opt/bench/a/b"));
+    fn globs_match_whole_strings_one_component_a_star() {
+        let glob = |p: &str, t: &str| Pattern::new(p).unwrap().is_match(t);
+        assert!(glob("/opt/bench/*", "/opt/bench/a"));
+        assert!(!glob("/opt/bench/*", "/opt/bench/a/b"));
+        assert!(glob("/opt/bench/**", "/opt/bench/a/b"));
+        assert!(!glob("/opt/bench/**", "/opt/bench"));
         assert!(glob("*.service", "render-1.service"));
         assert!(glob("render-?.service", "render-1.service"));
+        assert!(!glob("/a?b", "/a/b"));
         assert!(!glob("/opt/bench/*", "/usr/opt/bench/x"));
+        assert!(!glob("/opt/bench/*", "/opt/bench/../../tmp/xmrig/x"));
         assert!(!glob("a*b", "acbd"));
         assert!(glob("a*b*c", "aXXbYYc"));
         assert!(glob("*", ""));
+        // `**` inside a component is a plain `*`: it does not cross `/`.
+        assert!(glob("/opt/a**", "/opt/abc"));
+        assert!(!glob("/opt/a**", "/opt/a/b"));
+        assert!(glob("/opt/{bench,lab}/x", "/opt/lab/x"));
+        assert!(glob("/opt/[*]", "/opt/*"));
+        assert!(!glob("/opt/[*]", "/opt/x"));
         // Long inputs stay linear.
         let long = "a".repeat(10_000);
         assert!(!glob(&format!("{}b", "*a".repeat(50)), &long));
