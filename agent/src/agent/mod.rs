@@ -37,6 +37,9 @@ pub use self::setup::RunOptions;
 /// How often the rings are drained when the kernel did not wake us (it
 /// wakes us only when a burst piles up: see the eBPF side's wakeup flags).
 const DRAIN_PERIOD: Duration = Duration::from_millis(50);
+/// How long the start waits for the command lines of the processes found
+/// in /proc, at most.
+const STARTUP_READS: Duration = Duration::from_secs(2);
 /// How long the sinks get to finish when the agent stops.
 const STOP_GRACE: Duration = Duration::from_secs(3);
 
@@ -58,6 +61,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     agent.start(options.state_dir.as_deref());
+    settle_startup_reads(&mut agent, &mut work_done).await;
     info!(processes = agent.tables.processes.len(), "agent ready");
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -102,4 +106,26 @@ pub async fn run(options: RunOptions) -> Result<()> {
     // detaches everything, nothing is pinned.
     drop(loaded);
     Ok(())
+}
+
+/// Before "ready": the command lines of the processes that predate the
+/// agent are read (on workers, as always) and judged, so that their first
+/// findings carry them. A read stuck in the kernel only delays the start
+/// by [`STARTUP_READS`]; it is left to finish on its worker.
+async fn settle_startup_reads(
+    agent: &mut state::Agent,
+    work_done: &mut tokio::sync::mpsc::UnboundedReceiver<work::Done>,
+) {
+    let deadline = tokio::time::Instant::now() + STARTUP_READS;
+    loop {
+        agent.read_command_lines();
+        let idle = agent.workers.available() == crate::procfs::workers::MAX_IN_FLIGHT;
+        if idle && !agent.tables.processes.argv_wanted() {
+            return;
+        }
+        match tokio::time::timeout_at(deadline, work_done.recv()).await {
+            Ok(Some(done)) => agent.on_work_done(done),
+            _ => return,
+        }
+    }
 }

@@ -46,8 +46,10 @@ const FPU_WINDOW_TICKS: u64 = 2;
 const MAX_FLOWS: usize = 28_672;
 /// Ancestors named in a finding.
 pub(super) const ANCESTORS_IN_FINDING: usize = 8;
-/// Bytes of drained records kept allocated between drains, at most.
-const ARENA_KEPT: usize = 1 << 20;
+/// Records handled per drain, at most: under a storm the loop still gets
+/// to its signals, ticks and workers between drains (the rest waits in the
+/// rings, whose drops are counted).
+const DRAIN_BUDGET: usize = 65_536;
 /// Opaque flows asked for more samples per tick, at most.
 const CADENCE_REQUESTS_PER_TICK: usize = 256;
 /// Ticks between two decay passes of the correlator.
@@ -114,10 +116,9 @@ pub(super) struct Agent {
     /// GPU libraries a worker's maps scan found, for the CUDA sensor to
     /// probe at the next drain (attaching needs the eBPF object).
     pub(super) found_cuda_libraries: Vec<crate::procfs::libraries::Mapped>,
-    /// One drain's records, copied out of the rings to be sorted: (kernel
-    /// time, start in `arena`, length).
-    batch: Vec<(u64, usize, usize)>,
-    arena: Vec<u8>,
+    /// The record at the head of each ring, copied out (the merge needs
+    /// all three at once), with its kernel time; the buffers are reused.
+    heads: [(Option<u64>, Vec<u8>); 3],
     /// A socket-table snapshot is being taken on a worker.
     pub(super) snapshot_in_flight: bool,
     pub(super) ticks: u64,
@@ -155,8 +156,7 @@ impl Agent {
             busy_checked: HashSet::new(),
             pending: Vec::new(),
             found_cuda_libraries: Vec::new(),
-            batch: Vec::new(),
-            arena: Vec::new(),
+            heads: Default::default(),
             snapshot_in_flight: false,
             ticks: 0,
             stats: Stats::default(),
@@ -196,31 +196,42 @@ impl Agent {
     /// follows it in its task happens (a sample is sent before the process
     /// exits), so everything one drain reads sorts by timestamp into the
     /// kernel's order.
-    pub(super) fn drain(&mut self, rings: [&mut RingBuf<MapData>; 3]) {
-        self.batch.clear();
-        self.arena.clear();
-        for ring in rings {
-            while let Some(record) = ring.next() {
-                let start = self.arena.len();
-                self.arena.extend_from_slice(&record);
-                self.batch
-                    .push((decode::timestamp_of(&record), start, record.len()));
-            }
+    ///
+    /// The rings are merged as they are read, one record per ring at a
+    /// time: memory stays at three records however full the rings are
+    /// (copying whole rings out to sort them cost megabytes at a storm's
+    /// peak).
+    pub(super) fn drain(&mut self, mut rings: [&mut RingBuf<MapData>; 3]) {
+        let mut heads = std::mem::take(&mut self.heads);
+        for (ring, head) in rings.iter_mut().zip(heads.iter_mut()) {
+            refill(ring, head);
         }
-        // Stable: records of one ring with equal times keep their order.
-        self.batch.sort_by_key(|&(timestamp, _, _)| timestamp);
-        let batch = std::mem::take(&mut self.batch);
-        let arena = std::mem::take(&mut self.arena);
-        for &(_, start, len) in &batch {
-            self.handle(&arena[start..start + len]);
+        for _ in 0..DRAIN_BUDGET {
+            let next = heads
+                .iter()
+                .enumerate()
+                .filter_map(|(i, (timestamp, _))| Some((timestamp.as_ref().copied()?, i)))
+                .min();
+            let Some((_, i)) = next else {
+                break;
+            };
+            self.handle(&heads[i].1);
+            refill(rings[i], &mut heads[i]);
         }
-        self.batch = batch;
-        self.arena = arena;
-        // A storm's worth of records is not kept for good.
-        if self.arena.capacity() > ARENA_KEPT {
-            self.arena = Vec::new();
-            self.batch = Vec::new();
+        // At the budget, the heads already taken off their rings cannot go
+        // back: they are handled now, in their order, and the rest of the
+        // rings waits for the next drain.
+        let mut left: Vec<(u64, usize)> = heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (timestamp, _))| Some((timestamp.as_ref().copied()?, i)))
+            .collect();
+        left.sort_unstable();
+        for (_, i) in left {
+            self.handle(&heads[i].1);
+            heads[i].0 = None;
         }
+        self.heads = heads;
     }
 
     fn handle(&mut self, record: &[u8]) {
@@ -518,4 +529,14 @@ fn unix_now_s() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs()
+}
+
+/// Copies the next record of `ring` into `head` (its kernel time, and
+/// its bytes in the reused buffer); `None` time when the ring is empty.
+fn refill(ring: &mut RingBuf<MapData>, head: &mut (Option<u64>, Vec<u8>)) {
+    head.1.clear();
+    head.0 = ring.next().map(|record| {
+        head.1.extend_from_slice(&record);
+        decode::timestamp_of(&record)
+    });
 }

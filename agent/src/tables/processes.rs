@@ -325,6 +325,11 @@ impl ProcessTable {
         None
     }
 
+    /// Whether command lines are still waiting to be read.
+    pub fn argv_wanted(&self) -> bool {
+        !self.argv_wanted.is_empty()
+    }
+
     /// A read that could not start (no free worker): first in line again.
     pub fn retry_argv_later(&mut self, tgid: u32) {
         self.argv_wanted.push_front(tgid);
