@@ -145,9 +145,9 @@ mod tests {
     use super::*;
 
     fn after(samples: &[&[u8]]) -> u8 {
-        samples.iter().fold(0, |s, b| {
-            next_hold(s, b[0], b[b.len() - 1], b.len() as u32)
-        })
+        samples
+            .iter()
+            .fold(0, |s, b| next_hold(s, b[0], b[b.len() - 1], b.len() as u32))
     }
 
     #[test]
@@ -165,7 +165,9 @@ mod tests {
     fn tls_http_and_binary_never_hold() {
         assert!(!holds(after(&[&[0x16, 0x03, 0x01, 0x02]])));
         assert!(!holds(after(&[b"GET / HTTP/1.1\r\n"])));
-        assert!(!holds(after(&[b"POST /rpc HTTP/1.1\r\nContent-Length: 2\r\n\r\n{"])));
+        assert!(!holds(after(&[
+            b"POST /rpc HTTP/1.1\r\nContent-Length: 2\r\n\r\n{"
+        ])));
         // Binary that happens to open with a blank loses it at once.
         assert!(!holds(after(&[&[b' ', 0x9c, 0x00, 0xf1]])));
         assert!(!holds(after(&[b" ", &[0xde, 0xad]])));

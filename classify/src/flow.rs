@@ -979,7 +979,10 @@ mod tests {
     fn chunks_that_do_not_follow_each_other_are_not_spliced() {
         let line = format!(
             "{}\n",
-            LOGIN.replace(r#""pass":"x""#, &format!(r#""pass":"{}""#, "x".repeat(3000)))
+            LOGIN.replace(
+                r#""pass":"x""#,
+                &format!(r#""pass":"{}""#, "x".repeat(3000))
+            )
         );
         let bytes = line.as_bytes();
         let chunk = |index: u16, offset: usize, wire: usize, payload| Segment {
@@ -997,12 +1000,7 @@ mod tests {
         let _ = t.on_segment(&chunk(0, 0, bytes.len(), &bytes[..SAMPLE_LEN]));
         // The segment's second chunk never came; the next sample starts a
         // new segment: the line cannot be completed.
-        let next = t.on_segment(&chunk(
-            1,
-            0,
-            bytes.len() - SAMPLE_LEN,
-            &bytes[SAMPLE_LEN..],
-        ));
+        let next = t.on_segment(&chunk(1, 0, bytes.len() - SAMPLE_LEN, &bytes[SAMPLE_LEN..]));
         assert_eq!(stratum_messages(&next), 0);
         // A chunk at the wrong offset likewise.
         let mut t = FlowTable::new(8, 4);

@@ -264,7 +264,8 @@ fn stratum_evidence(
     // say, are a hint at most, whichever came first (a client that proves
     // itself later is confirmed by its own call).
     let own_call = direction == Direction::Outbound && !message.from_pool;
-    if !own_call && !(message.from_pool && facts.sent_miner_call) {
+    let about_it = own_call || (message.from_pool && facts.sent_miner_call);
+    if !about_it {
         return Some(pool_side_hint(&message, direction, facts));
     }
     let variant = message.variant;
