@@ -8,7 +8,7 @@
 //! 60.., agent 1100..), so that new events never renumber old ones.
 
 /// Bumped whenever the layout of any event changes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Stable numeric event type ids.
 pub mod kind {
@@ -176,12 +176,13 @@ pub struct SampleEvent {
     pub cookie: u64,
     /// [`direction::EGRESS`] or [`direction::INGRESS`].
     pub direction: u8,
-    /// 0-based index of this sample among the samples of its direction.
+    /// 0-based index of this sample among the samples of its direction
+    /// (a chunk of a long segment is a sample).
     pub segment: u8,
     /// 4 or 6.
     pub ip_version: u8,
     pub protocol: u8,
-    /// Payload bytes in the segment (may exceed `captured`).
+    /// Payload bytes in the whole segment (may exceed `offset + captured`).
     pub payload_len: u32,
     /// Bytes of `data` that are valid.
     pub captured: u32,
@@ -190,7 +191,11 @@ pub struct SampleEvent {
     pub dport: u16,
     pub saddr: [u8; 16],
     pub daddr: [u8; 16],
-    pub _pad: u64,
+    /// Where `data` starts in the segment's payload: a segment longer than
+    /// [`SAMPLE_LEN`] is sampled in consecutive chunks
+    /// ([`crate::flow::CHUNKS_PER_SEGMENT`] at most), each its own sample.
+    pub offset: u32,
+    pub _pad: u32,
     pub data: [u8; SAMPLE_LEN],
 }
 const _: () = assert!(size_of::<SampleEvent>() == 96 + SAMPLE_LEN);

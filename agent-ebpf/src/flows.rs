@@ -8,8 +8,11 @@
 //! first datagram of a socket travels to user space.
 //!
 //! `cgroup_skb` egress/ingress then samples the first `limit` payload-carrying
-//! segments (or datagrams) of each direction of a flow (bounded bytes each)
-//! and marks the direction done. The steady state of every packet after that
+//! segments (or datagrams) of each direction of a flow (a segment longer
+//! than a sample in chunks, each a sample) and marks the direction done,
+//! unless it looks like JSON text still blank or with a line open: then it
+//! holds it open by itself, bounded (`assay_common::flow::holds`), rather
+//! than wait for user space and miss the login that follows. The steady state of every packet after that
 //! is one `bpf_sk_storage_get` and a read of the done bits: no cookie, no
 //! hash, no write, no parsing. A direction still open parses each segment,
 //! ACKs included: giving up on a direction after some empty segments would
@@ -30,7 +33,10 @@ use assay_common::{
     event::{
         AF_INET, AF_INET6, ConnectEvent, EventHeader, SAMPLE_LEN, SampleEvent, direction, kind,
     },
-    flow::{ADOPTED_SAMPLE_SEGMENTS, DONE_BOTH, SocketFlow, origin},
+    flow::{
+        ADOPTED_SAMPLE_SEGMENTS, CHUNKS_PER_SEGMENT, DONE_BOTH, HOLD_CAP, SocketFlow, holds,
+        next_hold, origin,
+    },
 };
 use aya_ebpf::{
     EbpfContext,
@@ -368,37 +374,81 @@ fn rearmed(ctx: &SkBuffContext, state: *mut SocketFlow, bit: u8) -> bool {
     }
 }
 
-/// Samples a segment of an open direction that carries payload.
+/// Samples a segment of an open direction that carries payload: in chunks
+/// of [`SAMPLE_LEN`] when it is longer (up to [`CHUNKS_PER_SEGMENT`]), each
+/// chunk one sample. At the limit, a direction that looks like JSON text
+/// still blank or with a line open is held open one more sample, up to
+/// [`HOLD_CAP`] ([`holds`]); otherwise it is done.
 #[inline(always)]
 fn take_sample(ctx: &SkBuffContext, state: *mut SocketFlow, d: usize, dir: u8, segment: &Segment) {
     let bit = 1u8 << d;
-    let taken = unsafe {
+    unsafe {
         if (*state).samples[d] >= (*state).limit[d] {
             (*state).done |= bit;
             return;
         }
-        if segment.payload_len == 0 {
+    }
+    if segment.payload_len == 0 {
+        return;
+    }
+    let cookie = unsafe { bpf_get_socket_cookie(ctx.skb.skb.cast()) };
+    let mut chunk: u32 = 0;
+    while chunk < CHUNKS_PER_SEGMENT {
+        let offset = chunk * SAMPLE_LEN as u32;
+        let taken = unsafe {
+            let taken = (*state).samples[d];
+            if taken >= (*state).limit[d] {
+                (*state).done |= bit;
+                return;
+            }
+            (*state).samples[d] = taken + 1;
+            taken
+        };
+        let (first, last, captured) = emit_chunk(ctx, cookie, dir, segment, taken, offset);
+        unsafe {
+            let hold = next_hold((*state).hold[d], first, last, captured);
+            (*state).hold[d] = hold;
+            if taken + 1 >= (*state).limit[d] {
+                if holds(hold) && taken + 1 < HOLD_CAP {
+                    (*state).limit[d] = taken + 2;
+                } else {
+                    (*state).done |= bit;
+                    return;
+                }
+            }
+        }
+        if offset + SAMPLE_LEN as u32 >= segment.payload_len {
             return;
         }
-        let taken = (*state).samples[d];
-        (*state).samples[d] = taken + 1;
-        if taken + 1 >= (*state).limit[d] {
-            (*state).done |= bit;
-        }
-        taken
-    };
+        chunk += 1;
+    }
+}
+
+/// Sends one sample: the chunk of the segment's payload at `offset`.
+/// Returns its first and last bytes and its length (0 when nothing was
+/// captured: the ring was full or the bytes could not be read).
+#[inline(always)]
+fn emit_chunk(
+    ctx: &SkBuffContext,
+    cookie: u64,
+    dir: u8,
+    segment: &Segment,
+    taken: u16,
+    offset: u32,
+) -> (u8, u8, u32) {
     let skb = ctx.skb.skb;
-    let cookie = unsafe { bpf_get_socket_cookie(skb.cast()) };
     let Some(mut entry) = FLOW_EVENTS.reserve::<SampleEvent>(0) else {
         count(counter::SAMPLE_LOST);
-        return;
+        return (0, 0, 0);
     };
     let event = entry.as_mut_ptr();
     // The same value as the clamp, in a form the verifier can bound to
     // [1, SAMPLE_LEN]: it loses the lower bound of a plain clamp, and
     // black_box keeps LLVM from folding the mask away.
-    let clamped = core::hint::black_box(segment.payload_len.clamp(1, SAMPLE_LEN as u32));
+    let remaining = segment.payload_len.saturating_sub(offset);
+    let clamped = core::hint::black_box(remaining.clamp(1, SAMPLE_LEN as u32));
     let mut captured = ((clamped - 1) & (SAMPLE_LEN as u32 - 1)) + 1;
+    let mut ends = (0u8, 0u8);
     unsafe {
         (*event).header = EventHeader {
             kind: kind::FLOW_SAMPLE,
@@ -418,12 +468,20 @@ fn take_sample(ctx: &SkBuffContext, state: *mut SocketFlow, d: usize, dir: u8, s
         (*event).dport = segment.dport;
         (*event).saddr = segment.saddr;
         (*event).daddr = segment.daddr;
+        (*event).offset = offset;
         (*event)._pad = 0;
         let dst = (&raw mut (*event).data).cast::<core::ffi::c_void>();
-        if bpf_skb_load_bytes(skb.cast(), segment.payload_offset, dst, captured) != 0 {
+        if bpf_skb_load_bytes(skb.cast(), segment.payload_offset + offset, dst, captured) != 0 {
             captured = 0;
+        } else {
+            let data = &(*event).data;
+            ends = (
+                data[0],
+                data[((captured - 1) & (SAMPLE_LEN as u32 - 1)) as usize],
+            );
         }
         (*event).captured = captured;
     }
     entry.submit(wakeup_flags(&FLOW_EVENTS));
+    (ends.0, ends.1, captured)
 }

@@ -31,6 +31,7 @@ fn sample(key: u64, payload: &[u8]) -> Segment<'_> {
         transport: Transport::Tcp,
         payload,
         wire_len: payload.len() as u32,
+        offset: 0,
         endpoints: None,
     }
 }

@@ -29,7 +29,10 @@ use std::{
     net::SocketAddr,
 };
 
-use assay_common::flow::ADOPTED_SAMPLE_SEGMENTS;
+use assay_common::{
+    event::SAMPLE_LEN,
+    flow::{ADOPTED_SAMPLE_SEGMENTS, CHUNKS_PER_SEGMENT, HOLD_CAP, holds, next_hold},
+};
 
 use crate::{
     Direction,
@@ -39,9 +42,10 @@ use crate::{
 
 /// Bytes kept per direction of a flow for classification.
 pub const STREAM_LIMIT: usize = 8 * 1024;
-/// Most samples per direction user space ever asks the kernel for: enough
-/// for a login line padded or split over many segments, bounded so that a
-/// flow that never completes a line cannot keep sampling.
+/// Most samples per direction user space ever asks the kernel for (a TLS
+/// hello split over many segments), bounded so that a flow that never
+/// completes a hello cannot keep sampling. JSON text needs no asking: the
+/// kernel holds it open by itself up to [`HOLD_CAP`].
 pub const MAX_SAMPLES_PER_DIRECTION: u32 = 16;
 /// Opaque flows (TLS, unknown binary) that live this long get more samples
 /// to observe their cadence.
@@ -96,11 +100,16 @@ pub struct Segment<'a> {
     pub index: u16,
     pub timestamp_ns: u64,
     pub transport: Transport,
-    /// The captured bytes: the start of the payload.
+    /// The captured bytes: the start of the payload, or of the chunk at
+    /// `offset`.
     pub payload: &'a [u8],
-    /// The payload's length on the wire (more than `payload.len()` when the
-    /// capture was cut).
+    /// The whole segment's payload length on the wire (more than
+    /// `offset + payload.len()` when the capture was cut or chunked).
     pub wire_len: u32,
+    /// Where `payload` starts in the segment's payload: 0, or the offset of
+    /// a chunk of a segment longer than a sample
+    /// ([`assay_common::flow::CHUNKS_PER_SEGMENT`]).
+    pub offset: u32,
     /// Source and destination of the packet.
     pub endpoints: Option<(SocketAddr, SocketAddr)>,
 }
@@ -131,6 +140,15 @@ struct Stream {
     opens_with_high_bytes: bool,
     /// Index of the next sample expected.
     next_segment: u16,
+    /// Where the next sample starts in its segment when the last one was
+    /// a chunk that did not reach its segment's end.
+    resume_at: Option<u32>,
+    /// The kernel's hold state for this direction, mirrored
+    /// ([`assay_common::flow::next_hold`]) so that both agree on which
+    /// samples come.
+    hold: u8,
+    /// The limit the kernel raised this direction to by holding it.
+    held_limit: u32,
 }
 
 impl Stream {
@@ -177,6 +195,10 @@ pub struct Flow {
     cadence_since_ns: Option<u64>,
     /// A job-like cadence was reported (once per flow).
     cadence_reported: bool,
+    /// The local process sent a miner's call on this flow (a decisive
+    /// stratum message of the client side): what the pool side says is
+    /// about it too from then on.
+    sent_miner_call: bool,
 }
 
 impl Flow {
@@ -202,9 +224,20 @@ impl Flow {
             && self.streams.iter().any(|s| s.framing != Framing::Pending)
     }
 
-    /// True when the local process's own bytes are JSON lines.
-    pub fn outbound_is_json_lines(&self) -> bool {
-        self.streams[0].framing == Framing::JsonLines
+    /// True once the local process itself sent a stratum message only a
+    /// miner sends (a login, subscribe, authorize or share with a miner's
+    /// parameters) on this flow. Pool-shaped lines the other side sends
+    /// are decisive only then: a server cannot make a wallet a miner by
+    /// sending it `mining.notify`.
+    pub fn sent_miner_call(&self) -> bool {
+        self.sent_miner_call
+    }
+
+    /// The kernel's sample limit for one direction: the flow's, or higher
+    /// where the kernel held the direction open.
+    fn limit(&self, direction: Direction) -> u32 {
+        self.sample_limit
+            .max(self.streams[direction as usize].held_limit)
     }
 }
 
@@ -258,9 +291,16 @@ pub struct Observed {
 pub struct SampleOutcome {
     pub observations: Vec<Observed>,
     pub rejections: Vec<stratum::Rejection>,
-    /// The flow's sample limit was raised (a JSON line is still open at the
+    /// The flow's sample limit was raised (a TLS hello is still open at the
     /// last sample): the kernel should be told.
     pub raised_limit: Option<u32>,
+    /// The kernel held the direction open past its limit at this sample
+    /// (blank so far, or a line open): one more sample comes.
+    pub held: bool,
+    /// The direction reached [`HOLD_CAP`] still undecided: what follows is
+    /// not sampled. Counted, never silent: padding past the cap is how a
+    /// client would hide its login.
+    pub hold_exhausted: bool,
 }
 
 #[derive(Debug)]
@@ -320,15 +360,16 @@ impl FlowTable {
         }
     }
 
-    /// Whether the kernel samples a direction's payload segment number
-    /// `index` (from 0) of flow `key`: below the flow's sample limit, as
-    /// this table raised it. A flow the table does not hold gets the budget
-    /// of the flow its next segment opens here: an adopted one.
-    pub fn admits(&self, key: u64, index: u16) -> bool {
-        let limit = self
-            .flows
-            .get(&key)
-            .map_or_else(|| self.new_flow_limit(Origin::Adopted), |f| f.sample_limit);
+    /// Whether the kernel samples a direction's sample number `index`
+    /// (from 0) of flow `key`: below the direction's limit, as this table
+    /// raised it or the kernel held it open. A flow the table does not hold
+    /// gets the budget of the flow its next segment opens here: an adopted
+    /// one.
+    pub fn admits(&self, key: u64, direction: Direction, index: u16) -> bool {
+        let limit = self.flows.get(&key).map_or_else(
+            || self.new_flow_limit(Origin::Adopted),
+            |f| f.limit(direction),
+        );
         u32::from(index) < limit
     }
 
@@ -361,6 +402,7 @@ impl FlowTable {
             timeline: Vec::new(),
             cadence_since_ns: None,
             cadence_reported: false,
+            sent_miner_call: false,
         })
     }
 
@@ -411,6 +453,30 @@ impl FlowTable {
                 flow.remote = Some(remote);
             }
         }
+        // The kernel's view of this direction after this sample: held open
+        // past its limit, or at its last sample.
+        let mut held = false;
+        let mut hold_exhausted = false;
+        let last_sample = {
+            let limit = flow.limit(segment.direction);
+            let stream = &mut flow.streams[segment.direction as usize];
+            let payload = segment.payload;
+            let (first, last) = (
+                payload.first().copied().unwrap_or(0),
+                payload.last().copied().unwrap_or(0),
+            );
+            stream.hold = next_hold(stream.hold, first, last, payload.len() as u32);
+            let at_limit = u32::from(segment.index) + 1 >= limit;
+            if at_limit && holds(stream.hold) {
+                if u32::from(segment.index) + 1 < u32::from(HOLD_CAP) {
+                    stream.held_limit = u32::from(segment.index) + 2;
+                    held = true;
+                } else {
+                    hold_exhausted = true;
+                }
+            }
+            at_limit && !held
+        };
         let mut outcome = match segment.transport {
             Transport::Tcp => {
                 // Only cadence reads the timeline: kept once it was asked for.
@@ -421,10 +487,18 @@ impl FlowTable {
                         len: segment.wire_len,
                     });
                 }
-                on_tcp(flow, segment)
+                on_tcp(flow, segment, last_sample)
             }
             Transport::Udp => on_datagram(segment),
         };
+        outcome.held = held;
+        outcome.hold_exhausted = hold_exhausted;
+        if outcome.observations.iter().any(|o| {
+            o.direction == Direction::Outbound
+                && matches!(&o.observation, Observation::Stratum(m) if m.decisive && !m.from_pool)
+        }) {
+            flow.sent_miner_call = true;
+        }
         if let Some(last) = outcome
             .observations
             .iter()
@@ -437,16 +511,17 @@ impl FlowTable {
             outcome.observations.push(observed);
         }
         // A JSON line, or a TLS hello, still open at the last sample: ask
-        // for more, up to a bound, so a login or a ClientHello (post-quantum
-        // key shares make them several KiB) split over many segments is
-        // still read.
+        // for more, up to a bound, so a ClientHello (post-quantum key
+        // shares make them several KiB) split over many segments is still
+        // read. JSON text the kernel holds open itself; it is asked for
+        // here too where the kernel gave up on it (a non-ASCII byte at a
+        // chunk's edge).
         let stream = &flow.streams[segment.direction as usize];
-        let last_sample = u32::from(segment.index) + 1 >= flow.sample_limit;
         if last_sample
             && matches!(stream.framing, Framing::JsonLines | Framing::Tls)
             && !stream.done
             && !stream.bytes.is_empty()
-            && flow.sample_limit < MAX_SAMPLES_PER_DIRECTION
+            && flow.limit(segment.direction) < MAX_SAMPLES_PER_DIRECTION
         {
             flow.sample_limit = (flow.sample_limit + step).min(MAX_SAMPLES_PER_DIRECTION);
             outcome.raised_limit = Some(flow.sample_limit);
@@ -526,11 +601,10 @@ fn on_datagram(segment: &Segment<'_>) -> SampleOutcome {
     }
 }
 
-fn on_tcp(flow: &mut Flow, segment: &Segment<'_>) -> SampleOutcome {
+/// `last_sample`: the kernel sends no more samples of this direction.
+fn on_tcp(flow: &mut Flow, segment: &Segment<'_>, last_sample: bool) -> SampleOutcome {
     let dir = segment.direction;
     let index = dir as usize;
-    // The kernel sends no sample past the flow's limit: this is the last.
-    let last_sample = u32::from(segment.index) + 1 >= flow.sample_limit;
     let stream = &mut flow.streams[index];
     if stream.done {
         return SampleOutcome::default();
@@ -542,13 +616,28 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>) -> SampleOutcome {
         return SampleOutcome::default();
     }
     stream.next_segment = segment.index + 1;
+    // A chunk of a long segment must follow the chunk before it; a new
+    // segment must not start while the last one's rest is missing.
+    if segment.offset != stream.resume_at.unwrap_or(0) {
+        stream.stop();
+        return SampleOutcome::default();
+    }
     let payload = segment.payload;
+    let end = segment.offset as usize + payload.len();
+    let cut = end < segment.wire_len as usize;
+    // The kernel sends the next chunk of a segment it copied a full chunk
+    // of, while chunks and samples remain.
+    let continues = cut
+        && payload.len() == SAMPLE_LEN
+        && end < CHUNKS_PER_SEGMENT as usize * SAMPLE_LEN
+        && !last_sample;
+    stream.resume_at = continues.then_some(end as u32);
     if stream.framing == Framing::Pending {
         stream.first_segment_len = Some(segment.wire_len);
         stream.opens_with_high_bytes = payload.iter().any(|b| *b > 0x7f);
         stream.framing = framing_of(payload);
     }
-    let partial = payload.len() < segment.wire_len as usize;
+    let partial = cut && !continues;
     let room = STREAM_LIMIT - stream.bytes.len();
     stream
         .bytes
@@ -725,7 +814,16 @@ mod tests {
             transport: Transport::Tcp,
             payload,
             wire_len: payload.len() as u32,
+            offset: 0,
             endpoints: None,
+        }
+    }
+
+    /// A TCP sample with a 16-bit index.
+    fn sample_at(key: u64, dir: u8, index: u16, payload: &[u8]) -> Segment<'_> {
+        Segment {
+            index,
+            ..sample(key, dir, 0, payload)
         }
     }
 
@@ -769,48 +867,232 @@ mod tests {
     }
 
     #[test]
-    fn a_line_open_at_the_last_sample_raises_the_limit_up_to_the_bound() {
+    fn a_line_open_at_the_last_sample_is_held_open_up_to_the_cap() {
         let mut t = FlowTable::new(8, 2);
         let padded: Vec<u8> = std::iter::once(b'{')
             .chain(std::iter::repeat_n(b' ', 100))
             .collect();
-        let _ = t.on_segment(&sample(1, direction::EGRESS, 0, &padded));
-        let raised = t.on_segment(&sample(1, direction::EGRESS, 1, &padded));
-        assert_eq!(raised.raised_limit, Some(4));
-        let mut limit = 4;
-        for segment in 2..MAX_SAMPLES_PER_DIRECTION as u8 + 4 {
-            let outcome = t.on_segment(&sample(1, direction::EGRESS, segment, &padded));
-            if let Some(raised) = outcome.raised_limit {
-                limit = raised;
+        let mut exhausted_at = None;
+        for index in 0..u16::MAX {
+            if !t.admits(1, Direction::Outbound, index) {
+                break;
+            }
+            let outcome = t.on_segment(&sample_at(1, direction::EGRESS, index, &padded));
+            assert_eq!(
+                outcome.held,
+                index >= 1 && u32::from(index) + 1 < u32::from(HOLD_CAP)
+            );
+            if outcome.hold_exhausted {
+                exhausted_at = Some(index);
             }
         }
-        assert_eq!(limit, MAX_SAMPLES_PER_DIRECTION);
-        assert_eq!(t.get(1).unwrap().sample_limit, MAX_SAMPLES_PER_DIRECTION);
+        assert_eq!(exhausted_at, Some(HOLD_CAP - 1));
+        assert!(!t.admits(1, Direction::Outbound, HOLD_CAP));
+        // Held by the kernel: nothing to ask it for, and the other
+        // direction keeps its own budget.
+        assert_eq!(t.get(1).unwrap().sample_limit, 2);
+        assert!(!t.admits(1, Direction::Inbound, 2));
+    }
+
+    /// Feeds `segments` to flow `key`'s outbound side as the kernel would:
+    /// each in chunks, each chunk only where admitted. Returns the stratum
+    /// messages seen.
+    fn feed(t: &mut FlowTable, key: u64, segments: &[&[u8]]) -> Vec<stratum::Message> {
+        let mut index = 0u16;
+        let mut seen = Vec::new();
+        for segment in segments {
+            for (chunk, bytes) in segment.chunks(SAMPLE_LEN).enumerate() {
+                if chunk as u32 >= CHUNKS_PER_SEGMENT || !t.admits(key, Direction::Outbound, index)
+                {
+                    break;
+                }
+                let outcome = t.on_segment(&Segment {
+                    key,
+                    direction: Direction::Outbound,
+                    index,
+                    timestamp_ns: 1,
+                    transport: Transport::Tcp,
+                    payload: bytes,
+                    wire_len: segment.len() as u32,
+                    offset: (chunk * SAMPLE_LEN) as u32,
+                    endpoints: None,
+                });
+                index += 1;
+                seen.extend(
+                    outcome
+                        .observations
+                        .into_iter()
+                        .filter_map(|o| match o.observation {
+                            Observation::Stratum(m) => Some(m),
+                            _ => None,
+                        }),
+                );
+            }
+        }
+        seen
+    }
+
+    const LOGIN: &str = r#"{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A","pass":"x","agent":"XMRig/6.21.0","algo":["rx/0"]}}"#;
+
+    fn logged_in(seen: &[stratum::Message]) -> bool {
+        seen.iter().any(|m| m.decisive && m.method == "login")
+    }
+
+    #[test]
+    fn blank_writes_before_a_login_do_not_spend_its_budget() {
+        let mut t = FlowTable::new(8, 4);
+        let login = format!("{LOGIN}\n");
+        let mut segments: Vec<&[u8]> = vec![b" ", b"\n", b"\r\n", b"\t \t", b"\n\n"];
+        segments.extend(std::iter::repeat_n(&b"  "[..], 20));
+        segments.push(login.as_bytes());
+        let seen = feed(&mut t, 1, &segments);
+        assert!(logged_in(&seen), "{seen:?}");
+        assert!(t.get(1).unwrap().sent_miner_call());
+    }
+
+    #[test]
+    fn a_login_longer_than_a_sample_in_one_write_is_read_from_its_chunks() {
+        for pad in [SAMPLE_LEN, 3 * SAMPLE_LEN + 17, 6 * 1024 + 100] {
+            // A long rig id: the line is longer than one sample.
+            let login = LOGIN.replace(
+                r#""pass":"x""#,
+                &format!(r#""pass":"x","rigid":"{}""#, "r".repeat(pad)),
+            );
+            let line = format!("{login}\n");
+            let mut t = FlowTable::new(8, 4);
+            let seen = feed(&mut t, 1, &[line.as_bytes()]);
+            assert!(logged_in(&seen), "pad {pad}: {seen:?}");
+            // The same after a first line, split in two writes, on a
+            // smaller budget.
+            let mut t = FlowTable::new(8, 2);
+            let (head, tail) = line.as_bytes().split_at(100);
+            let seen = feed(
+                &mut t,
+                2,
+                &[b"{\"id\":0,\"method\":\"ping\"}\n", head, tail],
+            );
+            assert!(logged_in(&seen), "pad {pad} split: {seen:?}");
+        }
+    }
+
+    #[test]
+    fn chunks_that_do_not_follow_each_other_are_not_spliced() {
+        let line = format!(
+            "{}\n",
+            LOGIN.replace(
+                r#""pass":"x""#,
+                &format!(r#""pass":"{}""#, "x".repeat(3000))
+            )
+        );
+        let bytes = line.as_bytes();
+        let chunk = |index: u16, offset: usize, wire: usize, payload| Segment {
+            key: 1,
+            direction: Direction::Outbound,
+            index,
+            timestamp_ns: 1,
+            transport: Transport::Tcp,
+            payload,
+            wire_len: wire as u32,
+            offset: offset as u32,
+            endpoints: None,
+        };
+        let mut t = FlowTable::new(8, 4);
+        let _ = t.on_segment(&chunk(0, 0, bytes.len(), &bytes[..SAMPLE_LEN]));
+        // The segment's second chunk never came; the next sample starts a
+        // new segment: the line cannot be completed.
+        let next = t.on_segment(&chunk(1, 0, bytes.len() - SAMPLE_LEN, &bytes[SAMPLE_LEN..]));
+        assert_eq!(stratum_messages(&next), 0);
+        // A chunk at the wrong offset likewise.
+        let mut t = FlowTable::new(8, 4);
+        let _ = t.on_segment(&chunk(0, 0, bytes.len(), &bytes[..SAMPLE_LEN]));
+        let wrong = t.on_segment(&chunk(1, 2 * SAMPLE_LEN, bytes.len(), &bytes[SAMPLE_LEN..]));
+        assert_eq!(stratum_messages(&wrong), 0);
+        // In order, the same bytes make the login.
+        let mut t = FlowTable::new(8, 4);
+        let _ = t.on_segment(&chunk(0, 0, bytes.len(), &bytes[..SAMPLE_LEN]));
+        let whole = t.on_segment(&chunk(1, SAMPLE_LEN, bytes.len(), &bytes[SAMPLE_LEN..]));
+        assert_eq!(stratum_messages(&whole), 1);
+    }
+
+    #[test]
+    fn binary_tls_and_http_are_not_held_past_their_budget() {
+        let random: Vec<u8> = (0..200u8)
+            .map(|i| i.wrapping_mul(151).wrapping_add(0x81))
+            .collect();
+        let mut blank_then_random = vec![b' '];
+        blank_then_random.extend_from_slice(&random);
+        let openings: [&[u8]; 4] = [
+            &random,
+            &blank_then_random,
+            b"GET / HTTP/1.1\r\nHost: x\r\n",
+            &[0x17, 0x03, 0x03, 0x00, 0x10, 0xaa],
+        ];
+        for opening in openings {
+            let mut t = FlowTable::new(8, 2);
+            for index in 0..2 {
+                let outcome = t.on_segment(&sample(1, direction::EGRESS, index, opening));
+                assert!(!outcome.held, "{opening:?}");
+            }
+            assert!(!t.admits(1, Direction::Outbound, 2), "{opening:?}");
+        }
+    }
+
+    #[test]
+    fn only_the_local_side_s_own_miner_call_makes_the_pool_side_about_it() {
+        let notify = b"{\"id\":null,\"method\":\"mining.notify\",\"params\":[\"bf\",\"00\"]}\n";
+        let wallet = b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"getbalance\",\"params\":[]}\n";
+        let mut t = FlowTable::new(8, 4);
+        // The pool speaks first; the client is a wallet.
+        let _ = t.on_segment(&sample(1, direction::INGRESS, 0, notify));
+        let _ = t.on_segment(&sample(1, direction::EGRESS, 0, wallet));
+        assert!(!t.get(1).unwrap().sent_miner_call());
+        // A server sending a miner's call proves nothing of the client.
+        let _ = t.on_segment(&sample(1, direction::INGRESS, 1, SUBSCRIBE));
+        assert!(!t.get(1).unwrap().sent_miner_call());
+        // The client subscribes: from now on.
+        let _ = t.on_segment(&sample(1, direction::EGRESS, 1, SUBSCRIBE));
+        assert!(t.get(1).unwrap().sent_miner_call());
     }
 
     #[test]
     fn admits_says_what_the_kernel_samples_as_the_limit_moves() {
         let mut t = FlowTable::new(8, 4);
+        let out = Direction::Outbound;
         // Unknown: the budget of the adopted flow its segment would open.
-        assert!(t.admits(1, 0));
-        assert!(t.admits(1, ADOPTED_SAMPLE_SEGMENTS as u16 - 1));
-        assert!(!t.admits(1, ADOPTED_SAMPLE_SEGMENTS as u16));
+        assert!(t.admits(1, out, 0));
+        assert!(t.admits(1, out, ADOPTED_SAMPLE_SEGMENTS as u16 - 1));
+        assert!(!t.admits(1, out, ADOPTED_SAMPLE_SEGMENTS as u16));
         // Opened: the full budget.
         t.on_open(2, 1);
-        assert!(t.admits(2, 3));
-        assert!(!t.admits(2, 4));
-        // A line open at the last sample raises it.
+        assert!(t.admits(2, out, 3));
+        assert!(!t.admits(2, out, 4));
+        // A line open at the last sample: the kernel holds the direction
+        // open, one sample at a time; the other direction keeps its limit.
         let _ = t.on_segment(&sample(2, direction::EGRESS, 0, b"{"));
         let _ = t.on_segment(&sample(2, direction::EGRESS, 1, b" "));
         let _ = t.on_segment(&sample(2, direction::EGRESS, 2, b" "));
-        let raised = t.on_segment(&sample(2, direction::EGRESS, 3, b" "));
-        assert_eq!(raised.raised_limit, Some(8));
-        assert!(t.admits(2, 7));
-        assert!(!t.admits(2, 8));
+        let held = t.on_segment(&sample(2, direction::EGRESS, 3, b" "));
+        assert!(held.held && held.raised_limit.is_none());
+        assert!(t.admits(2, out, 4));
+        assert!(!t.admits(2, out, 5));
+        assert!(!t.admits(2, Direction::Inbound, 4));
+        // A TLS hello still open at the last sample raises the flow's limit.
+        let hello: &[u8] = &[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc];
+        t.on_open(4, 1);
+        for index in 0..4 {
+            let payload: &[u8] = if index == 0 { hello } else { &[0x00; 8] };
+            let outcome = t.on_segment(&sample(4, direction::EGRESS, index, payload));
+            if index == 3 {
+                assert_eq!(outcome.raised_limit, Some(8));
+            }
+        }
+        assert!(t.admits(4, out, 7));
+        assert!(t.admits(4, Direction::Inbound, 7));
+        assert!(!t.admits(4, out, 8));
         // The limit is the flow's, both directions alike.
         let _ = t.on_segment(&sample(3, direction::INGRESS, 0, b"x"));
-        assert_eq!(t.admits(3, 1), ADOPTED_SAMPLE_SEGMENTS > 1);
-        assert!(!t.admits(3, ADOPTED_SAMPLE_SEGMENTS as u16));
+        assert_eq!(t.admits(3, out, 1), ADOPTED_SAMPLE_SEGMENTS > 1);
+        assert!(!t.admits(3, out, ADOPTED_SAMPLE_SEGMENTS as u16));
     }
 
     #[test]

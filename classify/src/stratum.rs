@@ -78,8 +78,16 @@ pub struct Message {
     pub variant: Option<Variant>,
     /// The JSON-RPC method, or `result` for a recognised reply.
     pub method: String,
-    /// True when the message alone proves a mining protocol.
+    /// True when the message, sent by the party it is the message of,
+    /// proves a mining protocol: a miner's call with a miner's parameters,
+    /// or a pool's push. Who sent it decides what it says about whom: a
+    /// pool-side message is about the local process only once that
+    /// process spoke as a miner on the same flow (agent evidence).
     pub decisive: bool,
+    /// A pool → miner message (notification or reply): what the server
+    /// side says, not what the client did.
+    #[serde(skip)]
+    pub from_pool: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub agent: Option<String>,
     /// Login, user or wallet address.
@@ -156,9 +164,12 @@ pub fn classify_line(line: &[u8], direction: Direction) -> Result<Option<Message
     })
 }
 
-/// Fast byte prefilter: JSON-RPC carries "method" or "result".
+/// Fast byte prefilter: JSON-RPC carries "method" or "result". A key can
+/// be written with `\u` escapes (`"\u006dethod"` is `"method"` to every
+/// JSON parser), so a line with an escape goes to the parser too; the
+/// parsed values are unescaped, and every rule below reads those.
 fn looks_like_json_rpc(line: &[u8]) -> bool {
-    contains(line, b"\"method\"") || contains(line, b"\"result\"")
+    contains(line, b"\"method\"") || contains(line, b"\"result\"") || contains(line, b"\\u")
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -171,6 +182,32 @@ fn str_of(value: Option<&Value>) -> Option<String> {
 
 fn is_hex(s: &str, len: usize) -> bool {
     s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Hex digits, at least one, at most `max`.
+fn is_hex_up_to(s: &str, max: usize) -> bool {
+    !s.is_empty() && s.len() <= max && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `0x` then exactly `len` hex digits (EIP-1571 / ethproxy quantities and
+/// hashes).
+fn is_0x_hex(value: &Value, len: usize) -> bool {
+    value
+        .as_str()
+        .and_then(|s| s.strip_prefix("0x"))
+        .is_some_and(|h| is_hex(h, len))
+}
+
+/// Hex digits, with or without `0x` (stratum nonces and extranonces:
+/// Bitcoin pools write them bare, KawPow pools with the prefix).
+fn is_maybe_0x_hex(s: &str) -> bool {
+    is_hex_up_to(s.strip_prefix("0x").unwrap_or(s), 256)
+}
+
+/// A short, non-empty name without control characters or spaces: a
+/// login, worker, job id or algorithm as miners write them.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 512 && !s.chars().any(|c| c.is_control() || c == ' ')
 }
 
 /// `user.worker` → (user, worker).
@@ -192,114 +229,270 @@ fn message(variant: Variant, method: &str, decisive: bool) -> Message {
     }
 }
 
-/// Client → pool messages.
+/// The parameters as a list: absent means none; anything but an array
+/// is not a stratum call.
+fn params_list(object: &Map<String, Value>) -> Option<&[Value]> {
+    match object.get("params") {
+        None | Some(Value::Null) => Some(&[]),
+        Some(Value::Array(list)) => Some(list.as_slice()),
+        Some(_) => None,
+    }
+}
+
+/// BIP 22/23 template-request capabilities that only a consumer of work
+/// names: it will build on the template (coinbase, work ids, long polling)
+/// or propose a block it made.
+const GBT_WORK_CAPABILITIES: [&str; 7] = [
+    "coinbasetxn",
+    "coinbasevalue",
+    "workid",
+    "longpoll",
+    "coinbase/append",
+    "proposal",
+    "serverlist",
+];
+
+/// Client → pool messages. Every decisive one checks its parameters'
+/// shapes against the protocol's public description: a method name alone
+/// is a word anyone can send.
 fn client_message(object: &Map<String, Value>) -> Option<Message> {
     let method = object.get("method")?.as_str()?;
-    let params = object.get("params");
-    let list = params
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or(&[]);
-    let strings = || list.iter().filter_map(Value::as_str);
-
     if let Some(op) = method.strip_prefix("mining.") {
-        if op.is_empty() {
-            return None;
-        }
-        let mut m = message(Variant::Bitcoin, method, true);
-        match op {
-            "subscribe" => {
-                if strings().any(|s| s.starts_with("EthereumStratum/")) {
-                    m.variant = Some(Variant::EthereumStratum);
-                } else if strings().any(|s| s.starts_with("AleoStratum/")) {
-                    m.variant = Some(Variant::Aleo);
-                }
-                m.agent = str_of(list.first());
-            }
-            "configure" => m.variant = Some(Variant::Bip310),
-            "authorize" => {
-                if let Some(login) = list.first().and_then(Value::as_str) {
-                    let (user, worker) = split_worker(login);
-                    m.login = Some(user);
-                    m.worker = worker;
-                }
-            }
-            "submit" => {
-                let hex_prefixed = list.iter().skip(2).filter_map(Value::as_str);
-                if list.len() == 5 && hex_prefixed.clone().all(|s| s.starts_with("0x")) {
-                    m.variant = Some(Variant::KawPow);
-                }
-                if let Some(login) = list.first().and_then(Value::as_str) {
-                    let (user, worker) = split_worker(login);
-                    m.login = Some(user);
-                    m.worker = worker;
-                }
-            }
-            _ => {}
-        }
-        return Some(m);
+        return mining_call(method, op, params_list(object)?);
     }
-
     match method {
-        "login" => {
-            // XMRig and other CryptoNote miners: {login, pass, agent, algo, rigid}.
-            // A generic API "login" has no algo/rigid, and rarely both pass
-            // and agent.
-            let p = params?.as_object()?;
-            let login = p.get("login")?.as_str()?;
-            let miner_keys = p.contains_key("algo")
-                || p.contains_key("rigid")
-                || (p.contains_key("agent") && p.contains_key("pass"));
-            if !miner_keys {
-                return None;
-            }
-            let mut m = message(Variant::CryptoNote, method, true);
-            m.login = Some(login.to_owned());
-            m.agent = str_of(p.get("agent"));
-            m.worker = str_of(p.get("rigid")).filter(|s| !s.is_empty());
-            m.algorithms = p
-                .get("algo")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some(m)
-        }
+        "login" => cryptonote_login(object.get("params")?.as_object()?),
         "submit" => {
-            // {id, job_id, nonce (hex), result (64 hex)}
-            let p = params?.as_object()?;
+            // XMRig: {id, job_id, nonce (8 hex; 16 for some algorithms),
+            // result (64 hex), algo?}.
+            let p = object.get("params")?.as_object()?;
             let result = p.get("result")?.as_str()?;
             let nonce = p.get("nonce")?.as_str()?;
-            p.get("job_id")?;
-            (is_hex(result, 64) && nonce.bytes().all(|b| b.is_ascii_hexdigit()))
+            let job = p.get("job_id")?.as_str()?;
+            let id_ok = p
+                .get("id")
+                .is_none_or(|id| id.as_str().is_some_and(is_token));
+            (is_hex(result, 64)
+                && is_hex_up_to(nonce, 16)
+                && nonce.len() >= 8
+                && is_token(job)
+                && id_ok)
                 .then(|| message(Variant::CryptoNote, method, true))
         }
         "keepalived" => {
-            let p = params?.as_object()?;
+            let p = object.get("params")?.as_object()?;
             p.contains_key("id")
                 .then(|| message(Variant::CryptoNote, method, false))
         }
-        "eth_submitLogin" | "eth_getWork" | "eth_submitWork" | "eth_submitHashrate" => {
-            let mut m = message(Variant::EthProxy, method, true);
-            if method == "eth_submitLogin" {
-                m.login = str_of(list.first());
+        "eth_submitLogin" => {
+            // [account(, password)]: an address or user.worker.
+            let list = params_list(object)?;
+            let login = list.first()?.as_str().filter(|s| is_token(s))?;
+            if list.len() > 2 || !list.iter().all(Value::is_string) {
+                return None;
             }
+            let mut m = message(Variant::EthProxy, method, true);
+            m.login = Some(login.to_owned());
             m.worker = str_of(object.get("worker")).filter(|s| !s.is_empty());
             Some(m)
         }
-        "getblocktemplate" | "submitblock" | "getwork" => {
-            Some(message(Variant::Getwork, method, true))
+        // Standard Ethereum JSON-RPC (geth, pre-merge), and ethproxy's
+        // work calls: asking for work takes no parameters; the rest carry
+        // a solution's exact shapes (EIP-1571 and the execution-apis
+        // spec: nonce 8 bytes, pow-hash and mix digest 32, hashrate a
+        // quantity with a 32-byte client id).
+        "eth_getWork" => (params_list(object)?.is_empty()).then(|| eth_work(object, method)),
+        "eth_submitWork" => {
+            let list = params_list(object)?;
+            (list.len() == 3
+                && is_0x_hex(&list[0], 16)
+                && is_0x_hex(&list[1], 64)
+                && is_0x_hex(&list[2], 64))
+            .then(|| eth_work(object, method))
+        }
+        "eth_submitHashrate" => {
+            let list = params_list(object)?;
+            let rate = list.first()?.as_str()?.strip_prefix("0x")?;
+            (list.len() == 2 && is_hex_up_to(rate, 64) && is_0x_hex(&list[1], 64))
+                .then(|| eth_work(object, method))
+        }
+        "getblocktemplate" => getblocktemplate(params_list(object)?),
+        "submitblock" => {
+            // BIP 22: [block hex(, params)]: at least an 80-byte header.
+            let list = params_list(object)?;
+            let block = list.first()?.as_str()?;
+            (list.len() <= 2
+                && block.len() >= 160
+                && block.len() % 2 == 0
+                && block.bytes().all(|b| b.is_ascii_hexdigit()))
+            .then(|| message(Variant::Getwork, method, true))
+        }
+        "getwork" => {
+            // Pre-BIP 22 getwork: no parameters asks for work, one
+            // 128-byte block header (256 hex digits) submits it.
+            let list = params_list(object)?;
+            let shaped = match list {
+                [] => true,
+                [data] => data.as_str().is_some_and(|d| is_hex(d, 256)),
+                _ => false,
+            };
+            shaped.then(|| message(Variant::Getwork, method, true))
         }
         _ => None,
     }
 }
 
+/// `mining.*` calls a miner makes (slush stratum docs, BIP 310, NiceHash's
+/// EthereumStratum, AleoStratum).
+fn mining_call(method: &str, op: &str, list: &[Value]) -> Option<Message> {
+    let mut m = message(Variant::Bitcoin, method, true);
+    let strings = || list.iter().filter_map(Value::as_str);
+    match op {
+        "subscribe" => {
+            // [agent?, session id or protocol?, host?, port?]: strings,
+            // nulls, a port number.
+            let shaped = list.len() <= 4
+                && list
+                    .iter()
+                    .all(|v| v.is_string() || v.is_null() || v.is_u64());
+            if !shaped {
+                return None;
+            }
+            if strings().any(|s| s.starts_with("EthereumStratum/")) {
+                m.variant = Some(Variant::EthereumStratum);
+            } else if strings().any(|s| s.starts_with("AleoStratum/")) {
+                m.variant = Some(Variant::Aleo);
+            }
+            m.agent = str_of(list.first());
+        }
+        "extranonce.subscribe" => {
+            if !list.is_empty() {
+                return None;
+            }
+        }
+        "configure" => {
+            // [[extension names], {extension parameters}].
+            let names = list.first()?.as_array()?;
+            let shaped = !names.is_empty()
+                && names.iter().all(|n| n.as_str().is_some_and(is_token))
+                && list.len() <= 2
+                && list.get(1).is_none_or(Value::is_object);
+            if !shaped {
+                return None;
+            }
+            m.variant = Some(Variant::Bip310);
+        }
+        "authorize" => {
+            // [user(.worker), password?].
+            let login = list.first()?.as_str().filter(|s| is_token(s))?;
+            let shaped =
+                list.len() <= 2 && list.iter().skip(1).all(|v| v.is_string() || v.is_null());
+            if !shaped {
+                return None;
+            }
+            let (user, worker) = split_worker(login);
+            m.login = Some(user);
+            m.worker = worker;
+        }
+        "submit" => {
+            // [worker, job id, then hex: extranonce2, ntime, nonce(,
+            // version bits)] (Bitcoin); [worker, job, nonce] (NiceHash);
+            // [worker, job, 0x nonce, 0x header, 0x mix] (KawPow).
+            let shaped = (3..=6).contains(&list.len())
+                && list.iter().all(Value::is_string)
+                && strings().take(2).all(is_token)
+                && strings().skip(2).all(is_maybe_0x_hex);
+            if !shaped {
+                return None;
+            }
+            if list.len() == 5 && strings().skip(2).all(|s| s.starts_with("0x")) {
+                m.variant = Some(Variant::KawPow);
+            }
+            let (user, worker) = split_worker(list.first()?.as_str()?);
+            m.login = Some(user);
+            m.worker = worker;
+        }
+        // Another `mining.*` word is not a call this classifier knows the
+        // shape of: nothing.
+        _ => return None,
+    }
+    Some(m)
+}
+
+/// CryptoNote miners (XMRig, xmr-stak): `{login, pass, agent, algo, rigid}`.
+/// A generic API `login` has no algo/rigid, and rarely both pass and agent.
+fn cryptonote_login(p: &Map<String, Value>) -> Option<Message> {
+    let login = p.get("login")?.as_str().filter(|s| is_token(s))?;
+    let miner_keys = p.contains_key("algo")
+        || p.contains_key("rigid")
+        || (p.contains_key("agent") && p.contains_key("pass"));
+    let string_or_absent = |key: &str| p.get(key).is_none_or(Value::is_string);
+    let algorithms = match p.get("algo") {
+        None => Vec::new(),
+        Some(Value::Array(list)) if !list.is_empty() => list
+            .iter()
+            .map(|a| a.as_str().filter(|s| is_token(s)).map(str::to_owned))
+            .collect::<Option<Vec<_>>>()?,
+        Some(_) => return None,
+    };
+    if !miner_keys || !["pass", "agent", "rigid"].into_iter().all(string_or_absent) {
+        return None;
+    }
+    let mut m = message(Variant::CryptoNote, "login", true);
+    m.login = Some(login.to_owned());
+    m.agent = str_of(p.get("agent"));
+    m.worker = str_of(p.get("rigid")).filter(|s| !s.is_empty());
+    m.algorithms = algorithms;
+    Some(m)
+}
+
+fn eth_work(object: &Map<String, Value>, method: &str) -> Message {
+    let mut m = message(Variant::EthProxy, method, true);
+    m.worker = str_of(object.get("worker")).filter(|s| !s.is_empty());
+    m
+}
+
+/// `getblocktemplate` (BIP 22/23) asks a node for the block to mine on
+/// next. Mining software (cgminer, bfgminer, ckpool, NOMP) asks with the
+/// capabilities it will use to build on it (`coinbasetxn`, `workid`,
+/// `longpoll`, `coinbase/append`, …) or proposes a block (`mode:
+/// "proposal"`): decisive. A bare `{"rules":["segwit"]}` (which Bitcoin
+/// Core requires of every caller) is also what template watchers send to
+/// look at the next block without mining it (pool observers such as
+/// miningpool-observer, fee and mempool dashboards): not recognised at all,
+/// so that watching the chain never reads as mining.
+fn getblocktemplate(list: &[Value]) -> Option<Message> {
+    let [request] = list else {
+        return None;
+    };
+    let request = request.as_object()?;
+    let strings = |key: &str| -> Option<Vec<&str>> {
+        match request.get(key) {
+            None => Some(Vec::new()),
+            Some(Value::Array(items)) => items.iter().map(Value::as_str).collect(),
+            Some(_) => None,
+        }
+    };
+    let capabilities = strings("capabilities")?;
+    let _rules = strings("rules")?;
+    let mode = match request.get("mode") {
+        None => "template",
+        Some(mode) => mode.as_str()?,
+    };
+    let proposes = mode == "proposal" && request.get("data").and_then(Value::as_str).is_some();
+    let builds = capabilities
+        .iter()
+        .any(|c| GBT_WORK_CAPABILITIES.contains(c));
+    (proposes || (mode == "template" && builds))
+        .then(|| message(Variant::Getwork, "getblocktemplate", true))
+}
+
 /// Pool → client messages: notifications and replies that only a pool sends.
 fn pool_message(object: &Map<String, Value>) -> Option<Message> {
+    let from_pool = |mut m: Message| {
+        m.from_pool = true;
+        m
+    };
     if let Some(method) = object.get("method").and_then(Value::as_str) {
         let params = object.get("params");
         return match method {
@@ -308,12 +501,17 @@ fn pool_message(object: &Map<String, Value>) -> Option<Message> {
             | "mining.set_target"
             | "mining.set_extranonce" => {
                 let list = params.and_then(Value::as_array)?;
-                (!list.is_empty()).then(|| message(Variant::Bitcoin, method, true))
+                (!list.is_empty()).then(|| from_pool(message(Variant::Bitcoin, method, true)))
             }
             "job" => {
                 let p = params?.as_object()?;
-                (p.contains_key("blob") && p.contains_key("job_id") && p.contains_key("target"))
-                    .then(|| message(Variant::CryptoNote, method, true))
+                let hex = |key: &str| {
+                    p.get(key)
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| is_hex_up_to(s, 1 << 12))
+                };
+                (hex("blob") && p.contains_key("job_id") && hex("target"))
+                    .then(|| from_pool(message(Variant::CryptoNote, method, true)))
             }
             _ => None,
         };
@@ -324,7 +522,7 @@ fn pool_message(object: &Map<String, Value>) -> Option<Message> {
         && job.contains_key("blob")
         && (job.contains_key("seed_hash") || job.contains_key("job_id"))
     {
-        let mut m = message(Variant::CryptoNote, "result", true);
+        let mut m = from_pool(message(Variant::CryptoNote, "result", true));
         m.algorithms = str_of(job.get("algo")).into_iter().collect();
         return Some(m);
     }
@@ -337,7 +535,7 @@ fn pool_message(object: &Map<String, Value>) -> Option<Message> {
             .and_then(Value::as_str)
             .is_some_and(|name| name.starts_with("mining."))
     });
-    names_notify.then(|| message(Variant::Bitcoin, "result", true))
+    names_notify.then(|| from_pool(message(Variant::Bitcoin, "result", true)))
 }
 
 #[cfg(test)]
@@ -434,7 +632,202 @@ mod tests {
             r#"{"jsonrpc":"2.0","id":7,"result":[["a","b"]]}"#,
             r#"{"method":"mining.","params":[]}"#,
             r#"{"event":"mining.notify"}"#,
+            r#"{"jsonrpc":"2.0","method":"notify","params":{"event":"mining.notify","channel":"mining.subscribe"}}"#,
+            r#"{"jsonrpc":"2.0","method":"job","params":{"name":"backup","job_id":"7","target":"s3"}}"#,
             "GET / HTTP/1.1",
+        ] {
+            assert_eq!(client(line), None, "{line}");
+            assert_eq!(pool(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn pool_messages_say_they_come_from_the_pool() {
+        let m = pool(r#"{"id":null,"method":"mining.set_difficulty","params":[2]}"#).unwrap();
+        assert!(m.from_pool);
+        let m = client(r#"{"id":1,"method":"mining.subscribe","params":[]}"#).unwrap();
+        assert!(!m.from_pool);
+        // A server sending a miner's call is still a miner's call, not a
+        // pool push: what it means about whom is the evidence layer's.
+        let m =
+            pool(r#"{"id":1,"method":"mining.subscribe","params":["cgminer/4.11.1"]}"#).unwrap();
+        assert!(!m.from_pool);
+    }
+
+    #[test]
+    fn ethproxy_work_calls_are_decisive_only_with_their_shapes() {
+        let nonce = "0x00000000deadbeef";
+        let hash = format!("0x{}", "1f".repeat(32));
+        let mix = format!("0x{}", "a0".repeat(32));
+        for line in [
+            r#"{"id":3,"jsonrpc":"2.0","method":"eth_getWork","params":[]}"#.to_owned(),
+            r#"{"worker":"","jsonrpc":"2.0","params":[],"id":3,"method":"eth_getWork"}"#.to_owned(),
+            format!(
+                r#"{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","params":["{nonce}","{hash}","{mix}"]}}"#
+            ),
+            format!(
+                r#"{{"id":5,"jsonrpc":"2.0","method":"eth_submitHashrate","params":["0x500000","{hash}"]}}"#
+            ),
+        ] {
+            let m = client(&line).unwrap_or_else(|| panic!("{line}"));
+            assert!(m.decisive && m.variant == Some(Variant::EthProxy), "{line}");
+        }
+        for line in [
+            // Parameters an RPC client might pass, not a solution's.
+            r#"{"id":3,"jsonrpc":"2.0","method":"eth_getWork","params":["latest"]}"#.to_owned(),
+            r#"{"id":3,"jsonrpc":"2.0","method":"eth_getWork","params":{}}"#.to_owned(),
+            r#"{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","params":[]}"#.to_owned(),
+            format!(r#"{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","params":["0x1","{hash}","{mix}"]}}"#),
+            format!(r#"{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","params":["{nonce}","{hash}"]}}"#),
+            format!(r#"{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","params":["{nonce}","{hash}","{mix}","x"]}}"#),
+            format!(r#"{{"id":4,"jsonrpc":"2.0","method":"eth_submitWork","params":["00000000deadbeef","{hash}","{mix}"]}}"#),
+            r#"{"id":5,"jsonrpc":"2.0","method":"eth_submitHashrate","params":["0x500000","node-7"]}"#.to_owned(),
+            r#"{"id":5,"jsonrpc":"2.0","method":"eth_submitHashrate","params":[5242880]}"#.to_owned(),
+            r#"{"id":6,"jsonrpc":"2.0","method":"eth_submitLogin","params":[]}"#.to_owned(),
+            r#"{"id":6,"jsonrpc":"2.0","method":"eth_submitLogin","params":[{"user":"a"}]}"#.to_owned(),
+        ] {
+            assert_eq!(client(&line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn an_ethereum_rpc_client_is_not_a_miner() {
+        for line in [
+            r#"{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["latest",false]}"#,
+            r#"{"jsonrpc":"2.0","id":2,"method":"eth_blockNumber","params":[]}"#,
+            r#"{"jsonrpc":"2.0","id":3,"method":"eth_mining","params":[]}"#,
+            r#"{"jsonrpc":"2.0","id":4,"method":"eth_hashrate","params":[]}"#,
+            r#"{"jsonrpc":"2.0","id":5,"method":"eth_subscribe","params":["newHeads"]}"#,
+            r#"{"jsonrpc":"2.0","id":1,"result":{"number":"0x10d4f","hash":"0xabc"}}"#,
+        ] {
+            assert_eq!(client(line), None, "{line}");
+            assert_eq!(pool(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn mining_calls_are_decisive_only_with_a_miners_parameters() {
+        for line in [
+            r#"{"id":1,"method":"mining.subscribe","params":[]}"#,
+            r#"{"id":1,"method":"mining.subscribe","params":["bfgminer/5.5.0","1a2b3c4d"]}"#,
+            r#"{"id":1,"method":"mining.subscribe","params":["cpuminer/2.5",null,"pool.example",3333]}"#,
+            r#"{"id":2,"method":"mining.authorize","params":["user.worker"]}"#,
+            r#"{"id":2,"method":"mining.authorize","params":["user",null]}"#,
+            r#"{"id":3,"method":"mining.submit","params":["user.w","bf","00000001","504e86ed","b2957c02"]}"#,
+            r#"{"id":3,"method":"mining.submit","params":["user.w","bf","00000001","504e86ed","b2957c02","1fffe000"]}"#,
+            r#"{"id":3,"method":"mining.submit","params":["0xabc.w","1a","b2957c02cafe0001"]}"#,
+            r#"{"id":1,"method":"mining.extranonce.subscribe","params":[]}"#,
+            r#"{"id":1,"method":"mining.configure","params":[["version-rolling","minimum-difficulty"],{"version-rolling.mask":"1fffe000","minimum-difficulty.value":2048}]}"#,
+        ] {
+            let m = client(line).unwrap_or_else(|| panic!("{line}"));
+            assert!(m.decisive, "{line}");
+        }
+        for line in [
+            r#"{"id":1,"method":"mining.subscribe","params":{"topic":"blocks"}}"#,
+            r#"{"id":1,"method":"mining.subscribe","params":[{"a":1}]}"#,
+            r#"{"id":1,"method":"mining.subscribe","params":["a","b","c","d","e"]}"#,
+            r#"{"id":2,"method":"mining.authorize","params":[]}"#,
+            r#"{"id":2,"method":"mining.authorize","params":[42,"x"]}"#,
+            r#"{"id":2,"method":"mining.authorize","params":["john smith","x"]}"#,
+            r#"{"id":3,"method":"mining.submit","params":["user","job"]}"#,
+            r#"{"id":3,"method":"mining.submit","params":["user","job","not hex","504e86ed","b2957c02"]}"#,
+            r#"{"id":3,"method":"mining.submit","params":["user","job",1,2,3]}"#,
+            r#"{"id":1,"method":"mining.configure","params":[]}"#,
+            r#"{"id":1,"method":"mining.configure","params":["version-rolling"]}"#,
+            r#"{"id":1,"method":"mining.extranonce.subscribe","params":["x"]}"#,
+            r#"{"id":1,"method":"mining.status","params":[]}"#,
+        ] {
+            assert_eq!(client(line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn cryptonote_calls_check_their_parameter_shapes() {
+        let result = "a1".repeat(32);
+        let submit = |nonce: &str, result: &str| {
+            format!(
+                r#"{{"id":4,"jsonrpc":"2.0","method":"submit","params":{{"id":"8e3c5d2a","job_id":"Z2Ft","nonce":"{nonce}","result":"{result}"}}}}"#
+            )
+        };
+        assert!(client(&submit("1f00000b", &result)).unwrap().decisive);
+        for line in [
+            submit("", &result),
+            submit("1f", &result),
+            submit("1f00000b", "a1"),
+            submit("1f00000x", &result),
+            r#"{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"alice","pass":"pw","algo":"rx/0"}}"#.to_owned(),
+            r#"{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"alice","pass":"pw","algo":[1,2]}}"#.to_owned(),
+            r#"{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"alice","pass":{"hash":"x"},"rigid":"r"}}"#.to_owned(),
+            r#"{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"","pass":"x","algo":["rx/0"]}}"#.to_owned(),
+        ] {
+            assert_eq!(client(&line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn getblocktemplate_is_decisive_when_it_asks_for_work_not_to_look() {
+        for line in [
+            // ckpool, cgminer, NOMP.
+            r#"{"id":0,"method":"getblocktemplate","params":[{"capabilities":["coinbasetxn","workid","coinbase/append"],"rules":["segwit"]}]}"#,
+            r#"{"id":0,"method":"getblocktemplate","params":[{"mode":"proposal","data":"0000002001"}]}"#,
+        ] {
+            let m = client(line).unwrap_or_else(|| panic!("{line}"));
+            assert!(m.decisive && m.variant == Some(Variant::Getwork), "{line}");
+        }
+        let block = "00".repeat(80);
+        let header = "00".repeat(128);
+        assert!(
+            client(&format!(
+                r#"{{"id":1,"method":"submitblock","params":["{block}"]}}"#
+            ))
+            .unwrap()
+            .decisive
+        );
+        assert!(
+            client(r#"{"id":1,"method":"getwork","params":[]}"#)
+                .unwrap()
+                .decisive
+        );
+        assert!(
+            client(&format!(
+                r#"{{"id":1,"method":"getwork","params":["{header}"]}}"#
+            ))
+            .unwrap()
+            .decisive
+        );
+        for line in [
+            // What a template watcher or a dashboard sends.
+            r#"{"id":0,"method":"getblocktemplate","params":[{"rules":["segwit"]}]}"#.to_owned(),
+            r#"{"id":0,"method":"getblocktemplate","params":[]}"#.to_owned(),
+            r#"{"id":0,"method":"getblocktemplate","params":[{"capabilities":"coinbasetxn","rules":["segwit"]}]}"#.to_owned(),
+            r#"{"id":1,"method":"submitblock","params":["00"]}"#.to_owned(),
+            r#"{"id":1,"method":"submitblock","params":[]}"#.to_owned(),
+            r#"{"id":1,"method":"getwork","params":["not a header"]}"#.to_owned(),
+            r#"{"id":1,"method":"getwork","params":{"a":1}}"#.to_owned(),
+        ] {
+            assert_eq!(client(&line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn escapes_in_keys_and_values_are_read_as_the_parser_reads_them() {
+        // `\u006d` is `m`, `\u002e` is `.`: the same message to any JSON
+        // parser, so the same message here.
+        let line = r#"{"id":1,"jsonrpc":"2.0","\u006dethod":"login","params":{"login":"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A","pass":"x","agent":"XMRig/6.21.0","algo":["rx/0"]}}"#;
+        let m = client(line).unwrap();
+        assert!(m.decisive && m.variant == Some(Variant::CryptoNote));
+        let line = r#"{"id":1,"\u006d\u0065\u0074\u0068\u006f\u0064":"mining\u002esubscribe","params":["cgminer/4.11.1"]}"#;
+        assert!(client(line).unwrap().decisive);
+        let line = r#"{"id":1,"method":"\u006cogin","params":{"\u006cogin":"wallet","pass":"x","algo":["rx/0"]}}"#;
+        assert_eq!(client(line).unwrap().login.as_deref(), Some("wallet"));
+        let line =
+            r#"{"id":1,"re\u0073ult":{"id":"x","job":{"blob":"0707","job_id":"1","target":"ff"}}}"#;
+        assert!(pool(line).unwrap().from_pool);
+        // Escapes do not make a benign line stratum.
+        for line in [
+            r#"{"\u006dethod":"getinfo","params":[]}"#,
+            r#"{"event":"mining\u002enotify"}"#,
+            r#"{"note":"caf\u00e9"}"#,
         ] {
             assert_eq!(client(line), None, "{line}");
             assert_eq!(pool(line), None, "{line}");

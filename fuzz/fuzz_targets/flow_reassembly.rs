@@ -76,6 +76,8 @@ fuzz_target!(|data: &[u8]| {
             },
             payload,
             wire_len,
+            // Sometimes a chunk further into its segment.
+            offset: if flags & 0x80 != 0 { SAMPLE_LEN as u32 } else { 0 },
             endpoints: (flags & 0x10 == 0).then_some(if inbound {
                 (remote, local)
             } else {

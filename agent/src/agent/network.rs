@@ -34,6 +34,14 @@ impl Agent {
     pub(super) fn on_sample(&mut self, sample: &SampleEvent) {
         let outcome = flow_sensor::on_sample(&mut self.tables.flows, sample);
         self.stats.stratum_rejections += outcome.rejections.len() as u64;
+        self.stats.flow_samples_held += u64::from(outcome.held);
+        if outcome.hold_exhausted {
+            self.stats.flow_holds_exhausted += 1;
+            debug!(
+                cookie = sample.cookie,
+                "a flow direction reached the hold cap still blank or with a line open"
+            );
+        }
         for rejection in outcome.rejections {
             debug!(
                 cookie = sample.cookie,
@@ -279,7 +287,7 @@ impl Agent {
             return;
         };
         let facts = FlowFacts {
-            outbound_is_json_lines: flow.outbound_is_json_lines(),
+            sent_miner_call: flow.sent_miner_call(),
             forwarding: match &observed.observation {
                 Observation::Dns(message) => self.tables.resolvers.is_forwarding(
                     owner.tgid,

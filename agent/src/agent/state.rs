@@ -72,6 +72,13 @@ pub(super) struct Stats {
     pub events: u64,
     pub decode_errors: u64,
     pub stratum_rejections: u64,
+    /// Samples the kernel took past a flow's budget because its JSON text
+    /// was still blank or had a line open.
+    pub flow_samples_held: u64,
+    /// Flow directions that reached the hold cap still blank or with a
+    /// line open: what came after was not read (padding past the cap is
+    /// how a client would hide its login).
+    pub flow_holds_exhausted: u64,
     pub unattributed_stratum: u64,
     /// Observations on flows whose owner could not be found.
     pub unattributed_observations: u64,

@@ -177,6 +177,20 @@ impl Agent {
             s.stratum_rejections as f64,
         );
         push(
+            "assay_flow_samples_held_total",
+            "Flow samples the kernel took past a flow's budget while its JSON text was blank or had a line open.",
+            "counter",
+            vec![],
+            s.flow_samples_held as f64,
+        );
+        push(
+            "assay_flow_holds_exhausted_total",
+            "Flow directions that reached the hold cap still blank or with a line open: the rest was not read.",
+            "counter",
+            vec![],
+            s.flow_holds_exhausted as f64,
+        );
+        push(
             "assay_findings_total",
             "Finding lines written.",
             "counter",
@@ -248,6 +262,8 @@ impl Agent {
             suppressed = self.reporter.suppressed,
             decode_errors = s.decode_errors,
             stratum_rejections = s.stratum_rejections,
+            flow_samples_held = s.flow_samples_held,
+            flow_holds_exhausted = s.flow_holds_exhausted,
             process_ring_dropped = self.ring_dropped(&ring::PROCESS),
             flow_ring_dropped = self.ring_dropped(&ring::FLOW),
             sensor_ring_dropped = self.ring_dropped(&ring::SENSOR),

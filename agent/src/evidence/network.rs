@@ -25,8 +25,10 @@ pub struct FlowFacts {
     pub role: Role,
     pub remote: Option<SocketAddr>,
     pub local: Option<SocketAddr>,
-    /// The local process's own bytes on this flow are JSON lines.
-    pub outbound_is_json_lines: bool,
+    /// The local process itself sent a miner's call on this flow (a
+    /// stratum login, subscribe, authorize or share with a miner's
+    /// parameters): what the pool side says is about it too.
+    pub sent_miner_call: bool,
     /// The process is a local resolver (it received DNS queries), or the
     /// name repeats one a local server just received: the lookup is
     /// someone else's, forwarded.
@@ -43,11 +45,17 @@ impl FlowFacts {
             role: owner.role,
             remote: flow.remote,
             local: flow.local,
-            outbound_is_json_lines: false,
+            sent_miner_call: flow.sent_miner_call(),
             forwarding: false,
         }
     }
 }
+
+/// Strength of a pool-side stratum line on a flow whose local side spoke
+/// no stratum: a hint, below [`crate::correlate::OPENS_AT`], so that it
+/// never opens a verdict alone, however many such lines a server sends
+/// (one record per process: its summary names neither line nor server).
+pub const POOL_SIDE_HINT: f32 = 0.1;
 
 /// Evidence before the workload and times are attached.
 #[derive(Debug, Clone)]
@@ -240,7 +248,7 @@ fn cadence_evidence(cadence: &cadence::PushCadence, facts: &FlowFacts) -> Option
 }
 
 fn stratum_evidence(
-    mut message: stratum::Message,
+    message: stratum::Message,
     direction: Direction,
     facts: &FlowFacts,
 ) -> Option<Draft> {
@@ -249,11 +257,16 @@ fn stratum_evidence(
     if facts.role == Role::Server {
         return None;
     }
-    // What the pool side says is decisive only on a flow whose client side
-    // speaks JSON lines too: a server cannot frame a benign client by
-    // sending it stratum-shaped lines.
-    if direction == Direction::Inbound && !facts.outbound_is_json_lines {
-        message.decisive = false;
+    // Decisive means decisive about the process itself: what it sent as a
+    // miner, or what the pool says on a flow where it sent a miner's call.
+    // A server can send anything: pool-shaped lines (or a miner's call)
+    // from it to a client that spoke no stratum itself, a JSON-RPC wallet
+    // say, are a hint at most, whichever came first (a client that proves
+    // itself later is confirmed by its own call).
+    let own_call = direction == Direction::Outbound && !message.from_pool;
+    let about_it = own_call || (message.from_pool && facts.sent_miner_call);
+    if !about_it {
+        return Some(pool_side_hint(&message, direction, facts));
     }
     let variant = message.variant;
     let mut attributes = base_attributes("stratum-v1", direction, facts);
@@ -296,6 +309,25 @@ fn stratum_evidence(
         summary,
         attributes,
     })
+}
+
+/// Stratum-shaped lines the local process received (or, as a pool would,
+/// sent) on a flow where it spoke no stratum itself.
+fn pool_side_hint(message: &stratum::Message, direction: Direction, facts: &FlowFacts) -> Draft {
+    let mut attributes = base_attributes("stratum-v1", direction, facts);
+    attributes.insert("method".into(), json!(message.method));
+    attributes.insert("client_spoke_stratum".into(), json!(false));
+    Draft {
+        kind: EvidenceKind::Stratum,
+        strength: POOL_SIDE_HINT,
+        decisive: false,
+        summary: format!(
+            "{} exchanged stratum pool-shaped lines on a connection where it sent no stratum \
+             call of its own (a hint only: a server can send anything)",
+            who(facts)
+        ),
+        attributes,
+    }
 }
 
 fn setup_evidence(
@@ -555,7 +587,7 @@ mod tests {
             role,
             remote: Some("192.0.2.1:53".parse().unwrap()),
             local: Some("192.0.2.2:40000".parse().unwrap()),
-            outbound_is_json_lines: false,
+            sent_miner_call: false,
             forwarding: false,
         }
     }
@@ -639,6 +671,96 @@ mod tests {
         );
         let client = as_client(&observation, Direction::Outbound).unwrap();
         assert!(client.decisive);
+    }
+
+    /// A stratum line as the classifier reads it, in `direction`.
+    fn line(text: &str, direction: Direction) -> Observation {
+        Observation::Stratum(
+            stratum::classify_line(text.as_bytes(), direction)
+                .unwrap()
+                .unwrap_or_else(|| panic!("not stratum: {text}")),
+        )
+    }
+
+    const NOTIFY: &str = r#"{"id":null,"method":"mining.notify","params":["bf","4d16b6f85af6e2198f44ae2a6de67f78487ae5611b77c6c0440b921e00000000","01","02",[],"00000002","1c2ac4af","504e86b9",false]}"#;
+    const DIFFICULTY: &str = r#"{"id":null,"method":"mining.set_difficulty","params":[2]}"#;
+    const JOB: &str = r#"{"jsonrpc":"2.0","method":"job","params":{"blob":"0707","job_id":"1","target":"b88d0600"}}"#;
+    const JOB_RESULT: &str = r#"{"id":1,"jsonrpc":"2.0","error":null,"result":{"id":"x","job":{"blob":"0707","job_id":"1","target":"ff","seed_hash":"00"},"status":"OK"}}"#;
+    const SUBSCRIBE_RESULT: &str = r#"{"id":1,"result":[[["mining.set_difficulty","1"],["mining.notify","1"]],"08000002",4],"error":null}"#;
+    const LOGIN: &str = r#"{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A","pass":"x","agent":"XMRig/6.21.0","algo":["rx/0"]}}"#;
+
+    fn client_that(sent_miner_call: bool) -> FlowFacts {
+        FlowFacts {
+            sent_miner_call,
+            ..facts(Role::Client)
+        }
+    }
+
+    fn evidence(observation: &Observation, direction: Direction, facts: &FlowFacts) -> Draft {
+        evidence_for(observation, direction, facts, &pools(), &HashSet::new()).unwrap()
+    }
+
+    #[test]
+    fn pool_lines_to_a_client_that_spoke_no_stratum_are_a_hint_only() {
+        // A JSON-RPC wallet whose server sends pool-shaped lines.
+        let wallet = client_that(false);
+        let mut summaries = HashSet::new();
+        for text in [NOTIFY, DIFFICULTY, JOB, JOB_RESULT, SUBSCRIBE_RESULT] {
+            let draft = evidence(&line(text, Direction::Inbound), Direction::Inbound, &wallet);
+            assert!(!draft.decisive, "{text}");
+            assert!(draft.strength < crate::correlate::OPENS_AT, "{text}");
+            summaries.insert(draft.summary);
+        }
+        // One record per process, whatever the server sends.
+        assert_eq!(summaries.len(), 1, "{summaries:?}");
+        // The same lines once the client logged in itself: decisive.
+        let miner = client_that(true);
+        for text in [NOTIFY, DIFFICULTY, JOB, JOB_RESULT, SUBSCRIBE_RESULT] {
+            let draft = evidence(&line(text, Direction::Inbound), Direction::Inbound, &miner);
+            assert!(draft.decisive && draft.strength == 1.0, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_miners_call_is_decisive_only_when_the_process_sent_it() {
+        let login = line(LOGIN, Direction::Outbound);
+        // Sent: decisive, whatever came before.
+        assert!(evidence(&login, Direction::Outbound, &client_that(false)).decisive);
+        // Received from a server: says nothing decisive about the client,
+        // even one that is a miner.
+        let received = line(LOGIN, Direction::Inbound);
+        for sent in [false, true] {
+            let draft = evidence(&received, Direction::Inbound, &client_that(sent));
+            assert!(!draft.decisive && draft.strength < crate::correlate::OPENS_AT);
+        }
+        // A client sending pool pushes of its own is not a miner by them.
+        let push = line(NOTIFY, Direction::Outbound);
+        assert!(!evidence(&push, Direction::Outbound, &client_that(false)).decisive);
+    }
+
+    #[test]
+    fn pool_hints_from_a_hostile_server_never_open_a_verdict() {
+        use crate::{correlate::Correlator, evidence::Evidence, tables::workload::Workload};
+        let mut correlator = Correlator::new("h");
+        let wallet = client_that(false);
+        let now = std::time::SystemTime::now();
+        for _ in 0..3 {
+            for text in [NOTIFY, DIFFICULTY, JOB, JOB_RESULT, SUBSCRIBE_RESULT] {
+                let draft = evidence(&line(text, Direction::Inbound), Direction::Inbound, &wallet);
+                let verdict = correlator.observe(Evidence {
+                    workload: Workload::Process { tgid: 7 },
+                    pid: 7,
+                    kind: draft.kind,
+                    strength: draft.strength,
+                    decisive: draft.decisive,
+                    summary: draft.summary,
+                    attributes: draft.attributes,
+                    first_seen: now,
+                    last_seen: now,
+                });
+                assert!(verdict.is_none(), "{text}: {verdict:?}");
+            }
+        }
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub fn segment_of(event: &SampleEvent) -> Option<Segment<'_>> {
         transport,
         payload: sample_payload(event),
         wire_len: event.payload_len,
+        offset: event.offset,
         endpoints: sample_endpoints(event),
     })
 }

@@ -278,25 +278,36 @@ impl Capture {
         }
 
         let key = flow.report.number;
-        let slot = u16::try_from(flow.next_index[s]).unwrap_or(u16::MAX);
-        if !self.table.admits(key, slot) {
-            return;
-        }
-        flow.next_index[s] += 1;
-        flow.report.sent_mut(direction).sampled += 1;
-        let outcome = self.table.on_segment(&Segment {
-            key,
-            direction,
-            index: slot,
-            timestamp_ns: ns,
-            transport: packet.transport,
-            payload: &payload[..payload.len().min(SAMPLE_LEN)],
-            wire_len,
-            endpoints: Some((packet.src, packet.dst)),
-        });
-        flow.report.stratum_rejections += outcome.rejections.len() as u64;
-        for observed in &outcome.observations {
-            record(&mut flow.report.details, &observed.observation);
+        // As the kernel does: a segment longer than a sample in chunks,
+        // each a sample, while the direction admits them.
+        let mut offset = 0usize;
+        for _ in 0..CHUNKS_PER_SEGMENT {
+            let slot = u16::try_from(flow.next_index[s]).unwrap_or(u16::MAX);
+            if !self.table.admits(key, direction, slot) {
+                break;
+            }
+            flow.next_index[s] += 1;
+            flow.report.sent_mut(direction).sampled += 1;
+            let chunk = payload.get(offset..).unwrap_or_default();
+            let outcome = self.table.on_segment(&Segment {
+                key,
+                direction,
+                index: slot,
+                timestamp_ns: ns,
+                transport: packet.transport,
+                payload: &chunk[..chunk.len().min(SAMPLE_LEN)],
+                wire_len,
+                offset: offset as u32,
+                endpoints: Some((packet.src, packet.dst)),
+            });
+            flow.report.stratum_rejections += outcome.rejections.len() as u64;
+            for observed in &outcome.observations {
+                record(&mut flow.report.details, &observed.observation);
+            }
+            offset += SAMPLE_LEN;
+            if chunk.len() <= SAMPLE_LEN || offset >= wire_len as usize {
+                break;
+            }
         }
         if let Some(protocol) = self.table.get(key).and_then(|f| f.protocol) {
             flow.report.protocol = Some(protocol);

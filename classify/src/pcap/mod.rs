@@ -9,13 +9,14 @@
 //! - "outbound" is what the initiator sent: the side that sent the SYN (the
 //!   receiver of a SYN-ACK when the SYN is not in the capture), else the
 //!   side that sent the first packet. "Inbound" is what it received;
-//! - the first `samples_per_direction` payload segments of each direction
-//!   are classified (more while the table raises the limit for a stratum
-//!   line still open, up to
-//!   [`crate::flow::MAX_SAMPLES_PER_DIRECTION`], or for the push beat of
-//!   an opaque flow that lives on), each cut at [`SAMPLE_LEN`] bytes. The
-//!   table keeps that budget and says which segments the kernel would
-//!   sample ([`FlowTable::admits`]);
+//! - the first `samples_per_direction` samples of each direction are
+//!   classified, a segment longer than [`SAMPLE_LEN`] bytes in chunks of
+//!   that size, each a sample, as the kernel takes them (more while JSON
+//!   text is blank or has a line open, up to
+//!   [`assay_common::flow::HOLD_CAP`]; while a TLS hello is open, up to
+//!   [`crate::flow::MAX_SAMPLES_PER_DIRECTION`]; or for the push beat of an
+//!   opaque flow that lives on). The table keeps that budget and says which
+//!   samples the kernel would take ([`FlowTable::admits`]);
 //! - TCP in sequence order, per direction: a retransmission of bytes
 //!   already delivered is skipped (its new tail, if any, is kept); a
 //!   segment beyond the next expected byte is dropped and its sample slot
@@ -69,7 +70,7 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-use assay_common::event::SAMPLE_LEN;
+use assay_common::{event::SAMPLE_LEN, flow::CHUNKS_PER_SEGMENT};
 use pcap_parser::{
     Block, Linktype, PcapBlockOwned, PcapError as ParseError,
     traits::{PcapNGPacketBlock as _, PcapReaderIterator},

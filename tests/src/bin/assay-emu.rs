@@ -21,6 +21,9 @@ use std::{
 use anyhow::{Context as _, Result, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 
+#[path = "../emu/framing.rs"]
+mod framing;
+
 #[derive(Debug, Parser)]
 struct Cli {
     #[command(subcommand)]
@@ -69,6 +72,32 @@ enum Cmd {
         /// leader) calls `pthread_exit`: the process lives on in it.
         #[arg(long)]
         leader_exits: bool,
+    },
+    /// A server that pushes pool-shaped lines at whoever connects and
+    /// answers every line with a job-shaped result.
+    HostilePool,
+    /// A wallet speaking newline-delimited JSON-RPC to its daemon.
+    Wallet {
+        #[arg(long)]
+        connect: String,
+        #[arg(long, default_value_t = 500)]
+        hold_ms: u64,
+    },
+    /// An Ethereum execution-API client on a line-delimited connection.
+    EthRpc {
+        #[arg(long)]
+        connect: String,
+        #[arg(long, default_value_t = 500)]
+        hold_ms: u64,
+    },
+    /// An XMRig-style login hidden from a naive sampler.
+    Evasive {
+        #[arg(long)]
+        connect: String,
+        #[arg(long, value_enum)]
+        evasion: framing::Evasion,
+        #[arg(long, default_value_t = 1500)]
+        hold_ms: u64,
     },
     /// A JSON-RPC API client (node RPC, generic login/subscribe APIs).
     JsonRpc {
@@ -230,6 +259,18 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::JsonRpc { connect } => json_rpc_client(&connect),
+        Cmd::HostilePool => serve(framing::hostile_session),
+        Cmd::Wallet { connect, hold_ms } => {
+            framing::wallet_client(&connect, Duration::from_millis(hold_ms))
+        }
+        Cmd::EthRpc { connect, hold_ms } => {
+            framing::eth_rpc_client(&connect, Duration::from_millis(hold_ms))
+        }
+        Cmd::Evasive {
+            connect,
+            evasion,
+            hold_ms,
+        } => framing::evasive_miner(&connect, evasion, Duration::from_millis(hold_ms)),
         Cmd::Http { connect } => http_client(&connect),
         Cmd::Garbage { connect } => garbage_client(&connect),
         Cmd::DnsStub { bind } => dns_stub(bind),
@@ -511,6 +552,10 @@ fn pool_session(stream: TcpStream) -> Result<()> {
     let mut out = stream.try_clone()?;
     for line in BufReader::new(stream).lines() {
         let line = line?;
+        // Blank lines between messages are no requests.
+        if line.trim().is_empty() {
+            continue;
+        }
         let id = line
             .split("\"id\"")
             .nth(1)
