@@ -747,17 +747,16 @@ mod tests {
         for _ in 0..3 {
             for text in [NOTIFY, DIFFICULTY, JOB, JOB_RESULT, SUBSCRIBE_RESULT] {
                 let draft = evidence(&line(text, Direction::Inbound), Direction::Inbound, &wallet);
-                let verdict = correlator.observe(Evidence {
-                    workload: Workload::Process { tgid: 7 },
-                    pid: 7,
-                    kind: draft.kind,
-                    strength: draft.strength,
-                    decisive: draft.decisive,
-                    summary: draft.summary,
-                    attributes: draft.attributes,
-                    first_seen: now,
-                    last_seen: now,
-                });
+                let verdict = correlator.observe(Evidence::new(
+                    Workload::Process { tgid: 7 },
+                    7,
+                    draft.kind,
+                    draft.strength,
+                    draft.decisive,
+                    draft.summary,
+                    draft.attributes,
+                    now,
+                ));
                 assert!(verdict.is_none(), "{text}: {verdict:?}");
             }
         }
