@@ -241,7 +241,7 @@ impl Observation {
             Self::JobCadence(_) => "job-cadence",
             Self::TlsClientHello(_) | Self::TlsServerHello(_) => "tls",
             Self::Dns(_) => "dns",
-            Self::P2p(opening) => opening.network.describe(),
+            Self::P2p(opening) => opening.network.family(),
             Self::Discv4 => "devp2p-discv4",
         }
     }
@@ -597,7 +597,10 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>) -> SampleOutcome {
         Framing::Binary => {
             let first_len = stream.first_segment_len.unwrap_or(0) as usize;
             let bytes = &stream.bytes[..stream.bytes.len().min(OPENING_LIMIT)];
-            match binary_opening(bytes, first_len) {
+            let can_wait = !partial
+                && bytes.len() < OPENING_LIMIT
+                && segment.index + 1 < OPENING_SEGMENTS;
+            match binary_opening(bytes, first_len, can_wait) {
                 Opening::Found(observation) => {
                     outcome.observations.push(Observed {
                         direction: dir,
@@ -605,10 +608,7 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>) -> SampleOutcome {
                     });
                     stream.stop();
                 }
-                Opening::NeedMore
-                    if !partial
-                        && bytes.len() < OPENING_LIMIT
-                        && segment.index + 1 < OPENING_SEGMENTS => {}
+                Opening::NeedMore if can_wait => {}
                 _ => stream.stop(),
             }
         }
@@ -642,8 +642,14 @@ enum Opening {
     Unknown,
 }
 
-/// Binary protocols recognisable from a direction's first bytes.
-fn binary_opening(bytes: &[u8], first_segment_len: usize) -> Opening {
+/// Binary protocols recognisable from a direction's first bytes. A p2p
+/// message that the next segment would prove (a Bitcoin-family `version`
+/// with its checksum) or name (a Levin handshake's network id) is waited
+/// for while `can_wait`.
+fn binary_opening(bytes: &[u8], first_segment_len: usize, can_wait: bool) -> Opening {
+    if can_wait && p2p::wants_more(bytes) {
+        return Opening::NeedMore;
+    }
     if let Some(opening) = p2p::identify(bytes, first_segment_len) {
         return Opening::Found(Observation::P2p(opening));
     }
