@@ -602,9 +602,8 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>) -> SampleOutcome {
         Framing::Binary => {
             let first_len = stream.first_segment_len.unwrap_or(0) as usize;
             let bytes = &stream.bytes[..stream.bytes.len().min(OPENING_LIMIT)];
-            let can_wait = !partial
-                && bytes.len() < OPENING_LIMIT
-                && segment.index + 1 < OPENING_SEGMENTS;
+            let can_wait =
+                !partial && bytes.len() < OPENING_LIMIT && segment.index + 1 < OPENING_SEGMENTS;
             match binary_opening(bytes, first_len, can_wait) {
                 Opening::Found(observation) => {
                     outcome.observations.push(Observed {
@@ -842,7 +841,12 @@ mod tests {
         let id = [7u8; 16];
         handshake.extend_from_slice(&id);
         let mut t = FlowTable::new(8, 4);
-        let inbound = t.on_segment(&sample(1, direction::INGRESS, 0, &levin(1001, 1, &handshake)));
+        let inbound = t.on_segment(&sample(
+            1,
+            direction::INGRESS,
+            0,
+            &levin(1001, 1, &handshake),
+        ));
         let [received] = p2p_openings(&inbound).try_into().unwrap();
         let named = p2p::Network::Levin {
             network_id: Some(p2p::NetworkId(id)),
@@ -851,7 +855,10 @@ mod tests {
         // The local node answers first with a pool request of its own.
         let outbound = t.on_segment(&sample(1, direction::EGRESS, 0, &levin(2010, 1, &STORAGE)));
         let [sent] = p2p_openings(&outbound).try_into().unwrap();
-        assert_eq!(sent.message.as_deref(), Some("get_txpool_complement (2010)"));
+        assert_eq!(
+            sent.message.as_deref(),
+            Some("get_txpool_complement (2010)")
+        );
         assert_eq!(sent.network, named);
         // Another flow has no network to inherit.
         let other = t.on_segment(&sample(2, direction::EGRESS, 0, &levin(2010, 1, &STORAGE)));

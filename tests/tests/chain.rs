@@ -88,11 +88,17 @@ fn two_litecoin_nodes_on_their_main_network_are_chain_nodes_and_not_miners() {
     let listener = litecoind(&cgroup, &data_a.0, port_a, None);
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port_a)).is_err() {
-        assert!(Instant::now() < deadline, "litecoind did not start listening");
+        assert!(
+            Instant::now() < deadline,
+            "litecoind did not start listening"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     let dialer = litecoind(&cgroup, &data_b.0, port_b, Some(port_a));
-    for (node, what) in [(&dialer, "the dialing litecoind"), (&listener, "the listening litecoind")] {
+    for (node, what) in [
+        (&dialer, "the dialing litecoind"),
+        (&listener, "the listening litecoind"),
+    ] {
         let finding = chain_node_of(&mut agent, node.0.id(), what);
         assert_eq!(finding["network"]["magic"], "fbc0b6db", "{finding}");
         assert_eq!(finding["network"]["chain"], "Litecoin mainnet", "{finding}");
@@ -121,13 +127,19 @@ fn peers(cgroup: &TestCgroup, dir: &Path, magic: &str, seed: u32, forge: bool) -
         }
         Killed(cgroup.spawn(cmd))
     };
-    let listener = peer("listen", &["--port-file".into(), port_file.display().to_string()]);
+    let listener = peer(
+        "listen",
+        &["--port-file".into(), port_file.display().to_string()],
+    );
     let deadline = Instant::now() + Duration::from_secs(20);
     let port = loop {
         if let Ok(port) = std::fs::read_to_string(&port_file) {
             break port;
         }
-        assert!(Instant::now() < deadline, "the {magic} listener did not start");
+        assert!(
+            Instant::now() < deadline,
+            "the {magic} listener did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     let dialer = peer("dial", &["--connect".into(), format!("127.0.0.1:{port}")]);

@@ -730,8 +730,15 @@ mod tests {
             assert!(draft.decisive);
             let hex = p2p::Magic(magic).hex();
             assert_eq!(draft.attributes["magic"], hex.as_str());
-            assert_eq!(draft.attributes.get("chain").and_then(|c| c.as_str()), chain);
-            assert!(draft.summary.contains(&format!("magic {hex}")), "{}", draft.summary);
+            assert_eq!(
+                draft.attributes.get("chain").and_then(|c| c.as_str()),
+                chain
+            );
+            assert!(
+                draft.summary.contains(&format!("magic {hex}")),
+                "{}",
+                draft.summary
+            );
             assert!(
                 draft.summary.contains(chain.unwrap_or("unlisted network")),
                 "{}",

@@ -57,7 +57,9 @@ pub enum Network {
     Bitcoin(Magic),
     /// CryptoNote's Levin framing (Monero and its forks), with the network
     /// id when a handshake showed it.
-    Levin { network_id: Option<NetworkId> },
+    Levin {
+        network_id: Option<NetworkId>,
+    },
     Libp2p,
     Devp2pRlpx,
     Kaspa,

@@ -172,7 +172,6 @@ fn libp2p_multistream_names_the_next_protocol() {
     assert_eq!(opening(b"\x12/multistream/1.0.0\n"), None);
 }
 
-
 /// An EIP-8 auth message: size BE16, then ECIES `04 || key(64) ||
 /// iv(16) || ciphertext || mac(32)`.
 fn rlpx_auth_message(size: usize) -> Vec<u8> {
@@ -303,7 +302,12 @@ const UNLISTED_FORKS: [[u8; 4]; 5] = [
 
 fn fork_version(magic: [u8; 4], seed: u64) -> Vec<u8> {
     let user_agent = format!("/Fork:{}.{}.0/", seed % 30, seed % 7);
-    let payload = version_payload(70_015 + seed as i32, &user_agent, 1000 * seed as i32, Some(1));
+    let payload = version_payload(
+        70_015 + seed as i32,
+        &user_agent,
+        1000 * seed as i32,
+        Some(1),
+    );
     bitcoin_message(magic, "version", &payload)
 }
 
@@ -315,9 +319,15 @@ fn fork_versions_are_recognised_and_their_magic_named_when_listed() {
         assert_eq!(o.message.as_deref(), Some("version"));
         assert_eq!(o.confidence, Confidence::Decisive);
         assert!(o.network.is_blockchain());
-        assert!(o.network.describe().contains(name), "{}", o.network.describe());
+        assert!(
+            o.network.describe().contains(name),
+            "{}",
+            o.network.describe()
+        );
     }
-    let doge = opening(&fork_version(LISTED_FORKS[1].0, 3)).unwrap().network;
+    let doge = opening(&fork_version(LISTED_FORKS[1].0, 3))
+        .unwrap()
+        .network;
     assert_eq!(
         doge.identifiers(),
         [
@@ -356,7 +366,10 @@ fn on_an_unlisted_magic_anything_short_of_a_proven_version_is_nothing() {
     // Well-formed messages other than version: verack's checksum is fixed,
     // a ping's is right, but neither proves the protocol on its own.
     assert_eq!(opening(&bitcoin_message(magic, "verack", &[])), None);
-    assert_eq!(opening(&bitcoin_message(magic, "ping", &noise(8, 12))), None);
+    assert_eq!(
+        opening(&bitcoin_message(magic, "ping", &noise(8, 12))),
+        None
+    );
     // The right payload under another command, or a near miss.
     assert_eq!(opening(&bitcoin_message(magic, "versions", &good)), None);
     assert_eq!(opening(&bitcoin_message(magic, "verzion", &good)), None);
@@ -373,7 +386,14 @@ fn on_an_unlisted_magic_anything_short_of_a_proven_version_is_nothing() {
     let negative_height = version_payload(70_016, "/Satoshi/", -5, Some(1));
     let bad_relay = version_payload(70_016, "/Satoshi/", 5, Some(2));
     let short = good[..60].to_vec();
-    for payload in [old, long_agent, unprintable, negative_height, bad_relay, short] {
+    for payload in [
+        old,
+        long_agent,
+        unprintable,
+        negative_height,
+        bad_relay,
+        short,
+    ] {
         assert_eq!(opening(&bitcoin_message(magic, "version", &payload)), None);
     }
     // Longer than any version payload.
@@ -415,7 +435,9 @@ fn a_version_split_over_segments_waits_for_its_checksum() {
     let litecoin = fork_version(LITECOIN, 4);
     assert!(opening(&litecoin[..40]).is_some() && wants_more(&litecoin[..40]));
     // Nothing to wait for on other commands or an oversized payload.
-    assert!(!wants_more(&bitcoin_message(UNLISTED_FORKS[1], "ping", &[0; 8])[..26]));
+    assert!(!wants_more(
+        &bitcoin_message(UNLISTED_FORKS[1], "ping", &[0; 8])[..26]
+    ));
     let mut oversized = whole.clone();
     oversized[16..20].copy_from_slice(&5000u32.to_le_bytes());
     assert!(!wants_more(&oversized));
@@ -451,7 +473,9 @@ fn partial_and_mangled_input_never_panics() {
 fn tls_and_http_with_version_like_bytes_are_not_bitcoin() {
     let mut http = b"POST /version HTTP/1.1\r\nContent-Length: 20\r\n\r\n".to_vec();
     http.extend_from_slice(&fork_version(UNLISTED_FORKS[0], 1)[4..]);
-    let mut tls = vec![0x16, 0x03, 0x01, 0x00, 0xa0, 0x01, 0x00, 0x00, 0x9c, 0x03, 0x03];
+    let mut tls = vec![
+        0x16, 0x03, 0x01, 0x00, 0xa0, 0x01, 0x00, 0x00, 0x9c, 0x03, 0x03,
+    ];
     tls.extend_from_slice(&noise(161, 14));
     for sample in [http, tls] {
         assert_eq!(opening(&sample), None);
@@ -483,10 +507,19 @@ fn monero_handshake_body(network_id: [u8; 16]) -> Vec<u8> {
 
 #[test]
 fn a_levin_handshake_names_monero_or_a_fork_by_its_network_id() {
-    let monero = opening(&levin_message(1001, 1, 1, &monero_handshake_body(MONERO_MAINNET)));
+    let monero = opening(&levin_message(
+        1001,
+        1,
+        1,
+        &monero_handshake_body(MONERO_MAINNET),
+    ));
     let network = monero.unwrap().network;
     assert_eq!(network.describe(), "Monero p2p (Levin)");
-    assert!(network.identifiers().contains(&("chain", "Monero".to_owned())));
+    assert!(
+        network
+            .identifiers()
+            .contains(&("chain", "Monero".to_owned()))
+    );
     // A fork keeps the framing under its own id (Salvium's, for one).
     let mut fork_id = MONERO_MAINNET;
     fork_id[10..15].copy_from_slice(&[0x82, 0x53, 0x41, 0x4c, 0xff]);
@@ -504,5 +537,7 @@ fn a_levin_handshake_names_monero_or_a_fork_by_its_network_id() {
     let stream = levin_message(1001, 1, 1, &monero_handshake_body(MONERO_MAINNET));
     assert!(wants_more(&stream[..LEVIN_HEADER_LEN]));
     assert!(!wants_more(&stream));
-    assert!(!wants_more(&levin_message(1002, 1, 1, &storage_body())[..LEVIN_HEADER_LEN]));
+    assert!(!wants_more(
+        &levin_message(1002, 1, 1, &storage_body())[..LEVIN_HEADER_LEN]
+    ));
 }
