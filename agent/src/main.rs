@@ -105,9 +105,10 @@ struct PcapArgs {
     /// when unknown); when found: stratum {variant, variant_name, methods,
     /// decisive, agent, login, worker, algorithms, messages}, tls {sni,
     /// alpn, ja4, server_hello, selected_alpn}, dns {names, addresses,
-    /// queries, responses}, p2p {network, message, confidence}, stratum_v2
-    /// {protocol, endpoint, vendor, device, version, noise_client},
-    /// devp2p_discv4, stratum_rejections.
+    /// queries, responses}, p2p {network, message, confidence, and magic
+    /// or network_id (hex) with chain when the network is listed},
+    /// stratum_v2 {protocol, endpoint, vendor, device, version,
+    /// noise_client}, devp2p_discv4, stratum_rejections.
     #[arg(long)]
     json: bool,
     /// Payload segments classified in each direction of a flow, as the

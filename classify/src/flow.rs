@@ -187,6 +187,10 @@ pub struct Flow {
     pub protocol: Option<&'static str>,
     streams: [Stream; 2],
     noise_checked: bool,
+    /// The network a Levin handshake on this flow named: the other end's
+    /// first message (a node may open with a request, not its handshake
+    /// response) is on the same network.
+    levin_network: Option<p2p::NetworkId>,
     /// Payload segments seen (time, direction, length) since cadence was
     /// asked for, first [`TIMELINE_LIMIT`] only.
     timeline: Vec<Beat>,
@@ -274,7 +278,7 @@ impl Observation {
             Self::JobCadence(_) => "job-cadence",
             Self::TlsClientHello(_) | Self::TlsServerHello(_) => "tls",
             Self::Dns(_) => "dns",
-            Self::P2p(opening) => opening.network.describe(),
+            Self::P2p(opening) => opening.network.family(),
             Self::Discv4 => "devp2p-discv4",
         }
     }
@@ -399,6 +403,7 @@ impl FlowTable {
             protocol: None,
             streams: Default::default(),
             noise_checked: false,
+            levin_network: None,
             timeline: Vec::new(),
             cadence_since_ns: None,
             cadence_reported: false,
@@ -686,7 +691,9 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>, last_sample: bool) -> SampleOu
         Framing::Binary => {
             let first_len = stream.first_segment_len.unwrap_or(0) as usize;
             let bytes = &stream.bytes[..stream.bytes.len().min(OPENING_LIMIT)];
-            match binary_opening(bytes, first_len) {
+            let can_wait =
+                !partial && bytes.len() < OPENING_LIMIT && segment.index + 1 < OPENING_SEGMENTS;
+            match binary_opening(bytes, first_len, can_wait) {
                 Opening::Found(observation) => {
                     outcome.observations.push(Observed {
                         direction: dir,
@@ -694,16 +701,25 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>, last_sample: bool) -> SampleOu
                     });
                     stream.stop();
                 }
-                Opening::NeedMore
-                    if !partial
-                        && bytes.len() < OPENING_LIMIT
-                        && segment.index + 1 < OPENING_SEGMENTS => {}
+                Opening::NeedMore if can_wait => {}
                 _ => stream.stop(),
             }
         }
     }
     if let Some(observed) = noise_opening(flow) {
         outcome.observations.push(observed);
+    }
+    for observed in &mut outcome.observations {
+        if let Observation::P2p(p2p::Opening {
+            network: p2p::Network::Levin { network_id },
+            ..
+        }) = &mut observed.observation
+        {
+            match network_id {
+                Some(id) => flow.levin_network = Some(*id),
+                None => *network_id = flow.levin_network,
+            }
+        }
     }
     outcome
 }
@@ -731,8 +747,14 @@ enum Opening {
     Unknown,
 }
 
-/// Binary protocols recognisable from a direction's first bytes.
-fn binary_opening(bytes: &[u8], first_segment_len: usize) -> Opening {
+/// Binary protocols recognisable from a direction's first bytes. A p2p
+/// message that the next segment would prove (a Bitcoin-family `version`
+/// with its checksum) or name (a Levin handshake's network id) is waited
+/// for while `can_wait`.
+fn binary_opening(bytes: &[u8], first_segment_len: usize, can_wait: bool) -> Opening {
+    if can_wait && p2p::wants_more(bytes) {
+        return Opening::NeedMore;
+    }
     if let Some(opening) = p2p::identify(bytes, first_segment_len) {
         return Opening::Found(Observation::P2p(opening));
     }
@@ -844,6 +866,102 @@ mod tests {
         assert_eq!(stratum_messages(&first), 0);
         let second = t.on_segment(&sample(1, direction::EGRESS, 1, &SUBSCRIBE[10..]));
         assert_eq!(stratum_messages(&second), 1);
+    }
+
+    fn p2p_openings(outcome: &SampleOutcome) -> Vec<p2p::Opening> {
+        outcome
+            .observations
+            .iter()
+            .filter_map(|o| match &o.observation {
+                Observation::P2p(opening) => Some(opening.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A Bitcoin-family `version` on a magic no table lists: protocol
+    /// version, services, time, two network addresses, nonce, user agent,
+    /// start height, relay; header with the SHA256d checksum.
+    fn unlisted_version() -> Vec<u8> {
+        use sha2::{Digest as _, Sha256};
+        let mut payload = 70_016i32.to_le_bytes().to_vec();
+        payload.extend_from_slice(&[0; 8 + 8 + 26 + 26 + 8]);
+        payload.push(4);
+        payload.extend_from_slice(b"/x:1/"[..4].as_ref());
+        payload.extend_from_slice(&[0, 0, 0, 0, 1]);
+        let mut message = vec![0x5a, 0xa5, 0xc3, 0x3c];
+        message.extend_from_slice(b"version\0\0\0\0\0");
+        message.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        message.extend_from_slice(&Sha256::digest(Sha256::digest(&payload))[..4]);
+        message.extend_from_slice(&payload);
+        message
+    }
+
+    #[test]
+    fn a_fork_version_split_over_two_samples_is_waited_for_and_proven() {
+        let version = unlisted_version();
+        let mut t = FlowTable::new(8, 4);
+        let first = t.on_segment(&sample(1, direction::EGRESS, 0, &version[..30]));
+        assert!(p2p_openings(&first).is_empty());
+        let second = t.on_segment(&sample(1, direction::EGRESS, 1, &version[30..]));
+        let [opening] = p2p_openings(&second).try_into().unwrap();
+        assert_eq!(opening.message.as_deref(), Some("version"));
+        assert_eq!(
+            opening.network,
+            p2p::Network::Bitcoin(p2p::Magic([0x5a, 0xa5, 0xc3, 0x3c]))
+        );
+        // Its checksum broken: nothing, once the bytes are all in.
+        let mut forged = version.clone();
+        forged[21] ^= 0xff;
+        let _ = t.on_segment(&sample(2, direction::EGRESS, 0, &forged[..30]));
+        let second = t.on_segment(&sample(2, direction::EGRESS, 1, &forged[30..]));
+        assert!(p2p_openings(&second).is_empty());
+    }
+
+    /// A Levin message (epee levin_base.h `bucket_head2`).
+    fn levin(command: u32, flags: u32, body: &[u8]) -> Vec<u8> {
+        let mut out = vec![0x01, 0x21, 0x01, 0x01, 0x01, 0x01, 0x01, 0x01];
+        out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        out.push(u8::from(flags == 1));
+        out.extend_from_slice(&command.to_le_bytes());
+        out.extend_from_slice(&0i32.to_le_bytes());
+        out.extend_from_slice(&flags.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    #[test]
+    fn a_levin_reply_that_opens_with_a_request_is_on_the_handshake_network() {
+        const STORAGE: [u8; 9] = [0x01, 0x11, 0x01, 0x01, 0x01, 0x01, 0x02, 0x01, 0x01];
+        let mut handshake = STORAGE.to_vec();
+        handshake.extend_from_slice(b"\x08\x09node_data\x0c\x04\x0anetwork_id\x0a\x40");
+        let id = [7u8; 16];
+        handshake.extend_from_slice(&id);
+        let mut t = FlowTable::new(8, 4);
+        let inbound = t.on_segment(&sample(
+            1,
+            direction::INGRESS,
+            0,
+            &levin(1001, 1, &handshake),
+        ));
+        let [received] = p2p_openings(&inbound).try_into().unwrap();
+        let named = p2p::Network::Levin {
+            network_id: Some(p2p::NetworkId(id)),
+        };
+        assert_eq!(received.network, named);
+        // The local node answers first with a pool request of its own.
+        let outbound = t.on_segment(&sample(1, direction::EGRESS, 0, &levin(2010, 1, &STORAGE)));
+        let [sent] = p2p_openings(&outbound).try_into().unwrap();
+        assert_eq!(
+            sent.message.as_deref(),
+            Some("get_txpool_complement (2010)")
+        );
+        assert_eq!(sent.network, named);
+        // Another flow has no network to inherit.
+        let other = t.on_segment(&sample(2, direction::EGRESS, 0, &levin(2010, 1, &STORAGE)));
+        let [alone] = p2p_openings(&other).try_into().unwrap();
+        assert_eq!(alone.network, p2p::Network::Levin { network_id: None });
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //! the discv4 check.
 //!
 //! Invariants: no panic; only the RLPx shape is ever `Shape` (everything
-//! else is verified framing); a Kaspa verdict needs the HTTP/2 preface.
+//! else is verified framing); a Kaspa verdict needs the HTTP/2 preface; a
+//! Bitcoin-family opening on a magic the name table does not list is a
+//! `version` (the only message that proves the framing on its own). The
+//! seeds carry versions on unlisted magics, whole and cut, so the checksum
+//! and version-payload checks are reached.
 
 #![no_main]
 
@@ -24,7 +28,13 @@ fuzz_target!(|data: &[u8]| {
         if opening.network == Network::Kaspa {
             assert!(data.starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
         }
-        let _ = opening.network.describe();
+        if let Network::Bitcoin(magic) = opening.network
+            && magic.name().is_none()
+        {
+            assert_eq!(opening.message.as_deref(), Some("version"), "{opening:?}");
+        }
+        let _ = (opening.network.describe(), opening.network.identifiers());
     }
+    let _ = p2p::wants_more(data);
     let _ = p2p::is_discv4_packet(data);
 });

@@ -18,10 +18,12 @@ const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 /// record captures for `assay pcap`), openssl and curl (real TLS clients),
 /// iproute2 (test network namespaces with their own resolver), redis and
 /// nghttp2 (benign binary and gRPC-over-h2c look-alikes, and a real HTTP/2
-/// stack for the Kaspa opening), python3 (the TLS pool fixture), dnsmasq
-/// (a real forwarding resolver).
-const TEST_PACKAGES: [&str; 13] = [
+/// stack for the Kaspa opening), python3 (the TLS pool and Bitcoin-fork
+/// peer fixtures), litecoind (real nodes of a Bitcoin fork on their own
+/// magic), dnsmasq (a real forwarding resolver).
+const TEST_PACKAGES: [&str; 14] = [
     "monero",
+    "litecoind",
     "tshark",
     "openssl",
     "curl",

@@ -534,6 +534,9 @@ fn p2p_evidence(
         && direction == Direction::Outbound;
     let mut attributes = base_attributes("p2p", direction, facts);
     attributes.insert("network".into(), json!(opening.network.describe()));
+    for (key, value) in opening.network.identifiers() {
+        attributes.insert(key.into(), json!(value));
+    }
     if let Some(message) = &opening.message {
         attributes.insert("message".into(), json!(message));
     }
@@ -807,7 +810,7 @@ mod tests {
     #[test]
     fn only_what_the_process_itself_sends_is_decisive_p2p() {
         let levin = Observation::P2p(p2p::Opening {
-            network: p2p::Network::MoneroLevin,
+            network: p2p::Network::Levin { network_id: None },
             message: Some("handshake (1001)".into()),
             confidence: p2p::Confidence::Decisive,
         });
@@ -830,6 +833,39 @@ mod tests {
                 .unwrap()
                 .decisive
         );
+    }
+
+    #[test]
+    fn a_bitcoin_fork_names_its_magic_and_chain_and_is_chain_node_evidence() {
+        for (magic, chain) in [
+            ([0xfb, 0xc0, 0xb6, 0xdb], Some("Litecoin mainnet")),
+            ([0x5a, 0xa5, 0xc3, 0x3c], None),
+        ] {
+            let version = Observation::P2p(p2p::Opening {
+                network: p2p::Network::Bitcoin(p2p::Magic(magic)),
+                message: Some("version".into()),
+                confidence: p2p::Confidence::Decisive,
+            });
+            let draft = as_client(&version, Direction::Outbound).unwrap();
+            assert_eq!(draft.kind, EvidenceKind::P2p);
+            assert!(draft.decisive);
+            let hex = p2p::Magic(magic).hex();
+            assert_eq!(draft.attributes["magic"], hex.as_str());
+            assert_eq!(
+                draft.attributes.get("chain").and_then(|c| c.as_str()),
+                chain
+            );
+            assert!(
+                draft.summary.contains(&format!("magic {hex}")),
+                "{}",
+                draft.summary
+            );
+            assert!(
+                draft.summary.contains(chain.unwrap_or("unlisted network")),
+                "{}",
+                draft.summary
+            );
+        }
     }
 
     /// Evidence a scanned listener gets stays below `suspected` even

@@ -402,6 +402,12 @@ pub(super) fn record(details: &mut Details, observation: &Observation) {
         Observation::P2p(opening) => {
             details.p2p.get_or_insert_with(|| P2pDetails {
                 network: opening.network.describe(),
+                identifiers: opening
+                    .network
+                    .identifiers()
+                    .into_iter()
+                    .map(|(key, value)| (key.to_owned(), value))
+                    .collect(),
                 message: opening.message.clone(),
                 confidence: opening.confidence,
             });

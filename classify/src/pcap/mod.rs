@@ -56,7 +56,9 @@
 //!     certificate_cut: the sample ended before it or its chain did);
 //!   - `dns`: `{names, addresses, queries, responses}` (question names; A
 //!     and AAAA answers);
-//!   - `p2p`: `{network, message, confidence}`;
+//!   - `p2p`: `{network, message, confidence}`, and what names the
+//!     network: `magic` (Bitcoin family) or `network_id` (Levin), in hex,
+//!     and `chain` when the network is listed;
 //!   - `stratum_v2`: `{protocol, endpoint, vendor, device, version,
 //!     noise_client}` (noise_client: `initiator` or `responder`);
 //!   - `devp2p_discv4`: true;
@@ -354,7 +356,11 @@ pub struct DnsDetails {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct P2pDetails {
-    pub network: &'static str,
+    pub network: String,
+    /// What identifies the network: `magic` or `network_id` (hex), and
+    /// `chain`, its name, when listed.
+    #[serde(flatten)]
+    pub identifiers: std::collections::BTreeMap<String, String>,
     pub message: Option<String>,
     pub confidence: p2p::Confidence,
 }

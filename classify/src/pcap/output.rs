@@ -142,7 +142,7 @@ pub(super) fn detail_line(details: &Details) -> String {
     if let Some(p) = &details.p2p {
         parts.push(match &p.message {
             Some(message) => format!("{} {message}", p.network),
-            None => p.network.to_owned(),
+            None => p.network.clone(),
         });
     }
     if let Some(s) = &details.stratum_v2 {

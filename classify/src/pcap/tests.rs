@@ -809,3 +809,96 @@ fn an_opaque_flow_that_lives_on_is_sampled_for_its_push_beat() {
     assert!(cadence.is_job_like(), "{cadence:?}");
     assert_eq!(flow.initiator_sent.sampled, 1);
 }
+
+/// A Bitcoin-family `version` message (developer reference, "Message
+/// Headers" and "version") on `magic`, with the SHA256d checksum.
+fn version_message(magic: [u8; 4], user_agent: &str, height: i32) -> Vec<u8> {
+    use sha2::{Digest as _, Sha256};
+    let mut payload = 70_016i32.to_le_bytes().to_vec();
+    payload.extend_from_slice(&1u64.to_le_bytes());
+    payload.extend_from_slice(&1_700_000_000i64.to_le_bytes());
+    for _ in 0..2 {
+        payload.extend_from_slice(&1u64.to_le_bytes());
+        payload.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 2]);
+        payload.extend_from_slice(&9333u16.to_be_bytes());
+    }
+    payload.extend_from_slice(&0x0bad_cafe_u64.to_le_bytes());
+    payload.push(user_agent.len() as u8);
+    payload.extend_from_slice(user_agent.as_bytes());
+    payload.extend_from_slice(&height.to_le_bytes());
+    payload.push(1);
+    let mut message = magic.to_vec();
+    message.extend_from_slice(b"version\0\0\0\0\0");
+    message.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    message.extend_from_slice(&Sha256::digest(Sha256::digest(&payload))[..4]);
+    message.extend_from_slice(&payload);
+    message
+}
+
+/// A TCP exchange between two peers on `port`: handshake, then the dialer's
+/// first message in two segments and the listener's in one.
+fn peer_exchange(port: u16, dialer: &[u8], listener: &[u8]) -> Vec<Vec<u8>> {
+    const PEER: [u8; 4] = [192, 0, 2, 9];
+    let frame = |up: bool, seq: u32, flags: u8, payload: &[u8]| {
+        let (src, dst, sport, dport) = if up {
+            (CLIENT, PEER, 41000, port)
+        } else {
+            (PEER, CLIENT, port, 41000)
+        };
+        ethernet(
+            0x0800,
+            &ipv4(src, dst, 6, &tcp(sport, dport, seq, flags, payload)),
+        )
+    };
+    let (first, second) = dialer.split_at(dialer.len().min(40));
+    vec![
+        frame(true, 100, SYN, b""),
+        frame(false, 700, SYN_ACK, b""),
+        frame(true, 101, ACK, b""),
+        frame(true, 101, PSH_ACK, first),
+        frame(true, 101 + first.len() as u32, PSH_ACK, second),
+        frame(false, 701, PSH_ACK, listener),
+    ]
+}
+
+#[test]
+fn bitcoin_forks_on_any_magic_are_named_by_their_magic_and_look_alikes_are_not() {
+    // Litecoin's magic (listed), Peercoin's (not listed), and one made up.
+    let forks: [([u8; 4], Option<&str>); 3] = [
+        ([0xfb, 0xc0, 0xb6, 0xdb], Some("Litecoin mainnet")),
+        ([0xe6, 0xe8, 0xe9, 0xe5], None),
+        ([0x3c, 0x5a, 0xa5, 0xc3], None),
+    ];
+    let mut frames = Vec::new();
+    for (i, (magic, _)) in forks.iter().enumerate() {
+        let dialer = version_message(*magic, "/Satoshi:0.21.2/", 0);
+        let listener = version_message(*magic, "/Fork:1.0/", 1234 + i as i32);
+        frames.extend(peer_exchange(9000 + i as u16, &dialer, &listener));
+    }
+    // The same header on an unlisted magic with a checksum that does not
+    // match: random bytes shaped like a version.
+    let mut forged = version_message([0x3c, 0x5a, 0xa5, 0xc3], "/x/", 1);
+    forged[20..24].copy_from_slice(&[1, 2, 3, 4]);
+    frames.extend(peer_exchange(9100, &forged, &forged));
+    let report = classify(&pcap(1, &frames));
+    assert!(report.error.is_none(), "{:?}", report.error);
+    let flows: Vec<&FlowReport> = report.flows_with_payload().collect();
+    assert_eq!(flows.len(), 4);
+    for (flow, (magic, chain)) in flows.iter().zip(forks) {
+        assert_eq!(flow.protocol, Some("Bitcoin-family p2p"), "{flow:?}");
+        let p2p = flow.details.p2p.as_ref().unwrap();
+        let hex: String = magic.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(p2p.identifiers["magic"], hex);
+        assert_eq!(p2p.identifiers.get("chain").map(String::as_str), chain);
+        assert!(p2p.network.contains(&hex), "{}", p2p.network);
+        assert_eq!(p2p.message.as_deref(), Some("version"));
+    }
+    assert_eq!(flows[3].protocol, None, "{:?}", flows[3]);
+    let mut out = Vec::new();
+    write_json(&report, &mut out).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(first["p2p"]["magic"], "fbc0b6db");
+    assert_eq!(first["p2p"]["chain"], "Litecoin mainnet");
+    assert_eq!(first["p2p"]["confidence"], "decisive");
+}
