@@ -76,6 +76,8 @@ pub(super) struct Stats {
     /// Config files and other files processes name that were not read,
     /// and why is in the debug log (a FIFO, a symlink out of the root…).
     pub named_files_refused: u64,
+    /// Closed CUDA windows not judged: every worker was busy reading.
+    pub cuda_windows_unjudged: u64,
     pub kernel_counters: [u64; counter::COUNT as usize],
 }
 

@@ -27,6 +27,9 @@ pub(super) enum Done {
     Busy(BusyFindings),
     /// GPU libraries processes map, for the CUDA sensor to probe.
     CudaLibraries(Vec<crate::procfs::libraries::Mapped>),
+    /// Closed CUDA launch windows with the libraries each process maps,
+    /// identified by content: to be judged.
+    CudaWindows(Vec<crate::sensors::cuda::CudaWindow>),
 }
 
 /// What [`look_at_busy_process`] found.
@@ -86,6 +89,11 @@ impl super::state::Agent {
             Done::Sockets(snapshot) => self.on_socket_snapshot(&snapshot),
             Done::Busy(found) => self.on_busy_findings(found),
             Done::CudaLibraries(found) => self.found_cuda_libraries = found,
+            Done::CudaWindows(windows) => {
+                for window in &windows {
+                    self.on_cuda_window(window);
+                }
+            }
         }
     }
 }
