@@ -297,6 +297,7 @@ impl Agent {
         self.tables.peers.forget(tgid);
         self.tables.resolvers.forget(tgid);
         self.busy_checked.remove(&tgid);
+        self.fpu.forget(tgid);
         if let Some(pmu) = self.pmu.as_mut() {
             pmu.forget(tgid);
         }
