@@ -20,13 +20,15 @@
 //! process's CPU (`/proc/<pid>/stat`, which keeps what exited threads
 //! used), not one thread's.
 //!
-//! What is not known of a thread: its switches in all before the sensor
-//! started, for a thread older than the agent, and between its last read
-//! and its exit (its /proc entry went with it). The first count as at
-//! least its non-default ones; the last stretch is reckoned at the
-//! thread's own measured ratio of switches in all to non-default ones, or
-//! at least its non-default ones when nothing was measured (a thread that
-//! lived between two reads). The share of such a thread leans high, which
+//! What is not known of a thread: its switches in all before its first
+//! read that matter (a thread's life before it hashed, or before the agent
+//! started, would only dilute), and between its last read and its exit
+//! (its /proc entry went with it). The first count as its non-default
+//! ones, as when the marker was judged per thread; the last stretch is
+//! reckoned at the thread's own measured ratio of switches in all to
+//! non-default ones (its whole life up to its last read, when it began
+//! after the agent), or at least its non-default ones when nothing was
+//! measured (a thread that lived between two reads). The share of such a thread leans high, which
 //! the marker's mode mix (all three non-default modes, as CFROUND draws
 //! them) keeps from marking benign rounding changes.
 
@@ -222,7 +224,7 @@ struct Reading {
     raw: FpuStats,
     total: Option<u64>,
     /// First read, and started after the agent: `total` and the kernel's
-    /// counts cover the same stretch, its whole life.
+    /// counts cover the same stretch, its whole life (for its ratio).
     since_birth: bool,
 }
 
@@ -285,19 +287,23 @@ impl ThreadWindows {
                 *n = raw.by_mode[mode] - old.map_or(0, |o| o.raw.by_mode[mode]);
             }
             let new_nondefault = new[1] + new[2] + new[3];
-            // Switches in all since the last read (on first sight, since
-            // the thread began when it began after the agent); after it
-            // exited, reckoned at its own ratio; else at least its
-            // non-default ones.
+            // What was measured of the thread: since its last read, or on
+            // first sight, its whole life when it began after the agent.
             let measured = match (old, total) {
                 (Some(old), Some(total)) => Some(total - old.raw_total),
                 (None, Some(total)) if since_birth => Some(total),
                 _ => None,
             };
-            let new_switches = match measured {
-                Some(n) => n as f64,
-                None => old
-                    .and_then(|o| o.ratio())
+            let new_switches = match (old, total) {
+                (Some(old), Some(total)) => (total - old.raw_total) as f64,
+                // First sight: at least its non-default switches. Not its
+                // whole life: what a miner's thread did before it hashed
+                // (monerod's builds the 2 GiB dataset) would dilute the
+                // share for tens of seconds.
+                (None, _) => new_nondefault as f64,
+                // Exited: its last stretch at its own measured ratio.
+                (Some(old), None) => old
+                    .ratio()
                     .map_or(new_nondefault as f64, |r| new_nondefault as f64 * r),
             }
             .max(new_nondefault as f64);
@@ -605,9 +611,9 @@ mod tests {
         assert!(c.exited_threads >= 20, "{}", c.exited_threads);
         let share = c.window.nondefault() as f64 / c.window.switches as f64;
         // The exited threads' last stretches were reckoned at their own
-        // measured ratio (~0.3), not at 1; only the never-read ones lean
-        // high.
-        assert!((0.25..0.6).contains(&share), "{share}");
+        // measured ratio (~0.3), not at 1; their first read and the
+        // never-read threads lean high: about 0.56 (51 of 91 a poll).
+        assert!((0.5..0.62).contains(&share), "{share}");
     }
 
     #[test]
@@ -673,10 +679,11 @@ mod tests {
         // Born after the agent: 400 switches, 40 non-default (1 in 10).
         windows.update([newborn(9, 9, [0, 20, 10, 10], 400)], 1.0);
         // It exits after 30 more non-default switches: about 300 in all.
+        // (Its first read counted 40, its non-default ones.)
         let done = windows.update([exited(9, 9, [0, 30, 20, 20])], 1.0);
         assert_eq!(done, [9]);
         let c = candidate(&windows, 9).unwrap();
-        assert_eq!((c.window.switches, c.window.nondefault()), (700, 70));
+        assert_eq!((c.window.switches, c.window.nondefault()), (340, 70));
         assert_eq!((c.threads, c.thread, c.exited_threads), (0, None, 1));
     }
 
