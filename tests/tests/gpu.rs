@@ -7,15 +7,22 @@
 
 use std::{
     io::{BufRead as _, BufReader},
-    process::Child,
+    path::PathBuf,
+    process::{Child, Command},
     time::Duration,
 };
 
-use assay_tests::{Agent, TestCgroup, fake_cuda_dir, finding_pid, gpu_emulator, require_root};
+use assay_tests::{
+    Agent, TempDir, TestCgroup, fake_cuda_dir, finding_pid, gpu_emulator, require_root,
+};
 use serde_json::Value;
 
 fn start(cgroup: &TestCgroup, pattern: &str, seconds: f64) -> (Child, u32) {
-    let mut child = cgroup.spawn(gpu_emulator(pattern, seconds));
+    start_command(cgroup, pattern, gpu_emulator(pattern, seconds))
+}
+
+fn start_command(cgroup: &TestCgroup, pattern: &str, command: Command) -> (Child, u32) {
+    let mut child = cgroup.spawn(command);
     let pid = child.id();
     let mut line = String::new();
     BufReader::new(child.stdout.as_mut().unwrap())
@@ -150,6 +157,89 @@ fn the_gpu_classifier_tells_a_miner_from_training_and_inference() {
             agent.seen
         );
     }
+}
+
+/// A shared library of this machine that is no GPU library: the C library
+/// this test runs on.
+fn some_shared_library() -> PathBuf {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .find(|p| p.contains("/libc.so") || p.contains("/libc-"))
+        .map(PathBuf::from)
+        .expect("this test maps libc")
+}
+
+#[test]
+fn a_miner_mapping_files_named_like_deep_learning_libraries_is_still_a_miner() {
+    if !require_root() {
+        return;
+    }
+    let libs = fake_cuda_dir();
+    let cgroup = TestCgroup::new("gpu-decoy");
+    let cuda = libs.join("libcuda.so.1");
+    let nvrtc = libs.join("libnvrtc.so.12");
+    let mut agent = Agent::start_with(
+        &cgroup,
+        &[
+            "--cuda-library",
+            cuda.to_str().unwrap(),
+            "--cuda-library",
+            nvrtc.to_str().unwrap(),
+            "--launch-window-ms",
+            "1000",
+            "--launch-period-ms",
+            "2000",
+        ],
+    );
+    // Files named as cuBLAS, cuDNN and NCCL are, that are not: copies of
+    // the C library, mapped (never loaded) by the miner.
+    let decoys = TempDir::new("decoys");
+    let mut command = gpu_emulator("miner", 20.0);
+    for name in ["libcublas.so.12", "libcudnn.so.9", "libnccl.so.2"] {
+        let path = decoys.0.join(name);
+        std::fs::copy(some_shared_library(), &path).unwrap();
+        command.arg("--decoy").arg(&path);
+    }
+    let (mut miner, pid) = start_command(&cgroup, "miner", command);
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    assert!(maps.contains("/libcublas.so.12"), "{maps}");
+
+    let mined = agent
+        .wait_for_finding(Duration::from_secs(20), |f| {
+            finding_pid(f) == Some(u64::from(pid)) && f["class"] == "pow-mining"
+        })
+        .unwrap_or_else(|| panic!("the disguised miner was not pow-mining: {:?}", agent.seen));
+    assert!(
+        matches!(mined["level"].as_str(), Some("suspected" | "confirmed")),
+        "{mined}"
+    );
+    let evidence = gpu_evidence(&mined, "gpu.hashing").expect("gpu.hashing evidence");
+    let attributes = &evidence["attributes"];
+    for library in ["cublas", "cudnn", "nccl"] {
+        assert_eq!(attributes["libraries"][library], false, "{evidence}");
+    }
+    assert_eq!(attributes["libraries"]["unidentified"], 3, "{evidence}");
+    assert_eq!(
+        attributes["unidentified_libraries"],
+        serde_json::json!(["libcublas.so.12", "libcudnn.so.9", "libnccl.so.2"]),
+        "{evidence}"
+    );
+    assert!(
+        !agent
+            .seen
+            .iter()
+            .any(|f| finding_pid(f) == Some(u64::from(pid))
+                && f["class"].as_str().is_some_and(|c| c.starts_with("ai-"))),
+        "the disguise made an AI finding: {:?}",
+        agent.seen
+    );
+    let _ = miner.kill();
+    let _ = miner.wait();
+    // Three distinct files parsed and found to be none of what they are
+    // named (parsed once each, however often the windows read them).
+    agent.stop_with(libc::SIGTERM);
+    assert_eq!(agent.summary_field("gpu_libraries_unidentified"), 3);
 }
 
 /// A recorded trace with its pid rewritten to a live stand-in process.

@@ -14,16 +14,18 @@ const LLVM_PACKAGES: [&str; 2] = ["llvm-22-dev", "libpolly-22-dev"];
 const LLVM_PREFIX: &str = "/usr/lib/llvm-22";
 
 /// Debian packages the privileged suites use as real workloads and tools:
-/// monerod (a real RandomX miner in regtest, and Levin peers), tshark (to
+/// monerod (a real RandomX miner in regtest, and Levin peers), librandomx
+/// (which monerod links; the rotating-thread miner loads it), tshark (to
 /// record captures for `assay pcap`), openssl and curl (real TLS clients),
 /// iproute2 (test network namespaces with their own resolver), redis and
 /// nghttp2 (benign binary and gRPC-over-h2c look-alikes, and a real HTTP/2
 /// stack for the Kaspa opening), python3 (the TLS pool and Bitcoin-fork
 /// peer fixtures), litecoind (real nodes of a Bitcoin fork on their own
 /// magic), dnsmasq (a real forwarding resolver).
-const TEST_PACKAGES: [&str; 14] = [
+const TEST_PACKAGES: [&str; 15] = [
     "monero",
     "litecoind",
+    "librandomx0",
     "tshark",
     "openssl",
     "curl",

@@ -2,6 +2,8 @@
 //! telemetry, and processes that telemetry shows on a GPU but the CUDA
 //! sensor never saw, judged on telemetry alone (weak).
 
+use std::{collections::BTreeSet, sync::Arc};
+
 use assay_classify::gpu::{
     classify::{self, CudaActivity, GpuClass, GpuVerdict},
     window::TelemetryWindow,
@@ -13,7 +15,7 @@ use super::{state::Agent, work::Done};
 use crate::{
     evidence::EvidenceKind,
     sensors::{
-        cuda::{CudaSensor, CudaWindow},
+        cuda::{self, CudaWindow},
         gpu::telemetry::Polled,
     },
 };
@@ -25,10 +27,13 @@ impl Agent {
     /// The CUDA sensor's scans and launch windows; every 10 s, processes
     /// on a GPU the CUDA sensor has not judged.
     pub(super) fn cuda_tick(&mut self, ebpf: &mut aya::Ebpf) {
-        if let Some(request) = self.cuda.as_mut().and_then(CudaSensor::scans_due) {
-            let _ = self.workers.submit(move || {
-                Done::CudaLibraries(crate::sensors::cuda::find_libraries(&request))
-            });
+        if let Some(cuda) = self.cuda.as_mut()
+            && let Some(request) = cuda.scans_due()
+        {
+            let identities = Arc::clone(&cuda.identities);
+            let _ = self
+                .workers
+                .submit(move || Done::CudaLibraries(cuda::find_libraries(&request, &identities)));
         }
         self.cuda_windows(ebpf);
         if self.ticks.is_multiple_of(TELEMETRY_JUDGED_EVERY_TICKS) {
@@ -36,8 +41,9 @@ impl Agent {
         }
     }
 
-    /// Opens or closes the launch window when due; judges what a closed
-    /// window saw.
+    /// Opens or closes the launch window when due; what a closed window
+    /// saw goes to a worker, which reads each process's libraries, and
+    /// comes back to be judged ([`Done::CudaWindows`]).
     pub(super) fn cuda_windows(&mut self, ebpf: &mut aya::Ebpf) {
         let Some(cuda) = self.cuda.as_mut() else {
             return;
@@ -45,12 +51,22 @@ impl Agent {
         if !self.found_cuda_libraries.is_empty() {
             cuda.probe_found(ebpf, &std::mem::take(&mut self.found_cuda_libraries));
         }
-        for window in cuda.duty_cycle(ebpf) {
-            self.on_cuda_window(&window);
+        let windows = cuda.duty_cycle(ebpf);
+        if windows.is_empty() {
+            return;
+        }
+        let identities = Arc::clone(&cuda.identities);
+        let submitted = self
+            .workers
+            .submit(move || Done::CudaWindows(cuda::with_libraries(windows, &identities)));
+        if !submitted {
+            // Every worker busy: judged without its libraries, a training
+            // job could look like a miner. The next window judges again.
+            self.stats.cuda_windows_unjudged += 1;
         }
     }
 
-    fn on_cuda_window(&mut self, window: &CudaWindow) {
+    pub(super) fn on_cuda_window(&mut self, window: &CudaWindow) {
         let activity = window.activity();
         let telemetry = self
             .gpu_window
@@ -63,7 +79,7 @@ impl Agent {
             launches = activity.launches,
             "CUDA window judged"
         );
-        self.report_gpu(window.tgid, &activity, &verdict);
+        self.report_gpu(window.tgid, &activity, &verdict, &window.unidentified);
     }
 
     /// A poll from the telemetry thread; `None` when its source ended.
@@ -95,12 +111,18 @@ impl Agent {
             if self.tables.processes.get_or_load(pid).is_none() {
                 continue;
             }
-            self.report_gpu(pid, &CudaActivity::default(), &verdict);
+            self.report_gpu(pid, &CudaActivity::default(), &verdict, &BTreeSet::new());
         }
     }
 
     /// One GPU verdict as evidence about the process.
-    fn report_gpu(&mut self, tgid: u32, activity: &CudaActivity, verdict: &GpuVerdict) {
+    fn report_gpu(
+        &mut self,
+        tgid: u32,
+        activity: &CudaActivity,
+        verdict: &GpuVerdict,
+        unidentified: &BTreeSet<String>,
+    ) {
         let (kind, phrase) = match verdict.class {
             GpuClass::PowMining => (
                 EvidenceKind::GpuHashing,
@@ -138,6 +160,9 @@ impl Agent {
             ),
         );
         attributes.insert("libraries".into(), json!(activity.libraries));
+        // Named like GPU libraries, exporting none of their API: counted
+        // for nothing, named for the analyst.
+        attributes.insert("unidentified_libraries".into(), json!(unidentified));
         attributes.insert("runtime_compiles".into(), json!(activity.runtime_compiles));
         attributes.insert("bytes_allocated".into(), json!(activity.bytes_allocated));
         // Stable per process and class (repeated windows refresh one

@@ -26,6 +26,8 @@ impl Agent {
         let fpu::Finding {
             tgid,
             thread,
+            threads,
+            exited_threads,
             window,
             marker,
         } = finding;
@@ -46,15 +48,18 @@ impl Agent {
                 "toward_zero": window.by_mode[3],
             }),
         );
+        // Summed over the process's threads, those that exited included.
         attributes.insert("thread".into(), json!(thread));
+        attributes.insert("threads".into(), json!(threads));
+        attributes.insert("threads_exited".into(), json!(exited_threads));
         attributes.insert(
             "cpu_cores".into(),
             json!((window.cpu_cores * 100.0).round() / 100.0),
         );
         attributes.insert("exe".into(), json!(process.exe));
         let what = format!(
-            "has a thread that saved random non-default FPU rounding modes \
-             (RandomX's CFROUND) in a large share of its context switches{}",
+            "has threads that saved random non-default FPU rounding modes \
+             (RandomX's CFROUND) in a large share of their context switches{}",
             if marker.busy {
                 " while keeping a CPU busy"
             } else {

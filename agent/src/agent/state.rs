@@ -90,6 +90,8 @@ pub(super) struct Stats {
     /// Processes ended by reconciliation with /proc: their exit event was
     /// lost.
     pub exits_reconciled: u64,
+    /// Closed CUDA windows not judged: every worker was busy reading.
+    pub cuda_windows_unjudged: u64,
     pub kernel_counters: [u64; counter::COUNT as usize],
 }
 
@@ -347,6 +349,7 @@ impl Agent {
         self.tables.peers.forget(tgid);
         self.tables.resolvers.forget(tgid);
         self.busy_checked.remove(&tgid);
+        self.fpu.forget(tgid);
         if let Some(pmu) = self.pmu.as_mut() {
             pmu.forget(tgid);
         }

@@ -161,6 +161,30 @@ impl Agent {
             vec![],
             self.rearm.as_ref().map_or(0, |r| r.errors) as f64,
         );
+        if let Some(cuda) = self.cuda.as_ref() {
+            let identities = cuda.identities.stats();
+            for (outcome, n) in [
+                ("parsed", identities.parsed),
+                ("cached", identities.cached),
+                ("unidentified", identities.unidentified),
+                ("unreadable", identities.unreadable),
+            ] {
+                push(
+                    "assay_gpu_library_files_total",
+                    "Files named like GPU libraries, by what reading their exports gave: parsed (unidentified: their content is no GPU library), answered from the cache, unreadable.",
+                    "counter",
+                    vec![("outcome", outcome.to_owned())],
+                    n as f64,
+                );
+            }
+        }
+        push(
+            "assay_cuda_windows_unjudged_total",
+            "CUDA launch windows not judged because every worker was busy.",
+            "counter",
+            vec![],
+            s.cuda_windows_unjudged as f64,
+        );
         let writer = &self.reporter.outputs().writer().stats;
         push(
             "assay_finding_lines_dropped_total",
@@ -277,6 +301,11 @@ impl Agent {
             command_line_reads_dropped = self.tables.processes.argv_reads_dropped,
             exits_reconciled = s.exits_reconciled,
             flow_rearm_errors = self.rearm.as_ref().map_or(0, |r| r.errors),
+            cuda_windows_unjudged = s.cuda_windows_unjudged,
+            gpu_libraries_unidentified = self
+                .cuda
+                .as_ref()
+                .map_or(0, |c| c.identities.stats().unidentified),
             flows_evicted = self.tables.flows.evicted,
             processes = self.tables.processes.len(),
             processes_not_tracked = self.tables.processes.dropped,

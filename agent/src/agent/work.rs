@@ -34,6 +34,9 @@ pub(super) enum Done {
         tgid: u32,
         argv: Option<Vec<String>>,
     },
+    /// Closed CUDA launch windows with the libraries each process maps,
+    /// identified by content: to be judged.
+    CudaWindows(Vec<crate::sensors::cuda::CudaWindow>),
 }
 
 /// Permits the command-line reads leave free for the other jobs.
@@ -105,6 +108,11 @@ impl super::state::Agent {
             Done::Sockets(snapshot) => self.on_socket_snapshot(&snapshot),
             Done::Busy(found) => self.on_busy_findings(found),
             Done::CudaLibraries(found) => self.found_cuda_libraries = found,
+            Done::CudaWindows(windows) => {
+                for window in &windows {
+                    self.on_cuda_window(window);
+                }
+            }
             Done::Listing(Some((taken_ns, listed))) => self.reconcile(taken_ns, &listed),
             Done::Listing(None) => {}
             Done::CommandLine { tgid, argv } => {

@@ -9,6 +9,11 @@
 //!
 //! The same maps also say which AI libraries a process has loaded (cuBLAS,
 //! cuDNN, NCCL, TensorRT, PyTorch…): evidence for the GPU classifier.
+//!
+//! A file's name only says which files to look at: what a file *is* comes
+//! from its content ([`super::identity`]), so that a file a miner named
+//! `libcublas.so.12` does not pass for cuBLAS. [`identify`] turns what the
+//! names claim into what the files are.
 
 use std::{
     collections::BTreeSet,
@@ -22,6 +27,8 @@ use procfs::{
     FromBufRead as _,
     process::{MMapPath, MemoryMap, MemoryMaps},
 };
+
+use super::identity::Identities;
 
 /// A GPU-related library, by what it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -73,17 +80,71 @@ impl GpuLibrary {
     }
 }
 
-/// One GPU library mapped by a process: what it is, and the path to reach
-/// its file from the agent's mount namespace.
+/// One GPU library file: what it is (what its name claims until
+/// [`identify`] has read it), and where it is.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Mapped {
     pub library: GpuLibrary,
+    /// The path to reach the file from the agent's mount namespace (what
+    /// uprobes are attached to).
     pub path: PathBuf,
+    /// The root the file is read below (a process's `/proc/<pid>/root`,
+    /// or `/`) and its path there, as the process sees it: content is read
+    /// resolved inside that root only ([`super::open`]).
+    pub root: PathBuf,
+    pub inside: PathBuf,
 }
 
-/// The GPU libraries in the text of a `/proc/<pid>/maps`, each once. Paths
-/// are as the process sees them; `root` (the process's `/proc/<pid>/root`)
-/// is prefixed so that the agent can open them across mount namespaces.
+impl Mapped {
+    fn new(library: GpuLibrary, root: &Path, inside: &Path) -> Self {
+        Self {
+            library,
+            path: root.join(inside.strip_prefix("/").unwrap_or(inside)),
+            root: root.to_path_buf(),
+            inside: inside.to_path_buf(),
+        }
+    }
+
+    /// The file's name, for evidence.
+    pub fn file_name(&self) -> String {
+        self.inside
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// What [`identify`] made of a set of files named like GPU libraries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identified {
+    /// Files whose content shows a GPU library, as that library.
+    pub libraries: BTreeSet<Mapped>,
+    /// Names of the files named like a GPU library whose content does not
+    /// show one: evidence of nothing (a decoy, or a stripped build).
+    pub unidentified: BTreeSet<String>,
+}
+
+/// Reads each file's content (blocking: on a worker) and keeps what it
+/// shows, not what its name claims.
+pub fn identify(named: impl IntoIterator<Item = Mapped>, identities: &Identities) -> Identified {
+    let mut found = Identified::default();
+    for mapped in named {
+        match identities.identify(&mapped.root, &mapped.inside).library {
+            Some(library) => {
+                found.libraries.insert(Mapped { library, ..mapped });
+            }
+            None => {
+                found.unidentified.insert(mapped.file_name());
+            }
+        }
+    }
+    found
+}
+
+/// The files in the text of a `/proc/<pid>/maps` named like GPU libraries,
+/// each once, as their names claim. Paths are as the process sees them;
+/// `root` (the process's `/proc/<pid>/root`) is where they are reached
+/// from the agent's mount namespace.
 pub fn parse_maps(maps: &str, root: &Path) -> BTreeSet<Mapped> {
     let mut found = BTreeSet::new();
     for mapping in memory_maps(maps) {
@@ -97,10 +158,7 @@ pub fn parse_maps(maps: &str, root: &Path) -> BTreeSet<Mapped> {
             continue;
         };
         if let Some(library) = GpuLibrary::of_file_name(name) {
-            found.insert(Mapped {
-                library,
-                path: root.join(path.strip_prefix("/").unwrap_or(&path)),
-            });
+            found.insert(Mapped::new(library, root, &path));
         }
     }
     found
@@ -170,7 +228,9 @@ fn sysv_look_alike(header: &str) -> Option<(usize, &str)> {
     (!segment).then_some((at, path))
 }
 
-/// The GPU libraries process `pid` maps now (empty when it is gone).
+/// The files process `pid` maps now that are named like GPU libraries
+/// (empty when it is gone), as their names claim: [`identify`] says what
+/// they are.
 pub fn mapped_by(pid: u32) -> BTreeSet<Mapped> {
     // Lossy: one path that is not UTF-8 must not hide the others.
     let Ok(maps) = fs::read(format!("/proc/{pid}/maps")) else {
@@ -182,14 +242,29 @@ pub fn mapped_by(pid: u32) -> BTreeSet<Mapped> {
     )
 }
 
-/// The driver libraries the host's linker cache knows (`ldconfig -p`):
-/// found before any process loads them, so that the first calls of a new
-/// CUDA program are seen.
+/// The driver libraries the host's linker cache knows (`ldconfig -p`),
+/// as their names claim: found before any process loads them, so that the
+/// first calls of a new CUDA program are seen.
 pub fn from_linker_cache() -> Vec<Mapped> {
     let Ok(output) = Command::new("ldconfig").arg("-p").output() else {
         return Vec::new();
     };
-    parse_ldconfig(&String::from_utf8_lossy(&output.stdout))
+    let mut found: Vec<Mapped> = parse_ldconfig(&String::from_utf8_lossy(&output.stdout))
+        .into_iter()
+        .map(|m| host_file(m.library, &m.path))
+        .collect();
+    found.sort();
+    found.dedup();
+    found
+}
+
+/// A library file the host names (its linker cache, the operator): the
+/// cache names links (libcuda.so.1 → libcuda.so.535…), resolved here, on
+/// the host's own files, so that the content is read from the file itself
+/// (a final link is never followed there).
+pub fn host_file(library: GpuLibrary, path: &Path) -> Mapped {
+    let path = fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    Mapped::new(library, Path::new("/"), &path)
 }
 
 /// `\tlibcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1`
@@ -200,10 +275,9 @@ pub fn parse_ldconfig(text: &str) -> Vec<Mapped> {
             let (name, path) = line.trim().split_once(" => ")?;
             let name = name.split_whitespace().next()?;
             let library = GpuLibrary::of_file_name(name)?;
-            matches!(library, GpuLibrary::Cuda | GpuLibrary::Nvrtc).then(|| Mapped {
-                library,
-                path: PathBuf::from(path.trim()),
-            })
+            let path = PathBuf::from(path.trim());
+            matches!(library, GpuLibrary::Cuda | GpuLibrary::Nvrtc)
+                .then(|| Mapped::new(library, Path::new("/"), &path))
         })
         .collect();
     found.sort();

@@ -19,7 +19,7 @@
 
 use std::{
     ffi::CString,
-    fs::File,
+    fs::{File, Metadata},
     io::{self, Read as _},
     os::{
         fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
@@ -61,6 +61,20 @@ pub fn read_named_file(pid: u32, path: &Path, max_len: u64) -> Result<Vec<u8>, R
 /// Reads `path` resolved below the directory `base` as if `base` were the
 /// root (see the module doc).
 pub fn read_below(base: &Path, path: &Path, max_len: u64) -> Result<Vec<u8>, Refused> {
+    let (file, meta) = open_below(base, path, max_len)?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    // The file may grow between fstat and read: never past the bound.
+    file.take(max_len)
+        .read_to_end(&mut bytes)
+        .map_err(Refused::Io)?;
+    Ok(bytes)
+}
+
+/// Opens `path` resolved below the directory `base` as [`read_below`]
+/// does, for a caller that reads only parts of it (an ELF file's symbol
+/// table): a regular file no larger than `max_len`, with what `fstat` said
+/// of it. The caller bounds what it reads.
+pub fn open_below(base: &Path, path: &Path, max_len: u64) -> Result<(File, Metadata), Refused> {
     let root = open_dir(base)?;
     let relative: PathBuf = path
         .components()
@@ -88,12 +102,7 @@ pub fn read_below(base: &Path, path: &Path, max_len: u64) -> Result<Vec<u8>, Ref
     if meta.len() > max_len {
         return Err(Refused::TooLarge(meta.len(), max_len));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    // The file may grow between fstat and read: never past the bound.
-    file.take(max_len)
-        .read_to_end(&mut bytes)
-        .map_err(Refused::Io)?;
-    Ok(bytes)
+    Ok((file, meta))
 }
 
 fn open_dir(path: &Path) -> Result<OwnedFd, Refused> {

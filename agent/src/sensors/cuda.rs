@@ -12,11 +12,17 @@
 //!
 //! Per process, each window's launches plus its setup history and mapped
 //! libraries make a [`CudaWindow`]: what the GPU classifier judges.
+//!
+//! Libraries count by their content, not their names
+//! ([`crate::procfs::identity`]): probes go only on files that export the
+//! driver's or NVRTC's API, and a window's libraries are read on a worker
+//! ([`with_libraries`]) after the window closes, never on the event loop.
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet, VecDeque},
     os::unix::fs::MetadataExt as _,
     path::{Path, PathBuf},
+    sync::Arc,
     time::{Duration, Instant},
 };
 
@@ -30,7 +36,10 @@ use tracing::{debug, info, warn};
 
 use crate::{
     classify::gpu::classify::{CudaActivity, KernelLaunches, MAX_KERNEL_NAMES, MappedLibraries},
-    procfs::libraries::{self, GpuLibrary, Mapped},
+    procfs::{
+        identity::Identities,
+        libraries::{self, GpuLibrary, Mapped},
+    },
     sensors::decode::c_string,
 };
 
@@ -141,7 +150,11 @@ pub struct CudaWindow {
     pub tgid: u32,
     pub setup: ProcessCuda,
     pub history: Vec<WindowLaunches>,
+    /// The GPU libraries it maps, by their content ([`with_libraries`]
+    /// fills them in on a worker).
     pub libraries: BTreeSet<GpuLibrary>,
+    /// Files it maps named like GPU libraries whose content is none.
+    pub unidentified: BTreeSet<String>,
 }
 
 /// Launch windows remembered per process.
@@ -228,6 +241,7 @@ impl CudaWindow {
                 onnxruntime: has(GpuLibrary::OnnxRuntime),
                 xla: has(GpuLibrary::Xla),
                 tensorflow: false,
+                unidentified: self.unidentified.len() as u32,
             },
         }
     }
@@ -248,6 +262,8 @@ pub struct CudaSensor {
     histories: HashMap<u32, VecDeque<WindowLaunches>>,
     /// (when, pid) to scan.
     pending_scans: VecDeque<(Instant, u32)>,
+    /// What library files are, by content; shared with the workers.
+    pub identities: Arc<Identities>,
     last_full_scan: Instant,
     window_opened: Option<Instant>,
     next_window: Instant,
@@ -280,34 +296,27 @@ impl CudaSensor {
             processes: HashMap::new(),
             histories: HashMap::new(),
             pending_scans: VecDeque::new(),
+            identities: Arc::default(),
             last_full_scan: now,
             window_opened: None,
             next_window: now + duty.period.min(Duration::from_secs(2)),
             stats: CudaStats::default(),
         };
+        // Before the event loop runs: reading the files here blocks nothing.
         for path in extra_libraries {
-            let Some(library) = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(GpuLibrary::of_file_name)
-            else {
+            // The operator named the file: its content alone says what it is.
+            let named = libraries::host_file(GpuLibrary::Cuda, path);
+            let found = libraries::identify([named], &sensor.identities);
+            if found.libraries.is_empty() {
                 warn!(
                     path = %path.display(),
-                    "--cuda-library: not a libcuda or libnvrtc file name; ignored"
+                    "--cuda-library: exports neither the CUDA driver's nor NVRTC's API; ignored"
                 );
-                continue;
-            };
-            sensor.probe_library(
-                ebpf,
-                &Mapped {
-                    library,
-                    path: path.clone(),
-                },
-            );
+            }
+            sensor.probe_found(ebpf, &found.libraries.into_iter().collect::<Vec<_>>());
         }
-        for mapped in libraries::from_linker_cache() {
-            sensor.probe_library(ebpf, &mapped);
-        }
+        let cached = libraries::identify(libraries::from_linker_cache(), &sensor.identities);
+        sensor.probe_found(ebpf, &cached.libraries.into_iter().collect::<Vec<_>>());
         sensor.full_scan(ebpf);
         Ok(sensor)
     }
@@ -366,10 +375,13 @@ impl CudaSensor {
     /// The startup scan, before the event loop runs: every process's maps.
     fn full_scan(&mut self, ebpf: &mut Ebpf) {
         self.last_full_scan = Instant::now();
-        for mapped in find_libraries(&ScanRequest {
-            pids: Vec::new(),
-            full: true,
-        }) {
+        for mapped in find_libraries(
+            &ScanRequest {
+                pids: Vec::new(),
+                full: true,
+            },
+            &self.identities,
+        ) {
             self.probe_library(ebpf, &mapped);
         }
     }
@@ -497,7 +509,7 @@ impl CudaSensor {
     }
 
     /// Reads and clears the launch table; one window per process that
-    /// launched.
+    /// launched, its libraries still to be read ([`with_libraries`]).
     fn collect(&mut self, window_s: f64) -> Vec<CudaWindow> {
         let mut by_process: HashMap<u32, Vec<(u64, LaunchStats)>> = HashMap::new();
         let mut keys = Vec::new();
@@ -544,10 +556,8 @@ impl CudaSensor {
                 tgid,
                 setup: self.processes.get(&tgid).cloned().unwrap_or_default(),
                 history: history.iter().cloned().collect(),
-                libraries: libraries::mapped_by(tgid)
-                    .into_iter()
-                    .map(|m| m.library)
-                    .collect(),
+                libraries: BTreeSet::new(),
+                unidentified: BTreeSet::new(),
             });
         }
         windows
@@ -611,9 +621,9 @@ pub struct ScanRequest {
     pub full: bool,
 }
 
-/// The GPU libraries the requested processes map (reads /proc: run it on
-/// a worker).
-pub fn find_libraries(request: &ScanRequest) -> Vec<Mapped> {
+/// The driver and NVRTC libraries the requested processes map, by their
+/// content (reads /proc and the files: run it on a worker).
+pub fn find_libraries(request: &ScanRequest, identities: &Identities) -> Vec<Mapped> {
     let mut pids = request.pids.clone();
     if request.full
         && let Ok(dir) = std::fs::read_dir("/proc")
@@ -623,9 +633,32 @@ pub fn find_libraries(request: &ScanRequest) -> Vec<Mapped> {
                 .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()),
         );
     }
-    let mut found: std::collections::BTreeSet<Mapped> = std::collections::BTreeSet::new();
+    let mut named = BTreeSet::new();
     for pid in pids {
-        found.extend(libraries::mapped_by(pid));
+        // Only what gets probes: the driver and NVRTC.
+        named.extend(
+            libraries::mapped_by(pid)
+                .into_iter()
+                .filter(|m| matches!(m.library, GpuLibrary::Cuda | GpuLibrary::Nvrtc)),
+        );
     }
-    found.into_iter().collect()
+    // A file mapped by many processes is opened once per process (its
+    // roots may differ) but parsed once ([`Identities`]).
+    libraries::identify(named, identities)
+        .libraries
+        .into_iter()
+        .filter(|m| matches!(m.library, GpuLibrary::Cuda | GpuLibrary::Nvrtc))
+        .collect()
+}
+
+/// Closed windows with the libraries each process maps, read from its
+/// maps and identified by content (reads /proc and the files: run it on a
+/// worker). A process gone meanwhile keeps none.
+pub fn with_libraries(mut windows: Vec<CudaWindow>, identities: &Identities) -> Vec<CudaWindow> {
+    for window in &mut windows {
+        let found = libraries::identify(libraries::mapped_by(window.tgid), identities);
+        window.libraries = found.libraries.into_iter().map(|m| m.library).collect();
+        window.unidentified = found.unidentified;
+    }
+    windows
 }

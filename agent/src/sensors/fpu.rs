@@ -1,50 +1,109 @@
 //! User side of the CPU sensor: every few seconds, read the kernel's
-//! per-thread FPU switch counters, fold them into decaying per-thread sums
-//! (half-life [`HALF_LIFE_SECS`]), and hand the most strongly marked thread
-//! of each process, with its own CPU use from /proc, to the RandomX
+//! per-thread FPU switch counters, fold them into decaying sums per
+//! *process* (half-life [`HALF_LIFE_SECS`]), and hand each process's sums,
+//! with the CPU the whole process used (from /proc), to the RandomX
 //! classifier.
 //!
 //! Decaying sums rather than fixed windows: a hashing thread that runs
 //! alone on a core is switched out only a few times a second, so a short
 //! window holds too few switches to judge, while a plain running total
 //! would let an hour of idling hide a minute of mining.
+//!
+//! Per process, not per thread: judged thread by thread, a miner could
+//! replace its hashing threads faster than the sensor reads (every 2 s),
+//! so that no thread is ever read twice and none judged, or spread its
+//! hashing over many throttled threads, each too idle to count as busy
+//! and too quiet to have enough switches. So every thread's switches are
+//! summed into its process's window, and a thread that exits hands over
+//! what the kernel counted for it since the last read: the kernel's entry
+//! outlives the thread, and is deleted once read. Busy-ness is the
+//! process's CPU (`/proc/<pid>/stat`, which keeps what exited threads
+//! used), not one thread's.
+//!
+//! What is not known of a thread: its switches in all before its first
+//! read that matter (a thread's life before it hashed, or before the agent
+//! started, would only dilute), and between its last read and its exit
+//! (its /proc entry went with it). The first count as its non-default
+//! ones, as when the marker was judged per thread; the last stretch is
+//! reckoned at the thread's own measured ratio of switches in all to
+//! non-default ones (its whole life up to its last read, when it began
+//! after the agent), or at least its non-default ones when nothing was
+//! measured (a thread that lived between two reads). The share of such a thread leans high, which
+//! the marker's mode mix (all three non-default modes, as CFROUND draws
+//! them) keeps from marking benign rounding changes.
 
-use std::{collections::HashMap, time::Instant};
+use std::{
+    collections::{HashMap, HashSet},
+    path::Path,
+    time::Instant,
+};
 
 use assay_common::cpu::FpuStats;
 use aya::maps::{HashMap as BpfHashMap, MapData};
 
 use assay_classify::randomx::{self, FpuWindow, RandomxMarker};
 
-/// Half-life of the per-thread sums.
+/// Half-life of the per-process sums.
 pub const HALF_LIFE_SECS: f64 = 10.0;
+/// A process's sums smaller than this, with no thread left, are forgotten.
+const NEGLIGIBLE: f64 = 0.5;
 
+/// A thread's raw counters at its last read, to tell what is new.
 #[derive(Debug, Clone, Copy)]
 struct Thread {
     tgid: u32,
-    /// Raw kernel counters at the last read: the non-default switches.
+    /// Raw kernel counters: the non-default switches, by mode.
     raw: FpuStats,
-    /// The thread's context switches in all at the last read (/proc).
+    /// Its context switches in all (/proc).
     raw_total: u64,
-    /// Decaying sums: switches in all, and non-default ones by mode.
+    /// Its non-default switches, decaying: which thread marks the process
+    /// most, for the evidence.
+    nondefault: f64,
+    /// Its switches in all and non-default ones over the stretches where
+    /// both were measured: their ratio is what its last stretch, after its
+    /// last read and before its exit, is reckoned at.
+    measured: (u64, u64),
+}
+
+impl Thread {
+    /// Switches in all per non-default one, as measured of this thread.
+    fn ratio(&self) -> Option<f64> {
+        let (all, nondefault) = self.measured;
+        (nondefault > 0).then(|| all as f64 / nondefault as f64)
+    }
+}
+
+/// A process's decaying sums over all its threads, live and exited.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sums {
     switches: f64,
     by_mode: [f64; 4],
+    /// Threads that exited and handed over their counts, since first seen.
+    exited_threads: u64,
 }
 
 pub struct FpuSensor {
     map: BpfHashMap<MapData, u32, FpuStats>,
     windows: ThreadWindows,
-    /// CPU ticks per marked thread at the last read, for the busy test.
+    /// CPU ticks per marked process at the last read, for the busy test.
     cpu_ticks: HashMap<u32, u64>,
     last_poll: Option<Instant>,
     ticks_per_second: f64,
+    /// When the agent started, in clock ticks since boot: a thread started
+    /// after it had every switch counted by the kernel.
+    started_ticks: u64,
 }
 
-/// A process whose marked thread shows the RandomX fingerprint.
+/// A process that shows the RandomX fingerprint over its threads.
 #[derive(Debug, Clone, Copy)]
 pub struct Finding {
     pub tgid: u32,
-    pub thread: u32,
+    /// Its live thread with the most non-default switches, if any is.
+    pub thread: Option<u32>,
+    /// Its threads read in this poll, alive.
+    pub threads: usize,
+    /// Its threads that exited and handed their counts over.
+    pub exited_threads: u64,
     pub window: FpuWindow,
     pub marker: RandomxMarker,
 }
@@ -59,7 +118,16 @@ impl FpuSensor {
             cpu_ticks: HashMap::new(),
             last_poll: None,
             ticks_per_second: if hz > 0 { hz as f64 } else { 100.0 },
+            // Unknown: every thread counts as older than the agent.
+            started_ticks: start_ticks(std::process::id(), std::process::id()).unwrap_or(u64::MAX),
         }
+    }
+
+    /// A process exited: its sums go with it (its threads' kernel entries
+    /// are deleted at the next read, uncounted).
+    pub fn forget(&mut self, tgid: u32) {
+        self.windows.forget(tgid);
+        self.cpu_ticks.remove(&tgid);
     }
 
     /// Reads the counters and returns every process that shows the marker.
@@ -73,10 +141,10 @@ impl FpuSensor {
         let decay = 0.5f64.powf(elapsed / HALF_LIFE_SECS);
 
         // The kernel counts only the switches that saved non-default
-        // rounding; all of them, the kernel's own task counters say. A
-        // thread gone meanwhile has nothing more to say.
+        // rounding; all of them, the kernel's own task counters say.
         let mut readings = Vec::new();
-        let mut seen = std::collections::HashSet::new();
+        let mut stale = Vec::new();
+        let mut seen = HashSet::new();
         for entry in self.map.iter() {
             let Ok((tid, raw)) = entry else { continue };
             // A tid seen twice in one walk (the map changed under it) keeps
@@ -84,22 +152,47 @@ impl FpuSensor {
             if !seen.insert(tid) {
                 continue;
             }
-            if let Some(total) = thread_switches(raw.tgid, tid) {
-                readings.push((tid, raw, total));
+            let total = thread_switches(raw.tgid, tid);
+            if total.is_none() && !Path::new(&format!("/proc/{}", raw.tgid)).exists() {
+                // Its process is gone: nothing more to say of it.
+                stale.push(tid);
+                continue;
             }
+            // A thread first read: born after the agent, its /proc total
+            // covers what the kernel counted.
+            let since_birth = total.is_some()
+                && !self.windows.knows(tid, raw.tgid)
+                && start_ticks(raw.tgid, tid).is_some_and(|t| t > self.started_ticks);
+            readings.push(Reading {
+                tid,
+                raw,
+                total,
+                since_birth,
+            });
         }
-        self.windows.update(readings, decay);
-        let best = self.windows.strongest_per_process();
+        stale.extend(self.windows.update(readings, decay));
+        // Read and handed over: the kernel's entries of exited threads go,
+        // so that the map holds live threads (and a reused tid starts over).
+        for tid in stale {
+            let _ = self.map.remove(&tid);
+        }
 
-        // /proc is read only for the marked threads: is the thread busy?
-        let mut cpu_ticks = HashMap::with_capacity(best.len());
+        // /proc is read only for the marked processes: are they busy?
+        let mut cpu_ticks = HashMap::new();
         let mut findings = Vec::new();
-        for (tgid, (thread, mut window)) in best {
-            let Some(ticks) = thread_cpu_ticks(tgid, thread) else {
+        for candidate in self.windows.candidates() {
+            let Candidate {
+                tgid,
+                mut window,
+                thread,
+                threads,
+                exited_threads,
+            } = candidate;
+            let Some(ticks) = process_cpu_ticks(tgid) else {
                 continue;
             };
-            cpu_ticks.insert(thread, ticks);
-            let Some(&before) = self.cpu_ticks.get(&thread) else {
+            cpu_ticks.insert(tgid, ticks);
+            let Some(&before) = self.cpu_ticks.get(&tgid) else {
                 // First sight: CPU use is known from the next poll on.
                 continue;
             };
@@ -111,6 +204,8 @@ impl FpuSensor {
                 findings.push(Finding {
                     tgid,
                     thread,
+                    threads,
+                    exited_threads,
                     window,
                     marker,
                 });
@@ -121,68 +216,165 @@ impl FpuSensor {
     }
 }
 
-/// Decaying per-thread sums of context switches, in all and with each
-/// non-default rounding mode: pure, fed one reading per thread per poll.
+/// One thread's entry in the kernel's map, with its switches in all when
+/// it is still alive to say (`None`: it exited).
+#[derive(Debug, Clone, Copy)]
+struct Reading {
+    tid: u32,
+    raw: FpuStats,
+    total: Option<u64>,
+    /// First read, and started after the agent: `total` and the kernel's
+    /// counts cover the same stretch, its whole life (for its ratio).
+    since_birth: bool,
+}
+
+/// A process whose sums may show the marker.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    tgid: u32,
+    window: FpuWindow,
+    thread: Option<u32>,
+    threads: usize,
+    exited_threads: u64,
+}
+
+/// Decaying per-process sums of context switches, in all and with each
+/// non-default rounding mode, over every thread the process had: pure, fed
+/// one reading per thread per poll.
 #[derive(Debug, Default)]
 struct ThreadWindows {
     threads: HashMap<u32, Thread>,
+    processes: HashMap<u32, Sums>,
 }
 
 impl ThreadWindows {
-    /// One poll's readings, `(tid, kernel counters, switches in all)`;
-    /// `decay` is what the old sums keep (0.5 per half-life). Threads not
-    /// read are forgotten.
-    fn update(&mut self, readings: impl IntoIterator<Item = (u32, FpuStats, u64)>, decay: f64) {
+    /// One poll's readings; `decay` is what the old sums keep (0.5 per
+    /// half-life). A thread read as exited hands its counts since its last
+    /// read to its process; threads not read at all are forgotten. Returns
+    /// the exited threads, whose kernel entries are done with.
+    fn update(&mut self, readings: impl IntoIterator<Item = Reading>, decay: f64) -> Vec<u32> {
+        for sums in self.processes.values_mut() {
+            sums.switches *= decay;
+            for n in &mut sums.by_mode {
+                *n *= decay;
+            }
+        }
         let mut threads = HashMap::with_capacity(self.threads.len());
-        for (tid, raw, total) in readings {
-            let thread = match self.threads.remove(&tid) {
-                // The same thread (a reused tid has a new tgid or smaller counters).
-                Some(old)
-                    if old.tgid == raw.tgid
-                        && raw.switches >= old.raw.switches
-                        && total >= old.raw_total =>
-                {
-                    let mut by_mode = [0.0; 4];
-                    for (mode, sum) in by_mode.iter_mut().enumerate() {
-                        *sum = old.by_mode[mode] * decay
-                            + raw.by_mode[mode].saturating_sub(old.raw.by_mode[mode]) as f64;
-                    }
-                    Thread {
-                        tgid: raw.tgid,
-                        raw,
-                        raw_total: total,
-                        switches: old.switches * decay + (total - old.raw_total) as f64,
-                        by_mode,
-                    }
-                }
-                // First sight: the window starts here, its total at the
-                // non-default switches the kernel saw so far.
-                _ => Thread {
-                    tgid: raw.tgid,
-                    raw,
-                    raw_total: total,
-                    switches: raw.switches as f64,
-                    by_mode: raw.by_mode.map(|n| n as f64),
-                },
+        let mut exited = Vec::new();
+        for Reading {
+            tid,
+            raw,
+            total,
+            since_birth,
+        } in readings
+        {
+            let old = self.threads.remove(&tid).filter(|old| {
+                // The same thread (a reused tid has a new tgid or smaller
+                // counters).
+                old.tgid == raw.tgid
+                    && raw.switches >= old.raw.switches
+                    && total.is_none_or(|t| t >= old.raw_total)
+                    && (0..4).all(|m| raw.by_mode[m] >= old.raw.by_mode[m])
+            });
+            if total.is_none() && !self.processes.contains_key(&raw.tgid) {
+                // Exited, of a process never seen (or forgotten at its
+                // exit): no window to hand its counts to.
+                exited.push(tid);
+                continue;
+            }
+            let mut new = [0u64; 4];
+            for (mode, n) in new.iter_mut().enumerate() {
+                *n = raw.by_mode[mode] - old.map_or(0, |o| o.raw.by_mode[mode]);
+            }
+            let new_nondefault = new[1] + new[2] + new[3];
+            // What was measured of the thread: since its last read, or on
+            // first sight, its whole life when it began after the agent.
+            let measured = match (old, total) {
+                (Some(old), Some(total)) => Some(total - old.raw_total),
+                (None, Some(total)) if since_birth => Some(total),
+                _ => None,
             };
-            threads.insert(tid, thread);
+            let new_switches = match (old, total) {
+                (Some(old), Some(total)) => (total - old.raw_total) as f64,
+                // First sight: at least its non-default switches. Not its
+                // whole life: what a miner's thread did before it hashed
+                // (monerod's builds the 2 GiB dataset) would dilute the
+                // share for tens of seconds.
+                (None, _) => new_nondefault as f64,
+                // Exited: its last stretch at its own measured ratio.
+                (Some(old), None) => old
+                    .ratio()
+                    .map_or(new_nondefault as f64, |r| new_nondefault as f64 * r),
+            }
+            .max(new_nondefault as f64);
+            let sums = self.processes.entry(raw.tgid).or_default();
+            sums.switches += new_switches;
+            for (sum, n) in sums.by_mode.iter_mut().zip(new) {
+                *sum += n as f64;
+            }
+            match total {
+                Some(total) => {
+                    let nondefault = old.map_or(0.0, |o| o.nondefault) * decay;
+                    let (all, nondefault_measured) = old.map_or((0, 0), |o| o.measured);
+                    let measured = match measured {
+                        Some(n) => (all + n, nondefault_measured + new_nondefault),
+                        None => (all, nondefault_measured),
+                    };
+                    threads.insert(
+                        tid,
+                        Thread {
+                            tgid: raw.tgid,
+                            raw,
+                            raw_total: total,
+                            nondefault: nondefault + new_nondefault as f64,
+                            measured,
+                        },
+                    );
+                }
+                None => {
+                    sums.exited_threads += 1;
+                    exited.push(tid);
+                }
+            }
         }
         self.threads = threads;
+        let live: HashSet<u32> = self.threads.values().map(|t| t.tgid).collect();
+        self.processes
+            .retain(|tgid, sums| live.contains(tgid) || sums.switches >= NEGLIGIBLE);
+        exited
     }
 
-    /// Per process, the thread with the strongest marker (at least
-    /// [`randomx::MIN_SWITCHES`] switches and the marker's share).
-    fn strongest_per_process(&self) -> HashMap<u32, (u32, FpuWindow)> {
-        let mut best: HashMap<u32, (u32, FpuWindow)> = HashMap::new();
+    /// Whether `tid` was read before, as a thread of `tgid`.
+    fn knows(&self, tid: u32, tgid: u32) -> bool {
+        self.threads.get(&tid).is_some_and(|t| t.tgid == tgid)
+    }
+
+    fn forget(&mut self, tgid: u32) {
+        self.processes.remove(&tgid);
+        self.threads.retain(|_, t| t.tgid != tgid);
+    }
+
+    /// The processes whose sums have at least [`randomx::MIN_SWITCHES`]
+    /// switches and the marker's share, with their CPU use still to fill.
+    fn candidates(&self) -> Vec<Candidate> {
+        let mut live: HashMap<u32, (usize, Option<(u32, f64)>)> = HashMap::new();
         for (&tid, t) in &self.threads {
-            let nondefault = t.by_mode[1] + t.by_mode[2] + t.by_mode[3];
+            let (count, strongest) = live.entry(t.tgid).or_default();
+            *count += 1;
+            if strongest.is_none_or(|(other, n)| (t.nondefault, tid) > (n, other)) {
+                *strongest = Some((tid, t.nondefault));
+            }
+        }
+        let mut candidates = Vec::new();
+        for (&tgid, sums) in &self.processes {
+            let nondefault = sums.by_mode[1] + sums.by_mode[2] + sums.by_mode[3];
             // Switches with the default rounding: the rest of them (a
             // non-default switch counted by the kernel before /proc's
             // counter moved can make the difference briefly negative).
-            let mut by_mode = t.by_mode.map(|n| n.round() as u64);
-            by_mode[0] = (t.switches - nondefault).max(0.0).round() as u64;
+            let mut by_mode = sums.by_mode.map(|n| n.round() as u64);
+            by_mode[0] = (sums.switches - nondefault).max(0.0).round() as u64;
             let window = FpuWindow {
-                switches: t.switches.max(nondefault).round() as u64,
+                switches: sums.switches.max(nondefault).round() as u64,
                 by_mode,
                 cpu_cores: 0.0,
             };
@@ -191,15 +383,17 @@ impl ThreadWindows {
             {
                 continue;
             }
-            let share = |w: &FpuWindow| w.nondefault() as f64 / w.switches.max(1) as f64;
-            match best.get(&t.tgid) {
-                Some((_, w)) if share(w) >= share(&window) => {}
-                _ => {
-                    best.insert(t.tgid, (tid, window));
-                }
-            }
+            let (threads, strongest) = live.get(&tgid).copied().unwrap_or_default();
+            candidates.push(Candidate {
+                tgid,
+                window,
+                thread: strongest.map(|(tid, _)| tid),
+                threads,
+                exited_threads: sums.exited_threads,
+            });
         }
-        best
+        candidates.sort_by_key(|c| c.tgid);
+        candidates
     }
 }
 
@@ -212,10 +406,19 @@ fn thread_switches(tgid: u32, tid: u32) -> Option<u64> {
     Some(status.voluntary_ctxt_switches? + status.nonvoluntary_ctxt_switches?)
 }
 
-/// utime + stime of one thread, in clock ticks.
-fn thread_cpu_ticks(tgid: u32, tid: u32) -> Option<u64> {
+/// When a thread started, in clock ticks since boot.
+fn start_ticks(tgid: u32, tid: u32) -> Option<u64> {
     use procfs::FromRead as _;
     let stat = procfs::process::Stat::from_file(format!("/proc/{tgid}/task/{tid}/stat")).ok()?;
+    Some(stat.starttime)
+}
+
+/// utime + stime of a whole process, in clock ticks: its live threads'
+/// and those that exited (the kernel keeps theirs in the process's
+/// signal struct).
+fn process_cpu_ticks(tgid: u32) -> Option<u64> {
+    use procfs::FromRead as _;
+    let stat = procfs::process::Stat::from_file(format!("/proc/{tgid}/stat")).ok()?;
     Some(stat.utime.saturating_add(stat.stime))
 }
 
@@ -224,24 +427,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_busy_threads_cpu_ticks_are_read_and_grow() {
+    fn a_process_cpu_ticks_keep_its_exited_threads_and_threads_have_a_start() {
         let tgid = std::process::id();
+        let before = process_cpu_ticks(tgid).expect("own stat");
+        // A thread spins until a clock tick (10 ms at 100 Hz) of CPU is
+        // accounted to the process, for 10 s at most on a loaded machine,
+        // and exits: its time stays with the process.
+        let spun = std::thread::spawn(move || {
+            let deadline = Instant::now() + std::time::Duration::from_secs(10);
+            let mut x = 1u64;
+            let mut seen = before;
+            while seen == before && Instant::now() < deadline {
+                for i in 0..1_000_000u64 {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+                }
+                seen = process_cpu_ticks(tgid).unwrap();
+            }
+            seen
+        })
+        .join()
+        .unwrap();
+        assert!(spun > before, "{before} -> {spun}");
+        assert!(process_cpu_ticks(tgid).unwrap() >= spun);
+        assert_eq!(process_cpu_ticks(u32::MAX), None);
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() } as u32;
-        let before = thread_cpu_ticks(tgid, tid).expect("own thread's stat");
-        // Spin until a clock tick (10 ms at 100 Hz) of CPU is accounted
-        // to this thread, for 10 s at most on a loaded machine.
-        let deadline = Instant::now() + std::time::Duration::from_secs(10);
-        let mut after = before;
-        let mut x = 1u64;
-        while after == before && Instant::now() < deadline {
-            for i in 0..1_000_000u64 {
-                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
-            }
-            after = thread_cpu_ticks(tgid, tid).unwrap();
-        }
-        assert!(after > before, "{before} -> {after}");
-        assert_eq!(thread_cpu_ticks(tgid, u32::MAX), None);
+        assert!(start_ticks(tgid, tid).is_some());
+        assert_eq!(start_ticks(tgid, u32::MAX), None);
     }
 
     fn counters(tgid: u32, by_mode: [u64; 4]) -> FpuStats {
@@ -253,47 +465,101 @@ mod tests {
         }
     }
 
+    /// A live thread's reading: its switches in all.
+    fn live(tid: u32, tgid: u32, by_mode: [u64; 4], total: u64) -> Reading {
+        Reading {
+            tid,
+            raw: counters(tgid, by_mode),
+            total: Some(total),
+            since_birth: false,
+        }
+    }
+
+    /// A thread started after the agent, read for the first time.
+    fn newborn(tid: u32, tgid: u32, by_mode: [u64; 4], total: u64) -> Reading {
+        Reading {
+            since_birth: true,
+            ..live(tid, tgid, by_mode, total)
+        }
+    }
+
+    /// The kernel's entry of a thread that exited.
+    fn exited(tid: u32, tgid: u32, by_mode: [u64; 4]) -> Reading {
+        Reading {
+            tid,
+            raw: counters(tgid, by_mode),
+            total: None,
+            since_birth: false,
+        }
+    }
+
+    fn candidate(windows: &ThreadWindows, tgid: u32) -> Option<Candidate> {
+        windows.candidates().into_iter().find(|c| c.tgid == tgid)
+    }
+
+    /// The marker as the sensor would assess it with the process's CPU.
+    fn judged(windows: &ThreadWindows, tgid: u32, cpu_cores: f64) -> Option<RandomxMarker> {
+        let mut window = candidate(windows, tgid)?.window;
+        window.cpu_cores = cpu_cores;
+        randomx::assess(&window)
+    }
+
+    /// Half-life 10 s, read every 2 s.
+    const POLL_DECAY: f64 = 0.870_550_563_296_124;
+
     #[test]
-    fn a_hashing_thread_is_the_strongest_of_its_process_and_its_sums_decay() {
+    fn the_threads_of_a_process_are_summed_and_the_sums_decay() {
         let mut windows = ThreadWindows::default();
         // Thread 11 of process 10 switches 100 times, 30 of them with
-        // random non-default rounding; thread 12 once in a while.
+        // random non-default rounding; thread 12 now and then.
         windows.update(
             [
-                (11, counters(10, [0, 10, 10, 10]), 1_000),
-                (12, counters(10, [0, 1, 0, 0]), 50),
+                live(11, 10, [0, 10, 10, 10], 1_000),
+                live(12, 10, [0, 2, 0, 0], 50),
             ],
             1.0,
         );
         windows.update(
             [
-                (11, counters(10, [0, 20, 20, 20]), 1_100),
-                (12, counters(10, [0, 1, 0, 0]), 60),
+                live(11, 10, [0, 20, 20, 20], 1_100),
+                live(12, 10, [0, 2, 0, 0], 70),
             ],
             1.0,
         );
-        let best = windows.strongest_per_process();
-        let (tid, window) = best[&10];
-        assert_eq!(tid, 11);
-        // 30 first seen + 100 switches since, 60 of them non-default.
-        assert_eq!(window.switches, 130);
-        assert_eq!(window.nondefault(), 60);
-        assert_eq!(window.by_mode[0], 70);
-        // A half-life later with nothing new, every sum is halved.
-        windows.update([(11, counters(10, [0, 20, 20, 20]), 1_100)], 0.5);
-        let (_, window) = windows.strongest_per_process()[&10];
-        assert_eq!((window.switches, window.nondefault()), (65, 30));
+        let c = candidate(&windows, 10).unwrap();
+        assert_eq!(c.thread, Some(11));
+        assert_eq!(c.threads, 2);
+        // First sight: 30 + 2 (non-default, older than the agent); since:
+        // 100 + 20 switches, 30 of them non-default.
+        assert_eq!(c.window.switches, 152);
+        assert_eq!(c.window.nondefault(), 62);
+        assert_eq!(c.window.by_mode, [90, 22, 20, 20]);
+        // A half-life later with nothing new, every sum is halved; thread
+        // 12's entry is gone, its switches stay with its process.
+        windows.update([live(11, 10, [0, 20, 20, 20], 1_100)], 0.5);
+        let c = candidate(&windows, 10).unwrap();
+        assert_eq!((c.window.switches, c.window.nondefault()), (76, 31));
+        assert_eq!(c.threads, 1);
     }
 
     #[test]
-    fn a_reused_tid_starts_over_and_a_thread_not_read_is_forgotten() {
+    fn a_reused_tid_starts_over_and_an_exited_process_is_forgotten() {
         let mut windows = ThreadWindows::default();
-        windows.update([(7, counters(5, [0, 40, 40, 40]), 400)], 1.0);
-        // The tid now belongs to another process, with fewer switches.
-        windows.update([(7, counters(6, [0, 1, 1, 1]), 10)], 1.0);
-        assert_eq!(windows.strongest_per_process().get(&5), None);
-        windows.update([], 1.0);
-        assert!(windows.threads.is_empty());
+        windows.update([live(7, 5, [0, 40, 40, 40], 400)], 1.0);
+        // The tid now belongs to another process, with fewer switches:
+        // process 6 starts from its own counts, 5 keeps its own.
+        windows.update([live(7, 6, [0, 1, 1, 1], 10)], 1.0);
+        assert!(candidate(&windows, 6).is_none());
+        assert_eq!(candidate(&windows, 5).unwrap().window.nondefault(), 120);
+        // Process 5 exits: forgotten, and its threads' entries, read
+        // after, are done with and hand nothing over.
+        windows.forget(5);
+        let done = windows.update([exited(8, 5, [0, 9, 9, 9])], 1.0);
+        assert_eq!(done, [8]);
+        assert!(candidate(&windows, 5).is_none());
+        // Sums that decayed to nothing, of a process without threads, go.
+        windows.update([], 1e-6);
+        assert!(windows.processes.is_empty() && windows.threads.is_empty());
     }
 
     #[test]
@@ -301,9 +567,124 @@ mod tests {
         let mut windows = ThreadWindows::default();
         // The kernel keeps no entry for such a thread; one with a single
         // non-default switch among thousands stays below the marker.
-        windows.update([(3, counters(3, [0, 1, 0, 0]), 10_000)], 1.0);
-        windows.update([(3, counters(3, [0, 1, 0, 0]), 20_000)], 1.0);
-        assert!(windows.strongest_per_process().is_empty());
+        windows.update([live(3, 3, [0, 1, 0, 0], 10_000)], 1.0);
+        windows.update([live(3, 3, [0, 1, 0, 0], 20_000)], 1.0);
+        assert!(windows.candidates().is_empty());
+    }
+
+    /// RandomX-like: a third of a hashing thread's switches save one of
+    /// the three non-default modes, drawn evenly.
+    fn hashing(n: u64) -> [u64; 4] {
+        [0, n, n, n]
+    }
+
+    #[test]
+    fn hashing_threads_replaced_faster_than_the_sensor_reads_are_judged_together() {
+        let mut windows = ThreadWindows::default();
+        // Process 40's hashing threads each live under 2 s: one is read
+        // alive once (60 switches, 18 non-default so far), then only its
+        // kernel entry is left (17 more); another lives and dies between
+        // two reads. No thread is ever read alive twice, none has enough
+        // switches of its own, and each poll hands the exited ones over.
+        let mut judged_at = None;
+        for poll in 0..12u32 {
+            let born = 1_000 + 3 * poll;
+            let mut readings = vec![
+                newborn(born, 40, hashing(6), 60),
+                exited(born + 2, 40, [0, 5, 6, 5]),
+            ];
+            if poll > 0 {
+                readings.push(exited(born - 3, 40, [0, 12, 11, 12]));
+            }
+            let done = windows.update(readings, POLL_DECAY);
+            assert!(done.contains(&(born + 2)) || poll == 0);
+            for thread in windows.threads.values() {
+                assert!(thread.raw.switches < randomx::MIN_SWITCHES);
+            }
+            if judged_at.is_none() && judged(&windows, 40, 1.0).is_some_and(|m| m.decisive) {
+                judged_at = Some(poll);
+            }
+        }
+        // Decisive within a few reads: a third of the switches, every mode.
+        assert!(judged_at.is_some_and(|p| p <= 3), "{judged_at:?}");
+        let c = candidate(&windows, 40).unwrap();
+        assert!(c.exited_threads >= 20, "{}", c.exited_threads);
+        let share = c.window.nondefault() as f64 / c.window.switches as f64;
+        // The exited threads' last stretches were reckoned at their own
+        // measured ratio (~0.3), not at 1; their first read and the
+        // never-read threads lean high: about 0.56 (51 of 91 a poll).
+        assert!((0.5..0.62).contains(&share), "{share}");
+    }
+
+    #[test]
+    fn many_throttled_threads_add_up_and_the_process_is_busy_not_each_thread() {
+        let mut windows = ThreadWindows::default();
+        // 16 hashing threads, each throttled to a few switches per read,
+        // none with enough of its own; the process's CPU is what is busy
+        // (16 threads at 0.05 cores each: 0.8 cores).
+        for poll in 0..6u64 {
+            let readings = (0..16u32).map(|t| {
+                let n = poll + 1;
+                live(2_000 + t, 50, hashing(n), 10 * n)
+            });
+            windows.update(readings, POLL_DECAY);
+        }
+        assert!(
+            windows
+                .threads
+                .values()
+                .all(|t| t.raw.switches < randomx::MIN_SWITCHES)
+        );
+        let marker = judged(&windows, 50, 0.8).unwrap();
+        assert!(marker.decisive && marker.busy, "{marker:?}");
+        // One such thread's CPU alone (0.05 cores) would not be busy.
+        assert!(!judged(&windows, 50, 0.05).unwrap().busy);
+    }
+
+    #[test]
+    fn benign_rounding_changes_stay_silent_summed_over_threads_or_rotated() {
+        let mut windows = ThreadWindows::default();
+        for poll in 0..10u64 {
+            let n = poll + 1;
+            let born = 5_000 + 2 * poll as u32;
+            let mut readings = vec![
+                // fesetround(FE_UPWARD) once, held for good (CGAL's
+                // Protect_FPU_rounding): every switch non-default, one mode.
+                live(60, 60, [0, 0, 100 * n, 0], 100 * n),
+                // Interval arithmetic (down and up held for long stretches)
+                // beside a thread that truncates toward zero for a moment
+                // now and then, in one process.
+                live(71, 70, [0, 50 * n, 50 * n, 0], 200 * n),
+                live(72, 70, [0, 0, 0, n], 1_000 * n),
+                // A pool whose interval-arithmetic workers are replaced
+                // faster than the sensor reads.
+                newborn(born, 80, [0, 20, 20, 0], 80),
+                // A process that set a random mode once in a while and
+                // restored it at once: a handful of switches among many.
+                live(91, 90, [0, n, n, n], 5_000 * n),
+            ];
+            if poll > 0 {
+                readings.push(exited(born - 2, 80, [0, 35, 35, 0]));
+            }
+            windows.update(readings, POLL_DECAY);
+            for tgid in [60, 70, 80, 90] {
+                assert_eq!(judged(&windows, tgid, 1.0), None, "pid {tgid} poll {poll}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_exited_threads_last_stretch_is_reckoned_at_its_own_ratio() {
+        let mut windows = ThreadWindows::default();
+        // Born after the agent: 400 switches, 40 non-default (1 in 10).
+        windows.update([newborn(9, 9, [0, 20, 10, 10], 400)], 1.0);
+        // It exits after 30 more non-default switches: about 300 in all.
+        // (Its first read counted 40, its non-default ones.)
+        let done = windows.update([exited(9, 9, [0, 30, 20, 20])], 1.0);
+        assert_eq!(done, [9]);
+        let c = candidate(&windows, 9).unwrap();
+        assert_eq!((c.window.switches, c.window.nondefault()), (340, 70));
+        assert_eq!((c.threads, c.thread, c.exited_threads), (0, None, 1));
     }
 
     #[test]

@@ -62,6 +62,11 @@ struct Cli {
     /// line on stdin before calling anything.
     #[arg(long)]
     wait_stdin: bool,
+    /// Files to map read-only for the process's life, as a disguise: a
+    /// miner mapping any file it named `libcublas.so.12` so that its maps
+    /// list "cuBLAS" (issue #15). Repeatable.
+    #[arg(long)]
+    decoy: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -84,6 +89,11 @@ enum Pattern {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let dir = &cli.lib_dir;
+    let _decoys: Vec<Decoy> = cli
+        .decoy
+        .iter()
+        .map(|path| Decoy::map(path))
+        .collect::<Result<_>>()?;
     // The driver is opened first: the fake cuBLAS finds it by SONAME.
     let cuda_lib = Library::open(&dir.join("libcuda.so.1"))?;
     let libraries = match cli.pattern {
@@ -153,6 +163,38 @@ impl Library {
             self.path.display()
         );
         Ok(f)
+    }
+}
+
+/// A file mapped, never loaded: `/proc/<pid>/maps` lists it by its name.
+struct Decoy(*mut c_void, usize);
+
+impl Decoy {
+    fn map(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let len = file.metadata()?.len() as usize;
+        ensure!(len > 0, "{}: empty", path.display());
+        // SAFETY: a fresh private read-only mapping of an open file; the
+        // fd may close after mmap.
+        let address = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                std::os::fd::AsRawFd::as_raw_fd(&file),
+                0,
+            )
+        };
+        ensure!(address != libc::MAP_FAILED, "mmap {}", path.display());
+        Ok(Self(address, len))
+    }
+}
+
+impl Drop for Decoy {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, unused after this.
+        unsafe { libc::munmap(self.0, self.1) };
     }
 }
 

@@ -71,7 +71,14 @@ pub(crate) fn hostile_session(stream: TcpStream) -> Result<()> {
             )
         };
         write_line(&mut out, &reply)?;
-        write_line(&mut out, if answered.is_multiple_of(2) { JOB } else { NOTIFY })?;
+        write_line(
+            &mut out,
+            if answered.is_multiple_of(2) {
+                JOB
+            } else {
+                NOTIFY
+            },
+        )?;
     }
     Ok(())
 }

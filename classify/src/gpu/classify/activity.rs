@@ -34,6 +34,12 @@ pub struct MappedLibraries {
     /// XLA (JAX, jaxlib's CUDA plugin).
     pub xla: bool,
     pub tensorflow: bool,
+    /// Files mapped that are named like one of the above but whose content
+    /// is none of them (the agent reads their exports): evidence of
+    /// nothing, never of deep learning, and each flag above counts only a
+    /// library identified by its content.
+    #[serde(default)]
+    pub unidentified: u32,
 }
 
 impl MappedLibraries {

@@ -82,14 +82,24 @@ pub(super) fn mining(a: &CudaActivity, k: &KernelFacts, t: &TelemetryFacts) -> G
         .into_iter()
         .filter_map(|(m, n)| m.then_some(n))
         .collect();
-    reasons.push(if mapped.is_empty() {
+    let mut none_mapped = if mapped.is_empty() {
         "no deep-learning library mapped".to_owned()
     } else {
         format!(
             "no deep-learning library mapped (only {})",
             mapped.join(" and ")
         )
-    });
+    };
+    if l.unidentified > 0 {
+        // A file named like cuBLAS that exports nothing of cuBLAS: a decoy
+        // at worst, never a sign of deep learning.
+        none_mapped.push_str(&format!(
+            "; {} file{} named like a GPU library but exporting none of its API",
+            count(u64::from(l.unidentified)),
+            plural(u64::from(l.unidentified))
+        ));
+    }
+    reasons.push(none_mapped);
     let (mut extras, mut minors) = (0usize, 0usize);
     if a.runtime_compiles > 0 {
         let what = format!(

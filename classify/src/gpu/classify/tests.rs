@@ -264,6 +264,30 @@ fn kawpowminer_compiling_progpow_search_with_nvrtc_on_a_pinned_gpu_is_decisive_m
 }
 
 #[test]
+fn a_miner_mapping_files_named_like_deep_learning_libraries_is_judged_as_without_them() {
+    // The agent counts a file named libcublas.so.12 that exports nothing of
+    // cuBLAS as unidentified, not as cuBLAS: the verdict is the miner's.
+    let mut plain = miner("search", 48_000);
+    plain.runtime_compiles = 1;
+    plain.libraries = miner_libraries();
+    let mut decoyed = plain.clone();
+    decoyed.libraries.unidentified = 3;
+    let (v, d) = (
+        classify(&plain, Some(&pinned())),
+        classify(&decoyed, Some(&pinned())),
+    );
+    assert_well_formed(&d);
+    assert_eq!(d.class, GpuClass::PowMining);
+    assert_eq!((d.strength, d.decisive), (v.strength, v.decisive));
+    assert!(
+        d.reasons.iter().any(|r| r
+            == "no deep-learning library mapped (only libcuda and NVRTC); \
+                3 files named like a GPU library but exporting none of its API"),
+        "{d:#?}"
+    );
+}
+
+#[test]
 fn ethminer_with_a_dag_kernel_beside_ethash_search_is_mining_and_decisive_only_with_telemetry() {
     let mut a = miner("ethash_search", 30_000);
     a.distinct_kernels = 2;
