@@ -3,6 +3,7 @@
 use std::{io::IsTerminal as _, path::PathBuf, process::ExitCode};
 
 use anyhow::Result;
+use assay::classify::catalogue::Catalogue;
 use assay::{
     agent,
     cli::{doctor, pcap},
@@ -33,6 +34,13 @@ struct Cli {
     /// it. Unknown keys and wrong values are refused with their line.
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// A catalogue file (TOML, the format of the built-in
+    /// classify/data/catalogue.toml, `version = 1`): Bitcoin-family magics
+    /// and CryptoNote network ids with their names, and mining-pool domains,
+    /// added to the built-in ones without a rebuild. A bad file is refused
+    /// with the reason. `assay doctor` shows what is loaded.
+    #[arg(long, global = true, value_name = "FILE")]
+    catalogue: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -342,11 +350,26 @@ fn with_config_file(argv: Vec<std::ffi::OsString>) -> Result<Vec<std::ffi::OsStr
     Ok(out)
 }
 
+/// The built-in catalogue, or it extended by the operator's file; kept for
+/// the life of the process.
+fn load_catalogue(path: Option<&std::path::Path>) -> Result<&'static Catalogue> {
+    let Some(path) = path else {
+        return Ok(Catalogue::builtin());
+    };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("catalogue {}: {e}", path.display()))?;
+    let catalogue = Catalogue::with_file(&text, &path.display().to_string())
+        .map_err(|e| anyhow::anyhow!("catalogue {}: {e}", path.display()))?;
+    Ok(Box::leak(Box::new(catalogue)))
+}
+
 fn dispatch(cli: Cli) -> Result<ExitCode> {
+    let catalogue = load_catalogue(cli.catalogue.as_deref())?;
     match cli.command {
         Some(Command::Doctor(args)) => {
             let loaded = loader::load(&args.load_options(false))?;
             let mut out = doctor::report(&loaded);
+            doctor::report_catalogue(catalogue, &mut out);
             let metrics = match args.metrics_listen.as_str() {
                 "off" | "none" => None,
                 addr => addr.parse().ok(),
@@ -368,7 +391,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
                 (true, true) => ExitCode::SUCCESS,
             })
         }
-        Some(Command::Run(args)) => run(args),
+        Some(Command::Run(args)) => run(args, catalogue),
         Some(Command::Pcap(args)) => {
             let format = if args.json {
                 pcap::Format::Json
@@ -377,12 +400,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             };
             let options = assay::classify::pcap::Options {
                 samples_per_direction: args.sample_segments,
+                catalogue,
             };
             pcap::run(&args.file, format, &options)?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::GpuRecord(args)) => gpu_record(&args),
-        None => run(cli.run),
+        None => run(cli.run, catalogue),
     }
 }
 
@@ -412,7 +436,7 @@ fn gpu_record(args: &GpuRecordArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run(args: RunArgs) -> Result<ExitCode> {
+fn run(args: RunArgs, catalogue: &'static Catalogue) -> Result<ExitCode> {
     let policy = match &args.policy {
         Some(path) => assay::correlate::policy::Policy::load(path)?,
         None => assay::correlate::policy::Policy::default(),
@@ -425,6 +449,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
         .build()?;
     let outcome = runtime.block_on(agent::run(agent::RunOptions {
         load: args.load_options(true),
+        catalogue,
         host: args.host.clone(),
         cuda_libraries: args.cuda_library.clone(),
         gpu_replay: args.gpu_replay.clone(),

@@ -402,6 +402,13 @@ impl PoolDomains {
             .next()
     }
 
+    /// Both lists' domains.
+    pub fn union(&self, other: &PoolDomains) -> PoolDomains {
+        PoolDomains {
+            entries: self.entries.union(&other.entries).cloned().collect(),
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

@@ -14,9 +14,12 @@
 //!   (the FPU rounding marker);
 //! - GPUs: [`gpu`];
 //! - offline: [`pcap`], a capture file's flows through the same flow model;
-//! - the kernel's ring buffer records, checked and decoded: [`record`].
+//! - the kernel's ring buffer records, checked and decoded: [`record`];
+//! - the names and pool domains detection reports by, from a data file an
+//!   operator can extend: [`catalogue`].
 
 pub mod cadence;
+pub mod catalogue;
 pub mod cmdline;
 pub mod dns;
 pub mod flow;

@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(data.starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
         }
         if let Network::Bitcoin(magic) = opening.network
-            && magic.name().is_none()
+            && !magic.is_builtin()
         {
             assert_eq!(opening.message.as_deref(), Some("version"), "{opening:?}");
         }

@@ -16,6 +16,7 @@ fuzz_target!(|data: &[u8]| {
         Some((&depth, rest)) => (
             Options {
                 samples_per_direction: u32::from(depth % 16) + 1,
+                ..Options::default()
             },
             rest,
         ),

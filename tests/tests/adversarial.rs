@@ -63,3 +63,54 @@ fn a_hidden_login_is_still_confirmed_within_a_second() {
     assert!(agent.summary_field("flow_samples_held") > 0);
     assert_eq!(agent.summary_field("flow_holds_exhausted"), 0);
 }
+
+/// A miner that sends discovery packets to a hundred distinct peers (each a
+/// cheap chain-node sign of its own) cannot flush its stratum evidence:
+/// its pow-mining verdict is not resolved while it mines.
+#[test]
+fn a_flood_of_cheap_signs_does_not_flush_a_miners_verdict() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("flush");
+    let pool = Server::start("pool");
+    let mut agent = Agent::start(&cgroup);
+    let emu = assay_tests::emulator_path();
+    // One session: the miner and the flooder are one workload.
+    let script = format!(
+        "{emu} stratum --variant st5 --connect {pool} --hold-ms 16000 --submit-every-ms 900 & \
+         sleep 1; {emu} discv4-flood --count 120; wait",
+        emu = emu.display(),
+        pool = pool.addr
+    );
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &script])
+        .stdout(std::process::Stdio::null());
+    let mut session = cgroup.spawn(cmd);
+    let opened = agent
+        .wait_for_finding(Duration::from_secs(5), |f| {
+            f["class"] == "pow-mining" && f["level"] == "confirmed"
+        })
+        .expect("the miner was not confirmed");
+    let workload = opened["workload"].clone();
+    // The flood lands, and more than one decay pass (every 10 s) goes by.
+    let resolved = agent.wait_for_finding(Duration::from_secs(13), |f| {
+        f["id"] == opened["id"] && f["event"] == "verdict.resolved"
+    });
+    assert!(
+        resolved.is_none(),
+        "the flood flushed the verdict: {resolved:?}"
+    );
+    let chain_signs = agent
+        .seen
+        .iter()
+        .filter(|f| f["workload"] == workload && f["class"] == "chain-node")
+        .count();
+    assert!(
+        chain_signs > 0,
+        "the flood was not seen at all: {:?}",
+        agent.seen
+    );
+    let _ = session.kill();
+    let _ = session.wait();
+}

@@ -196,3 +196,54 @@ fn bitcoin_fork_peers_on_unlisted_magics_are_chain_nodes_and_a_look_alike_is_not
     assert_no_mining(&agent);
     drop(running);
 }
+
+/// An operator's catalogue (`--catalogue`) names a fork the built-in one
+/// does not, without a rebuild; `assay doctor` shows it loaded; a bad file
+/// is refused with its reason.
+#[test]
+fn an_operators_catalogue_names_an_unlisted_fork() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("catalogue");
+    let file = dir.0.join("catalogue.toml");
+    std::fs::write(
+        &file,
+        "version = 1\n[[bitcoin_magic]]\nmagic = \"e6e8e9e5\"\nname = \"Peercoin mainnet\"\n",
+    )
+    .unwrap();
+    let doctor = Command::new(assay_tests::agent_binary())
+        .arg("doctor")
+        .arg("--catalogue")
+        .arg(&file)
+        .output()
+        .expect("doctor runs");
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(
+        text.contains(&file.display().to_string())
+            && text.contains("added 0 pool domains, 1 magics"),
+        "{text}"
+    );
+    let bad = dir.0.join("bad.toml");
+    std::fs::write(&bad, "version = 7\n").unwrap();
+    let refused = Command::new(assay_tests::agent_binary())
+        .arg("doctor")
+        .arg("--catalogue")
+        .arg(&bad)
+        .output()
+        .expect("doctor runs");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("version 7"),
+        "{stderr}"
+    );
+
+    let cgroup = TestCgroup::new("catalogue");
+    let catalogue = file.display().to_string();
+    let mut agent = Agent::start_with(&cgroup, &["--catalogue", &catalogue]);
+    let (listener, dialer) = peers(&cgroup, &dir.0, "e6e8e9e5", 7, false);
+    let finding = chain_node_of(&mut agent, dialer.0.id(), "the Peercoin dialer");
+    assert_eq!(finding["network"]["chain"], "Peercoin mainnet", "{finding}");
+    assert_no_mining(&agent);
+    drop((listener, dialer));
+}

@@ -6,7 +6,6 @@
 
 use assay_classify::{
     Direction,
-    dns::PoolDomains,
     flow::{Observation, Observed, Origin, Owner, Role},
     p2p,
 };
@@ -307,7 +306,7 @@ impl Agent {
             &observed.observation,
             observed.direction,
             &facts,
-            PoolDomains::builtin(),
+            self.catalogue,
             self.tables.peers.libp2p(owner.tgid),
         ) else {
             if is_stratum && owner.role == Role::Server {

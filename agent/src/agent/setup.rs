@@ -35,6 +35,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub load: LoadOptions,
+    /// Names and pool domains (`--catalogue`, or the built-in one).
+    pub catalogue: &'static assay_classify::catalogue::Catalogue,
     pub host: Option<String>,
     /// Driver and NVRTC libraries to probe besides those found.
     pub cuda_libraries: Vec<PathBuf>,
@@ -130,6 +132,7 @@ pub(super) async fn build(options: &RunOptions) -> Result<Built> {
         counters,
         fpu,
         options.load.sample_segments,
+        options.catalogue,
     );
     agent.summary_every_s = options.summary_every_s.max(1);
     if let Some((url, prefix, buffer)) = &options.nats {

@@ -99,6 +99,8 @@ pub(super) struct Agent {
     pub tables: Tables,
     pub reporter: Reporter,
     pub(super) workers: Workers<Done>,
+    /// Names and pool domains evidence is reported with.
+    pub(super) catalogue: &'static assay_classify::catalogue::Catalogue,
     counters: PerCpuArray<MapData, u64>,
     pub(super) fpu: FpuSensor,
     /// Where more samples of a flow are asked for.
@@ -141,8 +143,10 @@ impl Agent {
         counters: PerCpuArray<MapData, u64>,
         fpu: FpuSensor,
         sample_segments: u32,
+        catalogue: &'static assay_classify::catalogue::Catalogue,
     ) -> Self {
         Self {
+            catalogue,
             tables: Tables {
                 processes: ProcessTable::new(MAX_PROCESSES),
                 flows: FlowTable::new(MAX_FLOWS, sample_segments),

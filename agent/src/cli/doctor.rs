@@ -65,6 +65,27 @@ pub fn report(loaded: &Loaded) -> String {
     out
 }
 
+/// The catalogue in use: where from, and what it holds.
+pub fn report_catalogue(catalogue: &assay_classify::catalogue::Catalogue, out: &mut String) {
+    let (pools, magics, networks) = catalogue.counts();
+    let _ = writeln!(
+        out,
+        "\ncatalogue (format version {})",
+        assay_classify::catalogue::VERSION
+    );
+    let added = match catalogue.added {
+        (0, 0, 0) => String::new(),
+        (p, m, n) => {
+            format!(", of which the file added {p} pool domains, {m} magics, {n} network ids")
+        }
+    };
+    let _ = writeln!(
+        out,
+        "  {:<20} {:<4} {pools} pool domains, {magics} Bitcoin-family magics, {networks} CryptoNote network ids{added}",
+        catalogue.source, "yes"
+    );
+}
+
 /// What the options configure, checked.
 #[derive(Debug, Default)]
 pub struct Configured<'a> {

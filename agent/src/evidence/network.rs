@@ -12,7 +12,9 @@ use serde_json::{Map, Value, json};
 
 use crate::{
     classify::flow::Observation,
-    classify::{Direction, cadence, dns::PoolDomains, p2p, stratum, stratum_v2, tls},
+    classify::{
+        Direction, cadence, catalogue::Catalogue, dns::PoolDomains, p2p, stratum, stratum_v2, tls,
+    },
     evidence::EvidenceKind,
     procfs::sockets::Role,
 };
@@ -78,9 +80,10 @@ pub fn evidence_for(
     observation: &Observation,
     direction: Direction,
     facts: &FlowFacts,
-    pools: &PoolDomains,
+    catalogue: &Catalogue,
     libp2p_peers: &HashSet<SocketAddr>,
 ) -> Option<Draft> {
+    let pools = catalogue.pools();
     match observation {
         Observation::Stratum(message) => stratum_evidence(message.clone(), direction, facts),
         Observation::StratumV2Setup(setup) => setup_evidence(setup, direction, facts),
@@ -116,7 +119,9 @@ pub fn evidence_for(
         Observation::TlsServerHello(hello) => certificate_evidence(hello, direction, facts, pools),
         Observation::JobCadence(cadence) => cadence_evidence(cadence, facts),
         Observation::Dns(message) => dns_evidence(message, direction, facts, pools),
-        Observation::P2p(opening) => p2p_evidence(opening, direction, facts, libp2p_peers),
+        Observation::P2p(opening) => {
+            p2p_evidence(opening, direction, facts, catalogue, libp2p_peers)
+        }
         Observation::Discv4 => {
             let mut attributes = base_attributes("devp2p-discv4", direction, facts);
             attributes.insert("network".into(), json!("ethereum devp2p"));
@@ -521,6 +526,7 @@ fn p2p_evidence(
     opening: &p2p::Opening,
     direction: Direction,
     facts: &FlowFacts,
+    catalogue: &Catalogue,
     libp2p_peers: &HashSet<SocketAddr>,
 ) -> Option<Draft> {
     let blockchain = opening.network.is_blockchain();
@@ -533,8 +539,11 @@ fn p2p_evidence(
         && opening.confidence == p2p::Confidence::Decisive
         && direction == Direction::Outbound;
     let mut attributes = base_attributes("p2p", direction, facts);
-    attributes.insert("network".into(), json!(opening.network.describe()));
-    for (key, value) in opening.network.identifiers() {
+    attributes.insert(
+        "network".into(),
+        json!(opening.network.describe_in(catalogue)),
+    );
+    for (key, value) in opening.network.identifiers_in(catalogue) {
         attributes.insert(key.into(), json!(value));
     }
     if let Some(message) = &opening.message {
@@ -546,7 +555,7 @@ fn p2p_evidence(
             "{} {} a {} peer-to-peer {} {} {}",
             who(facts),
             verb(direction),
-            opening.network.describe(),
+            opening.network.describe_in(catalogue),
             opening
                 .message
                 .as_deref()
@@ -595,8 +604,9 @@ mod tests {
         }
     }
 
-    fn pools() -> PoolDomains {
-        PoolDomains::parse("# test list\nsupportxmr.com\n").unwrap()
+    /// The built-in catalogue (its pool list has supportxmr.com).
+    fn pools() -> Catalogue {
+        Catalogue::builtin().clone()
     }
 
     /// Evidence about a client-role owner with no libp2p peers.

@@ -7,7 +7,7 @@
 //! own, and some share one (Monacoin uses Litecoin's). So the magic is not
 //! what proves the protocol:
 //!
-//! - a magic in [`NAMES`]: a command of `[a-z0-9]` padded with NULs, a
+//! - a magic the built-in catalogue lists (data/catalogue.toml): a command of `[a-z0-9]` padded with NULs, a
 //!   length ≤ 32 MiB, and the checksum whenever the whole payload is in the
 //!   sample. Any command is accepted (forks add their own, Dash's `dsq`).
 //! - any other magic: the message must be a `version` (the first message
@@ -24,6 +24,7 @@
 use sha2::{Digest, Sha256};
 
 use super::{Confidence, Network, Opening};
+use crate::catalogue::Catalogue;
 
 /// Message header: magic(4) command(12) length LE32(4) checksum(4).
 pub(super) const HEADER_LEN: usize = 24;
@@ -47,12 +48,15 @@ const MAX_USER_AGENT: u64 = 256;
 pub struct Magic(pub [u8; 4]);
 
 impl Magic {
-    /// The best-known network that uses this magic, if listed.
-    pub fn name(self) -> Option<&'static str> {
-        NAMES
-            .iter()
-            .find(|(magic, _)| *magic == self.0)
-            .map(|&(_, name)| name)
+    /// The best-known network that uses this magic, in `catalogue`.
+    pub fn name_in(self, catalogue: &Catalogue) -> Option<&str> {
+        catalogue.magic_name(self.0)
+    }
+
+    /// Whether the built-in catalogue lists it: only those relax the
+    /// structural check (an operator's catalogue adds names only).
+    pub fn is_builtin(self) -> bool {
+        Catalogue::builtin().magic_name(self.0).is_some()
     }
 
     /// Lower-case hex in wire order: `f9beb4d9` for Bitcoin's mainnet.
@@ -66,31 +70,6 @@ impl serde::Serialize for Magic {
         serializer.serialize_str(&self.hex())
     }
 }
-
-/// Magics of well-known networks, from each project's chainparams
-/// (`pchMessageStart`, or `netMagic` in Bitcoin Cash nodes); sources in
-/// docs/signatures.md. A fork may reuse a magic: the name is the network
-/// best known by it. Regtest magics are shared by many forks' regtests.
-pub(super) const NAMES: [([u8; 4], &str); 18] = [
-    ([0xf9, 0xbe, 0xb4, 0xd9], "Bitcoin mainnet"),
-    ([0x0b, 0x11, 0x09, 0x07], "Bitcoin testnet3"),
-    ([0x1c, 0x16, 0x3f, 0x28], "Bitcoin testnet4"),
-    ([0x0a, 0x03, 0xcf, 0x40], "Bitcoin signet"),
-    ([0xfa, 0xbf, 0xb5, 0xda], "Bitcoin regtest"),
-    ([0xfb, 0xc0, 0xb6, 0xdb], "Litecoin mainnet"),
-    ([0xfd, 0xd2, 0xc8, 0xf1], "Litecoin testnet"),
-    ([0xc0, 0xc0, 0xc0, 0xc0], "Dogecoin mainnet"),
-    ([0xe3, 0xe1, 0xf3, 0xe8], "Bitcoin Cash mainnet"),
-    ([0xf4, 0xe5, 0xf3, 0xf4], "Bitcoin Cash testnet"),
-    ([0xbf, 0x0c, 0x6b, 0xbd], "Dash mainnet"),
-    ([0xce, 0xe2, 0xca, 0xff], "Dash testnet"),
-    ([0x24, 0xe9, 0x27, 0x64], "Zcash mainnet"),
-    ([0xfa, 0x1a, 0xf9, 0xbf], "Zcash testnet"),
-    (*b"RAVN", "Ravencoin mainnet"),
-    (*b"RVNT", "Ravencoin testnet"),
-    ([0xfa, 0xc3, 0xb6, 0xda], "DigiByte mainnet"),
-    ([0xf9, 0xbe, 0xb4, 0xfe], "Namecoin mainnet"),
-];
 
 /// A header that parses: command charset, padding, length bound.
 struct Header<'a> {
@@ -142,7 +121,7 @@ pub(super) fn bitcoin_family(stream: &[u8]) -> Option<Opening> {
     {
         return None;
     }
-    let proven = h.magic.name().is_some()
+    let proven = h.magic.is_builtin()
         || (h.command == "version"
             && h.length <= MAX_VERSION_PAYLOAD
             && payload.is_some_and(is_version_payload));

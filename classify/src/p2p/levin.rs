@@ -31,32 +31,14 @@ const NETWORK_ID_WINDOW: usize = 256;
 /// (10), varint length 16 (`16 << 2`), then the 16 bytes.
 const NETWORK_ID_ENTRY: &[u8] = b"\x0anetwork_id\x0a\x40";
 
-/// Monero's network ids (cryptonote_config.h `NETWORK_ID`); regtest uses
-/// the mainnet's.
-const MONERO_NETWORKS: [([u8; 16], &str); 3] = [
-    (monero_id(0x10), "Monero"),
-    (monero_id(0x11), "Monero testnet"),
-    (monero_id(0x12), "Monero stagenet"),
-];
-
-const fn monero_id(last: u8) -> [u8; 16] {
-    [
-        0x12, 0x30, 0xf1, 0x71, 0x61, 0x04, 0x41, 0x61, 0x17, 0x31, 0x00, 0x82, 0x16, 0xa1, 0xa1,
-        last,
-    ]
-}
-
 /// A CryptoNote network id, when the handshake showed it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NetworkId(pub [u8; 16]);
 
 impl NetworkId {
-    /// The Monero network with this id, if it is one.
-    pub fn name(self) -> Option<&'static str> {
-        MONERO_NETWORKS
-            .iter()
-            .find(|(id, _)| *id == self.0)
-            .map(|&(_, name)| name)
+    /// The network with this id, in `catalogue`.
+    pub fn name_in(self, catalogue: &crate::catalogue::Catalogue) -> Option<&str> {
+        catalogue.network_name(self.0)
     }
 
     pub fn hex(self) -> String {

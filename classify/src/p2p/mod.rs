@@ -37,6 +37,7 @@
 //! values are unverified; a rule on that little would match many binary
 //! protocols.
 
+use crate::catalogue::Catalogue;
 use sha3::{Digest as _, Keccak256};
 
 use super::dns;
@@ -66,19 +67,25 @@ pub enum Network {
 }
 
 impl Network {
-    /// In words, with the network's name and constant where known:
-    /// "Bitcoin-family p2p (Litecoin mainnet, magic fbc0b6db)".
+    /// In words, with the network's name (from the built-in catalogue) and
+    /// constant where known: "Bitcoin-family p2p (Litecoin mainnet, magic
+    /// fbc0b6db)".
     pub fn describe(&self) -> String {
+        self.describe_in(Catalogue::builtin())
+    }
+
+    /// [`Self::describe`], naming from `catalogue`.
+    pub fn describe_in(&self, catalogue: &Catalogue) -> String {
         match self {
             Self::Bitcoin(magic) => format!(
                 "Bitcoin-family p2p ({}, magic {})",
-                magic.name().unwrap_or("unlisted network"),
+                magic.name_in(catalogue).unwrap_or("unlisted network"),
                 magic.hex()
             ),
             Self::Levin { network_id: None } => self.family().into(),
             Self::Levin {
                 network_id: Some(id),
-            } => match id.name() {
+            } => match id.name_in(catalogue) {
                 Some(monero) => format!("{monero} p2p (Levin)"),
                 None => "CryptoNote p2p (Levin, a network other than Monero's)".into(),
             },
@@ -102,14 +109,19 @@ impl Network {
     /// (hex) or `network_id` (hex), and `chain`, the network's name, when
     /// it is listed.
     pub fn identifiers(&self) -> Vec<(&'static str, String)> {
+        self.identifiers_in(Catalogue::builtin())
+    }
+
+    /// [`Self::identifiers`], naming from `catalogue`.
+    pub fn identifiers_in(&self, catalogue: &Catalogue) -> Vec<(&'static str, String)> {
         match self {
             Self::Bitcoin(magic) => std::iter::once(("magic", magic.hex()))
-                .chain(magic.name().map(|n| ("chain", n.to_owned())))
+                .chain(magic.name_in(catalogue).map(|n| ("chain", n.to_owned())))
                 .collect(),
             Self::Levin {
                 network_id: Some(id),
             } => std::iter::once(("network_id", id.hex()))
-                .chain(id.name().map(|n| ("chain", n.to_owned())))
+                .chain(id.name_in(catalogue).map(|n| ("chain", n.to_owned())))
                 .collect(),
             _ => Vec::new(),
         }

@@ -3,8 +3,13 @@
 
 use sha2::{Digest as _, Sha256};
 
+use crate::catalogue::Catalogue;
+
+/// Bitcoin mainnet's magic (the first built-in one).
+const BITCOIN: [u8; 4] = [0xf9, 0xbe, 0xb4, 0xd9];
+
 use super::{
-    bitcoin::{NAMES, checksum},
+    bitcoin::checksum,
     levin::{HEADER_LEN as LEVIN_HEADER_LEN, PORTABLE_STORAGE, SIGNATURE as LEVIN_SIGNATURE},
     *,
 };
@@ -41,7 +46,7 @@ fn opening(stream: &[u8]) -> Option<Opening> {
 
 #[test]
 fn bitcoin_version_message_is_decisive() {
-    let stream = bitcoin_message(NAMES[0].0, "version", &noise(102, 1));
+    let stream = bitcoin_message(BITCOIN, "version", &noise(102, 1));
     let o = opening(&stream).unwrap();
     assert_eq!(o.network, Network::Bitcoin(Magic([0xf9, 0xbe, 0xb4, 0xd9])));
     assert_eq!(
@@ -66,12 +71,17 @@ fn verack_has_the_well_known_empty_checksum() {
 
 #[test]
 fn every_magic_names_its_network() {
-    for (magic, name) in NAMES {
+    let listed: Vec<([u8; 4], String)> = Catalogue::builtin()
+        .magics()
+        .map(|(m, n)| (m, n.to_owned()))
+        .collect();
+    assert!(listed.len() >= 18);
+    for (magic, name) in listed {
         let stream = bitcoin_message(magic, "version", &noise(90, 2));
         let network = opening(&stream).unwrap().network;
         assert_eq!(network, Network::Bitcoin(Magic(magic)));
-        assert!(network.describe().contains(name), "{}", network.describe());
-        assert!(network.identifiers().contains(&("chain", name.to_owned())));
+        assert!(network.describe().contains(&name), "{}", network.describe());
+        assert!(network.identifiers().contains(&("chain", name.clone())));
     }
 }
 
@@ -87,7 +97,7 @@ fn a_cut_payload_is_accepted_without_its_checksum() {
 
 #[test]
 fn bad_bitcoin_headers_are_rejected() {
-    let good = bitcoin_message(NAMES[0].0, "version", &noise(102, 4));
+    let good = bitcoin_message(BITCOIN, "version", &noise(102, 4));
     let mut bad_checksum = good.clone();
     bad_checksum[30] ^= 0xff;
     let mut upper = good.clone();
@@ -96,7 +106,7 @@ fn bad_bitcoin_headers_are_rejected() {
     after_nul[15] = b'x';
     let mut huge = good.clone();
     huge[16..20].copy_from_slice(&(33u32 << 20).to_le_bytes());
-    let empty_command = bitcoin_message(NAMES[0].0, "", &[]);
+    let empty_command = bitcoin_message(BITCOIN, "", &[]);
     for stream in [bad_checksum, upper, after_nul, huge, empty_command] {
         assert_eq!(opening(&stream), None);
     }
@@ -340,7 +350,7 @@ fn fork_versions_are_recognised_and_their_magic_named_when_listed() {
 #[test]
 fn a_version_on_a_magic_nobody_listed_is_proof_by_its_checksum_and_payload() {
     for (i, magic) in UNLISTED_FORKS.into_iter().enumerate() {
-        assert_eq!(Magic(magic).name(), None);
+        assert_eq!(Magic(magic).name_in(Catalogue::builtin()), None);
         for relay in [Some(0), Some(1), None] {
             let payload = version_payload(70_016, "/Satoshi:0.21.0/", i as i32 * 77, relay);
             let o = opening(&bitcoin_message(magic, "version", &payload)).unwrap();
@@ -540,4 +550,27 @@ fn a_levin_handshake_names_monero_or_a_fork_by_its_network_id() {
     assert!(!wants_more(
         &levin_message(1002, 1, 1, &storage_body())[..LEVIN_HEADER_LEN]
     ));
+}
+
+#[test]
+fn an_operators_catalogue_names_a_fork_without_changing_what_is_recognised() {
+    let peercoin = [0xe6, 0xe8, 0xe9, 0xe5];
+    let catalogue = Catalogue::with_file(
+        "version = 1\n[[bitcoin_magic]]\nmagic = \"e6e8e9e5\"\nname = \"Peercoin mainnet\"\n",
+        "test",
+    )
+    .unwrap();
+    let version = fork_version(peercoin, 7);
+    let network = opening(&version).unwrap().network;
+    assert!(network.describe().contains("unlisted network"));
+    assert!(network.describe_in(&catalogue).contains("Peercoin mainnet"));
+    assert!(
+        network
+            .identifiers_in(&catalogue)
+            .contains(&("chain", "Peercoin mainnet".to_owned()))
+    );
+    // Naming it does not make a bare ping on its magic count: only built-in
+    // magics relax the structural check.
+    let ping = bitcoin_message(peercoin, "ping", &noise(8, 3));
+    assert_eq!(opening(&ping), None);
 }

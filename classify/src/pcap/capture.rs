@@ -19,6 +19,8 @@ pub(super) struct Capture {
     /// The flow model, and the kernel's sampling budget of each flow: the
     /// capture hands it a segment only where it admits one.
     pub(super) table: FlowTable,
+    /// Network names for the report.
+    pub(super) catalogue: &'static crate::catalogue::Catalogue,
     /// Legacy pcap: the file's link type and timestamp resolution; pcapng:
     /// the current section's interfaces.
     pub(super) interfaces: Vec<Interface>,
@@ -76,6 +78,7 @@ impl Capture {
         let samples = options.samples_per_direction.max(1);
         Self {
             table: FlowTable::new(TABLE_CAPACITY, samples),
+            catalogue: options.catalogue,
             interfaces: Vec::new(),
             by_tuple: HashMap::new(),
             flows: Vec::new(),
@@ -302,7 +305,11 @@ impl Capture {
             });
             flow.report.stratum_rejections += outcome.rejections.len() as u64;
             for observed in &outcome.observations {
-                record(&mut flow.report.details, &observed.observation);
+                record(
+                    &mut flow.report.details,
+                    &observed.observation,
+                    self.catalogue,
+                );
             }
             offset += SAMPLE_LEN;
             if chunk.len() <= SAMPLE_LEN || offset >= wire_len as usize {
@@ -322,7 +329,11 @@ pub(super) fn push_distinct(list: &mut Vec<String>, value: &str) {
 }
 
 /// Adds what an observation says to a flow's details.
-pub(super) fn record(details: &mut Details, observation: &Observation) {
+pub(super) fn record(
+    details: &mut Details,
+    observation: &Observation,
+    catalogue: &crate::catalogue::Catalogue,
+) {
     match observation {
         Observation::Stratum(message) => {
             let s = details.stratum.get_or_insert_with(Default::default);
@@ -401,10 +412,10 @@ pub(super) fn record(details: &mut Details, observation: &Observation) {
         }
         Observation::P2p(opening) => {
             details.p2p.get_or_insert_with(|| P2pDetails {
-                network: opening.network.describe(),
+                network: opening.network.describe_in(catalogue),
                 identifiers: opening
                     .network
-                    .identifiers()
+                    .identifiers_in(catalogue)
                     .into_iter()
                     .map(|(key, value)| (key.to_owned(), value))
                     .collect(),

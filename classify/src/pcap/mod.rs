@@ -116,17 +116,21 @@ const MAX_BLOCK: usize = 64 << 20;
 /// Distinct values kept per list in a flow's details (methods, DNS names).
 const MAX_LISTED: usize = 64;
 
-/// How a capture is sampled.
+/// How a capture is sampled, and what names it is reported with.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// Payload segments classified per direction of a new flow.
     pub samples_per_direction: u32,
+    /// Network names (the built-in catalogue, or it with an operator's
+    /// file).
+    pub catalogue: &'static crate::catalogue::Catalogue,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             samples_per_direction: DEFAULT_SAMPLES_PER_DIRECTION,
+            catalogue: crate::catalogue::Catalogue::builtin(),
         }
     }
 }

@@ -284,6 +284,7 @@ fn a_login_over_more_segments_than_the_limit_raises_it() {
     }
     let options = Options {
         samples_per_direction: 2,
+        ..Options::default()
     };
     let report = classify_capture(pcap(1, &frames).as_slice(), &options);
     let flow = &report.flows[0];

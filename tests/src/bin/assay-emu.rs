@@ -115,6 +115,13 @@ enum Cmd {
         #[arg(long)]
         connect: String,
     },
+    /// Sends devp2p discovery (discv4) packets with intact keccak hashes to
+    /// `count` distinct loopback peers: cheap chain-node signs, each its own
+    /// record, as a process trying to flush its other evidence would.
+    Discv4Flood {
+        #[arg(long, default_value_t = 100)]
+        count: u16,
+    },
     /// A DNS stub resolver on UDP: answers every A question with 127.0.0.1.
     DnsStub {
         /// Address to bind; port 0 picks one (printed as `listening <port>`).
@@ -273,6 +280,7 @@ fn main() -> Result<()> {
         } => framing::evasive_miner(&connect, evasion, Duration::from_millis(hold_ms)),
         Cmd::Http { connect } => http_client(&connect),
         Cmd::Garbage { connect } => garbage_client(&connect),
+        Cmd::Discv4Flood { count } => discv4_flood(count),
         Cmd::DnsStub { bind } => dns_stub(bind),
         Cmd::DnsDecoy {
             bind,
@@ -337,6 +345,30 @@ fn dns_question(id: u16, name: &str) -> Vec<u8> {
     packet.push(0);
     packet.extend_from_slice(&[0, 1, 0, 1]); // A, IN
     packet
+}
+
+/// A discv4 packet (devp2p rlpx/discv4 spec): keccak256 of the rest, a
+/// 65-byte signature (random here: the hash is what a receiver checks
+/// first), the packet type (1: ping) and RLP data (random, 40–200 bytes).
+fn discv4_packet() -> Result<Vec<u8>> {
+    use sha3::{Digest as _, Keccak256};
+    let extra = usize::from(random_bytes(1)?[0]) % 160 + 40;
+    let mut rest = random_bytes(65)?;
+    rest.push(1);
+    rest.extend(random_bytes(extra)?);
+    let mut packet = Keccak256::digest(&rest).to_vec();
+    packet.extend(rest);
+    Ok(packet)
+}
+
+fn discv4_flood(count: u16) -> Result<()> {
+    let socket = UdpSocket::bind("127.0.0.1:0")?;
+    for i in 0..count {
+        let peer = SocketAddr::from(([127, 0, 1, (i % 250) as u8 + 1], 30303 + i));
+        socket.send_to(&discv4_packet()?, peer)?;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
 }
 
 fn dns_stub(bind: SocketAddr) -> Result<()> {
