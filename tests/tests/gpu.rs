@@ -39,17 +39,14 @@ fn gpu_evidence<'a>(finding: &'a Value, kind: &str) -> Option<&'a Value> {
         .find(|e| e["kind"] == kind)
 }
 
-#[test]
-fn the_gpu_classifier_tells_a_miner_from_training_and_inference() {
-    if !require_root() {
-        return;
-    }
+/// An agent probing the stand-in CUDA driver and NVRTC, with launch windows
+/// of 1 s every 2 s.
+fn agent_probing_the_stand_in_driver(cgroup: &TestCgroup) -> Agent {
     let libs = fake_cuda_dir();
-    let cgroup = TestCgroup::new("gpu");
     let cuda = libs.join("libcuda.so.1");
     let nvrtc = libs.join("libnvrtc.so.12");
-    let mut agent = Agent::start_with(
-        &cgroup,
+    Agent::start_with(
+        cgroup,
         &[
             "--cuda-library",
             cuda.to_str().unwrap(),
@@ -60,7 +57,16 @@ fn the_gpu_classifier_tells_a_miner_from_training_and_inference() {
             "--launch-period-ms",
             "2000",
         ],
-    );
+    )
+}
+
+#[test]
+fn the_gpu_classifier_tells_a_miner_from_training_and_inference() {
+    if !require_root() {
+        return;
+    }
+    let cgroup = TestCgroup::new("gpu");
+    let mut agent = agent_probing_the_stand_in_driver(&cgroup);
     // Probed before "agent ready", which Agent::start waited for.
     assert!(
         agent.logs_text().contains("CUDA probes attached"),
@@ -175,23 +181,8 @@ fn a_miner_mapping_files_named_like_deep_learning_libraries_is_still_a_miner() {
     if !require_root() {
         return;
     }
-    let libs = fake_cuda_dir();
     let cgroup = TestCgroup::new("gpu-decoy");
-    let cuda = libs.join("libcuda.so.1");
-    let nvrtc = libs.join("libnvrtc.so.12");
-    let mut agent = Agent::start_with(
-        &cgroup,
-        &[
-            "--cuda-library",
-            cuda.to_str().unwrap(),
-            "--cuda-library",
-            nvrtc.to_str().unwrap(),
-            "--launch-window-ms",
-            "1000",
-            "--launch-period-ms",
-            "2000",
-        ],
-    );
+    let mut agent = agent_probing_the_stand_in_driver(&cgroup);
     // Files named as cuBLAS, cuDNN and NCCL are, that are not: copies of
     // the C library, mapped (never loaded) by the miner.
     let decoys = TempDir::new("decoys");
