@@ -167,6 +167,15 @@ struct Exchange {
     leading_out: u64,
 }
 
+/// True when some exchange of `beats` carries more than
+/// [`MAX_EXCHANGE_BYTES`] one way: a flow [`judge`] cannot take for a work
+/// loop while that exchange is in its timeline, not worth more samples.
+pub fn too_thick(beats: &[Beat]) -> bool {
+    exchanges(beats)
+        .iter()
+        .any(|e| e.bytes.iter().any(|&b| b > MAX_EXCHANGE_BYTES))
+}
+
 /// Judges a flow's timeline against its owner's CPU use. `beats` and `cpu`
 /// in time order (out-of-order input judges nothing); `other_flows`: the
 /// owner's other flows during the span.
@@ -183,13 +192,10 @@ pub fn judge(beats: &[Beat], cpu: &[CpuSample], other_flows: usize) -> Option<Wo
     if cores < MIN_CORES || busy_share < MIN_BUSY_SHARE {
         return None;
     }
-    let exchanges = exchanges(beats);
-    if exchanges
-        .iter()
-        .any(|e| e.bytes.iter().any(|&b| b > MAX_EXCHANGE_BYTES))
-    {
+    if too_thick(beats) {
         return None;
     }
+    let exchanges = exchanges(beats);
     let total: u64 = exchanges.iter().map(|e| e.bytes[0] + e.bytes[1]).sum();
     let bytes_per_cpu_s = total as f64 / cpu_seconds;
     if bytes_per_cpu_s > MAX_BYTES_PER_CPU_S {

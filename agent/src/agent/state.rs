@@ -118,6 +118,8 @@ pub(super) struct Agent {
     /// time, start in `arena`, length).
     batch: Vec<(u64, usize, usize)>,
     arena: Vec<u8>,
+    /// The work-loop detector's watched flows and CPU histories.
+    pub(super) work_loop: super::work_loop::WorkLoopWatch,
     /// A socket-table snapshot is being taken on a worker.
     pub(super) snapshot_in_flight: bool,
     pub(super) ticks: u64,
@@ -157,6 +159,7 @@ impl Agent {
             found_cuda_libraries: Vec::new(),
             batch: Vec::new(),
             arena: Vec::new(),
+            work_loop: Default::default(),
             snapshot_in_flight: false,
             ticks: 0,
             stats: Stats::default(),
@@ -329,6 +332,7 @@ impl Agent {
         self.tables.peers.forget(tgid);
         self.tables.resolvers.forget(tgid);
         self.busy_checked.remove(&tgid);
+        self.work_loop.forget(tgid);
         if let Some(pmu) = self.pmu.as_mut() {
             pmu.forget(tgid);
         }
@@ -348,6 +352,7 @@ impl Agent {
         if let Some(cpu_time) = self.cpu_time.as_mut() {
             cpu_time.poll();
         }
+        self.work_loop_tick();
         self.check_busy_processes();
         self.read_command_lines();
         if self.ticks.is_multiple_of(RECONCILE_EVERY_TICKS) {

@@ -262,6 +262,9 @@ impl Agent {
             exits_reconciled = s.exits_reconciled,
             flow_rearm_errors = self.rearm.as_ref().map_or(0, |r| r.errors),
             flows_evicted = self.tables.flows.evicted,
+            work_loop_flows_watched = self.work_loop.watched,
+            work_loop_watch_full = self.work_loop.watch_full,
+            work_loop_flows_capped = self.work_loop.capped,
             processes = self.tables.processes.len(),
             processes_not_tracked = self.tables.processes.dropped,
             "detached; bye"
