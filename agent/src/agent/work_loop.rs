@@ -31,7 +31,7 @@ use crate::{evidence::network::FlowFacts, time::monotonic_ns};
 /// Cores (over the CPU-time window) from which a process's unrecognised
 /// flows are watched: below [`work_loop::MIN_CORES`], so that watching
 /// starts before the judgement can hold.
-const WATCH_AT_CORES: f64 = 0.8;
+const WATCH_AT_CORES: f64 = 0.7;
 /// Flows watched at once.
 const MAX_WATCHED: usize = 32;
 /// Samples per direction a watched flow may take, at most: ~17 min of
@@ -152,6 +152,7 @@ impl Agent {
             .filter(|&(tgid, cores)| cores >= WATCH_AT_CORES && tgid != own)
             .map(|(tgid, _)| tgid)
             .collect();
+        tracing::debug!(busy = busy.len(), "work-loop candidates");
         if busy.is_empty() {
             return;
         }
@@ -181,6 +182,7 @@ impl Agent {
                 continue;
             }
             self.work_loop.watched += 1;
+            tracing::debug!(cookie, tgid, "work-loop watch");
             self.work_loop.flows.insert(
                 cookie,
                 Watched {
@@ -304,7 +306,19 @@ impl Agent {
                 .filter(|&&(key, last_seen)| key != cookie && last_seen >= start)
                 .count()
         });
-        let Some(found) = work_loop::judge(beats, cpu, other_flows) else {
+        let judged = work_loop::judge(beats, cpu, other_flows);
+        tracing::debug!(
+            cookie,
+            tgid,
+            beats = beats.len(),
+            span_s = beats.last().map_or(0, |b| b.at_ns - start) / 1_000_000_000,
+            cpu_polls = cpu.len(),
+            cores = cpu.last().map_or(0.0, |c| c.cores),
+            other_flows,
+            found = judged.is_some(),
+            "work-loop judgement"
+        );
+        let Some(found) = judged else {
             return;
         };
         let strength = found.strength();
