@@ -27,8 +27,9 @@ use serde_json::Value;
 
 /// The issue's bar: a renamed TLS miner found within two minutes.
 const TLS_MINER_WITHIN: Duration = Duration::from_secs(120);
-/// The plain one, likewise.
-const PLAIN_MINER_WITHIN: Duration = Duration::from_secs(120);
+/// The plain one: the issue saw nothing in 90 s; its share luck is the
+/// run's.
+const PLAIN_MINER_WITHIN: Duration = Duration::from_secs(150);
 /// How long the look-alikes of the second case run: longer than the
 /// judged span and its first judgement.
 const LOOK_ALIKES_RUN: Duration = Duration::from_secs(95);
@@ -152,7 +153,13 @@ fn client(
             Ok(())
         });
     }
-    cgroup.spawn(cmd)
+    let child = cgroup.spawn(cmd);
+    // With autogroup scheduling, the session the child leads (TestCgroup
+    // starts it with setsid) is scheduled as a group whose own nice value
+    // is what counts against other sessions: the same priority there.
+    // Kernels without autogroup have no such file.
+    let _ = std::fs::write(format!("/proc/{}/autogroup", child.id()), nice.to_string());
+    child
 }
 
 /// The agent with the detector's judgements in its log, to say on failure

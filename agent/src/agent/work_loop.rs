@@ -146,13 +146,18 @@ impl Agent {
             return;
         };
         let own = std::process::id();
+        let busiest = cpu_time
+            .accounts
+            .busy()
+            .filter(|&(tgid, _)| tgid != own)
+            .max_by(|a, b| a.1.total_cmp(&b.1));
         let busy: HashSet<u32> = cpu_time
             .accounts
             .busy()
             .filter(|&(tgid, cores)| cores >= WATCH_AT_CORES && tgid != own)
             .map(|(tgid, _)| tgid)
             .collect();
-        tracing::debug!(busy = busy.len(), "work-loop candidates");
+        tracing::debug!(busy = busy.len(), ?busiest, "work-loop candidates");
         if busy.is_empty() {
             return;
         }
