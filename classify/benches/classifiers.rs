@@ -171,7 +171,8 @@ criterion_group!(
     classify_p2p,
     classify_stratum_v2,
     classify_tls_certificate,
-    classify_cmdline
+    classify_cmdline,
+    classify_work_loop
 );
 criterion_main!(benches);
 
@@ -215,6 +216,48 @@ fn classify_tls_certificate(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     group.bench_function("tls12-with-certificate", |b| {
         b.iter(|| tls::parse_server_hello(black_box(&flight)))
+    });
+    group.finish();
+}
+
+/// One judgement of the work-loop model on a full watched timeline (1024
+/// segments: a share every ~5 s for ~20 minutes) and a 20-minute CPU ring:
+/// the most one watched flow costs per judging tick.
+fn classify_work_loop(c: &mut Criterion) {
+    use assay_classify::{
+        cadence::Beat,
+        work_loop::{self, CpuSample},
+    };
+    const S: u64 = 1_000_000_000;
+    let beat = |at_ns, direction, len| Beat {
+        at_ns,
+        direction,
+        len,
+    };
+    let mut beats = Vec::new();
+    let mut t = 0u64;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    while beats.len() < 1024 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        t += S + x % (8 * S);
+        beats.push(beat(t, Direction::Outbound, 150));
+        beats.push(beat(t + 40_000_000, Direction::Inbound, 60));
+        beats.push(beat(t + 40_100_000, Direction::Outbound, 12));
+        beats.push(beat(t + 80_000_000, Direction::Inbound, 420));
+    }
+    let cpu: Vec<CpuSample> = (0..1200u64)
+        .map(|s| CpuSample {
+            at_ns: t.saturating_sub(1200 * S) + s * S,
+            seconds: 1.0,
+            cores: 0.98,
+        })
+        .collect();
+    let mut group = c.benchmark_group("work_loop::judge");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("1024-segments-1200-cpu-polls", |b| {
+        b.iter(|| work_loop::judge(black_box(&beats), black_box(&cpu), 0))
     });
     group.finish();
 }

@@ -54,6 +54,9 @@ pub const CADENCE_AFTER_NS: u64 = 5_000_000_000;
 pub const CADENCE_SAMPLES: u32 = 16;
 /// Segments remembered per flow for its cadence.
 const TIMELINE_LIMIT: usize = 64;
+/// Segments remembered per flow watched for a work loop (the newest):
+/// minutes of a miner's rounds, 16 KiB.
+pub const WORK_TIMELINE_LIMIT: usize = 1024;
 /// Binary openings are checked over at most this many bytes, from at most
 /// [`OPENING_SEGMENTS`] segments: every opening recognised fits (a Kaspa
 /// HTTP/2 preface with its HEADERS frame is the longest, a few hundred
@@ -203,6 +206,13 @@ pub struct Flow {
     /// stratum message of the client side): what the pool side says is
     /// about it too from then on.
     sent_miner_call: bool,
+    /// TCP payload segments seen per direction (outbound, inbound).
+    pub segments: [u32; 2],
+    /// The newest segments, while the flow is watched for a work loop
+    /// ([`crate::work_loop`]); `None` otherwise.
+    work_timeline: Option<VecDeque<Beat>>,
+    /// Was watched and let go: never watched again (its sample cap holds).
+    work_done: bool,
 }
 
 impl Flow {
@@ -226,6 +236,19 @@ impl Flow {
                 .iter()
                 .all(|s| matches!(s.framing, Framing::Tls | Framing::Binary | Framing::Pending))
             && self.streams.iter().any(|s| s.framing != Framing::Pending)
+    }
+
+    /// TCP on which no classifier recognised a protocol it reads: opaque
+    /// (TLS, Noise, unknown binary) or plain text of an unknown protocol,
+    /// JSON lines that are not stratum included.
+    pub fn content_unrecognised(&self) -> bool {
+        self.transport == Some(Transport::Tcp)
+            && matches!(self.protocol, None | Some("tls") | Some("stratum-v2-noise"))
+    }
+
+    /// Neither watched for a work loop nor let go after being watched.
+    pub fn work_watchable(&self) -> bool {
+        self.work_timeline.is_none() && !self.work_done
     }
 
     /// True once the local process itself sent a stratum message only a
@@ -408,6 +431,9 @@ impl FlowTable {
             cadence_since_ns: None,
             cadence_reported: false,
             sent_miner_call: false,
+            segments: [0, 0],
+            work_timeline: None,
+            work_done: false,
         })
     }
 
@@ -485,12 +511,23 @@ impl FlowTable {
         let mut outcome = match segment.transport {
             Transport::Tcp => {
                 // Only cadence reads the timeline: kept once it was asked for.
+                let beat = Beat {
+                    at_ns: ts,
+                    direction: segment.direction,
+                    len: segment.wire_len,
+                };
                 if flow.cadence_since_ns.is_some() && flow.timeline.len() < TIMELINE_LIMIT {
-                    flow.timeline.push(Beat {
-                        at_ns: ts,
-                        direction: segment.direction,
-                        len: segment.wire_len,
-                    });
+                    flow.timeline.push(beat);
+                }
+                let count = &mut flow.segments[segment.direction as usize];
+                *count = count.saturating_add(1);
+                if let Some(timeline) = flow.work_timeline.as_mut() {
+                    if timeline.len() >= WORK_TIMELINE_LIMIT {
+                        timeline.pop_front();
+                    }
+                    // Rings drained out of order across CPUs: kept sorted.
+                    let at = timeline.partition_point(|b| b.at_ns <= ts);
+                    timeline.insert(at, beat);
                 }
                 on_tcp(flow, segment, last_sample)
             }
@@ -560,6 +597,42 @@ impl FlowTable {
             raised.push((*key, flow.sample_limit));
         }
         raised
+    }
+
+    /// Starts keeping flow `key`'s timeline for the work-loop model; false
+    /// when the table does not hold it or it was let go before.
+    pub fn watch_work(&mut self, key: u64) -> bool {
+        match self.flows.get_mut(&key) {
+            Some(flow) if !flow.work_done => {
+                flow.work_timeline.get_or_insert_default();
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Stops keeping it, frees it, and never watches it again.
+    pub fn unwatch_work(&mut self, key: u64) {
+        if let Some(flow) = self.flows.get_mut(&key) {
+            flow.work_timeline = None;
+            flow.work_done = true;
+        }
+    }
+
+    /// The timeline kept for a watched flow, oldest first.
+    pub fn work_timeline(&mut self, key: u64) -> Option<&[Beat]> {
+        let timeline = self.flows.get_mut(&key)?.work_timeline.as_mut()?;
+        Some(timeline.make_contiguous())
+    }
+
+    /// Raises flow `key`'s sample limit to `limit` (never lowers it);
+    /// returns the new limit when it moved, for the kernel.
+    pub fn raise_limit(&mut self, key: u64, limit: u32) -> Option<u32> {
+        let flow = self.flows.get_mut(&key)?;
+        (limit > flow.sample_limit).then(|| {
+            flow.sample_limit = limit;
+            limit
+        })
     }
 
     /// Forgets flows not seen for `idle_ns`.

@@ -8,6 +8,7 @@
 //!
 //! - protocols: [`stratum`], [`stratum_v2`], [`tls`], [`dns`], [`p2p`], and
 //!   the push beat of opaque flows, [`cadence`];
+//! - behaviour: [`work_loop`], a flow in lockstep with its owner's CPU;
 //! - flows: [`flow`], which follows each direction of a flow from its first
 //!   bytes and hands each segment to the classifier its framing calls for;
 //! - processes: [`cmdline`] (command lines and config files), [`randomx`]
@@ -31,6 +32,7 @@ pub mod record;
 pub mod stratum;
 pub mod stratum_v2;
 pub mod tls;
+pub mod work_loop;
 
 /// Which way bytes travelled, seen from the process that owns the socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]

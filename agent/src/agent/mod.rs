@@ -15,7 +15,7 @@
 //!
 //! [`setup`] builds the pieces from the options; [`state`] is what the
 //! loop drives, with its event, tick and work handlers in [`network`],
-//! [`process`] and [`gpu`]; [`status`] is what it reports about itself.
+//! [`process`], [`gpu`] and [`work_loop`]; [`status`] is what it reports about itself.
 
 mod gpu;
 mod network;
@@ -24,6 +24,7 @@ mod setup;
 mod state;
 mod status;
 mod work;
+mod work_loop;
 
 use std::time::Duration;
 

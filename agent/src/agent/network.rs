@@ -319,7 +319,7 @@ impl Agent {
 
     /// Flow evidence about its owner, first seen at the flow's first
     /// payload; `timed`: report how long after it the verdict came.
-    fn report_flow_draft(
+    pub(super) fn report_flow_draft(
         &mut self,
         tgid: u32,
         draft: network::Draft,

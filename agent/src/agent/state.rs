@@ -130,6 +130,8 @@ pub(super) struct Agent {
     /// The record at the head of each ring, copied out (the merge needs
     /// all three at once), with its kernel time; the buffers are reused.
     heads: [(Option<u64>, Vec<u8>); 3],
+    /// The work-loop detector's watched flows and CPU histories.
+    pub(super) work_loop: super::work_loop::WorkLoopWatch,
     /// A socket-table snapshot is being taken on a worker.
     pub(super) snapshot_in_flight: bool,
     pub(super) ticks: u64,
@@ -170,6 +172,7 @@ impl Agent {
             pending: Vec::new(),
             found_cuda_libraries: Vec::new(),
             heads: Default::default(),
+            work_loop: Default::default(),
             snapshot_in_flight: false,
             ticks: 0,
             stats: Stats::default(),
@@ -354,6 +357,7 @@ impl Agent {
         self.tables.resolvers.forget(tgid);
         self.busy_checked.remove(&tgid);
         self.fpu.forget(tgid);
+        self.work_loop.forget(tgid);
         if let Some(pmu) = self.pmu.as_mut() {
             pmu.forget(tgid);
         }
@@ -373,6 +377,7 @@ impl Agent {
         if let Some(cpu_time) = self.cpu_time.as_mut() {
             cpu_time.poll();
         }
+        self.work_loop_tick();
         self.check_busy_processes();
         self.read_command_lines();
         if self.ticks.is_multiple_of(RECONCILE_EVERY_TICKS) {

@@ -307,6 +307,9 @@ impl Agent {
                 .as_ref()
                 .map_or(0, |c| c.identities.stats().unidentified),
             flows_evicted = self.tables.flows.evicted,
+            work_loop_flows_watched = self.work_loop.watched,
+            work_loop_watch_full = self.work_loop.watch_full,
+            work_loop_flows_capped = self.work_loop.capped,
             processes = self.tables.processes.len(),
             processes_not_tracked = self.tables.processes.dropped,
             "detached; bye"

@@ -62,6 +62,7 @@ fn class_of(kind: EvidenceKind) -> Class {
         | EvidenceKind::StratumV2
         | EvidenceKind::PoolName
         | EvidenceKind::JobCadence
+        | EvidenceKind::WorkLoop
         | EvidenceKind::MinerHygiene
         | EvidenceKind::CommandLine
         | EvidenceKind::GpuHashing => Class::PowMining,

@@ -6,6 +6,7 @@
 
 pub mod hygiene;
 pub mod network;
+pub mod work_loop;
 
 use std::time::SystemTime;
 
@@ -38,6 +39,11 @@ pub enum EvidenceKind {
     /// a regular beat that the process never answers: job notifications.
     #[serde(rename = "net.job_cadence")]
     JobCadence,
+    /// The process keeps its cores saturated in lockstep with one thin,
+    /// long-lived flow: work in, compute, a fixed-size result out, again
+    /// and again ([`assay_classify::work_loop`]), whatever the protocol.
+    #[serde(rename = "cpu.work_loop")]
+    WorkLoop,
     /// A system call of a tuned miner: an MSR opened for writing, the msr
     /// module loaded, huge pages reserved or mapped at RandomX's size.
     #[serde(rename = "cpu.miner_hygiene")]
@@ -70,6 +76,7 @@ impl EvidenceKind {
             Self::PoolName => "net.pool_name",
             Self::P2p => "net.p2p",
             Self::JobCadence => "net.job_cadence",
+            Self::WorkLoop => "cpu.work_loop",
             Self::MinerHygiene => "cpu.miner_hygiene",
             Self::CommandLine => "process.command_line",
             Self::GpuHashing => "gpu.hashing",
@@ -149,7 +156,7 @@ impl Evidence {
 /// - a pool name: per pool domain, whether asked in DNS, sent as SNI or
 ///   seen in a certificate;
 /// - the RandomX marker: per executable;
-/// - flow evidence (stratum, job cadence, p2p): per peer; a p2p fan-out
+/// - flow evidence (stratum, job cadence, work loop, p2p): per peer; a p2p fan-out
 ///   per network;
 /// - GPU evidence: per process.
 pub fn sign_key(
@@ -180,6 +187,7 @@ pub fn sign_key(
         EvidenceKind::Stratum
         | EvidenceKind::StratumV2
         | EvidenceKind::JobCadence
+        | EvidenceKind::WorkLoop
         | EvidenceKind::P2p => per_peer(),
         EvidenceKind::GpuHashing
         | EvidenceKind::GpuTraining

@@ -80,6 +80,19 @@ impl CpuAccounts {
         Some(samples as f64 / (CPU_SAMPLE_HZ as f64 * seconds))
     }
 
+    /// CPU use of `tgid` over the last poll alone: cores and the seconds
+    /// the poll covered. What a per-process history (the work-loop
+    /// detector's) records each tick.
+    pub fn latest(&self, tgid: u32) -> Option<(f64, f64)> {
+        let track = self.tracks.get(&tgid)?;
+        let seconds = *self.intervals.back()?;
+        if seconds <= 0.0 {
+            return None;
+        }
+        let samples = *track.deltas.back()?;
+        Some((samples as f64 / (CPU_SAMPLE_HZ as f64 * seconds), seconds))
+    }
+
     /// Every process that ran in the window, with its cores.
     pub fn busy(&self) -> impl Iterator<Item = (u32, f64)> + '_ {
         self.tracks
@@ -161,6 +174,8 @@ mod tests {
         let quarter = accounts.cores(20).unwrap();
         assert!((quarter - 0.25).abs() < 0.02, "{quarter}");
         assert_eq!(accounts.cores(30), None);
+        let (latest, seconds) = accounts.latest(20).unwrap();
+        assert!((latest - 0.25).abs() < 0.02 && seconds == 1.0, "{latest}");
     }
 
     #[test]
