@@ -438,24 +438,38 @@ fn tls_pools_are_found_by_name_or_by_their_job_beat_and_https_or_chat_are_not() 
         format!("127.0.0.1:{port}").as_str()
     );
 
-    // The same pool under a name on no list: only its beat gives it away,
-    // and a beat alone is only `observed`.
-    let mut unnamed = pool_client("edge-7.example.net");
+    // The same pool under a name on no list, from a client that computes
+    // between jobs: only its beat gives it away, and a beat alone is only
+    // `observed`.
+    let busy_script = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls_busy_client.py");
+    let mut busy = Command::new("/usr/bin/python3");
+    busy.arg(&busy_script)
+        .args([&port.to_string(), "edge-7.example.net"])
+        .arg(r#"{"id":1,"jsonrpc":"2.0","method":"login","params":{"login":"x","pass":"x","agent":"XMRig/6.21.0"}}"#)
+        .stdout(Stdio::null());
+    let mut unnamed = cgroup.spawn(busy);
     let finding = agent
         .wait_for_finding(Duration::from_secs(30), is_for(unnamed.id()))
-        .expect("no finding for the pool client behind an unlisted name");
+        .expect("no finding for the busy pool client behind an unlisted name");
     assert_eq!(finding["class"], "pow-mining", "{finding}");
     assert_eq!(finding["level"], "observed", "{finding}");
     assert_eq!(evidence_kinds(&finding), ["net.job_cadence"]);
     let interval = finding["network"]["push_interval_s"].as_f64().unwrap();
     assert!((0.8..1.3).contains(&interval), "{finding}");
+    // The same pushes to an idle client (an MQTT QoS-0 subscriber, a feed
+    // reader): the beat is there, the work is not. Nothing.
+    let mut idle = pool_client("feed.example.net");
+    let idle_pid = idle.id();
+    let _ = agent.wait_for_finding(Duration::from_secs(20), is_for(idle_pid));
+    let _ = idle.kill();
+    let _ = idle.wait();
     for client in [&mut named, &mut unnamed] {
         let _ = client.kill();
         let _ = client.wait();
     }
     let _ = server.kill();
     let _ = server.wait();
-    assert_no_finding_for(&agent, &[curl_pid, chat_pid]);
+    assert_no_finding_for(&agent, &[curl_pid, chat_pid, idle_pid]);
 }
 
 fn monerod_rpc_up(port: u16) -> bool {

@@ -287,6 +287,10 @@ impl Agent {
         };
         let facts = FlowFacts {
             sent_miner_call: flow.sent_miner_call(),
+            owner_cores: self
+                .cpu_time
+                .as_ref()
+                .and_then(|c| c.accounts.cores(owner.tgid)),
             forwarding: match &observed.observation {
                 Observation::Dns(message) => self.tables.resolvers.is_forwarding(
                     owner.tgid,

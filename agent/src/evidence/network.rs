@@ -31,6 +31,8 @@ pub struct FlowFacts {
     /// stratum login, subscribe, authorize or share with a miner's
     /// parameters): what the pool side says is about it too.
     pub sent_miner_call: bool,
+    /// The owner's CPU use lately, in cores, where the CPU sensor runs.
+    pub owner_cores: Option<f64>,
     /// The process is a local resolver (it received DNS queries), or the
     /// name repeats one a local server just received: the lookup is
     /// someone else's, forwarded.
@@ -48,6 +50,7 @@ impl FlowFacts {
             remote: flow.remote,
             local: flow.local,
             sent_miner_call: flow.sent_miner_call(),
+            owner_cores: None,
             forwarding: false,
         }
     }
@@ -214,9 +217,21 @@ pub fn fanout_evidence(facts: &FlowFacts, distinct_peers: usize) -> Option<Draft
     })
 }
 
+/// A process must use at least this many cores for a beat of pushes on
+/// its flow to count: a miner computes between jobs, while an idle
+/// subscriber (an MQTT QoS-0 client, a market-data or chat feed) receives
+/// small unanswered pushes on a beat just the same.
+pub const CADENCE_BUSY_CORES: f64 = 0.5;
+
 fn cadence_evidence(cadence: &cadence::PushCadence, facts: &FlowFacts) -> Option<Draft> {
     // Pushes to a local server's clients say nothing about the server.
     if facts.role == Role::Server {
+        return None;
+    }
+    // Without the CPU sensor, or with the owner mostly idle, the beat
+    // alone says nothing.
+    let cores = facts.owner_cores?;
+    if cores < CADENCE_BUSY_CORES {
         return None;
     }
     let mut attributes = base_attributes("opaque", Direction::Inbound, facts);
@@ -600,8 +615,41 @@ mod tests {
             remote: Some("192.0.2.1:53".parse().unwrap()),
             local: Some("192.0.2.2:40000".parse().unwrap()),
             sent_miner_call: false,
+            owner_cores: None,
             forwarding: false,
         }
+    }
+
+    #[test]
+    fn a_beat_of_pushes_counts_only_on_a_busy_owner() {
+        let beat = Observation::JobCadence(cadence::PushCadence {
+            pushes: 8,
+            interval_s: 1.0,
+            variation: 0.05,
+            mean_push_bytes: 180.0,
+            answered_share: 0.0,
+        });
+        let with = |cores: Option<f64>| FlowFacts {
+            owner_cores: cores,
+            ..facts(Role::Client)
+        };
+        let judge = |facts: &FlowFacts| {
+            evidence_for(&beat, Direction::Inbound, facts, &pools(), &HashSet::new())
+        };
+        // An idle subscriber (MQTT QoS 0, a feed), or no CPU sensor: nothing.
+        assert!(judge(&with(None)).is_none());
+        assert!(judge(&with(Some(0.02))).is_none());
+        // A miner computing between jobs.
+        let draft = judge(&with(Some(0.95))).unwrap();
+        assert_eq!(draft.kind, EvidenceKind::JobCadence);
+        assert!(!draft.decisive);
+        assert!(
+            judge(&FlowFacts {
+                owner_cores: Some(0.95),
+                ..facts(Role::Server)
+            })
+            .is_none()
+        );
     }
 
     /// The built-in catalogue (its pool list has supportxmr.com).

@@ -82,6 +82,7 @@ mod tests {
             remote: Some("203.0.113.9:40123".parse().unwrap()),
             local: None,
             sent_miner_call: false,
+            owner_cores: None,
             forwarding: false,
         }
     }
