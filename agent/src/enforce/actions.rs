@@ -36,7 +36,7 @@ impl Undo {
 }
 
 /// The directory of cgroup `path` (relative to the mount) under `root`.
-fn dir(root: &Path, path: &str) -> PathBuf {
+pub fn dir(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 

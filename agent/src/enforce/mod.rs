@@ -148,6 +148,8 @@ pub struct Job {
     steps: Vec<Step>,
     /// Records decided before running (the disarmer's).
     decided: Vec<ActionRecord>,
+    /// Thaws put in force before the freeze ran.
+    registered: Vec<Undo>,
 }
 
 /// A ladder that ran.
@@ -157,6 +159,7 @@ pub struct Ran {
     pub rule: String,
     pub records: Vec<ActionRecord>,
     undo: Vec<Undo>,
+    registered: Vec<Undo>,
 }
 
 pub struct Enforcer {
@@ -254,6 +257,11 @@ impl Enforcer {
         std::mem::take(&mut self.undo_due)
     }
 
+    /// Puts back an undo that could not be started now.
+    pub fn defer_undo(&mut self, undo: Undo) {
+        self.undo_due.push(undo);
+    }
+
     /// The ladder for `wanted` given `facts`, the disarmer asked at
     /// `now_ns` (monotonic) when a rung is to be tried.
     pub fn prepare(&mut self, wanted: Wanted, facts: &Facts, now_ns: u64) -> Job {
@@ -291,6 +299,28 @@ impl Enforcer {
                 }
             }
         }
+        // A freeze about to run is thawed at exit even if its result never
+        // comes back (the agent stopped while it ran); [`Self::finish`]
+        // forgets it when the freeze did not hold.
+        let mut registered = Vec::new();
+        if self.options.mode == Mode::Enforce
+            && let Some(root) = &self.options.cgroup_root
+        {
+            for step in &steps {
+                if let Step::Try {
+                    action: EnforceAction::Freeze,
+                    target: ladder::Target::Cgroup(path),
+                } = step
+                {
+                    let thaw = Undo::Thaw(actions::dir(root, path));
+                    self.in_force
+                        .entry(wanted.verdict.id.clone())
+                        .or_default()
+                        .push(thaw.clone());
+                    registered.push(thaw);
+                }
+            }
+        }
         Job {
             verdict: wanted.verdict,
             rule: wanted.rule,
@@ -298,6 +328,7 @@ impl Enforcer {
             root: self.options.cgroup_root.clone(),
             steps,
             decided,
+            registered,
         }
     }
 
@@ -318,11 +349,20 @@ impl Enforcer {
                 "enforcement: {}", r.reason
             );
         }
-        if !ran.undo.is_empty() {
-            self.in_force
-                .entry(ran.verdict.id.clone())
-                .or_default()
-                .extend(ran.undo.iter().cloned());
+        let in_force = self.in_force.entry(ran.verdict.id.clone()).or_default();
+        // Thaws registered before the freeze ran hold only if it did.
+        for stale in ran.registered.iter().filter(|u| !ran.undo.contains(u)) {
+            if let Some(at) = in_force.iter().position(|u| u == stale) {
+                in_force.remove(at);
+            }
+        }
+        for undo in &ran.undo {
+            if !in_force.contains(undo) {
+                in_force.push(undo.clone());
+            }
+        }
+        if in_force.is_empty() {
+            self.in_force.remove(&ran.verdict.id);
         }
     }
 
@@ -417,6 +457,7 @@ pub fn run(job: Job) -> Ran {
         rule: job.rule,
         records,
         undo,
+        registered: job.registered,
     }
 }
 

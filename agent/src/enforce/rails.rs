@@ -73,6 +73,13 @@ impl Rails {
         if trimmed == "/init.scope" {
             return Some("/init.scope is the host's init".into());
         }
+        self.cgroup_protected(trimmed)
+    }
+
+    /// Why `cgroup` is protected (the agent's, or a `protect` glob's), if
+    /// it is: no process in it is ever signalled either.
+    pub fn cgroup_protected(&self, cgroup: &str) -> Option<String> {
+        let trimmed = cgroup.trim_end_matches('/');
         if let Some(own) = &self.agent_cgroup {
             let own = own.trim_end_matches('/');
             if own == trimmed || own.starts_with(&format!("{trimmed}/")) {
