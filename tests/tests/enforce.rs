@@ -1,0 +1,295 @@
+#![allow(clippy::print_stderr, reason = "test output")]
+//! End to end: `[[enforce]]` rules on real processes in cgroups of their
+//! own. A confirmed miner is frozen (the kernel says `frozen 1`) with
+//! --enforce and thawed when the agent exits; a kill rule leaves its
+//! cgroup empty; a dry run leaves it running and records what it would
+//! have done; the sixth action in a minute is not taken and enforcement
+//! says it is disarmed; a protected cgroup is never acted on; a benign
+//! look-alike on the same kind of connection gets no action.
+
+use std::{path::Path, process::Child, time::Duration};
+
+use assay_tests::{Agent, Server, TempDir, TestCgroup, emulator, require_root};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A policy whose rule acts only on cgroups below `cgroup`, so that no
+/// process outside this test can match it.
+fn policy(dir: &TempDir, cgroup: &TestCgroup, actions: &str) -> String {
+    let path = dir.0.join("policy.toml");
+    let name = cgroup.path.file_name().unwrap().to_str().unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "[[enforce]]\nname = \"no mining here\"\nclass = [\"pow-mining\"]\n\
+             min_level = \"confirmed\"\nactions = {actions}\ncgroup = \"/{name}/*\"\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// A stratum miner that stays connected for the whole test.
+fn miner(cgroup: &TestCgroup, pool: &Server) -> Child {
+    let mut cmd = emulator();
+    cmd.args(["stratum", "--variant", "st5", "--connect", &pool.addr])
+        .args(["--hold-ms", "60000", "--submit-every-ms", "500"]);
+    cgroup.spawn(cmd)
+}
+
+fn enforced_for(pid: u32) -> impl Fn(&Value) -> bool {
+    move |f| {
+        f["event"] == "verdict.enforced"
+            && f["evidence"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|e| e["pid"] == u64::from(pid)))
+    }
+}
+
+fn events(dir: &Path, key: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join("cgroup.events"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key} ")).map(str::to_owned))
+}
+
+fn first_action(finding: &Value) -> &Value {
+    &finding["enforcement"]["actions"][0]
+}
+
+#[test]
+fn a_confirmed_miner_is_frozen_with_enforce_and_thawed_when_the_agent_exits() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-freeze");
+    let cgroup = TestCgroup::new("enforce-freeze");
+    let own = cgroup.nested("miner.scope");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"freeze\", \"kill\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
+    let mut miner = miner(&own, &pool);
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(miner.id()))
+        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    assert_eq!(finding["enforcement"]["rule"], "no mining here");
+    let action = first_action(&finding);
+    assert_eq!(action["action"], "freeze", "{finding}");
+    assert_eq!(action["mode"], "enforce");
+    assert_eq!(action["result"], "done", "{finding}");
+    assert!(
+        action["target"].as_str().unwrap().ends_with("/miner.scope"),
+        "{finding}"
+    );
+    // One rung held: the kill was not needed.
+    assert_eq!(
+        finding["enforcement"]["actions"].as_array().unwrap().len(),
+        1
+    );
+    assert_eq!(events(&own.path, "frozen").as_deref(), Some("1"));
+    assert_eq!(miner.try_wait().unwrap(), None, "a frozen miner lives on");
+    agent.stop_with(libc::SIGTERM);
+    assert_eq!(
+        events(&own.path, "frozen").as_deref(),
+        Some("0"),
+        "the agent's exit thaws what it froze"
+    );
+    assert!(agent.logs_text().contains("enforcement undone: thawed"));
+    let _ = miner.kill();
+    let _ = miner.wait();
+}
+
+#[test]
+fn under_a_kill_rule_the_miners_cgroup_ends_empty() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-kill");
+    let cgroup = TestCgroup::new("enforce-kill");
+    let own = cgroup.nested("miner.scope");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"kill\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
+    let mut miner = miner(&own, &pool);
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(miner.id()))
+        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let action = first_action(&finding);
+    assert_eq!(
+        (&action["action"], &action["result"]),
+        (&"kill".into(), &"done".into()),
+        "{finding}"
+    );
+    assert_eq!(events(&own.path, "populated").as_deref(), Some("0"));
+    let status = miner.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+    agent.stop_with(libc::SIGTERM);
+}
+
+#[test]
+fn a_dry_run_leaves_the_miner_running_and_records_what_it_would_do() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-dry");
+    let cgroup = TestCgroup::new("enforce-dry");
+    let own = cgroup.nested("miner.scope");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"freeze\", \"kill\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy]);
+    let mut miner = miner(&own, &pool);
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(miner.id()))
+        .unwrap_or_else(|| panic!("no dry-run record: {:?}", agent.seen));
+    let action = first_action(&finding);
+    assert_eq!(action["mode"], "dry-run", "{finding}");
+    assert_eq!(action["action"], "freeze");
+    assert_eq!(action["result"], "would-do");
+    assert_eq!(events(&own.path, "frozen").as_deref(), Some("0"));
+    assert_eq!(events(&own.path, "populated").as_deref(), Some("1"));
+    assert_eq!(miner.try_wait().unwrap(), None, "a dry run touches nothing");
+    agent.stop_with(libc::SIGTERM);
+    let _ = miner.kill();
+    let _ = miner.wait();
+}
+
+#[test]
+fn the_sixth_action_in_a_minute_is_not_taken_and_enforcement_says_it_is_disarmed() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-disarm");
+    let cgroup = TestCgroup::new("enforce-disarm");
+    let cgroups: Vec<TestCgroup> = (0..6)
+        .map(|i| cgroup.nested(&format!("miner-{i}.scope")))
+        .collect();
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"freeze\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
+    let mut miners = Vec::new();
+    for (i, own) in cgroups.iter().enumerate() {
+        let miner = miner(own, &pool);
+        let finding = agent
+            .wait_for_finding(WAIT, enforced_for(miner.id()))
+            .unwrap_or_else(|| panic!("no record for miner {i}: {:?}", agent.seen));
+        let (result, frozen) = if i < 5 {
+            ("done", "1")
+        } else {
+            ("disarmed", "0")
+        };
+        assert_eq!(
+            first_action(&finding)["result"],
+            result,
+            "miner {i}: {finding}"
+        );
+        assert_eq!(
+            events(&own.path, "frozen").as_deref(),
+            Some(frozen),
+            "miner {i}"
+        );
+        miners.push(miner);
+    }
+    assert!(
+        agent
+            .wait_for_log("enforcement disarmed", Duration::from_secs(5))
+            .is_some()
+    );
+    agent.stop_with(libc::SIGTERM);
+    assert!(agent.logs_text().contains("enforcement_disarmed=true"));
+    for own in &cgroups {
+        assert_eq!(events(&own.path, "frozen").as_deref(), Some("0"));
+    }
+    for mut miner in miners {
+        let _ = miner.kill();
+        let _ = miner.wait();
+    }
+}
+
+#[test]
+fn a_protected_cgroup_is_never_acted_on() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-protect");
+    let cgroup = TestCgroup::new("enforce-protect");
+    let own = cgroup.nested("tenant.scope");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"freeze\", \"kill\"]");
+    let protect = format!("{}/*", cgroup_path(&cgroup));
+    let mut agent = Agent::start_with(
+        &cgroup,
+        &["--policy", &policy, "--enforce", "--protect", &protect],
+    );
+    let mut miner = miner(&own, &pool);
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(miner.id()))
+        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let actions = finding["enforcement"]["actions"].as_array().unwrap();
+    assert!(
+        actions.iter().all(|a| a["result"] == "skipped"),
+        "{finding}"
+    );
+    assert!(
+        actions
+            .iter()
+            .all(|a| a["reason"].as_str().unwrap().contains("protected")),
+        "{finding}"
+    );
+    assert_eq!(events(&own.path, "frozen").as_deref(), Some("0"));
+    assert_eq!(miner.try_wait().unwrap(), None);
+    agent.stop_with(libc::SIGTERM);
+    let _ = miner.kill();
+    let _ = miner.wait();
+}
+
+#[test]
+fn a_benign_look_alike_gets_no_action() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-benign");
+    let cgroup = TestCgroup::new("enforce-benign");
+    let benign_cgroup = cgroup.nested("rpc.scope");
+    let miner_cgroup = cgroup.nested("miner.scope");
+    let server = Server::start("server");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"freeze\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
+    let mut benign = Vec::new();
+    for kind in ["json-rpc", "http"] {
+        let mut cmd = emulator();
+        cmd.args([kind, "--connect", &server.addr]);
+        let mut child = benign_cgroup.spawn(cmd);
+        assert!(child.wait().unwrap().success(), "{kind} client failed");
+        benign.push(child.id());
+    }
+    // Control: events are handled in order, so once the miner's record
+    // is out, any about the benign clients would be out too.
+    let mut miner = miner(&miner_cgroup, &pool);
+    assert!(
+        agent
+            .wait_for_finding(WAIT, enforced_for(miner.id()))
+            .is_some(),
+        "the control miner was not acted on: {:?}",
+        agent.seen
+    );
+    for pid in benign {
+        assert!(
+            !agent.seen.iter().any(enforced_for(pid)),
+            "benign client {pid} was acted on: {:?}",
+            agent.seen
+        );
+    }
+    agent.stop_with(libc::SIGTERM);
+    let _ = miner.kill();
+    let _ = miner.wait();
+}
+
+/// `cgroup`'s path relative to the cgroup2 mount.
+fn cgroup_path(cgroup: &TestCgroup) -> String {
+    format!("/{}", cgroup.path.file_name().unwrap().to_str().unwrap())
+}
