@@ -5,11 +5,12 @@
 //! cgroup empty; a dry run leaves it running and records what it would
 //! have done; the sixth action in a minute is not taken and enforcement
 //! says it is disarmed; a protected cgroup is never acted on; a benign
-//! look-alike on the same kind of connection gets no action.
+//! look-alike on the same kind of connection gets no action; records
+//! validate against the schema in OCSF, with a disposition.
 
 use std::{path::Path, process::Child, time::Duration};
 
-use assay_tests::{Agent, Server, TempDir, TestCgroup, emulator, require_root};
+use assay_tests::{Agent, Server, TempDir, TestCgroup, emulator, require_root, validate_findings};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -153,6 +154,35 @@ fn a_dry_run_leaves_the_miner_running_and_records_what_it_would_do() {
     assert_eq!(events(&own.path, "populated").as_deref(), Some("1"));
     assert_eq!(miner.try_wait().unwrap(), None, "a dry run touches nothing");
     agent.stop_with(libc::SIGTERM);
+    let _ = miner.kill();
+    let _ = miner.wait();
+}
+
+#[test]
+fn records_in_ocsf_carry_the_remediation_and_a_disposition_and_validate() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-ocsf");
+    let cgroup = TestCgroup::new("enforce-ocsf");
+    let own = cgroup.nested("miner.scope");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"freeze\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--format", "ocsf"]);
+    let mut miner = miner(&own, &pool);
+    let pid = miner.id();
+    let finding = agent
+        .wait_for_finding(WAIT, |f| enforced_for(pid)(&f["unmapped"]["assay"]))
+        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    assert_eq!(finding["disposition"], "Logged", "{finding}");
+    assert_eq!(finding["disposition_id"], 17);
+    let desc = finding["remediation"]["desc"].as_str().unwrap();
+    assert!(
+        desc.contains("no mining here") && desc.contains("freeze would-do (dry-run)"),
+        "{desc}"
+    );
+    agent.stop_with(libc::SIGTERM);
+    validate_findings(&agent.seen);
     let _ = miner.kill();
     let _ = miner.wait();
 }

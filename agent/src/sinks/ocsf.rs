@@ -281,4 +281,35 @@ mod tests {
         );
         assert!(ocsf["finding_info"].get("attacks").is_none());
     }
+
+    #[test]
+    fn an_enforcement_record_says_what_held_as_a_disposition() {
+        let mut native = json!({
+            "id": "h-2", "event": "verdict.enforced", "time": "2026-11-25T07:00:00.000Z",
+            "host": "h", "class": "pow-mining", "level": "confirmed", "score": 1.0,
+            "workload": {"kind": "session", "sid": 7}, "explanation": "e", "evidence": [],
+            "enforcement": {"rule": "r", "actions": [
+                {"action": "freeze", "mode": "enforce", "target": "", "result": "skipped",
+                 "reason": "GPU", "at": "2026-11-25T07:00:00.000Z"},
+                {"action": "kill", "mode": "enforce", "target": "cgroup /m", "result": "done",
+                 "reason": "empty", "at": "2026-11-25T07:00:00.000Z"}]}
+        });
+        let f = detection_finding(&native);
+        assert_eq!(
+            (f["activity_id"].clone(), f["disposition_id"].clone()),
+            (json!(2), json!(2))
+        );
+        assert_eq!(f["disposition"], "Blocked");
+        let desc = f["remediation"]["desc"].as_str().unwrap();
+        assert!(desc.starts_with("rule \"r\": freeze skipped"), "{desc}");
+        assert!(desc.contains("kill done (enforce): cgroup /m"), "{desc}");
+        native["enforcement"]["actions"][1]["result"] = json!("would-do");
+        assert_eq!(detection_finding(&native)["disposition"], "Logged");
+        native["enforcement"]["actions"][1]["result"] = json!("disarmed");
+        assert_eq!(detection_finding(&native)["disposition"], "No Action");
+        // Other events carry none.
+        native["event"] = json!("verdict.opened");
+        native.as_object_mut().unwrap().remove("enforcement");
+        assert!(detection_finding(&native).get("disposition").is_none());
+    }
 }
