@@ -50,6 +50,9 @@ pub fn report(loaded: &Loaded) -> String {
         "host pid namespace",
         &crate::kernel::pid_namespace::check(),
     );
+    let (kill, freezer) = enforcement_support();
+    row(&mut out, "cgroup.kill", &kill);
+    row(&mut out, "cgroup freezer", &freezer);
     let _ = writeln!(out, "\nsensors");
     for s in &loaded.sensors {
         row(&mut out, s.sensor, &s.state);
@@ -63,6 +66,50 @@ pub fn report(loaded: &Loaded) -> String {
     };
     let _ = writeln!(out, "\n{verdict}");
     out
+}
+
+/// What enforcement can use here: `cgroup.kill` (Linux 5.14; without it
+/// a kill signals each process) and the v2 freezer (Linux 5.2), looked for
+/// in the agent's own cgroup (the root cgroup has neither file).
+fn enforcement_support() -> (Probe, Probe) {
+    let Ok(root) = crate::kernel::cgroup::cgroup2_mount() else {
+        let none = || Probe::Unavailable("cgroup v2 is not mounted".into());
+        return (none(), none());
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+        })
+        .unwrap_or_default();
+    // The root cgroup has neither file: look one level down if the agent
+    // runs there.
+    let dir = if own.trim_matches('/').is_empty() {
+        root.join("init.scope")
+    } else {
+        crate::enforce::actions::dir(&root, &own)
+    };
+    let (kill, freeze) = crate::enforce::actions::kernel_allows(&dir);
+    let probe = |ok: bool, yes: &str, no: &str| {
+        if ok {
+            Probe::Available(yes.into())
+        } else {
+            Probe::Unavailable(no.into())
+        }
+    };
+    (
+        probe(
+            kill,
+            "enforcement kills a workload's cgroup at once",
+            "Linux < 5.14: a kill signals each process instead",
+        ),
+        probe(
+            freeze,
+            "enforcement can freeze a workload's cgroup",
+            "no cgroup.freeze (Linux < 5.2): a freeze rung is tried and fails, the next applies",
+        ),
+    )
 }
 
 /// The catalogue in use: where from, and what it holds.
@@ -134,9 +181,10 @@ pub fn report_configured(configured: &Configured<'_>, out: &mut String) -> bool 
         let (probe, warnings) = match crate::correlate::policy::Policy::load(path) {
             Ok(policy) => (
                 Probe::Available(format!(
-                    "{}: {} rules",
+                    "{}: {} rules, {} enforce rules",
                     path.display(),
-                    policy.rules().len()
+                    policy.rules().len(),
+                    policy.enforce_rules().len()
                 )),
                 crate::correlate::policy::warnings(&policy),
             ),
