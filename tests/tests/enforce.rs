@@ -132,6 +132,58 @@ fn under_a_kill_rule_the_miners_cgroup_ends_empty() {
 }
 
 #[test]
+fn in_a_cgroup_shared_with_another_workload_only_the_miners_processes_are_killed() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-shared");
+    let cgroup = TestCgroup::new("enforce-shared");
+    let shared = cgroup.nested("shared.scope");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"freeze\", \"kill\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
+    // Another session in the same cgroup: freezing or killing the cgroup
+    // would take it down too.
+    let mut neighbour = std::process::Command::new("sleep");
+    neighbour.arg("60");
+    let mut neighbour = shared.spawn(neighbour);
+    let mut miner = miner(&shared, &pool);
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(miner.id()))
+        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let actions = finding["enforcement"]["actions"].as_array().unwrap();
+    assert_eq!(actions[0]["action"], "freeze", "{finding}");
+    assert_ne!(actions[0]["result"], "done", "{finding}");
+    let kill = actions.last().unwrap();
+    assert_eq!(
+        (&kill["action"], &kill["result"]),
+        (&"kill".into(), &"done".into()),
+        "{finding}"
+    );
+    assert!(
+        kill["reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("SIGKILL to pids {}", miner.id())),
+        "{finding}"
+    );
+    let status = miner.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+    assert_eq!(events(&shared.path, "frozen").as_deref(), Some("0"));
+    assert_eq!(
+        neighbour.try_wait().unwrap(),
+        None,
+        "the neighbour lives on"
+    );
+    agent.stop_with(libc::SIGTERM);
+    let _ = neighbour.kill();
+    let _ = neighbour.wait();
+}
+
+#[test]
 fn a_dry_run_leaves_the_miner_running_and_records_what_it_would_do() {
     if !require_root() {
         return;

@@ -5,7 +5,7 @@
 use super::{state::Agent, work::Done};
 use crate::{
     enforce::{self, Mode, Wanted, ladder::Facts},
-    tables::processes::ProcessInfo,
+    tables::{processes::ProcessInfo, workload::Workload},
 };
 
 /// Processes of one tree looked at, at most.
@@ -69,14 +69,25 @@ impl Agent {
             return refused(why);
         }
         let table = &self.tables.processes;
+        let same_cgroup = |p: &ProcessInfo| {
+            (process.cgroup_id != 0 && p.cgroup_id == process.cgroup_id)
+                || (p.cgroup.is_some() && p.cgroup == process.cgroup)
+        };
         let cgroup = match process.cgroup.as_deref() {
             None => Err(format!("the cgroup of pid {} is not known", process.pid)),
+            // A lone process's cgroup is whatever it was started in.
+            Some(_) if matches!(wanted.verdict.workload, Workload::Process { .. }) => Err(format!(
+                "pid {} is a workload of its own, not its cgroup",
+                process.pid
+            )),
             Some(path) => match rails.cgroup_refused(path) {
                 Some(why) => Err(why),
-                // Own only when every process in it is this workload's.
-                None => match table.iter().find(|p| {
-                    p.cgroup.as_deref() == Some(path) && p.workload() != wanted.verdict.workload
-                }) {
+                // Own only when every process in it is this workload's
+                // (checked again against the kernel's list before acting).
+                None => match table
+                    .iter()
+                    .find(|p| same_cgroup(p) && p.workload() != wanted.verdict.workload)
+                {
                     Some(other) => Err(format!(
                         "{path} also holds pid {} ({}), another workload",
                         other.pid, other.comm
@@ -105,12 +116,7 @@ impl Agent {
                     .is_none_or(|c| rails.cgroup_protected(c).is_none())
         };
         tree.retain(|pid| table.get(*pid).is_none_or(allowed));
-        let in_cgroup = |p: &&ProcessInfo| {
-            tree.contains(&p.pid)
-                || cgroup
-                    .as_ref()
-                    .is_ok_and(|c| p.cgroup.as_deref() == Some(c.as_str()))
-        };
+        let in_cgroup = |p: &&ProcessInfo| tree.contains(&p.pid) || same_cgroup(p);
         let gpu = self.cuda.as_ref().and_then(|cuda| {
             table
                 .iter()

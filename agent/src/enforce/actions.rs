@@ -40,12 +40,34 @@ pub fn dir(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 
+/// What is checked again just before a cgroup is acted on.
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    /// For a session's workload: the session every process in the cgroup
+    /// must be in (the table may not know a process that joined it).
+    pub session: Option<u32>,
+    /// The offending process tree, killed instead when the cgroup turns
+    /// out to be shared.
+    pub tree: Vec<u32>,
+}
+
 /// Takes `action` on `target`: what was done, and how to undo it.
 pub fn apply(
     root: &Path,
     action: EnforceAction,
     target: &Target,
+    guard: &Guard,
 ) -> Result<(String, Option<Undo>), String> {
+    if let Target::Cgroup(path) = target
+        && let Err(shared) = only_session(&dir(root, path), guard.session)
+    {
+        return match action {
+            EnforceAction::Kill if !guard.tree.is_empty() => kill_processes(&guard.tree)
+                .map(|done| (format!("{shared}: {done}"), None))
+                .map_err(|err| format!("{shared}: {err}")),
+            _ => Err(shared),
+        };
+    }
     match (action, target) {
         (EnforceAction::Freeze, Target::Cgroup(path)) => freeze(&dir(root, path)),
         (EnforceAction::Throttle, Target::Cgroup(path)) => throttle(&dir(root, path)),
@@ -59,6 +81,33 @@ pub fn apply(
             target.describe()
         )),
     }
+}
+
+/// Whether every process in cgroup `dir` is in `session` (when given).
+fn only_session(dir: &Path, session: Option<u32>) -> Result<(), String> {
+    let Some(sid) = session else {
+        return Ok(());
+    };
+    let procs = std::fs::read_to_string(dir.join("cgroup.procs"))
+        .map_err(|e| format!("cannot read {}/cgroup.procs: {e}", dir.display()))?;
+    for pid in procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()) {
+        // A process gone meanwhile is no one else's.
+        if let Some(other) = session_of(pid).filter(|s| *s != sid) {
+            return Err(format!(
+                "{} also holds pid {pid} of session {other}: not the workload's own",
+                dir.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The session id in /proc/PID/stat (the field after the ppid and pgrp).
+fn session_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // comm may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(3)?.parse().ok()
 }
 
 /// Undoes what [`apply`] did.

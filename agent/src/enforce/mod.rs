@@ -150,6 +150,7 @@ pub struct Job {
     decided: Vec<ActionRecord>,
     /// Thaws put in force before the freeze ran.
     registered: Vec<Undo>,
+    guard: actions::Guard,
 }
 
 /// A ladder that ran.
@@ -266,6 +267,7 @@ impl Enforcer {
     /// `now_ns` (monotonic) when a rung is to be tried.
     pub fn prepare(&mut self, wanted: Wanted, facts: &Facts, now_ns: u64) -> Job {
         let key = wanted.verdict.workload.to_string();
+        let wanted_workload = wanted.verdict.workload.clone();
         let done = self.done.get(&key).map(Vec::as_slice).unwrap_or_default();
         let mut steps = ladder::plan(&wanted.actions, facts, done);
         let mut decided = Vec::new();
@@ -329,6 +331,13 @@ impl Enforcer {
             steps,
             decided,
             registered,
+            guard: actions::Guard {
+                session: match wanted_workload {
+                    crate::tables::workload::Workload::Session { sid } => Some(sid),
+                    _ => None,
+                },
+                tree: facts.pids.clone(),
+            },
         }
     }
 
@@ -439,7 +448,7 @@ pub fn run(job: Job) -> Ran {
                     ));
                     continue;
                 };
-                match actions::apply(root, action, &target) {
+                match actions::apply(root, action, &target, &job.guard) {
                     Ok((done, how)) => {
                         records.push(record(action, job.mode, what, Outcome::Done, done));
                         undo.extend(how);
