@@ -4,7 +4,7 @@
 //! --enforce and thawed when the agent exits; a kill rule leaves its
 //! cgroup empty; a dry run leaves it running and records what it would
 //! have done; the sixth action in a minute is not taken and enforcement
-//! says it is disarmed; a protected cgroup is never acted on; a benign
+//! says it is disarmed (log and metrics); a protected cgroup is never acted on; a benign
 //! look-alike on the same kind of connection gets no action; records
 //! validate against the schema in OCSF, with a disposition.
 
@@ -251,7 +251,18 @@ fn the_sixth_action_in_a_minute_is_not_taken_and_enforcement_says_it_is_disarmed
         .collect();
     let pool = Server::start("pool");
     let policy = policy(&dir, &cgroup, "[\"freeze\"]");
-    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
+    let metrics_port = assay_tests::free_port();
+    let metrics = format!("127.0.0.1:{metrics_port}");
+    let mut agent = Agent::start_with(
+        &cgroup,
+        &[
+            "--policy",
+            &policy,
+            "--enforce",
+            "--metrics-listen",
+            &metrics,
+        ],
+    );
     let mut miners = Vec::new();
     for (i, own) in cgroups.iter().enumerate() {
         let miner = miner(own, &pool);
@@ -280,6 +291,14 @@ fn the_sixth_action_in_a_minute_is_not_taken_and_enforcement_says_it_is_disarmed
             .wait_for_log("enforcement disarmed", Duration::from_secs(5))
             .is_some()
     );
+    let body = metrics_body(metrics_port);
+    for line in [
+        "assay_enforcement_actions_total{action=\"freeze\",mode=\"enforce\",result=\"done\"} 5",
+        "assay_enforcement_actions_total{action=\"freeze\",mode=\"enforce\",result=\"disarmed\"} 1",
+        "assay_enforcement_disarmed 1",
+    ] {
+        assert!(body.lines().any(|l| l == line), "no {line:?} in:\n{body}");
+    }
     agent.stop_with(libc::SIGTERM);
     assert!(agent.logs_text().contains("enforcement_disarmed=true"));
     for own in &cgroups {
@@ -374,4 +393,21 @@ fn a_benign_look_alike_gets_no_action() {
 /// `cgroup`'s path relative to the cgroup2 mount.
 fn cgroup_path(cgroup: &TestCgroup) -> String {
     format!("/{}", cgroup.path.file_name().unwrap().to_str().unwrap())
+}
+
+/// The agent's metrics page.
+fn metrics_body(port: u16) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply.split_once("\r\n\r\n").unwrap().1.to_owned()
 }

@@ -238,10 +238,15 @@ impl Enforcer {
         });
     }
 
-    /// The verdict resolved: what was done about it is to be undone.
-    pub fn resolved(&mut self, id: &str) {
-        if let Some(undo) = self.in_force.remove(id) {
+    /// The verdict resolved: what was done about it is to be undone, and
+    /// once undone it is no longer done (a later verdict about the same
+    /// workload starts the ladder again; a kill stays done).
+    pub fn resolved(&mut self, verdict: &Verdict) {
+        if let Some(undo) = self.in_force.remove(&verdict.id) {
             self.undo_due.extend(undo);
+            if let Some(done) = self.done.get_mut(&verdict.workload.to_string()) {
+                done.retain(|a| *a == EnforceAction::Kill);
+            }
         }
     }
 

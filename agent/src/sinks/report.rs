@@ -125,7 +125,7 @@ impl Reporter {
         // Enforcement follows what is reported, at the level reported: an
         // allowed or downgraded verdict is not acted on beyond its cap.
         match change {
-            Change::Resolved => self.enforcer.resolved(&verdict.id),
+            Change::Resolved => self.enforcer.resolved(verdict),
             _ if !suppressed => {
                 self.enforcer
                     .consider(&self.policy, verdict, level, context.process);
@@ -308,5 +308,31 @@ mod tests {
         // Reported at confirmed: a "raise" to the same level is no news.
         r.write(Change::Raised, &verdict, None, Context::default());
         assert_eq!(r.findings, 1);
+    }
+
+    #[test]
+    fn only_reported_verdicts_at_their_reported_level_are_enforced() {
+        let enforce = "[[enforce]]\nname = \"e\"\nclass = [\"pow-mining\"]\n\
+                       min_level = \"confirmed\"\nactions = [\"kill\"]\n";
+        let capped = format!(
+            "[[rule]]\naction = \"downgrade\"\nclass = [\"pow-mining\"]\n\
+             max_level = \"observed\"\n\n{enforce}"
+        );
+        let allowed =
+            format!("[[rule]]\naction = \"allow\"\nclass = [\"pow-mining\"]\n\n{enforce}");
+        for text in [capped, allowed] {
+            let mut r = reporter(Policy::parse(&text, "p.toml", &[]).unwrap());
+            let (change, verdict) = r.observe(stratum(8)).unwrap();
+            r.write(change, &verdict, None, Context::default());
+            assert!(r.enforcer.take_wanted().is_empty(), "{text}");
+        }
+        // Reported at confirmed: wanted once, however often it is written.
+        let mut r = reporter(Policy::parse(enforce, "p.toml", &[]).unwrap());
+        let (change, verdict) = r.observe(stratum(9)).unwrap();
+        r.write(change, &verdict, None, Context::default());
+        r.write(Change::Updated, &verdict, None, Context::default());
+        let wanted = r.enforcer.take_wanted();
+        assert_eq!(wanted.len(), 1);
+        assert_eq!(wanted[0].rule, "e");
     }
 }
