@@ -102,7 +102,7 @@ fn a_confirmed_miner_is_frozen_with_enforce_and_thawed_when_the_agent_exits() {
 }
 
 #[test]
-fn under_a_kill_rule_the_miners_cgroup_ends_empty() {
+fn under_a_kill_rule_set_in_the_config_file_the_miners_cgroup_ends_empty() {
     if !require_root() {
         return;
     }
@@ -111,7 +111,10 @@ fn under_a_kill_rule_the_miners_cgroup_ends_empty() {
     let own = cgroup.nested("miner.scope");
     let pool = Server::start("pool");
     let policy = policy(&dir, &cgroup, "[\"kill\"]");
-    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
+    // Enforcement turned on from the config file, as an operator would.
+    let config = dir.0.join("assay.toml");
+    std::fs::write(&config, format!("enforce = true\npolicy = \"{policy}\"\n")).unwrap();
+    let mut agent = Agent::start_with(&cgroup, &["--config", config.to_str().unwrap()]);
     let mut miner = miner(&own, &pool);
     let finding = agent
         .wait_for_finding(WAIT, enforced_for(miner.id()))
