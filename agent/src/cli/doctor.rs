@@ -83,10 +83,16 @@ fn enforcement_support() -> (Probe, Probe) {
                 .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
         })
         .unwrap_or_default();
-    // The root cgroup has neither file: look one level down if the agent
-    // runs there.
+    // The root cgroup has neither file: where the agent runs there, any
+    // cgroup one level down tells.
     let dir = if own.trim_matches('/').is_empty() {
-        root.join("init.scope")
+        let child = std::fs::read_dir(&root)
+            .ok()
+            .and_then(|entries| entries.flatten().map(|e| e.path()).find(|p| p.is_dir()));
+        match child {
+            Some(child) => child,
+            None => return by_kernel_version(),
+        }
     } else {
         crate::enforce::actions::dir(&root, &own)
     };
@@ -110,6 +116,28 @@ fn enforcement_support() -> (Probe, Probe) {
             "no cgroup.freeze (Linux < 5.2): a freeze rung is tried and fails, the next applies",
         ),
     )
+}
+
+/// With no cgroup to look in: what the running kernel's version offers.
+fn by_kernel_version() -> (Probe, Probe) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut numbers = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    let probe = |since: (u32, u32)| {
+        let what = format!(
+            "Linux {}.{} (no cgroup below the root to look in; by version)",
+            version.0, version.1
+        );
+        if version >= since {
+            Probe::Available(what)
+        } else {
+            Probe::Unavailable(what)
+        }
+    };
+    (probe((5, 14)), probe((5, 2)))
 }
 
 /// The catalogue in use: where from, and what it holds.
