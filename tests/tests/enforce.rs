@@ -4,7 +4,7 @@
 //! --enforce and thawed when the agent exits; a kill rule leaves its
 //! cgroup empty; a dry run leaves it running and records what it would
 //! have done; the sixth action in a minute is not taken and enforcement
-//! says it is disarmed (log and metrics); a protected cgroup is never acted on; a benign
+//! says it is disarmed (log and metrics); a GPU miner is never frozen; a protected cgroup is never acted on; a benign
 //! look-alike on the same kind of connection gets no action; records
 //! validate against the schema in OCSF, with a disposition.
 
@@ -413,4 +413,67 @@ fn metrics_body(port: u16) -> String {
     let mut reply = String::new();
     stream.read_to_string(&mut reply).unwrap();
     reply.split_once("\r\n\r\n").unwrap().1.to_owned()
+}
+
+#[test]
+fn a_process_with_a_cuda_context_is_never_frozen_the_next_rung_applies() {
+    if !require_root() {
+        return;
+    }
+    let libs = assay_tests::fake_cuda_dir();
+    let dir = TempDir::new("enforce-gpu");
+    let cgroup = TestCgroup::new("enforce-gpu");
+    let own = cgroup.nested("miner.scope");
+    let name = cgroup.path.file_name().unwrap().to_str().unwrap();
+    let policy = dir.0.join("policy.toml");
+    // A GPU miner is judged suspected or confirmed by its launches alone.
+    std::fs::write(
+        &policy,
+        format!(
+            "[[enforce]]\nname = \"no gpu mining\"\nclass = [\"pow-mining\"]\n\
+             min_level = \"suspected\"\nactions = [\"freeze\", \"kill\"]\ncgroup = \"/{name}/*\"\n"
+        ),
+    )
+    .unwrap();
+    let cuda = libs.join("libcuda.so.1");
+    let nvrtc = libs.join("libnvrtc.so.12");
+    let mut agent = Agent::start_with(
+        &cgroup,
+        &[
+            "--policy",
+            policy.to_str().unwrap(),
+            "--enforce",
+            "--cuda-library",
+            cuda.to_str().unwrap(),
+            "--cuda-library",
+            nvrtc.to_str().unwrap(),
+            "--launch-window-ms",
+            "1000",
+            "--launch-period-ms",
+            "2000",
+        ],
+    );
+    let mut miner = own.spawn(assay_tests::gpu_emulator("miner", 30.0));
+    let pid = miner.id();
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(30), enforced_for(pid))
+        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let actions = finding["enforcement"]["actions"].as_array().unwrap();
+    assert_eq!(
+        (&actions[0]["action"], &actions[0]["result"]),
+        (&"freeze".into(), &"skipped".into()),
+        "{finding}"
+    );
+    assert!(
+        actions[0]["reason"].as_str().unwrap().contains("CUDA"),
+        "{finding}"
+    );
+    assert_eq!(
+        (&actions[1]["action"], &actions[1]["result"]),
+        (&"kill".into(), &"done".into()),
+        "{finding}"
+    );
+    let _ = miner.wait();
+    assert_eq!(events(&own.path, "populated").as_deref(), Some("0"));
+    agent.stop_with(libc::SIGTERM);
 }
