@@ -29,6 +29,7 @@
 pub mod agent;
 pub mod cli;
 pub mod correlate;
+pub mod enforce;
 pub mod evidence;
 pub mod kernel;
 pub mod procfs;

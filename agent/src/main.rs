@@ -185,6 +185,20 @@ struct RunArgs {
     /// way).
     #[arg(long)]
     log_suppressed: bool,
+    /// Act on verdicts as the policy's `[[enforce]]` rules say (throttle,
+    /// freeze, kill). Without it, every action that would have been taken
+    /// is only recorded, with `mode: "dry-run"`.
+    #[arg(long)]
+    enforce: bool,
+    /// A cgroup v2 path glob never acted on, nor anything below it.
+    /// Repeatable; replaces the default list (the host's ssh and systemd
+    /// units, init.scope). The agent's own cgroup is always protected.
+    #[arg(long, value_name = "GLOB")]
+    protect: Vec<String>,
+    /// More enforcement actions than this within a minute stand
+    /// enforcement down until the agent restarts.
+    #[arg(long, default_value_t = assay::enforce::rails::DEFAULT_MAX_ACTIONS_PER_MINUTE, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    max_actions_per_minute: u32,
     /// Shape of each finding line: `ocsf` (an OCSF 1.3 Detection Finding,
     /// class_uid 2004, with assay's own finding in `unmapped.assay`;
     /// docs/finding.schema.json) or `native` (assay's own finding alone,
@@ -455,6 +469,16 @@ fn run(args: RunArgs, catalogue: &'static Catalogue) -> Result<ExitCode> {
         gpu_replay: args.gpu_replay.clone(),
         policy,
         log_suppressed: args.log_suppressed,
+        enforce: assay::enforce::Options {
+            mode: if args.enforce {
+                assay::enforce::Mode::Enforce
+            } else {
+                assay::enforce::Mode::DryRun
+            },
+            protect: args.protect.clone(),
+            max_actions_per_minute: args.max_actions_per_minute,
+            cgroup_root: None,
+        },
         state_dir: args.state_dir.clone(),
         format: args.format,
         output_file: args.output_file.clone(),

@@ -103,6 +103,8 @@ fn doctor_prints_the_plan_without_attaching() {
         "LSM programs",
         "cgroup v2",
         "perf hardware",
+        "cgroup.kill",
+        "cgroup freezer",
     ] {
         assert!(text.contains(row), "no {row} row:\n{text}");
     }

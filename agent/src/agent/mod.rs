@@ -17,6 +17,7 @@
 //! loop drives, with its event, tick and work handlers in [`network`],
 //! [`process`], [`gpu`] and [`work_loop`]; [`status`] is what it reports about itself.
 
+mod enforce;
 mod gpu;
 mod network;
 mod process;

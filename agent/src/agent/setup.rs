@@ -63,6 +63,8 @@ pub struct RunOptions {
     /// Write verdicts a policy `allow` rule suppressed as
     /// `verdict.suppressed` lines.
     pub log_suppressed: bool,
+    /// What `[[enforce]]` rules may do (the cgroup root is found here).
+    pub enforce: crate::enforce::Options,
 }
 
 /// The three ring buffers, each polled on its own branch of the loop.
@@ -125,6 +127,8 @@ pub(super) async fn build(options: &RunOptions) -> Result<Built> {
         options.log_suppressed,
         Outputs::new(options.format, line_writer(options)?),
     );
+    let mut reporter = reporter;
+    reporter.set_enforcer(enforcer(options)?);
     let (workers, work_done) = Workers::new(workers::MAX_IN_FLIGHT, workers::DEADLINE);
     let mut agent = Agent::new(
         reporter,
@@ -259,4 +263,30 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_owned())
         .unwrap_or_else(|_| "unknown".into())
+}
+
+/// The enforcer, told where cgroup v2 is and where the agent itself lives
+/// (never acted on).
+fn enforcer(options: &RunOptions) -> Result<crate::enforce::Enforcer> {
+    let mut enforce = options.enforce.clone();
+    enforce.cgroup_root = crate::kernel::cgroup::cgroup2_mount().ok();
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+        });
+    if enforce.mode == crate::enforce::Mode::Enforce && enforce.cgroup_root.is_none() {
+        tracing::warn!("--enforce: cgroup v2 is not mounted; only kills by signal can be taken");
+    }
+    let rules = options.policy.enforce_rules().len();
+    if rules > 0 {
+        tracing::info!(
+            rules,
+            mode = enforce.mode.name(),
+            own_cgroup = own.as_deref().unwrap_or("?"),
+            "enforcement rules loaded"
+        );
+    }
+    crate::enforce::Enforcer::new(enforce, own).map_err(anyhow::Error::msg)
 }

@@ -373,6 +373,7 @@ impl Agent {
     pub(super) fn tick(&mut self, ebpf: &mut aya::Ebpf) {
         self.ticks += 1;
         self.read_kernel_counters();
+        self.enforce_pending();
         self.retry_pending();
         if let Some(cpu_time) = self.cpu_time.as_mut() {
             cpu_time.poll();
@@ -463,6 +464,7 @@ impl Agent {
         };
         self.reporter
             .write(change, &verdict, Some(&evidence), context);
+        self.enforce_pending();
     }
 
     /// Evidence about a live process, seen now: `what` follows "pid N
@@ -534,6 +536,9 @@ impl Agent {
     /// closed, and the summary logged.
     pub(super) async fn stop(mut self, state_dir: Option<&Path>, grace: Duration) {
         self.read_kernel_counters();
+        // The agent's exit leaves nothing behind: frozen cgroups thawed,
+        // cpu.max restored.
+        self.reporter.enforcer.undo_all();
         if let Some(dir) = state_dir {
             persist::save(&self.reporter.correlator, dir);
         }

@@ -133,6 +133,30 @@ impl Agent {
                 WorkerStats::get(counter) as f64,
             );
         }
+        for ((action, mode, result), n) in &self.reporter.enforcer.counts {
+            push(
+                "assay_enforcement_actions_total",
+                "Rungs of [[enforce]] ladders, by action, mode (dry-run, enforce) and result (done, failed, skipped, would-do, disarmed).",
+                "counter",
+                vec![
+                    ("action", (*action).to_owned()),
+                    ("mode", (*mode).to_owned()),
+                    ("result", (*result).to_owned()),
+                ],
+                *n as f64,
+            );
+        }
+        push(
+            "assay_enforcement_disarmed",
+            "1 once the disarmer stood enforcement down (more than --max-actions-per-minute actions in a minute) until the agent restarts.",
+            "gauge",
+            vec![],
+            if self.reporter.enforcer.disarmed() {
+                1.0
+            } else {
+                0.0
+            },
+        );
         push(
             "assay_named_files_refused_total",
             "Files processes name (configs) not read: FIFOs, devices, symlinks, paths out of the process's root, too large.",
@@ -284,6 +308,7 @@ impl Agent {
             events = s.events,
             findings = self.reporter.findings,
             suppressed = self.reporter.suppressed,
+            enforcement_disarmed = self.reporter.enforcer.disarmed(),
             decode_errors = s.decode_errors,
             stratum_rejections = s.stratum_rejections,
             flow_samples_held = s.flow_samples_held,

@@ -37,6 +37,10 @@ pub(super) enum Done {
     /// Closed CUDA launch windows with the libraries each process maps,
     /// identified by content: to be judged.
     CudaWindows(Vec<crate::sensors::cuda::CudaWindow>),
+    /// An enforcement ladder ran.
+    Enforced(crate::enforce::Ran),
+    /// An enforcement action was undone (and logged).
+    Undone,
 }
 
 /// Permits the command-line reads leave free for the other jobs.
@@ -114,7 +118,8 @@ impl super::state::Agent {
                 }
             }
             Done::Listing(Some((taken_ns, listed))) => self.reconcile(taken_ns, &listed),
-            Done::Listing(None) => {}
+            Done::Listing(None) | Done::Undone => {}
+            Done::Enforced(ran) => self.on_enforced(ran),
             Done::CommandLine { tgid, argv } => {
                 if let Some(argv) = argv
                     && self.tables.processes.set_argv(tgid, argv)

@@ -50,6 +50,9 @@ pub fn report(loaded: &Loaded) -> String {
         "host pid namespace",
         &crate::kernel::pid_namespace::check(),
     );
+    let (kill, freezer) = enforcement_support();
+    row(&mut out, "cgroup.kill", &kill);
+    row(&mut out, "cgroup freezer", &freezer);
     let _ = writeln!(out, "\nsensors");
     for s in &loaded.sensors {
         row(&mut out, s.sensor, &s.state);
@@ -63,6 +66,78 @@ pub fn report(loaded: &Loaded) -> String {
     };
     let _ = writeln!(out, "\n{verdict}");
     out
+}
+
+/// What enforcement can use here: `cgroup.kill` (Linux 5.14; without it
+/// a kill signals each process) and the v2 freezer (Linux 5.2), looked for
+/// in the agent's own cgroup (the root cgroup has neither file).
+fn enforcement_support() -> (Probe, Probe) {
+    let Ok(root) = crate::kernel::cgroup::cgroup2_mount() else {
+        let none = || Probe::Unavailable("cgroup v2 is not mounted".into());
+        return (none(), none());
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_owned))
+        })
+        .unwrap_or_default();
+    // The root cgroup has neither file: where the agent runs there, any
+    // cgroup one level down tells.
+    let dir = if own.trim_matches('/').is_empty() {
+        let child = std::fs::read_dir(&root)
+            .ok()
+            .and_then(|entries| entries.flatten().map(|e| e.path()).find(|p| p.is_dir()));
+        match child {
+            Some(child) => child,
+            None => return by_kernel_version(),
+        }
+    } else {
+        crate::enforce::actions::dir(&root, &own)
+    };
+    let (kill, freeze) = crate::enforce::actions::kernel_allows(&dir);
+    let probe = |ok: bool, yes: &str, no: &str| {
+        if ok {
+            Probe::Available(yes.into())
+        } else {
+            Probe::Unavailable(no.into())
+        }
+    };
+    (
+        probe(
+            kill,
+            "enforcement kills a workload's cgroup at once",
+            "Linux < 5.14: a kill signals each process instead",
+        ),
+        probe(
+            freeze,
+            "enforcement can freeze a workload's cgroup",
+            "no cgroup.freeze (Linux < 5.2): a freeze rung is tried and fails, the next applies",
+        ),
+    )
+}
+
+/// With no cgroup to look in: what the running kernel's version offers.
+fn by_kernel_version() -> (Probe, Probe) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut numbers = release
+        .trim()
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|n| n.parse::<u32>().ok());
+    let version = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    let probe = |since: (u32, u32)| {
+        let what = format!(
+            "Linux {}.{} (no cgroup below the root to look in; by version)",
+            version.0, version.1
+        );
+        if version >= since {
+            Probe::Available(what)
+        } else {
+            Probe::Unavailable(what)
+        }
+    };
+    (probe((5, 14)), probe((5, 2)))
 }
 
 /// The catalogue in use: where from, and what it holds.
@@ -134,9 +209,10 @@ pub fn report_configured(configured: &Configured<'_>, out: &mut String) -> bool 
         let (probe, warnings) = match crate::correlate::policy::Policy::load(path) {
             Ok(policy) => (
                 Probe::Available(format!(
-                    "{}: {} rules",
+                    "{}: {} rules, {} enforce rules",
                     path.display(),
-                    policy.rules().len()
+                    policy.rules().len(),
+                    policy.enforce_rules().len()
                 )),
                 crate::correlate::policy::warnings(&policy),
             ),

@@ -60,6 +60,7 @@
 //! a bad glob, or a rule with no matcher, is refused at start with its line
 //! and the reason.
 
+mod enforce;
 mod lint;
 
 use std::path::{Path, PathBuf};
@@ -68,6 +69,7 @@ use globset::{GlobBuilder, GlobMatcher};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use enforce::{EnforceAction, EnforceRule};
 pub use lint::warnings;
 
 use crate::{
@@ -161,6 +163,8 @@ enum LevelName {
 struct PolicyFile {
     #[serde(default)]
     rule: Vec<RuleSpec>,
+    #[serde(default)]
+    enforce: Vec<enforce::EnforceSpec>,
 }
 
 /// A glob as written and as compiled.
@@ -222,6 +226,7 @@ pub enum Decision {
 #[derive(Debug, Clone)]
 pub struct Policy {
     rules: Vec<Rule>,
+    enforce: Vec<EnforceRule>,
     /// Where `exe` paths are looked up: `/` as parsed, [`host_root`] as
     /// loaded, a directory in tests.
     host_root: PathBuf,
@@ -231,6 +236,7 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             rules: Vec::new(),
+            enforce: Vec::new(),
             host_root: PathBuf::from("/"),
         }
     }
@@ -259,7 +265,12 @@ impl Policy {
             source,
         })?;
         let mut policy = Self::parse(&text, &path.display().to_string(), &users_from_passwd())?;
-        if policy.rules.iter().any(|r| r.exe.is_some()) {
+        if policy
+            .rules
+            .iter()
+            .chain(policy.enforce.iter().map(|e| &e.matchers))
+            .any(|r| r.exe.is_some())
+        {
             policy.host_root = host_root();
         }
         Ok(policy)
@@ -291,97 +302,55 @@ impl Policy {
                 .name
                 .clone()
                 .unwrap_or_else(|| format!("rule {}", i + 1));
-            let has_matcher = !spec.class.is_empty()
-                || spec.container.is_some()
-                || spec.pod.is_some()
-                || spec.service.is_some()
-                || spec.cgroup.is_some()
-                || spec.exe.is_some()
-                || spec.user.is_some();
-            if !has_matcher {
-                return Err(invalid(
-                    line,
-                    format!(
-                        "{name} matches everything: give at least one of class, container, pod, \
-                         service, cgroup, exe, user"
-                    ),
-                ));
-            }
-            let max_level = spec.max_level.map(|l| match l {
-                LevelName::Observed => Level::Observed,
-                LevelName::Suspected => Level::Suspected,
-                LevelName::Confirmed => Level::Confirmed,
-            });
-            match (spec.action, max_level) {
-                (Action::Downgrade, None) => {
-                    return Err(invalid(
-                        line,
-                        format!(
-                            "{name}: action \"downgrade\" needs max_level (observed, suspected)"
-                        ),
-                    ));
-                }
-                (Action::Allow | Action::Ignore, Some(_)) => {
-                    return Err(invalid(
-                        line,
-                        format!("{name}: max_level only goes with action \"downgrade\""),
-                    ));
-                }
-                _ => {}
-            }
-            let uid = match &spec.user {
-                None => None,
-                Some(UserMatcher::Uid(uid)) => Some(*uid),
-                Some(UserMatcher::Name(user)) => Some(
-                    users
-                        .iter()
-                        .find(|(n, _)| n == user)
-                        .map(|(_, uid)| *uid)
-                        .ok_or_else(|| {
-                            invalid(
-                                line,
-                                format!("{name}: unknown user \"{user}\" (not in /etc/passwd)"),
-                            )
-                        })?,
-                ),
-            };
-            let glob = |field: &str, spanned: Option<Spanned<String>>| {
-                spanned
-                    .map(|s| {
-                        Pattern::new(s.get_ref()).map_err(|err| {
-                            invalid(
-                                line_of(s.span().start),
-                                format!(
-                                    "{name}: {field} = \"{}\" is not a glob: {}",
-                                    s.get_ref(),
-                                    err.kind()
-                                ),
-                            )
-                        })
-                    })
-                    .transpose()
-            };
-            rules.push(Rule {
-                service: glob("service", spec.service)?,
-                cgroup: glob("cgroup", spec.cgroup)?,
-                exe: glob("exe", spec.exe)?,
+            rules.push(build_rule(spec, name, line, users, &line_of, &invalid)?);
+        }
+        let enforce_lines: Vec<usize> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.trim_start().starts_with("[[enforce]]"))
+            .map(|(i, _)| i + 1)
+            .collect();
+        let mut enforce = Vec::new();
+        for (i, spec) in file.enforce.into_iter().enumerate() {
+            let line = enforce_lines.get(i).copied().unwrap_or(1);
+            let (name, min_level, actions, matchers) = spec.split(line, &invalid)?;
+            let rule = build_rule(matchers, name.clone(), line, users, &line_of, &invalid)?;
+            enforce.push(EnforceRule {
                 name,
-                action: spec.action,
-                classes: spec.class.iter().map(|c| c.class()).collect(),
-                container: spec.container,
-                pod: spec.pod,
-                uid,
-                max_level,
+                min_level,
+                actions,
+                matchers: rule,
             });
         }
         Ok(Self {
             rules,
+            enforce,
             ..Self::default()
         })
     }
 
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    pub fn enforce_rules(&self) -> &[EnforceRule] {
+        &self.enforce
+    }
+
+    /// The first `[[enforce]]` rule that matches a verdict of `class` at
+    /// reported `level` about `workload`, its evidence from `process`.
+    pub fn enforcement(
+        &self,
+        class: Class,
+        level: Level,
+        workload: &Workload,
+        process: Option<&ProcessInfo>,
+    ) -> Option<&EnforceRule> {
+        self.enforce.iter().find(|e| {
+            level >= e.min_level
+                && e.matchers
+                    .matches(class, workload, process, &self.host_root)
+        })
     }
 
     /// The first matching rule's decision for a verdict of `class` about
@@ -422,6 +391,98 @@ impl Policy {
             }
         }
     }
+}
+
+/// One checked rule from its spec (`name` already given a default, `line`
+/// where its table starts).
+fn build_rule(
+    spec: RuleSpec,
+    name: String,
+    line: usize,
+    users: &[(String, u32)],
+    line_of: &dyn Fn(usize) -> usize,
+    invalid: &dyn Fn(usize, String) -> PolicyError,
+) -> Result<Rule, PolicyError> {
+    let has_matcher = !spec.class.is_empty()
+        || spec.container.is_some()
+        || spec.pod.is_some()
+        || spec.service.is_some()
+        || spec.cgroup.is_some()
+        || spec.exe.is_some()
+        || spec.user.is_some();
+    if !has_matcher {
+        return Err(invalid(
+            line,
+            format!(
+                "{name} matches everything: give at least one of class, container, pod, \
+                 service, cgroup, exe, user"
+            ),
+        ));
+    }
+    let max_level = spec.max_level.map(|l| match l {
+        LevelName::Observed => Level::Observed,
+        LevelName::Suspected => Level::Suspected,
+        LevelName::Confirmed => Level::Confirmed,
+    });
+    match (spec.action, max_level) {
+        (Action::Downgrade, None) => {
+            return Err(invalid(
+                line,
+                format!("{name}: action \"downgrade\" needs max_level (observed, suspected)"),
+            ));
+        }
+        (Action::Allow | Action::Ignore, Some(_)) => {
+            return Err(invalid(
+                line,
+                format!("{name}: max_level only goes with action \"downgrade\""),
+            ));
+        }
+        _ => {}
+    }
+    let uid = match &spec.user {
+        None => None,
+        Some(UserMatcher::Uid(uid)) => Some(*uid),
+        Some(UserMatcher::Name(user)) => Some(
+            users
+                .iter()
+                .find(|(n, _)| n == user)
+                .map(|(_, uid)| *uid)
+                .ok_or_else(|| {
+                    invalid(
+                        line,
+                        format!("{name}: unknown user \"{user}\" (not in /etc/passwd)"),
+                    )
+                })?,
+        ),
+    };
+    let glob = |field: &str, spanned: Option<Spanned<String>>| {
+        spanned
+            .map(|s| {
+                Pattern::new(s.get_ref()).map_err(|err| {
+                    invalid(
+                        line_of(s.span().start),
+                        format!(
+                            "{name}: {field} = \"{}\" is not a glob: {}",
+                            s.get_ref(),
+                            err.kind()
+                        ),
+                    )
+                })
+            })
+            .transpose()
+    };
+    Ok(Rule {
+        service: glob("service", spec.service)?,
+        cgroup: glob("cgroup", spec.cgroup)?,
+        exe: glob("exe", spec.exe)?,
+        name,
+        action: spec.action,
+        classes: spec.class.iter().map(|c| c.class()).collect(),
+        container: spec.container,
+        pod: spec.pod,
+        uid,
+        max_level,
+    })
 }
 
 impl Rule {

@@ -28,8 +28,9 @@ use crate::{
 pub struct Finding<'a> {
     pub id: &'a str,
     /// "verdict.opened", "verdict.raised", "verdict.updated",
-    /// "verdict.resolved", or "verdict.suppressed" (a policy rule allowed
-    /// it; written only with --log-suppressed).
+    /// "verdict.resolved", "verdict.suppressed" (a policy rule allowed
+    /// it; written only with --log-suppressed), or "verdict.enforced"
+    /// (what an `[[enforce]]` rule did or, in a dry run, would have done).
     pub event: String,
     #[serde(with = "crate::time::rfc3339")]
     pub time: SystemTime,
@@ -59,8 +60,18 @@ pub struct Finding<'a> {
     /// The policy rule that downgraded or suppressed this verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_rule: Option<String>,
+    /// What an `[[enforce]]` rule did (`verdict.enforced` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<Enforcement<'a>>,
     pub explanation: String,
     pub evidence: &'a [Evidence],
+}
+
+/// The rule that acted and each rung of its ladder, in order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Enforcement<'a> {
+    pub rule: &'a str,
+    pub actions: &'a [crate::enforce::ActionRecord],
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -131,6 +142,7 @@ impl<'a> Finding<'a> {
             ancestors: Vec::new(),
             cpu: None,
             policy_rule: None,
+            enforcement: None,
             active: verdict.active(),
             explanation: verdict.explanation(),
             evidence: &verdict.evidence,

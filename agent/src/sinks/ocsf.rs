@@ -10,7 +10,11 @@
 //! - `verdict.opened` → activity 1 Create, status 1 New;
 //!   `verdict.raised`/`verdict.updated` → 2 Update, status 2 In Progress;
 //!   `verdict.resolved` → 3 Close, status 4 Resolved;
-//!   `verdict.suppressed` → 1 Create, status 3 Suppressed.
+//!   `verdict.suppressed` → 1 Create, status 3 Suppressed;
+//!   `verdict.enforced` → 2 Update, status 2 In Progress, with
+//!   `remediation.desc` saying each rung and a disposition: 2 Blocked
+//!   (killed), 3 Quarantined (frozen), 14 Delayed (throttled), 17 Logged
+//!   (a dry run), 16 No Action (nothing held).
 //! - level → severity and confidence: confirmed → High (4) / High (3),
 //!   suspected → Medium (3) / Medium (2), observed → Low (2) / Low (1).
 //! - pow-mining → ATT&CK T1496 Resource Hijacking (tactic TA0040 Impact).
@@ -25,7 +29,9 @@ pub fn detection_finding(native: &Value) -> Value {
     let event = native["event"].as_str().unwrap_or_default();
     let (activity_id, activity_name, status_id, status) = match event {
         "verdict.opened" => (1, "Create", 1, "New"),
-        "verdict.raised" | "verdict.updated" => (2, "Update", 2, "In Progress"),
+        "verdict.raised" | "verdict.updated" | "verdict.enforced" => {
+            (2, "Update", 2, "In Progress")
+        }
         "verdict.resolved" => (3, "Close", 4, "Resolved"),
         "verdict.suppressed" => (1, "Create", 3, "Suppressed"),
         _ => (99, "Other", 99, "Other"),
@@ -98,7 +104,7 @@ pub fn detection_finding(native: &Value) -> Value {
     if !data.is_empty() {
         evidence.insert("data".into(), Value::Object(data));
     }
-    json!({
+    let mut out = json!({
         "activity_id": activity_id,
         "activity_name": activity_name,
         "category_uid": 2,
@@ -130,7 +136,50 @@ pub fn detection_finding(native: &Value) -> Value {
         "finding_info": Value::Object(finding_info),
         "evidences": [Value::Object(evidence)],
         "unmapped": {"assay": native.clone()},
-    })
+    });
+    if let (Some(enforcement), Some(out)) = (native.get("enforcement"), out.as_object_mut()) {
+        let (id, name, desc) = remediation(enforcement);
+        out.insert("disposition_id".into(), json!(id));
+        out.insert("disposition".into(), json!(name));
+        out.insert("remediation".into(), json!({ "desc": desc }));
+    }
+    out
+}
+
+/// The disposition of a ladder's records and a sentence per rung.
+fn remediation(enforcement: &Value) -> (u32, &'static str, String) {
+    let actions = enforcement["actions"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let str_of = |a: &Value, k: &str| a[k].as_str().unwrap_or_default().to_owned();
+    let desc = actions
+        .iter()
+        .map(|a| {
+            format!(
+                "{} {} ({}): {} {}",
+                str_of(a, "action"),
+                str_of(a, "result"),
+                str_of(a, "mode"),
+                str_of(a, "target"),
+                str_of(a, "reason")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let held = actions.iter().find_map(|a| match a["result"].as_str() {
+        Some("done") => Some(a["action"].as_str().unwrap_or_default()),
+        _ => None,
+    });
+    let dry = actions.iter().any(|a| a["result"] == "would-do");
+    let (id, name) = match held {
+        Some("kill") => (2, "Blocked"),
+        Some("freeze") => (3, "Quarantined"),
+        Some("throttle") => (14, "Delayed"),
+        _ if dry => (17, "Logged"),
+        _ => (16, "No Action"),
+    };
+    let rule = enforcement["rule"].as_str().unwrap_or_default();
+    (id, name, format!("rule \"{rule}\": {desc}"))
 }
 
 fn rfc3339_ms(value: &Value) -> Option<u64> {
@@ -231,5 +280,36 @@ mod tests {
             (json!(3), json!(4))
         );
         assert!(ocsf["finding_info"].get("attacks").is_none());
+    }
+
+    #[test]
+    fn an_enforcement_record_says_what_held_as_a_disposition() {
+        let mut native = json!({
+            "id": "h-2", "event": "verdict.enforced", "time": "2026-11-25T07:00:00.000Z",
+            "host": "h", "class": "pow-mining", "level": "confirmed", "score": 1.0,
+            "workload": {"kind": "session", "sid": 7}, "explanation": "e", "evidence": [],
+            "enforcement": {"rule": "r", "actions": [
+                {"action": "freeze", "mode": "enforce", "target": "", "result": "skipped",
+                 "reason": "GPU", "at": "2026-11-25T07:00:00.000Z"},
+                {"action": "kill", "mode": "enforce", "target": "cgroup /m", "result": "done",
+                 "reason": "empty", "at": "2026-11-25T07:00:00.000Z"}]}
+        });
+        let f = detection_finding(&native);
+        assert_eq!(
+            (f["activity_id"].clone(), f["disposition_id"].clone()),
+            (json!(2), json!(2))
+        );
+        assert_eq!(f["disposition"], "Blocked");
+        let desc = f["remediation"]["desc"].as_str().unwrap();
+        assert!(desc.starts_with("rule \"r\": freeze skipped"), "{desc}");
+        assert!(desc.contains("kill done (enforce): cgroup /m"), "{desc}");
+        native["enforcement"]["actions"][1]["result"] = json!("would-do");
+        assert_eq!(detection_finding(&native)["disposition"], "Logged");
+        native["enforcement"]["actions"][1]["result"] = json!("disarmed");
+        assert_eq!(detection_finding(&native)["disposition"], "No Action");
+        // Other events carry none.
+        native["event"] = json!("verdict.opened");
+        native.as_object_mut().unwrap().remove("enforcement");
+        assert!(detection_finding(&native).get("disposition").is_none());
     }
 }

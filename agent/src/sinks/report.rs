@@ -17,8 +17,9 @@ use crate::{
         Change, Correlator, Level, Verdict,
         policy::{Decision, Policy},
     },
+    enforce::{Enforcer, Options as EnforceOptions, Ran},
     evidence::Evidence,
-    sinks::{Ancestor, CpuUse, Finding, Outputs, fleet::Fleet},
+    sinks::{Ancestor, CpuUse, Enforcement, Finding, Outputs, fleet::Fleet},
     tables::{processes::ProcessInfo, workload::Workload},
 };
 
@@ -44,6 +45,8 @@ pub struct Reporter {
     pub findings: u64,
     /// Verdict events a policy rule kept from being reported.
     pub suppressed: u64,
+    /// What `[[enforce]]` rules do about reported verdicts.
+    pub enforcer: Enforcer,
 }
 
 impl Reporter {
@@ -58,7 +61,13 @@ impl Reporter {
             fleet: None,
             findings: 0,
             suppressed: 0,
+            enforcer: Enforcer::new(EnforceOptions::default(), None)
+                .expect("the default protect globs compile"),
         }
+    }
+
+    pub fn set_enforcer(&mut self, enforcer: Enforcer) {
+        self.enforcer = enforcer;
     }
 
     pub fn host(&self) -> &str {
@@ -113,6 +122,16 @@ impl Reporter {
             }
         };
         let suppressed = matches!(decision, Decision::Suppress { .. });
+        // Enforcement follows what is reported, at the level reported: an
+        // allowed or downgraded verdict is not acted on beyond its cap.
+        match change {
+            Change::Resolved => self.enforcer.resolved(verdict),
+            _ if !suppressed => {
+                self.enforcer
+                    .consider(&self.policy, verdict, level, context.process);
+            }
+            _ => {}
+        }
         if !suppressed {
             let previous = match change {
                 Change::Resolved => self.reported_levels.remove(&verdict.id),
@@ -145,6 +164,36 @@ impl Reporter {
                 }
             }
             Err(err) => warn!("cannot write finding {}: {err}", verdict.id),
+        }
+    }
+
+    /// Writes what a ladder did, as a `verdict.enforced` finding naming its
+    /// rule, and counts it.
+    pub fn write_enforced(&mut self, ran: &Ran, process: Option<&ProcessInfo>) {
+        self.enforcer.finish(ran);
+        let mut finding = Finding::new(
+            Change::Updated,
+            &ran.verdict,
+            &self.host,
+            None,
+            process,
+            None,
+        );
+        finding.event = "verdict.enforced".into();
+        finding.enforcement = Some(Enforcement {
+            rule: &ran.rule,
+            actions: &ran.records,
+        });
+        match self.outputs.write(&finding) {
+            Ok(line) => {
+                self.findings += 1;
+                if let Some(fleet) = &self.fleet {
+                    let at = ran.records.first().map(|r| r.at).unwrap_or(finding.time);
+                    let at = humantime::format_rfc3339_millis(at);
+                    fleet.push(format!("{}:verdict.enforced:{at}", ran.verdict.id), line);
+                }
+            }
+            Err(err) => warn!("cannot write enforcement of {}: {err}", ran.verdict.id),
         }
     }
 
@@ -259,5 +308,31 @@ mod tests {
         // Reported at confirmed: a "raise" to the same level is no news.
         r.write(Change::Raised, &verdict, None, Context::default());
         assert_eq!(r.findings, 1);
+    }
+
+    #[test]
+    fn only_reported_verdicts_at_their_reported_level_are_enforced() {
+        let enforce = "[[enforce]]\nname = \"e\"\nclass = [\"pow-mining\"]\n\
+                       min_level = \"confirmed\"\nactions = [\"kill\"]\n";
+        let capped = format!(
+            "[[rule]]\naction = \"downgrade\"\nclass = [\"pow-mining\"]\n\
+             max_level = \"observed\"\n\n{enforce}"
+        );
+        let allowed =
+            format!("[[rule]]\naction = \"allow\"\nclass = [\"pow-mining\"]\n\n{enforce}");
+        for text in [capped, allowed] {
+            let mut r = reporter(Policy::parse(&text, "p.toml", &[]).unwrap());
+            let (change, verdict) = r.observe(stratum(8)).unwrap();
+            r.write(change, &verdict, None, Context::default());
+            assert!(r.enforcer.take_wanted().is_empty(), "{text}");
+        }
+        // Reported at confirmed: wanted once, however often it is written.
+        let mut r = reporter(Policy::parse(enforce, "p.toml", &[]).unwrap());
+        let (change, verdict) = r.observe(stratum(9)).unwrap();
+        r.write(change, &verdict, None, Context::default());
+        r.write(Change::Updated, &verdict, None, Context::default());
+        let wanted = r.enforcer.take_wanted();
+        assert_eq!(wanted.len(), 1);
+        assert_eq!(wanted[0].rule, "e");
     }
 }

@@ -1,0 +1,201 @@
+//! The ladder: which rungs of a rule's `actions` can be tried on this
+//! workload, in order, and why the others are skipped. Pure: the facts
+//! (its own cgroup or why it has none, its processes, a GPU context) are
+//! gathered by the caller, the trying is [`super::actions`]'.
+//!
+//! A rung that cannot apply is skipped with its reason and the next one
+//! is tried: a workload with no cgroup of its own cannot be frozen or
+//! throttled but can still have its process tree killed; a process that
+//! holds a CUDA context is never frozen (a stopped context can wedge the
+//! driver for every other tenant of the GPU), so a freeze rung gives way
+//! to the next.
+
+use crate::correlate::policy::EnforceAction;
+
+/// What the caller knows about the workload a verdict is about.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// Its own cgroup (relative to the cgroup2 mount), or why none.
+    pub cgroup: Result<String, String>,
+    /// The offending processes (the evidence's and their descendants),
+    /// the ones the rails allow signalling.
+    pub pids: Vec<u32>,
+    /// Why freezing is unsafe (a process with a CUDA context), if it is.
+    pub gpu: Option<String>,
+}
+
+/// Where one rung acts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Cgroup(String),
+    /// The process tree, by pidfd signals (no cgroup of its own).
+    Processes(Vec<u32>),
+}
+
+impl Target {
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Cgroup(path) => format!("cgroup {path}"),
+            Self::Processes(pids) => format!(
+                "pids {}",
+                pids.iter()
+                    .map(u32::to_string)
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+        }
+    }
+}
+
+/// One rung, planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Skip {
+        action: EnforceAction,
+        reason: String,
+    },
+    Try {
+        action: EnforceAction,
+        target: Target,
+    },
+}
+
+/// The rungs of `actions`, in order, each to try or skipped with why.
+/// `done`: actions already taken on this workload (never taken twice).
+pub fn plan(actions: &[EnforceAction], facts: &Facts, done: &[EnforceAction]) -> Vec<Step> {
+    actions
+        .iter()
+        .map(|&action| {
+            let skip = |reason: String| Step::Skip { action, reason };
+            if done.contains(&action) {
+                return skip(format!("{} was already done", action.name()));
+            }
+            let cgroup = facts.cgroup.as_ref();
+            match action {
+                EnforceAction::DenyEgress => skip(
+                    "deny-egress is not available in this agent version: the next rung applies"
+                        .into(),
+                ),
+                EnforceAction::Freeze if facts.gpu.is_some() => {
+                    skip(facts.gpu.clone().unwrap_or_default())
+                }
+                EnforceAction::Throttle | EnforceAction::Freeze => match cgroup {
+                    Ok(path) => Step::Try {
+                        action,
+                        target: Target::Cgroup(path.clone()),
+                    },
+                    Err(why) => skip(format!("no cgroup of its own: {why}")),
+                },
+                EnforceAction::Kill => match (cgroup, facts.pids.is_empty()) {
+                    (Ok(path), _) => Step::Try {
+                        action,
+                        target: Target::Cgroup(path.clone()),
+                    },
+                    (Err(_), false) => Step::Try {
+                        action,
+                        target: Target::Processes(facts.pids.clone()),
+                    },
+                    (Err(why), true) => skip(format!(
+                        "no cgroup of its own ({why}) and no process the rails allow signalling"
+                    )),
+                },
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use EnforceAction::{DenyEgress, Freeze, Kill, Throttle};
+
+    fn own() -> Facts {
+        Facts {
+            cgroup: Ok("/t/miner.scope".into()),
+            pids: vec![10, 11],
+            gpu: None,
+        }
+    }
+
+    fn tried(steps: &[Step]) -> Vec<(EnforceAction, Target)> {
+        steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Try { action, target } => Some((*action, target.clone())),
+                Step::Skip { .. } => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_rung_is_planned_in_order_on_the_workloads_own_cgroup() {
+        let steps = plan(&[Throttle, Freeze, Kill], &own(), &[]);
+        let cgroup = Target::Cgroup("/t/miner.scope".into());
+        assert_eq!(
+            tried(&steps),
+            vec![
+                (Throttle, cgroup.clone()),
+                (Freeze, cgroup.clone()),
+                (Kill, cgroup)
+            ]
+        );
+    }
+
+    #[test]
+    fn a_process_with_a_cuda_context_is_never_frozen() {
+        let facts = Facts {
+            gpu: Some("pid 10 holds a CUDA context".into()),
+            ..own()
+        };
+        let steps = plan(&[Freeze, Kill], &facts, &[]);
+        assert!(
+            matches!(&steps[0], Step::Skip { action: Freeze, reason } if reason.contains("CUDA")),
+            "{steps:?}"
+        );
+        assert_eq!(
+            tried(&steps),
+            vec![(Kill, Target::Cgroup("/t/miner.scope".into()))]
+        );
+    }
+
+    #[test]
+    fn without_a_cgroup_of_its_own_only_kill_applies_to_the_process_tree() {
+        let facts = Facts {
+            cgroup: Err("/user.slice is a slice".into()),
+            pids: vec![10, 11],
+            gpu: None,
+        };
+        let steps = plan(&[Throttle, Freeze, Kill], &facts, &[]);
+        assert_eq!(tried(&steps), vec![(Kill, Target::Processes(vec![10, 11]))]);
+        assert!(
+            steps[..2]
+                .iter()
+                .all(|s| matches!(s, Step::Skip { reason, .. } if reason.contains("slice")))
+        );
+        let nothing = Facts {
+            pids: Vec::new(),
+            ..facts
+        };
+        assert!(tried(&plan(&[Kill], &nothing, &[])).is_empty());
+    }
+
+    #[test]
+    fn an_action_already_done_is_not_planned_again() {
+        let steps = plan(&[Freeze, Kill], &own(), &[Freeze]);
+        assert!(matches!(&steps[0], Step::Skip { action: Freeze, .. }));
+        assert_eq!(tried(&steps).len(), 1);
+    }
+
+    #[test]
+    fn deny_egress_gives_way_to_the_next_rung() {
+        let steps = plan(&[DenyEgress, Kill], &own(), &[]);
+        assert!(matches!(
+            &steps[0],
+            Step::Skip {
+                action: DenyEgress,
+                ..
+            }
+        ));
+        assert_eq!(tried(&steps)[0].0, Kill);
+    }
+}
