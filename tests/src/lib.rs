@@ -651,6 +651,25 @@ pub fn stream_subjects(port: u16) -> Vec<String> {
     })
 }
 
+/// A self-signed P-256 certificate for `cn` and its key, written into
+/// `dir` by openssl: (certificate, key).
+pub fn self_signed_cert(dir: &Path, cn: &str) -> (PathBuf, PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
+        .args(["-subj", &format!("/CN={cn}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(status.success(), "openssl req failed");
+    (cert, key)
+}
+
 /// The python `cargo xtask test` prepares (py-libp2p, jsonschema, PyYAML).
 pub fn test_python() -> PathBuf {
     std::env::var_os("ASSAY_TEST_PYTHON")

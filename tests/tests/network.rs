@@ -346,19 +346,7 @@ fn tls_pools_are_found_by_name_or_by_their_job_beat_and_https_or_chat_are_not() 
         return;
     }
     let dir = TempDir::new("tls");
-    let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
-    let status = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
-        .args(["-subj", "/CN=pool"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("run openssl");
-    assert!(status.success(), "openssl req failed");
+    let (cert, key) = assay_tests::self_signed_cert(&dir.0, "pool");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls_pool.py");
     let mut server = Command::new("/usr/bin/python3")
         .arg(&fixture)

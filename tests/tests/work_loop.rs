@@ -74,19 +74,7 @@ struct WorkServer {
 impl WorkServer {
     fn start(target_s: f64) -> Self {
         let dir = TempDir::new("work-loop");
-        let (cert, key) = (dir.0.join("cert.pem"), dir.0.join("key.pem"));
-        let status = Command::new("openssl")
-            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-            .args(["ec_paramgen_curve:P-256", "-nodes", "-days", "1"])
-            .args(["-subj", "/CN=work"])
-            .arg("-keyout")
-            .arg(&key)
-            .arg("-out")
-            .arg(&cert)
-            .stderr(Stdio::null())
-            .status()
-            .expect("run openssl");
-        assert!(status.success(), "openssl req failed");
+        let (cert, key) = assay_tests::self_signed_cert(&dir.0, "work");
         let mut child = Command::new("/usr/bin/python3")
             .arg(fixture())
             .arg("server")
