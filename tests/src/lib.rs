@@ -651,6 +651,23 @@ pub fn stream_subjects(port: u16) -> Vec<String> {
     })
 }
 
+/// A predicate on findings: about the process `pid`.
+pub fn is_for(pid: u32) -> impl Fn(&serde_json::Value) -> bool {
+    move |f| finding_pid(f) == Some(u64::from(pid))
+}
+
+/// The kinds of a finding's evidence, in order.
+pub fn evidence_kinds(finding: &serde_json::Value) -> Vec<String> {
+    finding["evidence"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A self-signed P-256 certificate for `cn` and its key, written into
 /// `dir` by openssl: (certificate, key).
 pub fn self_signed_cert(dir: &Path, cn: &str) -> (PathBuf, PathBuf) {

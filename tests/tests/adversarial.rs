@@ -10,14 +10,9 @@
 
 use std::time::Duration;
 
-use assay_tests::{Agent, Server, TestCgroup, emulator, finding_pid, require_root};
-use serde_json::Value;
+use assay_tests::{Agent, Server, TestCgroup, emulator, is_for, require_root};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn is_for(pid: u32) -> impl Fn(&Value) -> bool {
-    move |f| finding_pid(f) == Some(u64::from(pid))
-}
 
 #[test]
 fn a_hidden_login_is_still_confirmed_within_a_second() {

@@ -10,14 +10,10 @@
 
 use std::time::Duration;
 
-use assay_tests::{Agent, Server, TestCgroup, emulator, finding_pid, require_root};
+use assay_tests::{Agent, Server, TestCgroup, emulator, is_for, require_root};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn is_for(pid: u32) -> impl Fn(&Value) -> bool {
-    move |f| finding_pid(f) == Some(u64::from(pid))
-}
 
 #[test]
 fn json_lines_clients_of_a_hostile_server_are_not_miners() {

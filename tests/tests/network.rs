@@ -20,26 +20,11 @@ use std::{
 };
 
 use assay_tests::{
-    Agent, Server, TempDir, TestCgroup, emulator, finding_pid, free_port, require_root,
+    Agent, Server, TempDir, TestCgroup, emulator, evidence_kinds, finding_pid, free_port, is_for,
+    require_root,
 };
-use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-fn is_for(pid: u32) -> impl Fn(&Value) -> bool {
-    move |f| finding_pid(f) == Some(u64::from(pid))
-}
-
-fn evidence_kinds(finding: &Value) -> Vec<String> {
-    finding["evidence"]
-        .as_array()
-        .map(|all| {
-            all.iter()
-                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn wait_success(mut child: Child, what: &str) {
     let status = child.wait().unwrap();

@@ -5,8 +5,9 @@
 
 use std::{process::Stdio, time::Duration};
 
-use assay_tests::{Agent, Server, TestCgroup, emulator, finding_pid, release, require_root};
-use serde_json::Value;
+use assay_tests::{
+    Agent, Server, TestCgroup, emulator, finding_pid, is_for, release, require_root,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -14,10 +15,6 @@ fn stratum_client(variant: &str, pool: &Server) -> std::process::Command {
     let mut cmd = emulator();
     cmd.args(["stratum", "--variant", variant, "--connect", &pool.addr]);
     cmd
-}
-
-fn is_for(pid: u32) -> impl Fn(&Value) -> bool {
-    move |f| finding_pid(f) == Some(u64::from(pid))
 }
 
 #[test]

@@ -22,7 +22,9 @@ use std::{
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 
-use assay_tests::{Agent, TempDir, TestCgroup, finding_pid, free_port, require_root};
+use assay_tests::{
+    Agent, TempDir, TestCgroup, evidence_kinds, finding_pid, free_port, is_for, require_root,
+};
 use serde_json::Value;
 
 /// The bar: a renamed TLS miner found within two minutes.
@@ -47,21 +49,6 @@ fn seed() -> u64 {
         .subsec_nanos() as u64;
     eprintln!("seed {seed}");
     seed
-}
-
-fn is_for(pid: u32) -> impl Fn(&Value) -> bool {
-    move |f| finding_pid(f) == Some(u64::from(pid))
-}
-
-fn evidence_kinds(finding: &Value) -> Vec<String> {
-    finding["evidence"]
-        .as_array()
-        .map(|all| {
-            all.iter()
-                .filter_map(|e| e["kind"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 struct WorkServer {
