@@ -80,32 +80,31 @@ pub mod counter {
     pub const EXEC_LOST: u32 = 0;
     /// Ring buffer full: an exit event was lost.
     pub const EXIT_LOST: u32 = 1;
-    /// Ring buffer full: a connect event was lost.
-    pub const CONNECT_LOST: u32 = 2;
-    /// Ring buffer full: a payload sample was lost.
-    pub const SAMPLE_LOST: u32 = 3;
+    /// Ring buffer full: a payload sample was lost (the first sample of a
+    /// flow names its owner: when it is lost, the next one does).
+    pub const SAMPLE_LOST: u32 = 2;
     /// The flow table refused an insert (the LRU map evicts, so this is rare).
-    pub const FLOW_INSERT_FAILED: u32 = 4;
+    pub const FLOW_INSERT_FAILED: u32 = 3;
     /// A followed flow's packet could not be sampled: headers unreadable, or
     /// IPv6 with extension headers.
-    pub const PACKET_UNPARSED: u32 = 5;
+    pub const PACKET_UNPARSED: u32 = 4;
     /// The FPU counter table refused a new thread.
-    pub const FPU_INSERT_FAILED: u32 = 6;
+    pub const FPU_INSERT_FAILED: u32 = 5;
     /// A flow no connect or sendmsg announced (accepted, or older than the
     /// agent) was adopted at its first packet with payload. Not a loss.
-    pub const FLOW_ADOPTED: u32 = 7;
+    pub const FLOW_ADOPTED: u32 = 6;
     /// Ring buffer full: a fork event was lost.
-    pub const FORK_LOST: u32 = 8;
+    pub const FORK_LOST: u32 = 7;
     /// Ring buffer full: a miner-hygiene event was lost.
-    pub const HYGIENE_LOST: u32 = 9;
+    pub const HYGIENE_LOST: u32 = 8;
     /// The CPU sample table refused a new process.
-    pub const CPU_SAMPLE_INSERT_FAILED: u32 = 10;
+    pub const CPU_SAMPLE_INSERT_FAILED: u32 = 9;
     /// Ring buffer full: a CUDA event was lost.
-    pub const CUDA_LOST: u32 = 11;
+    pub const CUDA_LOST: u32 = 10;
     /// The launch table refused a new (process, function).
-    pub const LAUNCH_INSERT_FAILED: u32 = 12;
+    pub const LAUNCH_INSERT_FAILED: u32 = 11;
     /// Number of counters.
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 12;
     /// Whether a counter counts something lost or skipped (as opposed to
     /// plain activity such as [`FLOW_ADOPTED`]).
     pub const fn is_loss(index: u32) -> bool {
@@ -115,7 +114,6 @@ pub mod counter {
     pub const NAMES: [&str; COUNT as usize] = [
         "exec_lost",
         "exit_lost",
-        "connect_lost",
         "sample_lost",
         "flow_insert_failed",
         "packet_unparsed",
@@ -150,7 +148,7 @@ pub mod ring {
     pub const FLOW: Ring = Ring {
         map: "FLOW_EVENTS",
         name: "flow",
-        losses: &[counter::CONNECT_LOST, counter::SAMPLE_LOST],
+        losses: &[counter::SAMPLE_LOST],
     };
     pub const SENSOR: Ring = Ring {
         map: "SENSOR_EVENTS",

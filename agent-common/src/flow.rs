@@ -1,7 +1,9 @@
 //! Per-socket sampling state, kept by the kernel in socket-local storage
 //! (`BPF_MAP_TYPE_SK_STORAGE`, map `FLOW_STATE`): created when a process
 //! connects (or at the first payload of a socket no connect announced),
-//! freed by the kernel with the socket. No hashing, no cookie, no LRU on
+//! freed by the kernel with the socket. It also holds the connecting
+//! process ([`FlowOwner`]) until the flow's first sample carries it to
+//! user space, so that a connection costs one ring record less. No hashing, no cookie, no LRU on
 //! the packet path: the steady state of a flow (sampled, or not
 //! interesting) is one helper call and a read of [`SocketFlow::done`].
 //!
@@ -41,8 +43,26 @@ pub struct SocketFlow {
     pub origin: u8,
     /// The `REARM_GEN` value this flow last checked `REARM` at.
     pub rearm_gen: u32,
+    /// Who opened the flow, taken at its connect (or first sendmsg) and
+    /// sent with its first sample: the connect makes no record of its own.
+    pub owner: FlowOwner,
 }
-const _: () = assert!(size_of::<SocketFlow>() == 16);
+const _: () = assert!(size_of::<SocketFlow>() == 16 + size_of::<FlowOwner>());
+
+/// The process that opened a flow, as the connect hook saw it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowOwner {
+    /// When it connected (`bpf_ktime_get_ns`); 0 once a sample has named
+    /// the owner, and for flows no local process opened (adopted, the
+    /// agent's own).
+    pub opened_ns: u64,
+    pub cgroup_id: u64,
+    pub pid: u32,
+    pub tgid: u32,
+    pub comm: [u8; crate::event::COMM_LEN],
+}
+const _: () = assert!(size_of::<FlowOwner>() == 40);
 
 #[cfg(feature = "user")]
 // SAFETY: #[repr(C)], integers only, no padding.

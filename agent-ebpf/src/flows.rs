@@ -2,10 +2,15 @@
 //!
 //! `connect4/6` and `sendmsg4/6` (cgroup sock_addr) run in the calling
 //! process's context: that is where a TCP or UDP flow is attributed to a pid,
-//! comm and cgroup, and where its per-socket state is created in socket-local
-//! storage ([`FLOW_STATE`]). `sendmsg` only matters for unconnected UDP
-//! sockets (the kernel calls it only when an address is given), and only the
-//! first datagram of a socket travels to user space.
+//! comm and cgroup, kept in its per-socket state in socket-local storage
+//! ([`FLOW_STATE`]), and sent to user space with the flow's first sample: a
+//! connect makes no ring record of its own, so a connection costs one
+//! record less, and one that never carries a byte costs none. `sendmsg`
+//! only matters for unconnected UDP sockets (the kernel calls it only when
+//! an address is given): the first send creates the state.
+//!
+//! Samples come in three sizes ([`SAMPLE_CLASSES`]): a 64-byte request
+//! reserves 128 bytes of ring, not 2 KiB.
 //!
 //! `cgroup_skb` egress/ingress then samples the first `limit` payload-carrying
 //! segments (or datagrams) of each direction of a flow (a segment longer
@@ -30,16 +35,13 @@
 
 use assay_common::{
     config::counter,
-    event::{
-        AF_INET, AF_INET6, ConnectEvent, EventHeader, SAMPLE_LEN, SampleEvent, direction, kind,
-    },
+    event::{EventHeader, SAMPLE_CLASSES, SAMPLE_LEN, SampleEvent, direction, kind},
     flow::{
-        ADOPTED_SAMPLE_SEGMENTS, CHUNKS_PER_SEGMENT, DONE_BOTH, HOLD_CAP, SocketFlow, holds,
-        next_hold, origin,
+        ADOPTED_SAMPLE_SEGMENTS, CHUNKS_PER_SEGMENT, DONE_BOTH, FlowOwner, HOLD_CAP, SocketFlow,
+        holds, next_hold, origin,
     },
 };
 use aya_ebpf::{
-    EbpfContext,
     bindings::BPF_SK_STORAGE_GET_F_CREATE,
     helpers::{
         bpf_get_current_cgroup_id, bpf_get_current_comm, bpf_get_current_pid_tgid,
@@ -62,25 +64,25 @@ const SOCK_DGRAM: u32 = 2;
 
 #[cgroup_sock_addr(connect4)]
 pub fn assay_connect4(ctx: SockAddrContext) -> i32 {
-    on_connect(&ctx, AF_INET);
+    on_connect(&ctx);
     ALLOW
 }
 
 #[cgroup_sock_addr(connect6)]
 pub fn assay_connect6(ctx: SockAddrContext) -> i32 {
-    on_connect(&ctx, AF_INET6);
+    on_connect(&ctx);
     ALLOW
 }
 
 #[cgroup_sock_addr(sendmsg4)]
 pub fn assay_sendmsg4(ctx: SockAddrContext) -> i32 {
-    on_first_sendmsg(&ctx, AF_INET);
+    on_first_sendmsg(&ctx);
     ALLOW
 }
 
 #[cgroup_sock_addr(sendmsg6)]
 pub fn assay_sendmsg6(ctx: SockAddrContext) -> i32 {
-    on_first_sendmsg(&ctx, AF_INET6);
+    on_first_sendmsg(&ctx);
     ALLOW
 }
 
@@ -113,104 +115,64 @@ pub fn assay_floor_in(ctx: SkBuffContext) -> i32 {
     ALLOW
 }
 
-/// The state a socket opened by a local process starts with.
+/// The state a socket opened by a local process starts with: its sample
+/// budget, and the process, which the first sample will name.
 #[inline(always)]
-fn opened_state(own: bool) -> SocketFlow {
-    let budget = if own {
-        0
-    } else {
-        config().sample_segments.min(u16::MAX as u32) as u16
-    };
+fn opened_state(pid_tgid: u64, own: bool) -> SocketFlow {
+    if own {
+        return SocketFlow {
+            done: DONE_BOTH,
+            origin: origin::OWN,
+            ..SocketFlow::default()
+        };
+    }
+    let budget = config().sample_segments.min(u16::MAX as u32) as u16;
     SocketFlow {
         limit: [budget; 2],
-        done: if own { DONE_BOTH } else { 0 },
-        origin: if own { origin::OWN } else { origin::OPENED },
+        origin: origin::OPENED,
+        owner: FlowOwner {
+            opened_ns: unsafe { bpf_ktime_get_ns() },
+            cgroup_id: unsafe { bpf_get_current_cgroup_id() },
+            pid: pid_tgid as u32,
+            tgid: (pid_tgid >> 32) as u32,
+            comm: bpf_get_current_comm().unwrap_or([0; 16]),
+        },
         ..SocketFlow::default()
     }
 }
 
 #[inline(always)]
-fn on_connect(ctx: &SockAddrContext, family: u16) {
+fn on_connect(ctx: &SockAddrContext) {
+    let socket_type = unsafe { (*ctx.sock_addr).type_ };
     let pid_tgid = bpf_get_current_pid_tgid();
     let own = (pid_tgid >> 32) as u32 == config().agent_tgid;
-    let socket_type = unsafe { (*ctx.sock_addr).type_ };
     if !own && socket_type != SOCK_STREAM && socket_type != SOCK_DGRAM {
         return;
     }
     // The flow's state starts now, so that its very first segment is
-    // sampled. A connect on a socket that has state already (a UDP
-    // re-connect) keeps it. The agent's own flows are known and done.
-    let mut init = opened_state(own);
+    // sampled and names this process. A connect on a socket that has state
+    // already (a UDP re-connect) keeps it. The agent's own flows are known
+    // and done.
+    let mut init = opened_state(pid_tgid, own);
     if unsafe { FLOW_STATE.get_or_insert_ptr_mut(ctx, Some(&mut init)) }.is_null() {
         count(counter::FLOW_INSERT_FAILED);
     }
-    if own {
-        return;
-    }
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    emit_connect(ctx, family, cookie, pid_tgid);
 }
 
 /// An unconnected UDP socket names its peer on every send: the first send
 /// attributes the socket like a connect would; later sends cost one
 /// storage lookup.
 #[inline(always)]
-fn on_first_sendmsg(ctx: &SockAddrContext, family: u16) {
+fn on_first_sendmsg(ctx: &SockAddrContext) {
     if !unsafe { FLOW_STATE.get_ptr_mut(ctx) }.is_null() {
         return;
     }
     let pid_tgid = bpf_get_current_pid_tgid();
     let own = (pid_tgid >> 32) as u32 == config().agent_tgid;
-    let mut init = opened_state(own);
+    let mut init = opened_state(pid_tgid, own);
     if unsafe { FLOW_STATE.get_or_insert_ptr_mut(ctx, Some(&mut init)) }.is_null() {
         count(counter::FLOW_INSERT_FAILED);
     }
-    if own {
-        return;
-    }
-    let cookie = unsafe { bpf_get_socket_cookie(ctx.as_ptr()) };
-    emit_connect(ctx, family, cookie, pid_tgid);
-}
-
-#[inline(always)]
-fn emit_connect(ctx: &SockAddrContext, family: u16, cookie: u64, pid_tgid: u64) {
-    let addr = ctx.sock_addr;
-    let Some(mut entry) = FLOW_EVENTS.reserve::<ConnectEvent>(0) else {
-        count(counter::CONNECT_LOST);
-        return;
-    };
-    let event = entry.as_mut_ptr();
-    unsafe {
-        (*event).header = EventHeader {
-            kind: kind::FLOW_CONNECT,
-            size: size_of::<ConnectEvent>() as u32,
-            timestamp_ns: bpf_ktime_get_ns(),
-            pid: pid_tgid as u32,
-            tgid: (pid_tgid >> 32) as u32,
-            cgroup_id: bpf_get_current_cgroup_id(),
-        };
-        (*event).cookie = cookie;
-        (*event).family = family;
-        (*event).protocol = (*addr).protocol as u8;
-        (*event)._pad0 = 0;
-        (*event)._pad1 = 0;
-        // user_port holds the port in network byte order in its low 16 bits.
-        (*event).dport = u16::from_be((*addr).user_port as u16);
-        let mut daddr = [0u8; 16];
-        if family == AF_INET {
-            daddr[..4].copy_from_slice(&(*addr).user_ip4.to_ne_bytes());
-        } else {
-            let ip6 = (*addr).user_ip6;
-            let mut i = 0;
-            while i < 4 {
-                daddr[i * 4..i * 4 + 4].copy_from_slice(&ip6[i].to_ne_bytes());
-                i += 1;
-            }
-        }
-        (*event).daddr = daddr;
-        (*event).comm = bpf_get_current_comm().unwrap_or([0; 16]);
-    }
-    entry.submit(wakeup_flags(&FLOW_EVENTS));
 }
 
 /// Where a TCP segment's or UDP datagram's payload starts, and its
@@ -229,8 +191,115 @@ struct Segment {
 /// Parses the IP and TCP/UDP headers of a cgroup_skb packet (which starts at
 /// the network header). `None` when they cannot be read or are neither TCP
 /// nor UDP; `payload_len` is 0 for a segment without payload (an ACK).
+///
+/// Headers are read straight from the packet's linear data, where they
+/// almost always are: one bounds check, no helper call per field. A packet
+/// whose headers are not all there (paged, or truncated) is read field by
+/// field through `bpf_skb_load_bytes`.
 #[inline(always)]
 fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
+    match parse_linear(ctx) {
+        Linear::Parsed(segment) => Some(segment),
+        Linear::Neither => None,
+        Linear::NotLinear => parse_loaded(ctx),
+    }
+}
+
+enum Linear {
+    Parsed(Segment),
+    /// Readable, but neither TCP nor UDP over IPv4 or IPv6.
+    Neither,
+    /// The headers are not all in the linear data.
+    NotLinear,
+}
+
+/// Byte `at` of the packet, which the caller bounds-checked.
+#[inline(always)]
+unsafe fn byte(at: usize) -> u8 {
+    unsafe { *(at as *const u8) }
+}
+
+#[inline(always)]
+unsafe fn be16(at: usize) -> u16 {
+    unsafe { u16::from_be_bytes([byte(at), byte(at + 1)]) }
+}
+
+#[inline(always)]
+fn parse_linear(ctx: &SkBuffContext) -> Linear {
+    let skb = ctx.skb.skb;
+    let (start, end) = unsafe { ((*skb).data as usize, (*skb).data_end as usize) };
+    // 40 bytes: a whole IPv6 header, or an IPv4 header and the start of
+    // what follows it.
+    if start + 40 > end {
+        return Linear::NotLinear;
+    }
+    let first = unsafe { byte(start) };
+    let mut segment = Segment {
+        ip_version: first >> 4,
+        protocol: 0,
+        saddr: [0; 16],
+        daddr: [0; 16],
+        sport: 0,
+        dport: 0,
+        payload_offset: 0,
+        payload_len: 0,
+    };
+    let l4_offset = match segment.ip_version {
+        4 => unsafe {
+            segment.protocol = byte(start + 9);
+            // The header length, in 32-bit words (the mask keeps it
+            // bounded for the verifier): 20 to 60 bytes.
+            ((first & 0x0f) as usize) * 4
+        },
+        6 => unsafe {
+            segment.protocol = byte(start + 6);
+            40
+        },
+        _ => return Linear::Neither,
+    };
+    let l4 = start + l4_offset;
+    // TCP: ports, then the data offset at 12; UDP: an 8-byte header.
+    if l4 + 14 > end {
+        return Linear::NotLinear;
+    }
+    unsafe {
+        segment.sport = be16(l4);
+        segment.dport = be16(l4 + 2);
+    }
+    let payload_offset = match segment.protocol {
+        IPPROTO_TCP => l4_offset as u32 + ((unsafe { byte(l4 + 12) } >> 4) as u32) * 4,
+        IPPROTO_UDP => l4_offset as u32 + 8,
+        _ => return Linear::Neither,
+    };
+    segment.payload_offset = payload_offset;
+    segment.payload_len = ctx.len().saturating_sub(payload_offset);
+    // Addresses only go into samples: an ACK does without them.
+    if segment.payload_len > 0 {
+        unsafe {
+            if segment.ip_version == 4 {
+                let mut i = 0;
+                while i < 4 {
+                    segment.saddr[i] = byte(start + 12 + i);
+                    segment.daddr[i] = byte(start + 16 + i);
+                    i += 1;
+                }
+            } else {
+                let mut i = 0;
+                while i < 16 {
+                    segment.saddr[i] = byte(start + 8 + i);
+                    segment.daddr[i] = byte(start + 24 + i);
+                    i += 1;
+                }
+            }
+        }
+    }
+    Linear::Parsed(segment)
+}
+
+/// [`parse_segment`] for a packet whose headers are not all in its linear
+/// data: each field through `bpf_skb_load_bytes`.
+#[inline(always)]
+fn parse_loaded(ctx: &SkBuffContext) -> Option<Segment> {
     let first: u8 = ctx.load(0).ok()?;
     let mut segment = Segment {
         ip_version: first >> 4,
@@ -404,7 +473,14 @@ fn take_sample(ctx: &SkBuffContext, state: *mut SocketFlow, d: usize, dir: u8, s
             (*state).samples[d] = taken + 1;
             taken
         };
-        let (first, last, captured) = emit_chunk(ctx, cookie, dir, segment, taken, offset);
+        let remaining = segment.payload_len.saturating_sub(offset);
+        let (first, last, captured) = if remaining <= SAMPLE_CLASSES[0] as u32 {
+            emit_chunk::<{ SAMPLE_CLASSES[0] }>(ctx, state, cookie, dir, segment, taken, offset)
+        } else if remaining <= SAMPLE_CLASSES[1] as u32 {
+            emit_chunk::<{ SAMPLE_CLASSES[1] }>(ctx, state, cookie, dir, segment, taken, offset)
+        } else {
+            emit_chunk::<SAMPLE_LEN>(ctx, state, cookie, dir, segment, taken, offset)
+        };
         unsafe {
             let hold = next_hold((*state).hold[d], first, last, captured);
             (*state).hold[d] = hold;
@@ -424,12 +500,16 @@ fn take_sample(ctx: &SkBuffContext, state: *mut SocketFlow, d: usize, dir: u8, s
     }
 }
 
-/// Sends one sample: the chunk of the segment's payload at `offset`.
-/// Returns its first and last bytes and its length (0 when nothing was
-/// captured: the ring was full or the bytes could not be read).
+/// Sends one sample: the chunk of the segment's payload at `offset`, in a
+/// record whose `data` holds `N` bytes (one of [`SAMPLE_CLASSES`], the
+/// smallest the chunk fits in). The flow's first sample also names its
+/// owner, from the socket's state. Returns the chunk's first and last bytes
+/// and its length (0 when nothing was captured: the ring was full or the
+/// bytes could not be read).
 #[inline(always)]
-fn emit_chunk(
+fn emit_chunk<const N: usize>(
     ctx: &SkBuffContext,
+    state: *mut SocketFlow,
     cookie: u64,
     dir: u8,
     segment: &Segment,
@@ -437,27 +517,36 @@ fn emit_chunk(
     offset: u32,
 ) -> (u8, u8, u32) {
     let skb = ctx.skb.skb;
-    let Some(mut entry) = FLOW_EVENTS.reserve::<SampleEvent>(0) else {
+    let Some(mut entry) = FLOW_EVENTS.reserve::<SampleEvent<N>>(0) else {
         count(counter::SAMPLE_LOST);
         return (0, 0, 0);
     };
     let event = entry.as_mut_ptr();
     // The same value as the clamp, in a form the verifier can bound to
-    // [1, SAMPLE_LEN]: it loses the lower bound of a plain clamp, and
-    // black_box keeps LLVM from folding the mask away.
+    // [1, N]: it loses the lower bound of a plain clamp, and black_box
+    // keeps LLVM from folding the mask away.
     let remaining = segment.payload_len.saturating_sub(offset);
-    let clamped = core::hint::black_box(remaining.clamp(1, SAMPLE_LEN as u32));
-    let mut captured = ((clamped - 1) & (SAMPLE_LEN as u32 - 1)) + 1;
+    let clamped = core::hint::black_box(remaining.clamp(1, N as u32));
+    let mut captured = ((clamped - 1) & (N as u32 - 1)) + 1;
     let mut ends = (0u8, 0u8);
     unsafe {
+        // Named once: the first sample that reaches the ring carries the
+        // owner, and the state forgets it.
+        let owner = (*state).owner;
+        let named = owner.opened_ns != 0;
+        if named {
+            (*state).owner.opened_ns = 0;
+        }
         (*event).header = EventHeader {
             kind: kind::FLOW_SAMPLE,
-            size: size_of::<SampleEvent>() as u32,
+            size: size_of::<SampleEvent<N>>() as u32,
             timestamp_ns: bpf_ktime_get_ns(),
-            pid: 0,
-            tgid: 0,
-            cgroup_id: 0,
+            pid: if named { owner.pid } else { 0 },
+            tgid: if named { owner.tgid } else { 0 },
+            cgroup_id: if named { owner.cgroup_id } else { 0 },
         };
+        (*event).opened_ns = if named { owner.opened_ns } else { 0 };
+        (*event).comm = if named { owner.comm } else { [0; 16] };
         (*event).cookie = cookie;
         (*event).direction = dir;
         (*event).segment = taken.min(u8::MAX as u16) as u8;
@@ -475,10 +564,7 @@ fn emit_chunk(
             captured = 0;
         } else {
             let data = &(*event).data;
-            ends = (
-                data[0],
-                data[((captured - 1) & (SAMPLE_LEN as u32 - 1)) as usize],
-            );
+            ends = (data[0], data[((captured - 1) & (N as u32 - 1)) as usize]);
         }
         (*event).captured = captured;
     }

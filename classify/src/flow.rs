@@ -1,5 +1,6 @@
-//! User-space flow table: joins connect events (who) with payload samples
-//! (what), keyed by socket cookie, recognises what each direction speaks
+//! User-space flow table: joins a flow's owner (who: named by the flow's
+//! first sample, as of its connect) with payload samples (what), keyed by
+//! socket cookie, recognises what each direction speaks
 //! from its first bytes, and runs the matching content classifier.
 //!
 //! The same table serves the live agent (samples from the kernel) and
@@ -167,8 +168,8 @@ impl Stream {
 pub enum Origin {
     /// A connect or first sendmsg: the local process opened it.
     Opened,
-    /// Payload before any connect record: accepted by a local server or
-    /// opened before the agent started. Who owns it is looked up.
+    /// Payload before any sample named an owner: accepted by a local server
+    /// or opened before the agent started. Who owns it is looked up.
     Adopted,
 }
 
@@ -449,8 +450,9 @@ impl FlowTable {
         let samples = self.samples_per_direction;
         let flow = self.entry(key, timestamp_ns, Origin::Opened);
         if flow.origin == Origin::Adopted {
-            // The connect record came after the first sample (ring order
-            // across CPUs): the kernel gave the flow the full budget.
+            // The sample naming the owner came after another sample of the
+            // flow (two directions sampled at once on two CPUs): the kernel
+            // gave the flow the full budget.
             flow.origin = Origin::Opened;
             flow.sample_limit = flow.sample_limit.max(samples);
         }
@@ -458,7 +460,7 @@ impl FlowTable {
         flow.remote = remote;
     }
 
-    /// A flow whose opener is known without a connect record (a capture
+    /// A flow whose opener is known without the kernel naming it (a capture
     /// file's initiator): it gets an opened flow's sample budget.
     pub fn on_open(&mut self, key: u64, now_ns: u64) {
         let _ = self.entry(key, now_ns, Origin::Opened);

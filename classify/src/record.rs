@@ -12,8 +12,8 @@ use std::{
 };
 
 use assay_common::event::{
-    self as wire, AF_INET, AF_INET6, ConnectEvent, EventHeader, ExecEvent, ExitEvent, ForkEvent,
-    HygieneEvent, SampleEvent, kind,
+    self as wire, EventHeader, ExecEvent, ExitEvent, ForkEvent, HygieneEvent, SAMPLE_HEAD_LEN,
+    SampleEvent, kind,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -40,7 +40,6 @@ pub enum Event {
     Fork(ForkEvent),
     Cuda(Box<assay_common::gpu::CudaEvent>),
     Hygiene(Box<HygieneEvent>),
-    Connect(ConnectEvent),
     Sample(Box<SampleEvent>),
 }
 
@@ -52,7 +51,6 @@ impl Event {
             Self::Fork(e) => &e.header,
             Self::Cuda(e) => &e.header,
             Self::Hygiene(e) => &e.header,
-            Self::Connect(e) => &e.header,
             Self::Sample(e) => &e.header,
         }
     }
@@ -74,12 +72,13 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
         return Err(DecodeError::Truncated(record.len()));
     }
     let header: EventHeader = read(record);
-    let expected = wire::size_of_kind(header.kind).ok_or(DecodeError::UnknownKind(header.kind))?;
-    if header.size as usize != expected || record.len() < expected {
+    let fits = wire::is_size_of_kind(header.kind, header.size as usize)
+        .ok_or(DecodeError::UnknownKind(header.kind))?;
+    if !fits || record.len() < header.size as usize {
         return Err(DecodeError::BadSize {
             kind: header.kind,
             claimed: header.size,
-            expected,
+            expected: wire::size_of_kind(header.kind).unwrap_or(0),
             available: record.len(),
         });
     }
@@ -89,10 +88,47 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
         kind::PROCESS_FORK => Event::Fork(read(record)),
         kind::CUDA => Event::Cuda(Box::new(read(record))),
         kind::HYGIENE => Event::Hygiene(Box::new(read(record))),
-        kind::FLOW_CONNECT => Event::Connect(read(record)),
-        kind::FLOW_SAMPLE => Event::Sample(Box::new(read(record))),
+        kind::FLOW_SAMPLE => Event::Sample(read_sample(&record[..header.size as usize])),
         other => return Err(DecodeError::UnknownKind(other)),
     })
+}
+
+/// A sample record of any of the sizes the kernel writes
+/// ([`wire::SAMPLE_CLASSES`]), as the largest: the bytes past the record's
+/// own `data` are zero, and `captured` never claims more than it holds.
+fn read_sample(record: &[u8]) -> Box<SampleEvent> {
+    let mut sample = Box::new(SampleEvent {
+        header: read(record),
+        cookie: 0,
+        direction: 0,
+        segment: 0,
+        ip_version: 0,
+        protocol: 0,
+        payload_len: 0,
+        captured: 0,
+        sport: 0,
+        dport: 0,
+        saddr: [0; 16],
+        daddr: [0; 16],
+        offset: 0,
+        _pad: 0,
+        opened_ns: 0,
+        comm: [0; wire::COMM_LEN],
+        data: [0; wire::SAMPLE_LEN],
+    });
+    let len = record.len().min(size_of::<SampleEvent>());
+    // SAFETY: `len` bytes fit both the record and the boxed value, which is
+    // a #[repr(C)] wire type of integers and byte arrays (any bytes valid).
+    unsafe {
+        ptr::copy_nonoverlapping(
+            record.as_ptr(),
+            ptr::from_mut(sample.as_mut()).cast::<u8>(),
+            len,
+        );
+    }
+    let data_len = len.saturating_sub(SAMPLE_HEAD_LEN);
+    sample.captured = sample.captured.min(data_len as u32);
+    sample
 }
 
 /// Bytes up to the first NUL, lossily as UTF-8.
@@ -132,21 +168,6 @@ pub fn split_nul(block: &[u8]) -> Vec<String> {
 
 pub trait ExecEventExt {
     fn argv_list(&self) -> Vec<String>;
-}
-
-/// The remote end of a connect.
-pub fn connect_destination(event: &ConnectEvent) -> Option<SocketAddr> {
-    let ip = match event.family {
-        AF_INET => IpAddr::V4(Ipv4Addr::new(
-            event.daddr[0],
-            event.daddr[1],
-            event.daddr[2],
-            event.daddr[3],
-        )),
-        AF_INET6 => IpAddr::V6(Ipv6Addr::from(event.daddr)),
-        _ => return None,
-    };
-    Some(SocketAddr::new(ip, event.dport))
 }
 
 /// Source and destination of a sampled segment.
@@ -235,6 +256,53 @@ mod tests {
             decode(&bytes_of(&event)).err(),
             Some(DecodeError::UnknownKind(9999))
         );
+    }
+
+    /// A sample record of `class` data bytes holding `payload`, as the
+    /// kernel writes it.
+    fn sample_record(class: usize, payload: &[u8], captured: u32) -> Vec<u8> {
+        let mut record = vec![0u8; SAMPLE_HEAD_LEN + class];
+        let header = EventHeader {
+            kind: kind::FLOW_SAMPLE,
+            size: record.len() as u32,
+            timestamp_ns: 5,
+            pid: 7,
+            tgid: 7,
+            cgroup_id: 3,
+        };
+        record[..size_of::<EventHeader>()].copy_from_slice(&bytes_of(&header));
+        let at = std::mem::offset_of!(SampleEvent, captured);
+        record[at..at + 4].copy_from_slice(&captured.to_ne_bytes());
+        let at = std::mem::offset_of!(SampleEvent, comm);
+        record[at..at + 5].copy_from_slice(b"xmrig");
+        record[SAMPLE_HEAD_LEN..SAMPLE_HEAD_LEN + payload.len()].copy_from_slice(payload);
+        record
+    }
+
+    #[test]
+    fn samples_of_every_size_class_decode_and_no_other_size_does() {
+        for class in wire::SAMPLE_CLASSES {
+            let payload = vec![b'{'; class.min(100)];
+            let Ok(Event::Sample(sample)) =
+                decode(&sample_record(class, &payload, payload.len() as u32))
+            else {
+                panic!("a {class}-byte sample does not decode");
+            };
+            assert_eq!(sample_payload(&sample), &payload[..]);
+            assert_eq!(c_string(&sample.comm), "xmrig");
+            assert_eq!(sample.header.tgid, 7);
+        }
+        let odd = sample_record(256, b"x", 1);
+        assert!(matches!(decode(&odd), Err(DecodeError::BadSize { .. })));
+    }
+
+    #[test]
+    fn a_sample_never_claims_more_bytes_than_its_record_holds() {
+        let Ok(Event::Sample(sample)) = decode(&sample_record(128, b"abc", 4000)) else {
+            panic!("does not decode");
+        };
+        assert_eq!(sample.captured, 128);
+        assert!(sample.data[128..].iter().all(|&b| b == 0));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 #![no_main]
 
 use assay_classify::record::{
-    self as events, Event, ExecEventExt, connect_destination, sample_endpoints, sample_payload,
+    self as events, Event, ExecEventExt, sample_endpoints, sample_payload,
 };
 use libfuzzer_sys::fuzz_target;
 
@@ -30,15 +30,12 @@ fuzz_target!(|data: &[u8]| {
         Event::Cuda(cuda) => {
             let _ = events::c_string(&cuda.name);
         }
-        Event::Connect(connect) => {
-            let _ = connect_destination(connect);
-            let _ = events::c_string(&connect.comm);
-        }
         Event::Sample(sample) => {
             let payload = sample_payload(sample);
             assert!(payload.len() <= sample.data.len());
             assert!(payload.len() <= sample.captured as usize);
             let _ = sample_endpoints(sample);
+            let _ = events::c_string(&sample.comm);
         }
     }
 });

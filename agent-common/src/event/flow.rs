@@ -1,32 +1,11 @@
-//! Flow events: a socket's connect, and the first bytes of sampled
-//! segments.
+//! Flow events: the first bytes of sampled segments, the first of a flow
+//! naming the process that opened it.
 
 use super::{COMM_LEN, EventHeader};
 
 /// Address family values as the kernel numbers them.
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;
-
-/// A socket was connected from a process in the watched cgroup. The socket
-/// cookie ties it to the [`SampleEvent`]s of the same flow.
-#[repr(C)]
-#[derive(Clone, Copy, Debug)]
-pub struct ConnectEvent {
-    pub header: EventHeader,
-    pub cookie: u64,
-    /// [`AF_INET`] or [`AF_INET6`].
-    pub family: u16,
-    /// IPPROTO_TCP (6) or IPPROTO_UDP (17).
-    pub protocol: u8,
-    pub _pad0: u8,
-    /// Destination port, host byte order.
-    pub dport: u16,
-    pub _pad1: u16,
-    /// Destination address: 4 bytes for IPv4, 16 for IPv6, network order.
-    pub daddr: [u8; 16],
-    pub comm: [u8; COMM_LEN],
-}
-const _: () = assert!(size_of::<ConnectEvent>() == 80);
 
 /// Direction of a sampled segment, seen from the local socket.
 pub mod direction {
@@ -39,10 +18,24 @@ pub mod direction {
 /// full Ethernet-MSS segment.
 pub const SAMPLE_LEN: usize = 2048;
 
-/// The first bytes of one TCP segment's payload.
+/// Sizes a sample record's `data` comes in: a sample reserves the
+/// smallest class its bytes fit in, so that a 64-byte request does not
+/// cost the ring (and the reader's copy) a whole [`SAMPLE_LEN`].
+pub const SAMPLE_CLASSES: [usize; 3] = [128, 512, SAMPLE_LEN];
+
+/// The first bytes of one TCP segment's (or UDP datagram's) payload.
+///
+/// The first sample of a flow a local process opened also names its owner:
+/// the header's `pid`, `tgid` and `cgroup_id`, and `comm` and `opened_ns`,
+/// taken at the connect (or first sendmsg), which makes no record of its
+/// own. Every other sample has zeros there.
+///
+/// The kernel writes `SampleEvent<N>` for `N` in [`SAMPLE_CLASSES`]; user
+/// space decodes any of them into a `SampleEvent` (the largest), the bytes
+/// past `N` zero.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct SampleEvent {
+pub struct SampleEvent<const N: usize = SAMPLE_LEN> {
     pub header: EventHeader,
     pub cookie: u64,
     /// [`direction::EGRESS`] or [`direction::INGRESS`].
@@ -67,8 +60,22 @@ pub struct SampleEvent {
     /// ([`crate::flow::CHUNKS_PER_SEGMENT`] at most), each its own sample.
     pub offset: u32,
     pub _pad: u32,
-    pub data: [u8; SAMPLE_LEN],
+    /// When the owner connected the socket (`bpf_ktime_get_ns`), on the
+    /// sample that names the owner; 0 on every other.
+    pub opened_ns: u64,
+    /// The owner's command name, on the sample that names it.
+    pub comm: [u8; COMM_LEN],
+    pub data: [u8; N],
 }
-const _: () = assert!(size_of::<SampleEvent>() == 96 + SAMPLE_LEN);
+
+/// Bytes of a sample record before its `data`.
+pub const SAMPLE_HEAD_LEN: usize = 120;
+const _: () = assert!(size_of::<SampleEvent>() == SAMPLE_HEAD_LEN + SAMPLE_LEN);
+const _: () = assert!(size_of::<SampleEvent<128>>() == SAMPLE_HEAD_LEN + 128);
 // The eBPF side bounds copy lengths with a mask.
 const _: () = assert!(SAMPLE_LEN.is_power_of_two());
+const _: () = assert!(
+    SAMPLE_CLASSES[0].is_power_of_two()
+        && SAMPLE_CLASSES[1].is_power_of_two()
+        && SAMPLE_CLASSES[2] == SAMPLE_LEN
+);

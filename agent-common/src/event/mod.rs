@@ -25,9 +25,10 @@ pub mod kind {
     pub const HYGIENE: u32 = 20;
     /// A CUDA driver or NVRTC setup call: [`crate::gpu::CudaEvent`].
     pub const CUDA: u32 = 80;
-    /// A socket connected through a cgroup `connect4/6` hook: [`ConnectEvent`].
-    pub const FLOW_CONNECT: u32 = 60;
-    /// The first bytes of one segment of a flow: [`SampleEvent`].
+    // 60 was a connect record of its own; a flow's first sample names its
+    // owner now (one record less per connection).
+    /// The first bytes of one segment of a flow: [`SampleEvent`], in one
+    /// of the sizes of [`SAMPLE_CLASSES`].
     pub const FLOW_SAMPLE: u32 = 61;
 }
 
@@ -55,12 +56,34 @@ pub mod hygiene;
 pub mod process;
 
 pub use self::{
-    flow::{AF_INET, AF_INET6, ConnectEvent, SAMPLE_LEN, SampleEvent, direction},
+    flow::{
+        AF_INET, AF_INET6, SAMPLE_CLASSES, SAMPLE_HEAD_LEN, SAMPLE_LEN, SampleEvent, direction,
+    },
     hygiene::{HYGIENE_PATH_LEN, HygieneEvent},
     process::{ARGV_LEN, COMM_LEN, ExecEvent, ExitEvent, FILENAME_LEN, ForkEvent},
 };
 
-/// Size of the event whose header says `kind`, or `None` for an unknown kind.
+/// Whether an event whose header says `kind` may be `size` bytes long:
+/// `None` for an unknown kind.
+pub const fn is_size_of_kind(kind: u32, size: usize) -> Option<bool> {
+    if kind == kind::FLOW_SAMPLE {
+        let mut i = 0;
+        while i < SAMPLE_CLASSES.len() {
+            if size == SAMPLE_HEAD_LEN + SAMPLE_CLASSES[i] {
+                return Some(true);
+            }
+            i += 1;
+        }
+        return Some(false);
+    }
+    match size_of_kind(kind) {
+        Some(expected) => Some(expected == size),
+        None => None,
+    }
+}
+
+/// Size of the event whose header says `kind` (the largest, for a kind that
+/// comes in several), or `None` for an unknown kind.
 pub const fn size_of_kind(kind: u32) -> Option<usize> {
     match kind {
         kind::PROCESS_EXEC => Some(size_of::<ExecEvent>()),
@@ -68,7 +91,6 @@ pub const fn size_of_kind(kind: u32) -> Option<usize> {
         kind::PROCESS_FORK => Some(size_of::<ForkEvent>()),
         kind::HYGIENE => Some(size_of::<HygieneEvent>()),
         kind::CUDA => Some(size_of::<crate::gpu::CudaEvent>()),
-        kind::FLOW_CONNECT => Some(size_of::<ConnectEvent>()),
         kind::FLOW_SAMPLE => Some(size_of::<SampleEvent>()),
         _ => None,
     }

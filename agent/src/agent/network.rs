@@ -1,8 +1,8 @@
 //! Flow samples to evidence: the flow model classifies, the owner of the
-//! flow is found (at once from its connect record, or for an adopted flow
-//! from a socket-table snapshot taken on a worker), and the observation
-//! becomes evidence about that process, with the resolver and peer books
-//! as context.
+//! flow is found (at once from its first sample, which names the process
+//! that connected it, or for an adopted flow from a socket-table snapshot
+//! taken on a worker), and the observation becomes evidence about that
+//! process, with the resolver and peer books as context.
 
 use assay_classify::{
     Direction,

@@ -295,15 +295,17 @@ impl Agent {
             ),
             Event::Hygiene(event) => self.on_hygiene(&event),
             Event::Exit(exit) => self.on_exit(exit.header.tgid),
-            Event::Connect(connect) => {
-                flow_sensor::on_connect(&mut self.tables.flows, &connect);
-                self.tables
-                    .processes
-                    .note_cgroup(connect.header.tgid, connect.header.cgroup_id);
-                // Make sure the connecting process is known while it is alive.
-                let _ = self.tables.processes.get_or_load(connect.header.tgid);
+            Event::Sample(sample) => {
+                if let Some(owner) = flow_sensor::owner_of(&sample) {
+                    let (tgid, cgroup_id) = (owner.tgid, owner.cgroup_id);
+                    flow_sensor::on_owner(&mut self.tables.flows, &sample, owner);
+                    self.tables.processes.note_cgroup(tgid, cgroup_id);
+                    // Make sure the connecting process is known while it is
+                    // alive.
+                    let _ = self.tables.processes.get_or_load(tgid);
+                }
+                self.on_sample(&sample);
             }
-            Event::Sample(sample) => self.on_sample(&sample),
         }
     }
 

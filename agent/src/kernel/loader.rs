@@ -127,8 +127,12 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         offsets,
     };
     let mut loader = EbpfLoader::new();
+    // A map this kernel lacks (socket-local storage before Linux 5.2) must
+    // not stop the whole agent: the programs that use it fail to load, and
+    // their sensor says why (`plan_flows`), while the others run.
     loader
         .btf(btf.as_ref())
+        .allow_unsupported_maps()
         .override_global("CONFIG", &config, true);
     for (ring, kib) in [
         (
@@ -532,6 +536,13 @@ fn plan_hygiene(
 /// programs on the same cgroup whatever the mode: the kernel refuses any
 /// flag other than 0 ("Single") on a link.
 fn plan_flows(ebpf: &mut Ebpf, cgroup_path: &Path, attach: bool, bench_floor: bool) -> Probe {
+    if !aya::sys::is_map_supported(aya::maps::MapType::SkStorage).unwrap_or(false) {
+        return Probe::Unavailable(
+            "this kernel has no socket-local storage (BPF_MAP_TYPE_SK_STORAGE, Linux 5.2 with \
+             BTF), which holds each flow's sampling state; the other sensors run"
+                .into(),
+        );
+    }
     let result = (|| -> Result<()> {
         let cgroup = File::open(cgroup_path)
             .with_context(|| format!("cannot open cgroup {}", cgroup_path.display()))?;

@@ -1,4 +1,4 @@
-//! Who owns a socket: for flows the kernel adopted without a connect record
+//! Who owns a socket: for flows the kernel adopted without a connect
 //! (accepted by a local server, or opened before the agent started).
 //!
 //! The kernel's sock_diag netlink interface finds a socket by its

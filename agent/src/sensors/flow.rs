@@ -1,14 +1,17 @@
 //! The flow sensor's events, handed to the flow model of the classify crate
-//! ([`FlowTable`]), which `assay pcap` shares: a connect names the owner,
-//! a payload sample becomes a [`Segment`].
+//! ([`FlowTable`]), which `assay pcap` shares: a payload sample becomes a
+//! [`Segment`], and the first sample of a flow a local process opened names
+//! that process, its owner (the kernel keeps the owner from the connect in
+//! the socket's storage and sends it once, with the first sample, rather
+//! than in a record of its own).
 
 use assay_classify::{
     Direction,
     flow::{FlowTable, Owner, Role, SampleOutcome, Segment, Transport},
 };
-use assay_common::event::{ConnectEvent, SampleEvent, direction};
+use assay_common::event::{SampleEvent, direction};
 
-use crate::sensors::decode::{c_string, connect_destination, sample_endpoints, sample_payload};
+use crate::sensors::decode::{c_string, sample_endpoints, sample_payload};
 
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -38,21 +41,37 @@ pub fn segment_of(event: &SampleEvent) -> Option<Segment<'_>> {
     })
 }
 
-/// A connect (or first sendmsg) record: the flow's owner.
-pub fn on_connect(flows: &mut FlowTable, event: &ConnectEvent) {
-    let owner = Owner {
+/// The process that opened the sample's flow, when this is the sample that
+/// names it (the flow's first): `None` on every other sample.
+pub fn owner_of(event: &SampleEvent) -> Option<Owner> {
+    if event.header.tgid == 0 {
+        return None;
+    }
+    Some(Owner {
         pid: event.header.pid,
         tgid: event.header.tgid,
         comm: c_string(&event.comm),
         cgroup_id: event.header.cgroup_id,
         role: Role::Client,
+    })
+}
+
+/// Records the owner a flow's first sample names, as of when it connected,
+/// with the remote end the sample's packet shows.
+pub fn on_owner(flows: &mut FlowTable, event: &SampleEvent, owner: Owner) {
+    let remote = sample_endpoints(event).map(|(source, destination)| {
+        if event.direction == direction::EGRESS {
+            destination
+        } else {
+            source
+        }
+    });
+    let opened_ns = if event.opened_ns == 0 {
+        event.header.timestamp_ns
+    } else {
+        event.opened_ns
     };
-    flows.on_connect(
-        event.cookie,
-        event.header.timestamp_ns,
-        owner,
-        connect_destination(event),
-    );
+    flows.on_connect(event.cookie, opened_ns, owner, remote);
 }
 
 /// A payload sample, classified by the flow model.
