@@ -425,6 +425,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Kills and reaps a child when the test ends, passed or not: for what a
+/// test starts outside its cgroup (a server, a peer), which the cgroup's
+/// own clean-up does not reach.
+pub struct Killed(pub Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A directory of its own under the temp dir, removed on drop.
 pub struct TempDir(pub PathBuf);
 

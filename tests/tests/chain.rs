@@ -14,24 +14,14 @@
 use std::{
     net::TcpStream,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use assay_tests::{Agent, TempDir, TestCgroup, finding_pid, free_port, require_root};
+use assay_tests::{Agent, Killed, TempDir, TestCgroup, finding_pid, free_port, require_root};
 use serde_json::Value;
 
 const LITECOIND: &str = "/usr/bin/litecoind";
-
-/// Kills and reaps a child when the test ends, passed or not.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The confirmed chain-node finding about `pid`, waited for: confirmed,
 /// because each end sends a `version` itself (what it only received

@@ -7,23 +7,14 @@
 use std::{
     io::{Read as _, Write as _},
     net::TcpStream,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use assay_tests::{
-    Agent, Server, TempDir, TestCgroup, emulator, finding_pid, free_port, require_root,
+    Agent, Killed, Server, TempDir, TestCgroup, emulator, finding_pid, free_port, require_root,
 };
 use serde_json::Value;
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn http_get(port: u16, path: &str) -> Option<String> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;

@@ -20,8 +20,8 @@ use std::{
 };
 
 use assay_tests::{
-    Agent, Server, TempDir, TestCgroup, emulator, evidence_kinds, finding_pid, free_port, is_for,
-    require_root,
+    Agent, Killed, Server, TempDir, TestCgroup, emulator, evidence_kinds, finding_pid, free_port,
+    is_for, require_root,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -333,15 +333,17 @@ fn tls_pools_are_found_by_name_or_by_their_job_beat_and_https_or_chat_are_not() 
     let dir = TempDir::new("tls");
     let (cert, key) = assay_tests::self_signed_cert(&dir.0, "pool");
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls_pool.py");
-    let mut server = Command::new("/usr/bin/python3")
-        .arg(&fixture)
-        .arg(&cert)
-        .arg(&key)
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the TLS pool fixture");
+    let mut server = Killed(
+        Command::new("/usr/bin/python3")
+            .arg(&fixture)
+            .arg(&cert)
+            .arg(&key)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the TLS pool fixture"),
+    );
     let mut line = String::new();
-    BufReader::new(server.stdout.as_mut().unwrap())
+    BufReader::new(server.0.stdout.as_mut().unwrap())
         .read_line(&mut line)
         .unwrap();
     let port: u16 = line
@@ -440,8 +442,7 @@ fn tls_pools_are_found_by_name_or_by_their_job_beat_and_https_or_chat_are_not() 
         let _ = client.kill();
         let _ = client.wait();
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
     assert_no_finding_for(&agent, &[curl_pid, chat_pid, idle_pid]);
 }
 
@@ -568,15 +569,6 @@ fn wait_listening(port: u16, what: &str) {
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "{what} did not start listening");
         std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
