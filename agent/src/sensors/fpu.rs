@@ -806,6 +806,52 @@ mod tests {
     }
 
     #[test]
+    fn a_cgroups_cpu_use_is_read_from_its_cpu_stat() {
+        let stat = "usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\n";
+        assert_eq!(cgroup_usage_usec(stat), Some(1_234_567));
+        assert_eq!(cgroup_usage_usec("user_usec 5\n"), None);
+        assert_eq!(cgroup_usage_usec("usage_usec x\n"), None);
+        assert_eq!(cgroup_usage_usec(""), None);
+    }
+
+    #[test]
+    fn readings_hand_their_measured_stretches_to_the_workload_sums() {
+        let mut windows = ThreadWindows::default();
+        windows.update(
+            [
+                newborn(1, 1, [0, 3, 3, 3], 30),
+                live(2, 1, [0, 4, 0, 0], 500),
+                exited(3, 9, [0, 1, 1, 1]),
+            ],
+            1.0,
+        );
+        let measured = |windows: &ThreadWindows, tgid: u32| {
+            windows
+                .contributions
+                .iter()
+                .filter(|c| c.tgid == tgid)
+                .map(|c| (c.by_mode, c.measured))
+                .collect::<Vec<_>>()
+        };
+        // A newborn's whole life is measured; an older thread's first read
+        // and a thread of a process never seen are not.
+        assert_eq!(
+            measured(&windows, 1),
+            [([0, 3, 3, 3], Some(30)), ([0, 4, 0, 0], None)]
+        );
+        assert_eq!(measured(&windows, 9), [([0, 1, 1, 1], None)]);
+        // Read again: what is new, over the same stretch.
+        windows.update(
+            [live(1, 1, [0, 5, 4, 3], 60), live(2, 1, [0, 4, 0, 1], 700)],
+            1.0,
+        );
+        assert_eq!(
+            measured(&windows, 1),
+            [([0, 2, 1, 0], Some(30)), ([0, 0, 0, 1], Some(200))]
+        );
+    }
+
+    #[test]
     fn a_threads_context_switches_are_read_and_grow() {
         let tgid = std::process::id();
         // SAFETY: gettid has no preconditions.
