@@ -33,6 +33,10 @@
 //! - **Churn.** At least two processes contributed (one alone is judged per
 //!   process), and those that exited are counted.
 //!
+//! A workload is a cgroup v2 id, from the exec and fork events (the root
+//! cgroup, shared by unrelated processes, is none); its CPU is read from
+//! the cgroup2 mount, so where none is mounted nothing is judged here.
+//!
 //! Bounded: at most [`MAX_MEMBERS`] processes are followed; when full,
 //! the exited ones that weigh least make room, and live ones beyond are
 //! counted and left out. An exited process is dropped once its share of
