@@ -621,6 +621,17 @@ impl FlowTable {
         }
     }
 
+    /// Starts a watched flow's timeline afresh (a new sampling window).
+    pub fn restart_work_timeline(&mut self, key: u64) {
+        if let Some(timeline) = self
+            .flows
+            .get_mut(&key)
+            .and_then(|f| f.work_timeline.as_mut())
+        {
+            timeline.clear();
+        }
+    }
+
     /// The timeline kept for a watched flow, oldest first.
     pub fn work_timeline(&mut self, key: u64) -> Option<&[Beat]> {
         let timeline = self.flows.get_mut(&key)?.work_timeline.as_mut()?;

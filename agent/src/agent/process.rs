@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     evidence::{EvidenceKind, hygiene},
-    sensors::{decode::c_string, fpu},
+    sensors::{decode::c_string, fpu, fpu_workload},
 };
 
 /// A process using at least this many cores gets its config file and
@@ -65,6 +65,80 @@ impl Agent {
             } else {
                 ""
             }
+        );
+        let evidence = self.evidence_about(
+            tgid,
+            EvidenceKind::RandomxFpu,
+            if marker.decisive { 1.0 } else { 0.5 },
+            marker.decisive,
+            &what,
+            attributes,
+        );
+        self.report(evidence, None);
+    }
+
+    /// A workload (cgroup) whose processes together show the marker: the
+    /// evidence is about the process that heads it (the root of its
+    /// process tree in the table, a miner's supervisor), or else one of
+    /// the live processes that contributed, and names those.
+    pub(super) fn on_randomx_workload(&mut self, finding: fpu_workload::WorkloadFinding) {
+        let fpu_workload::WorkloadFinding {
+            candidate,
+            marker,
+            held_polls,
+        } = finding;
+        let in_it: Vec<(u32, u32)> = self
+            .tables
+            .processes
+            .iter()
+            .filter(|p| p.cgroup_id == candidate.workload)
+            .map(|p| (p.pid, p.ppid))
+            .collect();
+        let head = in_it
+            .iter()
+            .filter(|&&(_, ppid)| !in_it.iter().any(|&(pid, _)| pid == ppid))
+            .map(|&(pid, _)| pid)
+            .min();
+        let Some(tgid) = head
+            .into_iter()
+            .chain(candidate.live.iter().copied())
+            .find(|&tgid| self.tables.processes.get_for_evidence(tgid).is_some())
+        else {
+            return;
+        };
+        let window = candidate.window;
+        let mut attributes = Map::new();
+        attributes.insert(
+            "nondefault_rounding_share".into(),
+            json!((marker.share * 1000.0).round() / 1000.0),
+        );
+        attributes.insert("fpu_switches".into(), json!(window.switches));
+        attributes.insert(
+            "rounding_modes".into(),
+            json!({
+                "down": window.by_mode[1],
+                "up": window.by_mode[2],
+                "toward_zero": window.by_mode[3],
+            }),
+        );
+        // Summed over the workload's processes, those that exited included.
+        attributes.insert("scope".into(), json!("workload"));
+        attributes.insert("cgroup_id".into(), json!(candidate.workload));
+        attributes.insert("pids".into(), json!(candidate.live));
+        attributes.insert("processes".into(), json!(candidate.processes));
+        attributes.insert("processes_exited".into(), json!(candidate.exited));
+        attributes.insert("held_reads".into(), json!(held_polls));
+        let exe = self.tables.processes.get(tgid).map(|p| p.exe.clone());
+        attributes.insert("exe".into(), json!(exe.unwrap_or_default()));
+        attributes.insert(
+            "cpu_cores".into(),
+            json!((window.cpu_cores * 100.0).round() / 100.0),
+        );
+        let what = format!(
+            "heads a workload whose processes, {} of them exited, together saved \
+             random non-default FPU rounding modes (RandomX's CFROUND) in a large \
+             share of their context switches while keeping a CPU busy",
+            candidate.exited
         );
         let evidence = self.evidence_about(
             tgid,

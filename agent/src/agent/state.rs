@@ -292,6 +292,7 @@ impl Agent {
                 fork.header.tgid,
                 fork.child_tgid,
                 fork.header.timestamp_ns,
+                fork.header.cgroup_id,
             ),
             Event::Hygiene(event) => self.on_hygiene(&event),
             Event::Exit(exit) => self.on_exit(exit.header.tgid),
@@ -388,8 +389,19 @@ impl Agent {
         }
         self.cuda_tick(ebpf);
         if self.ticks.is_multiple_of(FPU_WINDOW_TICKS) {
-            for finding in self.fpu.poll() {
+            let processes = &self.tables.processes;
+            // The root cgroup (id 1) and unknown ones (0) are no workload.
+            let found = self.fpu.poll(|tgid| {
+                processes
+                    .get(tgid)
+                    .map(|p| p.cgroup_id)
+                    .filter(|&id| id > 1)
+            });
+            for finding in found.processes {
                 self.on_randomx(finding);
+            }
+            for finding in found.workloads {
+                self.on_randomx_workload(finding);
             }
         }
         let now_s = unix_now_s();

@@ -335,6 +335,9 @@ impl Agent {
             work_loop_flows_watched = self.work_loop.watched,
             work_loop_watch_full = self.work_loop.watch_full,
             work_loop_flows_capped = self.work_loop.capped,
+            work_loop_windows = self.work_loop.windows,
+            work_loop_flows_exhausted = self.work_loop.exhausted,
+            fpu_workload_processes_dropped = self.fpu.workload_counts().2,
             processes = self.tables.processes.len(),
             processes_not_tracked = self.tables.processes.dropped,
             "detached; bye"

@@ -31,10 +31,15 @@
 //! measured (a thread that lived between two reads). The share of such a thread leans high, which
 //! the marker's mode mix (all three non-default modes, as CFROUND draws
 //! them) keeps from marking benign rounding changes.
+//!
+//! Per workload too: a miner can rotate whole processes as well as
+//! threads, and a process's sums go with it at its exit. The measured
+//! part of every reading is also summed per cgroup ([`fpu_workload`]),
+//! held to the same structure and more.
 
 use std::{
     collections::{HashMap, HashSet},
-    path::Path,
+    path::{Path, PathBuf},
     time::Instant,
 };
 
@@ -42,6 +47,9 @@ use assay_common::cpu::FpuStats;
 use aya::maps::{HashMap as BpfHashMap, MapData};
 
 use assay_classify::randomx::{self, FpuWindow, RandomxMarker};
+
+use super::fpu_workload::{Contribution, WorkloadFinding, Workloads};
+use crate::kernel::cgroup;
 
 /// Half-life of the per-process sums.
 pub const HALF_LIFE_SECS: f64 = 10.0;
@@ -92,6 +100,23 @@ pub struct FpuSensor {
     /// When the agent started, in clock ticks since boot: a thread started
     /// after it had every switch counted by the kernel.
     started_ticks: u64,
+    /// The same readings summed per workload (cgroup id).
+    workloads: Workloads,
+    /// The cgroup2 mount, to read a workload's CPU.
+    cgroup_root: Option<PathBuf>,
+    /// Followed workloads' cgroup directories, once found.
+    cgroup_paths: HashMap<u64, PathBuf>,
+    /// CPU (µs) per marked workload at the last read, for the busy test.
+    cgroup_usec: HashMap<u64, u64>,
+}
+
+/// What one read found: processes and workloads with the marker.
+#[derive(Debug, Default)]
+pub struct Findings {
+    pub processes: Vec<Finding>,
+    /// Workloads with the marker over their processes where no process of
+    /// theirs showed it alone.
+    pub workloads: Vec<WorkloadFinding>,
 }
 
 /// A process that shows the RandomX fingerprint over its threads.
@@ -120,7 +145,21 @@ impl FpuSensor {
             ticks_per_second: if hz > 0 { hz as f64 } else { 100.0 },
             // Unknown: every thread counts as older than the agent.
             started_ticks: start_ticks(std::process::id(), std::process::id()).unwrap_or(u64::MAX),
+            workloads: Workloads::default(),
+            cgroup_root: cgroup::cgroup2_mount().ok(),
+            cgroup_paths: HashMap::new(),
+            cgroup_usec: HashMap::new(),
         }
+    }
+
+    /// Processes and workloads whose sums are followed, and processes left
+    /// out of the workload sums for want of room.
+    pub fn workload_counts(&self) -> (usize, usize, u64) {
+        (
+            self.workloads.followed(),
+            self.workloads.workloads(),
+            self.workloads.dropped,
+        )
     }
 
     /// A process exited: its sums go with it (its threads' kernel entries
@@ -128,10 +167,14 @@ impl FpuSensor {
     pub fn forget(&mut self, tgid: u32) {
         self.windows.forget(tgid);
         self.cpu_ticks.remove(&tgid);
+        // Its workload's sums keep what it did.
+        self.workloads.exited(tgid);
     }
 
-    /// Reads the counters and returns every process that shows the marker.
-    pub fn poll(&mut self) -> Vec<Finding> {
+    /// Reads the counters and returns every process, and every workload,
+    /// that shows the marker. `workload_of` says the cgroup id of a live
+    /// process (`None` where it is unknown or not to be summed).
+    pub fn poll(&mut self, workload_of: impl Fn(u32) -> Option<u64>) -> Findings {
         let now = Instant::now();
         let elapsed = self
             .last_poll
@@ -171,6 +214,8 @@ impl FpuSensor {
             });
         }
         stale.extend(self.windows.update(readings, decay));
+        self.workloads
+            .update(&self.windows.contributions, decay, workload_of);
         // Read and handed over: the kernel's entries of exited threads go,
         // so that the map holds live threads (and a reused tid starts over).
         for tid in stale {
@@ -212,8 +257,67 @@ impl FpuSensor {
             }
         }
         self.cpu_ticks = cpu_ticks;
+        let workloads = self.poll_workloads(&findings, elapsed);
+        Findings {
+            processes: findings,
+            workloads,
+        }
+    }
+
+    /// The workloads that show the marker, busy, for long enough, none of
+    /// whose live processes was found alone in this read.
+    fn poll_workloads(&mut self, found: &[Finding], elapsed: f64) -> Vec<WorkloadFinding> {
+        let mut usec = HashMap::new();
+        let mut findings = Vec::new();
+        for candidate in self.workloads.candidates() {
+            let now = self.workload_usec(candidate.workload, &candidate.live);
+            let cores = match (now, self.cgroup_usec.get(&candidate.workload)) {
+                (Some(now), Some(&before)) if elapsed > 0.0 => {
+                    Some(now.saturating_sub(before) as f64 / 1e6 / elapsed)
+                }
+                _ => None,
+            };
+            if let Some(now) = now {
+                usec.insert(candidate.workload, now);
+            }
+            let alone = found.iter().any(|f| candidate.live.contains(&f.tgid));
+            if let Some(finding) = self.workloads.judge(candidate, cores)
+                && !alone
+            {
+                findings.push(finding);
+            }
+        }
+        self.cgroup_usec = usec;
+        let workloads = &self.workloads;
+        self.cgroup_paths.retain(|&id, _| workloads.follows(id));
         findings
     }
+
+    /// CPU a workload used in all, in µs (its cgroup's `cpu.stat`, which
+    /// keeps what exited processes used). Its directory is found from a
+    /// live process's /proc entry and checked by inode (the cgroup id).
+    fn workload_usec(&mut self, workload: u64, live: &[u32]) -> Option<u64> {
+        let root = self.cgroup_root.as_ref()?;
+        let is_it = |path: &Path| cgroup::cgroup_id(path).is_ok_and(|id| id == workload);
+        let path = match self.cgroup_paths.get(&workload) {
+            Some(path) if is_it(path) => path.clone(),
+            _ => live.iter().find_map(|&tgid| {
+                let relative = cgroup::process_cgroup(tgid)?;
+                let path = root.join(relative.trim_start_matches('/'));
+                is_it(&path).then_some(path)
+            })?,
+        };
+        let stat = std::fs::read_to_string(path.join("cpu.stat")).ok();
+        self.cgroup_paths.insert(workload, path);
+        cgroup_usage_usec(&stat?)
+    }
+}
+
+/// `usage_usec` of a cgroup's `cpu.stat`.
+fn cgroup_usage_usec(stat: &str) -> Option<u64> {
+    stat.lines()
+        .find_map(|line| line.strip_prefix("usage_usec "))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 /// One thread's entry in the kernel's map, with its switches in all when
@@ -245,6 +349,8 @@ struct Candidate {
 struct ThreadWindows {
     threads: HashMap<u32, Thread>,
     processes: HashMap<u32, Sums>,
+    /// What the last update's readings added, for the workload sums.
+    contributions: Vec<Contribution>,
 }
 
 impl ThreadWindows {
@@ -261,6 +367,7 @@ impl ThreadWindows {
         }
         let mut threads = HashMap::with_capacity(self.threads.len());
         let mut exited = Vec::new();
+        self.contributions.clear();
         for Reading {
             tid,
             raw,
@@ -278,8 +385,14 @@ impl ThreadWindows {
             });
             if total.is_none() && !self.processes.contains_key(&raw.tgid) {
                 // Exited, of a process never seen (or forgotten at its
-                // exit): no window to hand its counts to.
+                // exit): no window to hand its counts to; its workload
+                // learns which modes it used.
                 exited.push(tid);
+                self.contributions.push(Contribution {
+                    tgid: raw.tgid,
+                    by_mode: raw.by_mode,
+                    measured: None,
+                });
                 continue;
             }
             let mut new = [0u64; 4];
@@ -307,6 +420,11 @@ impl ThreadWindows {
                     .map_or(new_nondefault as f64, |r| new_nondefault as f64 * r),
             }
             .max(new_nondefault as f64);
+            self.contributions.push(Contribution {
+                tgid: raw.tgid,
+                by_mode: new,
+                measured,
+            });
             let sums = self.processes.entry(raw.tgid).or_default();
             sums.switches += new_switches;
             for (sum, n) in sums.by_mode.iter_mut().zip(new) {
@@ -685,6 +803,52 @@ mod tests {
         let c = candidate(&windows, 9).unwrap();
         assert_eq!((c.window.switches, c.window.nondefault()), (340, 70));
         assert_eq!((c.threads, c.thread, c.exited_threads), (0, None, 1));
+    }
+
+    #[test]
+    fn a_cgroups_cpu_use_is_read_from_its_cpu_stat() {
+        let stat = "usage_usec 1234567\nuser_usec 1000000\nsystem_usec 234567\n";
+        assert_eq!(cgroup_usage_usec(stat), Some(1_234_567));
+        assert_eq!(cgroup_usage_usec("user_usec 5\n"), None);
+        assert_eq!(cgroup_usage_usec("usage_usec x\n"), None);
+        assert_eq!(cgroup_usage_usec(""), None);
+    }
+
+    #[test]
+    fn readings_hand_their_measured_stretches_to_the_workload_sums() {
+        let mut windows = ThreadWindows::default();
+        windows.update(
+            [
+                newborn(1, 1, [0, 3, 3, 3], 30),
+                live(2, 1, [0, 4, 0, 0], 500),
+                exited(3, 9, [0, 1, 1, 1]),
+            ],
+            1.0,
+        );
+        let measured = |windows: &ThreadWindows, tgid: u32| {
+            windows
+                .contributions
+                .iter()
+                .filter(|c| c.tgid == tgid)
+                .map(|c| (c.by_mode, c.measured))
+                .collect::<Vec<_>>()
+        };
+        // A newborn's whole life is measured; an older thread's first read
+        // and a thread of a process never seen are not.
+        assert_eq!(
+            measured(&windows, 1),
+            [([0, 3, 3, 3], Some(30)), ([0, 4, 0, 0], None)]
+        );
+        assert_eq!(measured(&windows, 9), [([0, 1, 1, 1], None)]);
+        // Read again: what is new, over the same stretch.
+        windows.update(
+            [live(1, 1, [0, 5, 4, 3], 60), live(2, 1, [0, 4, 0, 1], 700)],
+            1.0,
+        );
+        assert_eq!(
+            measured(&windows, 1),
+            [([0, 2, 1, 0], Some(30)), ([0, 0, 0, 1], Some(200))]
+        );
     }
 
     #[test]

@@ -7,5 +7,6 @@ pub mod cuda;
 pub mod decode;
 pub mod flow;
 pub mod fpu;
+pub mod fpu_workload;
 pub mod gpu;
 pub mod pmu;

@@ -200,14 +200,20 @@ impl ProcessTable {
 
     /// A fork: the child runs its parent's image (exe, argv, uid) until it
     /// execs, in its parent's cgroup. A parent the table does not know is
-    /// left to the lazy /proc lookup, as any unknown process.
-    pub fn on_fork(&mut self, parent: u32, child: u32, at_ns: u64) {
+    /// left to the lazy /proc lookup, as any unknown process. `cgroup_id`
+    /// is the one the fork was seen in (0: unknown, the parent's is kept).
+    pub fn on_fork(&mut self, parent: u32, child: u32, at_ns: u64, cgroup_id: u64) {
         let Some(parent_info) = self.processes.get(&parent) else {
             return;
         };
         let info = ProcessInfo {
             pid: child,
             ppid: parent,
+            cgroup_id: if cgroup_id != 0 {
+                cgroup_id
+            } else {
+                parent_info.cgroup_id
+            },
             context_loaded: false,
             source: "fork",
             started: Some(rfc3339_of_monotonic(at_ns)),
@@ -625,14 +631,14 @@ mod tests {
         let mut table = ProcessTable::new(16);
         let me = std::process::id();
         table.get_or_load(me).expect("own /proc entry");
-        table.on_fork(me, 999_998, 0);
+        table.on_fork(me, 999_998, 0, 0);
         let (taken_ns, listed) = list_proc().expect("/proc lists");
         assert!(listed.contains(&me));
         // Known before the listing, not in it: its exit was lost.
         assert_eq!(table.missing_from(&listed, taken_ns), [999_998]);
         assert!(!in_proc(999_998) && in_proc(me));
         // Taken in after the listing: the listing cannot speak for it.
-        table.on_fork(me, 999_997, 0);
+        table.on_fork(me, 999_997, 0, 0);
         let mut missing = table.missing_from(&listed, taken_ns);
         missing.sort_unstable();
         assert_eq!(missing, [999_998]);
@@ -643,7 +649,7 @@ mod tests {
         let mut table = ProcessTable::new(16);
         let me = std::process::id();
         table.get_or_load(me).expect("own /proc entry");
-        table.on_fork(me, 999_999, 0);
+        table.on_fork(me, 999_999, 0, 0);
         assert_eq!(table.next_argv_wanted(), Some(me));
         assert_eq!(table.next_argv_wanted(), Some(999_999));
     }
@@ -697,7 +703,7 @@ mod tests {
         table.insert(known(1, 0, "/sbin/init"));
         table.insert(known(100, 1, "/bin/sh"));
         table.insert(known(200, 100, "/opt/x/kworker-sync"));
-        table.on_fork(200, 201, 1);
+        table.on_fork(200, 201, 1, 0);
         let child = table.processes.get(&201).expect("child recorded");
         assert_eq!(
             (child.ppid, child.exe.as_str(), child.source),
@@ -707,8 +713,12 @@ mod tests {
         let chain: Vec<u32> = table.ancestors(201, 8).iter().map(|p| p.pid).collect();
         assert_eq!(chain, vec![200, 100, 1]);
         assert_eq!(table.ancestors(201, 2).len(), 2);
+        // The cgroup: the one the fork was seen in, else its parent's.
+        assert_eq!(child.cgroup_id, 42);
+        table.on_fork(200, 202, 1, 7);
+        assert_eq!(table.processes[&202].cgroup_id, 7);
         // Unknown parent: nothing invented.
-        table.on_fork(999, 1000, 1);
+        table.on_fork(999, 1000, 1, 0);
         assert!(!table.processes.contains_key(&1000));
     }
 

@@ -22,6 +22,10 @@
 //! - `interval-rounding`: holds upward and downward rounding for whole
 //!   stretches of computation, alternately (Boost.Interval-style interval
 //!   arithmetic): the strongest benign look-alike for the RandomX marker.
+//! - `truncating-rounding`: holds round-toward-zero for whole stretches
+//!   (code that converts with truncation set once): summed with
+//!   `interval-rounding` jobs in one workload, every non-default mode shows,
+//!   though no process mixes them.
 
 use std::{
     hint::black_box,
@@ -40,7 +44,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(workload), Some(secs)) = (args.get(1), args.get(2)) else {
         bail!(
-            "usage: assay-load <rr|rr-connect|exec|syscalls|opens|cpu|redis-c1|redis-c8|pingpong|float-rounding|interval-rounding> <seconds>"
+            "usage: assay-load <rr|rr-connect|exec|syscalls|opens|cpu|redis-c1|redis-c8|pingpong|float-rounding|interval-rounding|truncating-rounding> <seconds>"
         );
     };
     let duration = Duration::from_secs_f64(secs.parse()?);
@@ -57,6 +61,7 @@ fn main() -> Result<()> {
         "pingpong" => pingpong(duration)?,
         "float-rounding" => float_rounding(duration, &[ROUND_TOWARD_ZERO], 100),
         "interval-rounding" => float_rounding(duration, &[ROUND_UP, ROUND_DOWN], 200_000),
+        "truncating-rounding" => float_rounding(duration, &[ROUND_TOWARD_ZERO], 200_000),
         other => bail!("unknown workload {other}"),
     };
     println!("ops {ops} secs {:.6}", start.elapsed().as_secs_f64());

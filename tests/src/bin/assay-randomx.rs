@@ -5,12 +5,18 @@
 //! as each exits. This is how a miner would hide from a marker judged
 //! thread by thread (issue #15): no hashing thread is ever read twice.
 //!
+//! With `--processes`, whole processes rotate instead (issue #15: a miner
+//! judged per process): a supervisor builds the cache once and forks
+//! hashing workers, one thread each, that inherit it, each living a random
+//! stretch and replaced as it exits, all in the supervisor's cgroup.
+//!
 //! Light mode (the 256 MiB cache, no 2 GiB dataset): every hash runs the
 //! same RandomX programs, CFROUND and all, as a full-memory miner's, only
 //! slower. The key and inputs are fixed; what is hashed is of no interest.
 //!
 //! Output on stdout: `ready <pid>` once the cache is built and the first
-//! threads hash, then `threads <started> hashes <n>` at the end.
+//! threads hash, then `threads <started> hashes <n>` at the end
+//! (`processes <started>` with `--processes`).
 
 use std::{
     ffi::{CStr, CString, c_int, c_void},
@@ -28,9 +34,12 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(about = "RandomX hashing on short-lived, rotating threads")]
 struct Cli {
-    /// Hashing threads at once.
+    /// Hashing threads (or worker processes) at once.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Rotate worker processes, forked from this one, not threads.
+    #[arg(long)]
+    processes: bool,
     /// Shortest life of a hashing thread, in milliseconds.
     #[arg(long, default_value_t = 300)]
     min_life_ms: u64,
@@ -177,6 +186,9 @@ fn main() -> Result<()> {
     }
     let randomx = RandomX::load(&cli.library)?;
     let end = Instant::now() + Duration::from_secs_f64(cli.seconds);
+    if cli.processes {
+        return rotate_processes(&cli, randomx, end);
+    }
     let hashes = Arc::new(AtomicU64::new(0));
     let mut rng = Rng(u64::from(std::process::id()) | 1 << 32);
     let mut started = 0u64;
@@ -210,5 +222,56 @@ fn main() -> Result<()> {
         "threads {started} hashes {}",
         hashes.load(Ordering::Relaxed)
     );
+    Ok(())
+}
+
+/// A worker forked to hash until `until`; it exits without unwinding.
+fn fork_worker(randomx: RandomX, until: Instant, seed: u64) -> Result<libc::pid_t> {
+    // SAFETY: this process is single-threaded here (no thread was
+    // started), so the child may run anything; it leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        bail!("fork: {}", std::io::Error::last_os_error());
+    }
+    if pid == 0 {
+        randomx.hash_until(until, seed);
+        // SAFETY: ends the child without running the parent's exit work.
+        unsafe { libc::_exit(0) };
+    }
+    Ok(pid)
+}
+
+fn rotate_processes(cli: &Cli, randomx: RandomX, end: Instant) -> Result<()> {
+    let mut rng = Rng(u64::from(std::process::id()) | 1 << 32);
+    let mut started = 0u64;
+    let mut spawn = || {
+        let life = cli.min_life_ms + rng.below(cli.max_life_ms - cli.min_life_ms + 1);
+        let until = (Instant::now() + Duration::from_millis(life)).min(end);
+        started += 1;
+        fork_worker(randomx, until, started)
+    };
+    let mut running = Vec::with_capacity(cli.threads);
+    for _ in 0..cli.threads {
+        running.push(spawn()?);
+    }
+    println!("ready {}", std::process::id());
+    while Instant::now() < end {
+        thread::sleep(Duration::from_millis(20));
+        for slot in &mut running {
+            let mut status = 0;
+            // SAFETY: waits for our own child, without blocking.
+            if unsafe { libc::waitpid(*slot, &raw mut status, libc::WNOHANG) } == *slot
+                && Instant::now() < end
+            {
+                *slot = spawn()?;
+            }
+        }
+    }
+    for pid in running {
+        let mut status = 0;
+        // SAFETY: waits for our own child.
+        unsafe { libc::waitpid(pid, &raw mut status, 0) };
+    }
+    println!("processes {started}");
     Ok(())
 }
