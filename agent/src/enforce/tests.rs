@@ -49,6 +49,7 @@ fn own(pid: u32) -> Facts {
         cgroup: Ok(format!("/t/miner-{pid}.scope")),
         pids: vec![pid],
         gpu: None,
+        endpoints: Vec::new(),
     }
 }
 
