@@ -6,7 +6,13 @@
 //! have done; the sixth action in a minute is not taken and enforcement
 //! says it is disarmed (log and metrics); a GPU miner is never frozen; a protected cgroup is never acted on; a benign
 //! look-alike on the same kind of connection gets no action; records
-//! validate against the schema in OCSF, with a disposition.
+//! validate against the schema in OCSF, with a disposition. deny-egress:
+//! the miner's open pool flow is closed and its reconnect refused with
+//! EPERM while its fallback, and another cgroup's connect to the same
+//! pool, go through; lifted when its verdict resolves; a dry run leaves
+//! the flow up. A frozen cgroup is thawed when its verdict resolves, and
+//! by the next start after an agent was SIGKILLed (--state-dir); throttle
+//! sets and restores cpu.max where the cpu controller is on cgroup v2.
 
 use std::{path::Path, process::Child, time::Duration};
 
@@ -755,6 +761,56 @@ fn throttle_sets_cpu_max_on_the_miners_cgroup_and_the_agents_exit_restores_it() 
         before,
         "the agent's exit restores cpu.max"
     );
+    miner.kill().unwrap();
+    miner.wait().unwrap();
+}
+
+#[test]
+fn deny_egress_in_a_dry_run_leaves_the_miner_connected_and_records_what_it_would_do() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-deny-dry");
+    let cgroup = TestCgroup::new("enforce-deny-dry");
+    let own = cgroup.nested("miner.scope");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"deny-egress\", \"kill\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy]);
+    let mut miner = miner(&own, &pool);
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(miner.id()))
+        .unwrap_or_else(|| panic!("no dry-run record: {:?}", agent.seen));
+    let action = first_action(&finding);
+    assert_eq!(
+        (&action["action"], &action["mode"], &action["result"]),
+        (&"deny-egress".into(), &"dry-run".into(), &"would-do".into()),
+        "{finding}"
+    );
+    assert!(
+        action["target"].as_str().unwrap().contains(&pool.addr),
+        "{finding}"
+    );
+    // Nothing is refused, and the miner's own flow to the pool is still
+    // established (the kernel's socket table, as `ss` reads it).
+    connects_from(&own, &pool.addr).expect("a dry run refuses nothing");
+    let (host, port) = pool.addr.rsplit_once(':').unwrap();
+    let ss = std::process::Command::new("ss")
+        .args([
+            "-Htnp",
+            "state",
+            "established",
+            "dst",
+            &format!("{host}:{port}"),
+        ])
+        .output()
+        .unwrap();
+    let ss = String::from_utf8_lossy(&ss.stdout);
+    assert!(
+        ss.contains(&format!("pid={},", miner.id())),
+        "the miner's pool flow is gone: {ss:?}"
+    );
+    assert_eq!(miner.try_wait().unwrap(), None, "a dry run touches nothing");
+    agent.stop_with(libc::SIGTERM);
     miner.kill().unwrap();
     miner.wait().unwrap();
 }
