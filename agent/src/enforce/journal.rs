@@ -102,7 +102,7 @@ mod tests {
     #[test]
     fn what_is_in_force_survives_to_the_next_start_and_nothing_leaves_no_file() {
         let dir = temp("roundtrip");
-        let undo = vec![
+        let undo = [
             Undo::Thaw("/sys/fs/cgroup/t/a.scope".into()),
             Undo::CpuMax("/sys/fs/cgroup/t/b.scope".into(), "max 100000".into()),
             Undo::Allow("/sys/fs/cgroup/t/c.scope".into(), Vec::new()),
