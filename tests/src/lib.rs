@@ -423,6 +423,14 @@ pub fn loaded_program_names() -> Vec<String> {
         .collect()
 }
 
+/// Names of the BPF maps the kernel holds now.
+pub fn loaded_map_names() -> Vec<String> {
+    aya::maps::loaded_maps()
+        .filter_map(Result::ok)
+        .filter_map(|m| m.name_as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Ids of the BPF links the kernel holds now.
 pub fn loaded_link_ids() -> Vec<u32> {
     aya::programs::loaded_links()

@@ -615,7 +615,25 @@ fn deny_egress_refuses_the_pool_to_the_miners_cgroup_only_and_lifts_when_the_ver
         agent.logs_text()
     );
     connects_from(&own, &pool.addr).expect("the lifted cgroup reaches the pool again");
+    let deny_maps = || {
+        assay_tests::loaded_map_names()
+            .into_iter()
+            .filter(|n| n.starts_with("DENY"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(deny_maps().len(), 2, "DENY and DENY_ARMED while it runs");
     agent.stop_with(libc::SIGTERM);
+    // The deny map goes with the agent (the kernel frees a map once its
+    // last holder is gone, after an RCU grace period: waited for, bounded).
+    let deadline = std::time::Instant::now() + WAIT;
+    while !deny_maps().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        deny_maps(),
+        Vec::<String>::new(),
+        "the agent left its deny map"
+    );
 }
 
 fn resolved_for(pid: u32) -> impl Fn(&Value) -> bool {
