@@ -500,6 +500,29 @@ fn connects_from(cgroup: &TestCgroup, addr: &str) -> Result<(), String> {
     }
 }
 
+/// Whether a process in `cgroup` can send to `addr` another way than a
+/// TCP connect over IPv4: `udp` (an unconnected sendto: the sendmsg4
+/// program) or `tcp6` (a connect through an IPv6 socket to the v4-mapped
+/// address: connect6).
+fn sends_from(cgroup: &TestCgroup, addr: &str, how: &str) -> Result<(), String> {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let code = "import socket, sys\n\
+        host, port, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]\n\
+        if how == 'udp':\n\
+        \x20   socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', (host, port))\n\
+        else:\n\
+        \x20   socket.socket(socket.AF_INET6, socket.SOCK_STREAM).connect(('::ffff:' + host, port))\n";
+    let mut cmd = std::process::Command::new(assay_tests::test_python());
+    cmd.args(["-c", code, host, port, how])
+        .stderr(std::process::Stdio::piped());
+    let out = cgroup.spawn(cmd).wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
 /// Milliseconds between two RFC 3339 timestamps.
 fn ms_between(from: &Value, to: &Value) -> i64 {
     let at = |v: &Value| {
@@ -603,6 +626,13 @@ fn deny_egress_refuses_the_pool_to_the_miners_cgroup_only_and_lifts_when_the_ver
     assert!(refused.contains("Operation not permitted"), "{refused}");
     connects_from(&other, &pool.addr).expect("another cgroup reaches the pool");
     connects_from(&own, &fallback.addr).expect("the cgroup reaches other endpoints");
+    // The same endpoint by UDP sendto (sendmsg4) and through an IPv6
+    // socket (connect6, v4-mapped) is refused too; not from elsewhere.
+    for how in ["udp", "tcp6"] {
+        let refused = sends_from(&own, &pool.addr, how).unwrap_err();
+        assert!(refused.contains("[Errno 1]"), "{how}: {refused}");
+        sends_from(&other, &pool.addr, how).unwrap_or_else(|e| panic!("{how}: {e}"));
+    }
 
     // The miner exits: its verdict resolves and the deny is lifted.
     drop(miner.stdin.take());
