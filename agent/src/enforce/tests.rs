@@ -185,3 +185,50 @@ fn records_serialise_with_their_names() {
     assert_eq!(v["result"], "would-do");
     assert!(v["at"].as_str().unwrap().ends_with('Z'));
 }
+
+#[test]
+fn a_deny_that_cannot_be_put_in_force_says_why_and_the_next_rung_applies() {
+    // Enforcing, on a "cgroup root" that is a plain directory with an
+    // empty process list: no deny map is loaded in a unit test, and the
+    // kill finds no process. The pid is above any pid_max (2^22): no real
+    // process is ever signalled.
+    const PID: u32 = 2_000_000_001;
+    let root = std::env::temp_dir().join(format!("assay-deny-fail-{}", std::process::id()));
+    let own_dir = root.join(format!("t/miner-{PID}.scope"));
+    std::fs::create_dir_all(&own_dir).unwrap();
+    std::fs::write(own_dir.join("cgroup.procs"), "").unwrap();
+    let mut e = Enforcer::new(
+        Options {
+            mode: Mode::Enforce,
+            cgroup_root: Some(root.clone()),
+            ..Options::default()
+        },
+        None,
+    )
+    .unwrap();
+    let p = policy(&FREEZE_MINERS.replace("[\"freeze\", \"kill\"]", "[\"deny-egress\", \"kill\"]"));
+    let v = verdict(PID);
+    e.consider(&p, &v, Level::Confirmed, None);
+    let facts = Facts {
+        endpoints: vec![deny::Endpoint {
+            addr: "198.51.100.7".parse().unwrap(),
+            port: 3333,
+        }],
+        ..own(PID)
+    };
+    let wanted = e.take_wanted().pop().unwrap();
+    let ran = run(e.prepare(wanted, &facts, 0));
+    let r = &ran.records;
+    assert_eq!(
+        (r[0].action, r[0].result),
+        (EnforceAction::DenyEgress, Outcome::Failed),
+        "{r:?}"
+    );
+    assert!(r[0].reason.contains("deny map is not loaded"), "{r:?}");
+    assert!(r[0].target.contains("198.51.100.7:3333"), "{r:?}");
+    // The next rung was tried (and failed here too: not a real cgroup).
+    assert_eq!(r[1].action, EnforceAction::Kill, "{r:?}");
+    assert_eq!(r[1].result, Outcome::Failed, "{r:?}");
+    e.finish(&ran);
+    let _ = std::fs::remove_dir_all(&root);
+}
