@@ -232,3 +232,55 @@ fn a_deny_that_cannot_be_put_in_force_says_why_and_the_next_rung_applies() {
     e.finish(&ran);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_throttle_is_journalled_undone_when_its_verdict_resolves_and_the_journal_emptied() {
+    // cgroup files as plain files: what the ladder writes and restores,
+    // without a cpu controller (the privileged suite skips where cgroup v2
+    // has none). The process list is empty: no process is signalled.
+    const PID: u32 = 2_000_000_002;
+    let root = std::env::temp_dir().join(format!("assay-throttle-{}", std::process::id()));
+    let own_dir = root.join(format!("t/miner-{PID}.scope"));
+    let state = root.join("state");
+    std::fs::create_dir_all(&own_dir).unwrap();
+    std::fs::write(own_dir.join("cgroup.procs"), "").unwrap();
+    std::fs::write(own_dir.join("cpu.max"), "max 100000\n").unwrap();
+    let mut e = Enforcer::new(
+        Options {
+            mode: Mode::Enforce,
+            cgroup_root: Some(root.clone()),
+            ..Options::default()
+        },
+        None,
+    )
+    .unwrap();
+    e.recover(&state);
+    let p = policy(&FREEZE_MINERS.replace("[\"freeze\", \"kill\"]", "[\"throttle\"]"));
+    let v = verdict(PID);
+    e.consider(&p, &v, Level::Confirmed, None);
+    let wanted = e.take_wanted().pop().unwrap();
+    let ran = run(e.prepare(wanted, &own(PID), 0));
+    assert_eq!(ran.records[0].result, Outcome::Done, "{:?}", ran.records);
+    e.finish(&ran);
+    let cpu_max = || std::fs::read_to_string(own_dir.join("cpu.max")).unwrap();
+    assert_eq!(cpu_max(), actions::THROTTLED_CPU_MAX);
+    let journal = std::fs::read_to_string(state.join(journal::FILE)).unwrap();
+    assert!(
+        journal.contains("CpuMax") && journal.contains("max 100000"),
+        "{journal}"
+    );
+    // A killed agent's successor restores it from the journal alone.
+    let mut next = Enforcer::new(Options::default(), None).unwrap();
+    next.recover(&state);
+    assert_eq!(cpu_max(), "max 100000");
+    assert!(!state.join(journal::FILE).exists());
+    // And in the first agent, the verdict's resolution undoes it.
+    std::fs::write(own_dir.join("cpu.max"), actions::THROTTLED_CPU_MAX).unwrap();
+    e.resolved(&v);
+    for undo in e.take_undo_due() {
+        undo_logged(&undo);
+    }
+    assert_eq!(cpu_max(), "max 100000");
+    assert!(!state.join(journal::FILE).exists());
+    let _ = std::fs::remove_dir_all(&root);
+}
