@@ -35,11 +35,11 @@ fn armed() -> bool {
 /// Whether `key` (its port as called) or its address on any port is denied.
 #[inline(always)]
 fn listed(mut key: DenyKey) -> bool {
-    if unsafe { DENY.get(&key) }.is_some() {
+    if unsafe { DENY.get(key) }.is_some() {
         return true;
     }
     key.port = 0;
-    unsafe { DENY.get(&key) }.is_some()
+    unsafe { DENY.get(key) }.is_some()
 }
 
 /// For connect4 and sendmsg4.
