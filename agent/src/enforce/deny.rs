@@ -13,7 +13,9 @@
 //! own cgroup and the cgroups below it, read by the cgroup sock_addr
 //! programs (`assay_common::deny`), which refuse a matching connect or
 //! sendmsg with EPERM. Flows already open to those endpoints from those
-//! cgroups are closed with sock_diag `SOCK_DESTROY` ([`super::destroy`]);
+//! cgroups are closed with sock_diag `SOCK_DESTROY` ([`super::destroy`]),
+//! in the agent's network namespace and in the workload's own (a
+//! container's);
 //! when that fails, the entries are taken back and the rung fails, so
 //! that the ladder's next rung applies rather than a half-done deny.
 //! Entries are removed when the verdict resolves, the rule goes, or the
@@ -221,16 +223,21 @@ impl DenyMap {
     }
 }
 
-/// The cgroup ids of `dir` and of the cgroups below it (at most `limit`):
-/// on cgroup v2 a cgroup's id is its directory's inode number.
-fn cgroup_ids(dir: &Path, limit: usize) -> Result<Vec<u64>, String> {
+/// The cgroup ids of `dir` and of the cgroups below it (at most `limit`),
+/// and the processes in them: on cgroup v2 a cgroup's id is its
+/// directory's inode number.
+fn cgroup_ids(dir: &Path, limit: usize) -> Result<(Vec<u64>, Vec<u32>), String> {
     use std::os::unix::fs::MetadataExt as _;
     let mut ids = Vec::new();
+    let mut pids = Vec::new();
     let mut queue = vec![dir.to_owned()];
     while let Some(next) = queue.pop() {
         let meta =
             std::fs::metadata(&next).map_err(|e| format!("cannot stat {}: {e}", next.display()))?;
         ids.push(meta.ino());
+        if let Ok(procs) = std::fs::read_to_string(next.join("cgroup.procs")) {
+            pids.extend(procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
+        }
         if ids.len() >= limit {
             break;
         }
@@ -243,7 +250,7 @@ fn cgroup_ids(dir: &Path, limit: usize) -> Result<Vec<u64>, String> {
             );
         }
     }
-    Ok(ids)
+    Ok((ids, pids))
 }
 
 /// cgroups below a workload's own denied at most.
@@ -253,13 +260,14 @@ const MAX_CGROUPS: usize = 64;
 /// the flows already open to them: what was done, and the keys to remove
 /// to undo it.
 pub fn deny(dir: &Path, endpoints: &[Endpoint]) -> Result<(String, Vec<DenyKey>), String> {
-    let ids = cgroup_ids(dir, MAX_CGROUPS)?;
+    let (ids, pids) = cgroup_ids(dir, MAX_CGROUPS)?;
     let entries: Vec<DenyKey> = ids
         .iter()
         .flat_map(|&id| endpoints.iter().flat_map(move |e| keys(id, e)))
         .collect();
     with_map(|map| map.add(&entries))?;
-    match super::destroy::close_flows(&ids, endpoints) {
+    let namespaces = super::destroy::other_namespaces(pids.into_iter());
+    match super::destroy::close_flows(&ids, endpoints, &namespaces) {
         Ok(closed) => {
             let list = endpoints
                 .iter()

@@ -7,11 +7,18 @@
 //! the denied cgroups whose peer is a denied endpoint are closed; a
 //! listener never is.
 //!
-//! It works in the agent's own network namespace: a workload in another
-//! one keeps its open flows (its new connects are still refused), and the
-//! record says how many were closed.
+//! A socket is listed in the network namespace it lives in: the agent
+//! asks in its own, then in each other namespace the workload's processes
+//! are in (a container's), entered on a short-lived thread of its own so
+//! that no other thread of the agent ever changes namespace.
 
-use std::{io, net::SocketAddr, os::fd::AsRawFd as _, time::Duration};
+use std::{
+    io,
+    net::SocketAddr,
+    os::fd::AsRawFd as _,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use netlink_packet_core::{
     NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
@@ -40,10 +47,41 @@ struct Found {
     cgroup_id: Option<u64>,
 }
 
-/// Closes every socket of `cgroup_ids` whose peer is one of `endpoints`:
-/// how many were closed, or why it could not be done.
-pub fn close_flows(cgroup_ids: &[u64], endpoints: &[Endpoint]) -> Result<usize, String> {
-    let mut diag = Diag::open().map_err(|e| format!("cannot open sock_diag: {e}"))?;
+/// Closes every socket of `cgroup_ids` whose peer is one of `endpoints`,
+/// in the agent's network namespace and in each of `namespaces` (`/proc/
+/// <pid>/ns/net` files): how many were closed, or why it could not be done.
+pub fn close_flows(
+    cgroup_ids: &[u64],
+    endpoints: &[Endpoint],
+    namespaces: &[PathBuf],
+) -> Result<usize, String> {
+    let mut closed = close_in(
+        Diag::open().map_err(|e| format!("cannot open sock_diag: {e}"))?,
+        cgroup_ids,
+        endpoints,
+    )?;
+    for ns in namespaces {
+        let diag = Diag::open_in(ns)
+            .map_err(|e| format!("cannot open sock_diag in {}: {e}", ns.display()))?;
+        closed += close_in(diag, cgroup_ids, endpoints)?;
+    }
+    Ok(closed)
+}
+
+/// The network namespaces (`/proc/<pid>/ns/net`, one per namespace) of
+/// `pids` other than the agent's own.
+pub fn other_namespaces(pids: impl Iterator<Item = u32>) -> Vec<PathBuf> {
+    let own = std::fs::read_link("/proc/thread-self/ns/net").ok();
+    let mut seen = std::collections::HashSet::new();
+    pids.filter_map(|pid| {
+        let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let ns = std::fs::read_link(&path).ok()?;
+        (Some(&ns) != own.as_ref() && seen.insert(ns)).then_some(path)
+    })
+    .collect()
+}
+
+fn close_in(mut diag: Diag, cgroup_ids: &[u64], endpoints: &[Endpoint]) -> Result<usize, String> {
     let mut found = Vec::new();
     for protocol in [IPPROTO_TCP, IPPROTO_UDP] {
         for family in [AF_INET, AF_INET6] {
@@ -151,6 +189,26 @@ impl Diag {
             socket,
             sequence: 0,
             buffer: vec![0; RECEIVE_BUFFER],
+        })
+    }
+
+    /// Opened in the network namespace `ns`: a thread of its own enters
+    /// it, opens the socket (which stays in that namespace) and ends.
+    fn open_in(ns: &Path) -> io::Result<Self> {
+        let ns = std::fs::File::open(ns)?;
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    // SAFETY: setns changes the namespace of this thread
+                    // only, which ends after opening the socket; `ns` is an
+                    // open namespace file.
+                    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Self::open()
+                })
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
         })
     }
 
