@@ -9,6 +9,7 @@
 
 pub mod config;
 pub mod cpu;
+pub mod deny;
 pub mod event;
 pub mod flow;
 pub mod gpu;

@@ -52,10 +52,14 @@ use aya_ebpf::{
     programs::{SkBuffContext, SockAddrContext},
 };
 
-use crate::maps::{FLOW_EVENTS, FLOW_STATE, REARM, REARM_GEN, config, count, wakeup_flags};
+use crate::{
+    deny,
+    maps::{FLOW_EVENTS, FLOW_STATE, REARM, REARM_GEN, config, count, wakeup_flags},
+};
 
 /// Return value of cgroup sock_addr and skb programs that lets the operation
-/// proceed: this sensor observes, it never blocks.
+/// proceed: this sensor observes; only deny-egress (`crate::deny`, opt-in
+/// enforcement) ever refuses.
 const ALLOW: i32 = 1;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
@@ -64,24 +68,36 @@ const SOCK_DGRAM: u32 = 2;
 
 #[cgroup_sock_addr(connect4)]
 pub fn assay_connect4(ctx: SockAddrContext) -> i32 {
+    if deny::denied4(&ctx) {
+        return deny::REFUSE;
+    }
     on_connect(&ctx);
     ALLOW
 }
 
 #[cgroup_sock_addr(connect6)]
 pub fn assay_connect6(ctx: SockAddrContext) -> i32 {
+    if deny::denied6(&ctx) {
+        return deny::REFUSE;
+    }
     on_connect(&ctx);
     ALLOW
 }
 
 #[cgroup_sock_addr(sendmsg4)]
 pub fn assay_sendmsg4(ctx: SockAddrContext) -> i32 {
+    if deny::denied4(&ctx) {
+        return deny::REFUSE;
+    }
     on_first_sendmsg(&ctx);
     ALLOW
 }
 
 #[cgroup_sock_addr(sendmsg6)]
 pub fn assay_sendmsg6(ctx: SockAddrContext) -> i32 {
+    if deny::denied6(&ctx) {
+        return deny::REFUSE;
+    }
     on_first_sendmsg(&ctx);
     ALLOW
 }

@@ -7,6 +7,7 @@
 
 mod cpu;
 mod cuda;
+mod deny;
 mod flows;
 mod hygiene;
 mod maps;

@@ -155,6 +155,10 @@ impl TestCgroup {
 
 impl Drop for TestCgroup {
     fn drop(&mut self) {
+        // A test that failed may leave it frozen (by an agent killed
+        // before it could thaw): thawed first, so that nothing killed
+        // lingers on a kernel that delivers the kill only once thawed.
+        let _ = fs::write(self.path.join("cgroup.freeze"), "0");
         let _ = fs::write(self.path.join("cgroup.kill"), "1");
         let deadline = Instant::now() + Duration::from_secs(5);
         while fs::remove_dir(&self.path).is_err() && Instant::now() < deadline {
@@ -382,7 +386,19 @@ impl Agent {
 }
 
 impl Drop for Agent {
+    /// A test that ends without stopping the agent (it failed) stops it
+    /// as an operator would, so that its exit path undoes what it
+    /// enforced: a SIGKILL would leave a frozen cgroup frozen under the
+    /// test cgroups' own cleanup. SIGKILL only if it does not exit.
     fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -404,6 +420,14 @@ pub fn loaded_program_names() -> Vec<String> {
     aya::programs::loaded_programs()
         .filter_map(Result::ok)
         .filter_map(|p| p.name_as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Names of the BPF maps the kernel holds now.
+pub fn loaded_map_names() -> Vec<String> {
+    aya::maps::loaded_maps()
+        .filter_map(Result::ok)
+        .filter_map(|m| m.name_as_str().map(str::to_owned))
         .collect()
 }
 

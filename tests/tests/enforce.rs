@@ -6,7 +6,13 @@
 //! have done; the sixth action in a minute is not taken and enforcement
 //! says it is disarmed (log and metrics); a GPU miner is never frozen; a protected cgroup is never acted on; a benign
 //! look-alike on the same kind of connection gets no action; records
-//! validate against the schema in OCSF, with a disposition.
+//! validate against the schema in OCSF, with a disposition. deny-egress:
+//! the miner's open pool flow is closed and its reconnect refused with
+//! EPERM while its fallback, and another cgroup's connect to the same
+//! pool, go through; lifted when its verdict resolves; a dry run leaves
+//! the flow up. A frozen cgroup is thawed when its verdict resolves, and
+//! by the next start after an agent was SIGKILLed (--state-dir); throttle
+//! sets and restores cpu.max where the cpu controller is on cgroup v2.
 
 use std::{path::Path, process::Child, time::Duration};
 
@@ -476,4 +482,383 @@ fn a_process_with_a_cuda_context_is_never_frozen_the_next_rung_applies() {
     let _ = miner.wait();
     assert_eq!(events(&own.path, "populated").as_deref(), Some("0"));
     agent.stop_with(libc::SIGTERM);
+}
+
+/// Whether a process started in `cgroup` can open a TCP connection to
+/// `addr` (bash's /dev/tcp: no test-only client needed): `Err` holds what
+/// the kernel said.
+fn connects_from(cgroup: &TestCgroup, addr: &str) -> Result<(), String> {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-c", &format!("exec 3<>/dev/tcp/{host}/{port}")])
+        .stderr(std::process::Stdio::piped());
+    let out = cgroup.spawn(cmd).wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Whether a process in `cgroup` can send to `addr` another way than a
+/// TCP connect over IPv4: `udp` (an unconnected sendto: the sendmsg4
+/// program) or `tcp6` (a connect through an IPv6 socket to the v4-mapped
+/// address: connect6).
+fn sends_from(cgroup: &TestCgroup, addr: &str, how: &str) -> Result<(), String> {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let code = "import socket, sys\n\
+        host, port, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]\n\
+        if how == 'udp':\n\
+        \x20   socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b'x', (host, port))\n\
+        else:\n\
+        \x20   socket.socket(socket.AF_INET6, socket.SOCK_STREAM).connect(('::ffff:' + host, port))\n";
+    let mut cmd = std::process::Command::new(assay_tests::test_python());
+    cmd.args(["-c", code, host, port, how])
+        .stderr(std::process::Stdio::piped());
+    let out = cgroup.spawn(cmd).wait_with_output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// Milliseconds between two RFC 3339 timestamps.
+fn ms_between(from: &Value, to: &Value) -> i64 {
+    let at = |v: &Value| {
+        humantime::parse_rfc3339(v.as_str().unwrap())
+            .unwrap()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    at(to) - at(from)
+}
+
+#[test]
+fn deny_egress_refuses_the_pool_to_the_miners_cgroup_only_and_lifts_when_the_verdict_resolves() {
+    use std::io::{BufRead as _, BufReader};
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-deny");
+    let cgroup = TestCgroup::new("enforce-deny");
+    let own = cgroup.nested("miner.scope");
+    let other = cgroup.nested("other.scope");
+    let pool = Server::start("pool");
+    let fallback = Server::start("server");
+    let policy = policy(&dir, &cgroup, "[\"deny-egress\", \"kill\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
+    let mut cmd = emulator();
+    cmd.args(["stratum", "--variant", "st5", "--connect", &pool.addr])
+        .args(["--hold-ms", "60000", "--submit-every-ms", "200"])
+        .args(["--after-drop", &fallback.addr])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut miner = own.spawn(cmd);
+    let pid = miner.id();
+    let (tx, said) = std::sync::mpsc::channel();
+    let stdout = miner.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(pid))
+        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let action = first_action(&finding);
+    assert_eq!(
+        (&action["action"], &action["mode"], &action["result"]),
+        (&"deny-egress".into(), &"enforce".into(), &"done".into()),
+        "{finding}"
+    );
+    assert!(
+        action["target"].as_str().unwrap().contains(&pool.addr),
+        "{finding}"
+    );
+    let reason = action["reason"].as_str().unwrap();
+    assert!(reason.contains("1 open flow(s)"), "{finding}");
+    // One rung held: the kill was not needed.
+    assert_eq!(
+        finding["enforcement"]["actions"].as_array().unwrap().len(),
+        1
+    );
+    // The time from the verdict that asked for it to the action (BENCHMARKS.md).
+    if let Some(verdict) = agent.seen.iter().find(|f| {
+        assay_tests::is_for(pid)(f)
+            && f["level"] == "confirmed"
+            && matches!(
+                f["event"].as_str(),
+                Some("verdict.opened" | "verdict.raised")
+            )
+    }) {
+        eprintln!(
+            "verdict-to-action-ms {}",
+            ms_between(&verdict["time"], &action["at"])
+        );
+    }
+
+    // Its open pool flow was closed; it tries the pool again and is
+    // refused, and its fallback still answers.
+    let mut lines = Vec::new();
+    while lines.len() < 4 {
+        match said.recv_timeout(WAIT) {
+            Ok(line) => lines.push(line),
+            Err(_) => panic!("the miner said only {lines:?}"),
+        }
+    }
+    assert_eq!(lines[0], "opened", "{lines:?}");
+    assert!(lines[1].starts_with("dropped: "), "{lines:?}");
+    assert_eq!(
+        lines[2],
+        format!("connect {}: errno {}", pool.addr, libc::EPERM),
+        "{lines:?}"
+    );
+    assert_eq!(
+        lines[3],
+        format!("connect {}: ok", fallback.addr),
+        "{lines:?}"
+    );
+    // Any process of its cgroup is refused the pool; one in another cgroup
+    // reaches it, as the miner reaches its fallback.
+    let refused = connects_from(&own, &pool.addr).unwrap_err();
+    assert!(refused.contains("Operation not permitted"), "{refused}");
+    connects_from(&other, &pool.addr).expect("another cgroup reaches the pool");
+    connects_from(&own, &fallback.addr).expect("the cgroup reaches other endpoints");
+    // The same endpoint by UDP sendto (sendmsg4) and through an IPv6
+    // socket (connect6, v4-mapped) is refused too; not from elsewhere.
+    for how in ["udp", "tcp6"] {
+        let refused = sends_from(&own, &pool.addr, how).unwrap_err();
+        assert!(refused.contains("[Errno 1]"), "{how}: {refused}");
+        sends_from(&other, &pool.addr, how).unwrap_or_else(|e| panic!("{how}: {e}"));
+    }
+
+    // The miner exits: its verdict resolves and the deny is lifted.
+    drop(miner.stdin.take());
+    assert!(miner.wait().unwrap().success());
+    assert!(
+        agent
+            .wait_for_log("enforcement undone: deny-egress lifted", WAIT)
+            .is_some(),
+        "{}",
+        agent.logs_text()
+    );
+    connects_from(&own, &pool.addr).expect("the lifted cgroup reaches the pool again");
+    let deny_maps = || {
+        assay_tests::loaded_map_names()
+            .into_iter()
+            .filter(|n| n.starts_with("DENY"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(deny_maps().len(), 2, "DENY and DENY_ARMED while it runs");
+    agent.stop_with(libc::SIGTERM);
+    // The deny map goes with the agent (the kernel frees a map once its
+    // last holder is gone, after an RCU grace period: waited for, bounded).
+    let deadline = std::time::Instant::now() + WAIT;
+    while !deny_maps().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        deny_maps(),
+        Vec::<String>::new(),
+        "the agent left its deny map"
+    );
+}
+
+fn resolved_for(pid: u32) -> impl Fn(&Value) -> bool {
+    move |f| f["event"] == "verdict.resolved" && assay_tests::is_for(pid)(f)
+}
+
+#[test]
+fn a_frozen_cgroup_is_thawed_when_its_verdict_resolves() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-resolve");
+    let cgroup = TestCgroup::new("enforce-resolve");
+    let own = cgroup.nested("miner.scope");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"freeze\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
+    let mut miner = miner(&own, &pool);
+    let pid = miner.id();
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(pid))
+        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    assert_eq!(first_action(&finding)["result"], "done", "{finding}");
+    assert_eq!(events(&own.path, "frozen").as_deref(), Some("1"));
+    // A fatal signal ends a frozen process (cgroup v2 freezer): the
+    // verdict's only process is gone, so the verdict resolves.
+    miner.kill().unwrap();
+    miner.wait().unwrap();
+    agent
+        .wait_for_finding(WAIT, resolved_for(pid))
+        .unwrap_or_else(|| panic!("the verdict did not resolve: {:?}", agent.seen));
+    assert!(
+        agent
+            .wait_for_log("enforcement undone: thawed", WAIT)
+            .is_some(),
+        "{}",
+        agent.logs_text()
+    );
+    assert_eq!(events(&own.path, "frozen").as_deref(), Some("0"));
+    // The cgroup takes new processes that run: it is thawed, not just
+    // marked so.
+    let mut probe = std::process::Command::new("true");
+    probe.stdin(std::process::Stdio::null());
+    assert!(own.spawn(probe).wait().unwrap().success());
+    agent.stop_with(libc::SIGTERM);
+    assert_eq!(events(&own.path, "populated").as_deref(), Some("0"));
+}
+
+#[test]
+fn a_killed_agent_leaves_a_frozen_cgroup_that_its_next_start_thaws() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-sigkill");
+    let state = dir.0.join("state");
+    let state_arg = state.to_str().unwrap().to_owned();
+    let cgroup = TestCgroup::new("enforce-sigkill");
+    let own = cgroup.nested("miner.scope");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"freeze\"]");
+    let mut agent = Agent::start_with(
+        &cgroup,
+        &["--policy", &policy, "--enforce", "--state-dir", &state_arg],
+    );
+    let mut miner = miner(&own, &pool);
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(miner.id()))
+        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    assert_eq!(first_action(&finding)["result"], "done", "{finding}");
+    // No exit path: nothing is undone, but the journal says what is frozen.
+    agent.stop_with(libc::SIGKILL);
+    assert_eq!(events(&own.path, "frozen").as_deref(), Some("1"));
+    let journal = std::fs::read_to_string(state.join("enforcement.json")).unwrap();
+    assert!(journal.contains("miner.scope"), "{journal}");
+    // The next start with the same state directory (enforcing nothing)
+    // thaws it before anything else.
+    let mut next = Agent::start_with(&cgroup, &["--state-dir", &state_arg]);
+    assert!(
+        next.logs_text()
+            .contains("enforcement undone at start (left by a previous run): thawed"),
+        "{}",
+        next.logs_text()
+    );
+    assert_eq!(events(&own.path, "frozen").as_deref(), Some("0"));
+    assert_eq!(miner.try_wait().unwrap(), None, "the thawed miner lives on");
+    assert!(!state.join("enforcement.json").exists());
+    next.stop_with(libc::SIGTERM);
+    miner.kill().unwrap();
+    miner.wait().unwrap();
+}
+
+/// Whether the cpu controller can be enabled for the test cgroups: on a
+/// hybrid cgroup layout it is bound to its v1 hierarchy and the v2 root
+/// does not offer it.
+fn cpu_controller(cgroup: &TestCgroup) -> Result<(), String> {
+    let root = cgroup.path.parent().unwrap();
+    let offered = std::fs::read_to_string(root.join("cgroup.controllers")).unwrap_or_default();
+    if !offered.split_whitespace().any(|c| c == "cpu") {
+        return Err(format!(
+            "{} does not offer the cpu controller (it is bound to cgroup v1 here: {offered:?})",
+            root.display()
+        ));
+    }
+    for dir in [root, cgroup.path.as_path()] {
+        std::fs::write(dir.join("cgroup.subtree_control"), "+cpu")
+            .map_err(|e| format!("+cpu in {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+#[test]
+fn throttle_sets_cpu_max_on_the_miners_cgroup_and_the_agents_exit_restores_it() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-throttle");
+    let cgroup = TestCgroup::new("enforce-throttle");
+    if let Err(why) = cpu_controller(&cgroup) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let own = cgroup.nested("miner.scope");
+    let before = std::fs::read_to_string(own.path.join("cpu.max")).unwrap();
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"throttle\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
+    let mut miner = miner(&own, &pool);
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(miner.id()))
+        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let action = first_action(&finding);
+    assert_eq!(
+        (&action["action"], &action["result"]),
+        (&"throttle".into(), &"done".into()),
+        "{finding}"
+    );
+    let throttled = std::fs::read_to_string(own.path.join("cpu.max")).unwrap();
+    assert_eq!(throttled.trim(), "10000 100000");
+    assert_eq!(miner.try_wait().unwrap(), None, "a throttled miner runs on");
+    agent.stop_with(libc::SIGTERM);
+    assert_eq!(
+        std::fs::read_to_string(own.path.join("cpu.max")).unwrap(),
+        before,
+        "the agent's exit restores cpu.max"
+    );
+    miner.kill().unwrap();
+    miner.wait().unwrap();
+}
+
+#[test]
+fn deny_egress_in_a_dry_run_leaves_the_miner_connected_and_records_what_it_would_do() {
+    if !require_root() {
+        return;
+    }
+    let dir = TempDir::new("enforce-deny-dry");
+    let cgroup = TestCgroup::new("enforce-deny-dry");
+    let own = cgroup.nested("miner.scope");
+    let pool = Server::start("pool");
+    let policy = policy(&dir, &cgroup, "[\"deny-egress\", \"kill\"]");
+    let mut agent = Agent::start_with(&cgroup, &["--policy", &policy]);
+    let mut miner = miner(&own, &pool);
+    let finding = agent
+        .wait_for_finding(WAIT, enforced_for(miner.id()))
+        .unwrap_or_else(|| panic!("no dry-run record: {:?}", agent.seen));
+    let action = first_action(&finding);
+    assert_eq!(
+        (&action["action"], &action["mode"], &action["result"]),
+        (&"deny-egress".into(), &"dry-run".into(), &"would-do".into()),
+        "{finding}"
+    );
+    assert!(
+        action["target"].as_str().unwrap().contains(&pool.addr),
+        "{finding}"
+    );
+    // Nothing is refused, and the miner's own flow to the pool is still
+    // established (the kernel's socket table, as `ss` reads it).
+    connects_from(&own, &pool.addr).expect("a dry run refuses nothing");
+    let (host, port) = pool.addr.rsplit_once(':').unwrap();
+    let ss = std::process::Command::new("ss")
+        .args([
+            "-Htnp",
+            "state",
+            "established",
+            "dst",
+            &format!("{host}:{port}"),
+        ])
+        .output()
+        .unwrap();
+    let ss = String::from_utf8_lossy(&ss.stdout);
+    assert!(
+        ss.contains(&format!("pid={},", miner.id())),
+        "the miner's pool flow is gone: {ss:?}"
+    );
+    assert_eq!(miner.try_wait().unwrap(), None, "a dry run touches nothing");
+    agent.stop_with(libc::SIGTERM);
+    miner.kill().unwrap();
+    miner.wait().unwrap();
 }

@@ -134,6 +134,7 @@ impl Agent {
             cgroup,
             pids: tree,
             gpu,
+            endpoints: enforce::deny::endpoints(&wanted.verdict),
         }
     }
 }
@@ -143,5 +144,6 @@ fn refused(why: String) -> Facts {
         cgroup: Err(why),
         pids: Vec::new(),
         gpu: None,
+        endpoints: Vec::new(),
     }
 }

@@ -148,6 +148,15 @@ pub(super) async fn build(options: &RunOptions) -> Result<Built> {
         }));
     }
     agent.rearm = Some(crate::sensors::flow::Rearm::new(&mut loaded.ebpf)?);
+    // deny-egress works through the connect/sendmsg programs: without
+    // them its rung fails and the next applies.
+    let flows_on = loaded
+        .sensors
+        .iter()
+        .any(|s| s.sensor == "flows" && s.state.is_available());
+    if flows_on && let Err(err) = crate::enforce::deny::install(&mut loaded.ebpf) {
+        tracing::warn!("deny-egress is not available: {err}");
+    }
     agent.cpu_time = loaded
         .ebpf
         .take_map("CPU_SAMPLES")

@@ -189,6 +189,9 @@ impl Agent {
             ));
         }
         if let Some(dir) = state_dir {
+            // Before anything is acted on: what a killed agent left frozen
+            // or throttled is undone.
+            self.reporter.enforcer.recover(dir);
             let restored = persist::restore(&mut self.reporter.correlator, dir, |pid| {
                 Path::new(&format!("/proc/{pid}")).exists()
             });

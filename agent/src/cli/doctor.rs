@@ -53,6 +53,7 @@ pub fn report(loaded: &Loaded) -> String {
     let (kill, freezer) = enforcement_support();
     row(&mut out, "cgroup.kill", &kill);
     row(&mut out, "cgroup freezer", &freezer);
+    row(&mut out, "deny-egress", &deny_egress_support(loaded));
     let _ = writeln!(out, "\nsensors");
     for s in &loaded.sensors {
         row(&mut out, s.sensor, &s.state);
@@ -66,6 +67,29 @@ pub fn report(loaded: &Loaded) -> String {
     };
     let _ = writeln!(out, "\n{verdict}");
     out
+}
+
+/// Whether deny-egress can work here: the connect/sendmsg programs that
+/// read its map attach (the flow sensor), and the kernel closes flows
+/// already open on request (sock_diag `SOCK_DESTROY`).
+fn deny_egress_support(loaded: &crate::kernel::loader::Loaded) -> Probe {
+    let flows = loaded.sensors.iter().find(|s| s.sensor == "flows");
+    match flows.map(|s| &s.state) {
+        Some(Probe::Available(_)) => {}
+        Some(Probe::Unavailable(why)) => {
+            return Probe::Unavailable(format!(
+                "the connect/sendmsg programs do not attach ({why}): the next rung applies"
+            ));
+        }
+        None => return Probe::Unavailable("no flow sensor".into()),
+    }
+    match crate::enforce::destroy::supported() {
+        Ok(()) => Probe::Available(
+            "connects to a verdict's endpoints refused by map; open flows closed (SOCK_DESTROY)"
+                .into(),
+        ),
+        Err(why) => Probe::Unavailable(format!("{why}: the rung fails and the next applies")),
+    }
 }
 
 /// What enforcement can use here: `cgroup.kill` (Linux 5.14; without it

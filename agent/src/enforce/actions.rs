@@ -4,14 +4,17 @@
 //! returns at once but the freeze completes later, and is waited for here.
 //!
 //! Every action that can be undone returns how: a frozen cgroup is thawed,
-//! `cpu.max` gets its old value back. A kill cannot be undone.
+//! `cpu.max` gets its old value back, deny-egress entries are removed
+//! ([`super::deny`]). A kill cannot be undone.
 
 use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 
-use super::ladder::Target;
+use assay_common::deny::DenyKey;
+
+use super::{deny, ladder::Target};
 use crate::correlate::policy::EnforceAction;
 
 /// How long a freeze or a kill is waited for (under the workers' deadline).
@@ -24,6 +27,8 @@ pub const THROTTLED_CPU_MAX: &str = "10000 100000";
 pub enum Undo {
     Thaw(PathBuf),
     CpuMax(PathBuf, String),
+    /// deny-egress entries to remove, and the cgroup they were for.
+    Allow(PathBuf, Vec<DenyKey>),
 }
 
 impl Undo {
@@ -31,6 +36,11 @@ impl Undo {
         match self {
             Self::Thaw(dir) => format!("thawed {}", dir.display()),
             Self::CpuMax(dir, old) => format!("cpu.max of {} back to {old:?}", dir.display()),
+            Self::Allow(dir, keys) => format!(
+                "deny-egress lifted for {} ({} entries removed)",
+                dir.display(),
+                keys.len()
+            ),
         }
     }
 }
@@ -58,7 +68,7 @@ pub fn apply(
     target: &Target,
     guard: &Guard,
 ) -> Result<(String, Option<Undo>), String> {
-    if let Target::Cgroup(path) = target
+    if let Target::Cgroup(path) | Target::Egress { cgroup: path, .. } = target
         && let Err(shared) = only_session(&dir(root, path), guard.session)
     {
         return match action {
@@ -72,6 +82,10 @@ pub fn apply(
         (EnforceAction::Freeze, Target::Cgroup(path)) => freeze(&dir(root, path)),
         (EnforceAction::Throttle, Target::Cgroup(path)) => throttle(&dir(root, path)),
         (EnforceAction::Kill, Target::Cgroup(path)) => kill_cgroup(&dir(root, path)),
+        (EnforceAction::DenyEgress, Target::Egress { cgroup, endpoints }) => {
+            let dir = dir(root, cgroup);
+            deny::deny(&dir, endpoints).map(|(done, keys)| (done, Some(Undo::Allow(dir, keys))))
+        }
         (EnforceAction::Kill, Target::Processes(pids)) => {
             kill_processes(pids).map(|done| (done, None))
         }
@@ -115,6 +129,10 @@ pub fn undo(undo: &Undo) -> Result<(), String> {
     match undo {
         Undo::Thaw(dir) => write(dir, "cgroup.freeze", "0"),
         Undo::CpuMax(dir, old) => write(dir, "cpu.max", old),
+        Undo::Allow(_, keys) => {
+            deny::lift(keys);
+            Ok(())
+        }
     }
 }
 

@@ -10,6 +10,7 @@
 //! driver for every other tenant of the GPU), so a freeze rung gives way
 //! to the next.
 
+use super::deny::Endpoint;
 use crate::correlate::policy::EnforceAction;
 
 /// What the caller knows about the workload a verdict is about.
@@ -22,6 +23,9 @@ pub struct Facts {
     pub pids: Vec<u32>,
     /// Why freezing is unsafe (a process with a CUDA context), if it is.
     pub gpu: Option<String>,
+    /// The endpoints the verdict's evidence names as the pool's
+    /// ([`super::deny::endpoints`]): what deny-egress refuses.
+    pub endpoints: Vec<Endpoint>,
 }
 
 /// Where one rung acts.
@@ -30,6 +34,12 @@ pub enum Target {
     Cgroup(String),
     /// The process tree, by pidfd signals (no cgroup of its own).
     Processes(Vec<u32>),
+    /// Connects and sends from the cgroup (and those below it) to these
+    /// endpoints.
+    Egress {
+        cgroup: String,
+        endpoints: Vec<Endpoint>,
+    },
 }
 
 impl Target {
@@ -42,6 +52,14 @@ impl Target {
                     .map(u32::to_string)
                     .collect::<Vec<_>>()
                     .join(",")
+            ),
+            Self::Egress { cgroup, endpoints } => format!(
+                "cgroup {cgroup} to {}",
+                endpoints
+                    .iter()
+                    .map(Endpoint::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         }
     }
@@ -72,10 +90,19 @@ pub fn plan(actions: &[EnforceAction], facts: &Facts, done: &[EnforceAction]) ->
             }
             let cgroup = facts.cgroup.as_ref();
             match action {
-                EnforceAction::DenyEgress => skip(
-                    "deny-egress is not available in this agent version: the next rung applies"
-                        .into(),
-                ),
+                EnforceAction::DenyEgress if facts.endpoints.is_empty() => {
+                    skip("the verdict's evidence names no endpoint to deny".into())
+                }
+                EnforceAction::DenyEgress => match cgroup {
+                    Ok(path) => Step::Try {
+                        action,
+                        target: Target::Egress {
+                            cgroup: path.clone(),
+                            endpoints: facts.endpoints.clone(),
+                        },
+                    },
+                    Err(why) => skip(format!("no cgroup of its own: {why}")),
+                },
                 EnforceAction::Freeze if facts.gpu.is_some() => {
                     skip(facts.gpu.clone().unwrap_or_default())
                 }
@@ -114,6 +141,10 @@ mod tests {
             cgroup: Ok("/t/miner.scope".into()),
             pids: vec![10, 11],
             gpu: None,
+            endpoints: vec![Endpoint {
+                addr: "198.51.100.7".parse().unwrap(),
+                port: 3333,
+            }],
         }
     }
 
@@ -164,6 +195,7 @@ mod tests {
             cgroup: Err("/user.slice is a slice".into()),
             pids: vec![10, 11],
             gpu: None,
+            endpoints: Vec::new(),
         };
         let steps = plan(&[Throttle, Freeze, Kill], &facts, &[]);
         assert_eq!(tried(&steps), vec![(Kill, Target::Processes(vec![10, 11]))]);
@@ -187,15 +219,36 @@ mod tests {
     }
 
     #[test]
-    fn deny_egress_gives_way_to_the_next_rung() {
+    fn deny_egress_refuses_the_evidence_endpoints_from_the_workloads_own_cgroup() {
         let steps = plan(&[DenyEgress, Kill], &own(), &[]);
-        assert!(matches!(
-            &steps[0],
-            Step::Skip {
-                action: DenyEgress,
-                ..
-            }
-        ));
-        assert_eq!(tried(&steps)[0].0, Kill);
+        let Step::Try {
+            action: DenyEgress,
+            target: Target::Egress { cgroup, endpoints },
+        } = &steps[0]
+        else {
+            panic!("{steps:?}");
+        };
+        assert_eq!(cgroup, "/t/miner.scope");
+        assert_eq!(endpoints, &own().endpoints);
+    }
+
+    #[test]
+    fn deny_egress_without_an_endpoint_or_a_cgroup_gives_way_to_the_next_rung() {
+        let none = Facts {
+            endpoints: Vec::new(),
+            ..own()
+        };
+        let shared = Facts {
+            cgroup: Err("/user.slice is a slice".into()),
+            ..own()
+        };
+        for (facts, why) in [(none, "no endpoint"), (shared, "slice")] {
+            let steps = plan(&[DenyEgress, Kill], &facts, &[]);
+            assert!(
+                matches!(&steps[0], Step::Skip { action: DenyEgress, reason } if reason.contains(why)),
+                "{steps:?}"
+            );
+            assert_eq!(tried(&steps)[0].0, Kill);
+        }
     }
 }

@@ -20,15 +20,21 @@
 //! `--max-actions-per-minute` times; each `(verdict, rule)` is acted on
 //! once, and an action already taken on a workload is never taken again.
 //! What can be undone is, when its verdict resolves or the agent exits:
-//! frozen cgroups are thawed and `cpu.max` restored.
+//! frozen cgroups are thawed, `cpu.max` restored, deny-egress entries
+//! removed. With `--state-dir`, what is in force is also kept on disk
+//! ([`journal`]), and the next start undoes what an agent killed without
+//! its exit path left behind.
 
 pub mod actions;
+pub mod deny;
+pub mod destroy;
+pub mod journal;
 pub mod ladder;
 pub mod rails;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    path::PathBuf,
+    path::{Path, PathBuf},
     time::SystemTime,
 };
 
@@ -178,6 +184,8 @@ pub struct Enforcer {
     undo_due: Vec<Undo>,
     /// Rungs recorded, by (action, mode, result).
     pub counts: BTreeMap<(&'static str, &'static str, &'static str), u64>,
+    /// Where what is in force is kept ([`journal`]), with `--state-dir`.
+    state_dir: Option<PathBuf>,
 }
 
 impl Enforcer {
@@ -200,7 +208,40 @@ impl Enforcer {
             in_force: HashMap::new(),
             undo_due: Vec::new(),
             counts: BTreeMap::new(),
+            state_dir: None,
         })
+    }
+
+    /// Keeps what is in force in `dir` from now on, after undoing what a
+    /// previous run left there (it died without its exit path).
+    pub fn recover(&mut self, dir: &Path) {
+        let _ = std::fs::create_dir_all(dir);
+        match journal::load(dir) {
+            Ok(left) => {
+                for undo in &left {
+                    match actions::undo(undo) {
+                        Ok(()) => info!(
+                            "enforcement undone at start (left by a previous run): {}",
+                            undo.describe()
+                        ),
+                        Err(err) => warn!("enforcement left by a previous run not undone: {err}"),
+                    }
+                }
+            }
+            Err(err) => warn!("enforcement journal ignored: {err}"),
+        }
+        self.state_dir = Some(dir.to_owned());
+        self.persist();
+    }
+
+    /// Writes what is in force to the journal (with `--state-dir`).
+    fn persist(&self) {
+        if let Some(dir) = &self.state_dir
+            && let Err(err) =
+                journal::save(dir, self.in_force.values().flatten().chain(&self.undo_due))
+        {
+            warn!("enforcement journal not written: {err}");
+        }
     }
 
     pub fn mode(&self) -> Mode {
@@ -247,6 +288,7 @@ impl Enforcer {
             if let Some(done) = self.done.get_mut(&verdict.workload.to_string()) {
                 done.retain(|a| *a == EnforceAction::Kill);
             }
+            self.persist();
         }
     }
 
@@ -259,8 +301,13 @@ impl Enforcer {
         self.wanted.push(wanted);
     }
 
+    /// The undos due, handed to a worker that runs them at once.
     pub fn take_undo_due(&mut self) -> Vec<Undo> {
-        std::mem::take(&mut self.undo_due)
+        let due = std::mem::take(&mut self.undo_due);
+        if !due.is_empty() {
+            self.persist();
+        }
+        due
     }
 
     /// Puts back an undo that could not be started now.
@@ -327,6 +374,9 @@ impl Enforcer {
                     registered.push(thaw);
                 }
             }
+            if !registered.is_empty() {
+                self.persist();
+            }
         }
         Job {
             verdict: wanted.verdict,
@@ -378,6 +428,7 @@ impl Enforcer {
         if in_force.is_empty() {
             self.in_force.remove(&ran.verdict.id);
         }
+        self.persist();
     }
 
     /// Undoes everything still in force, now (the agent is exiting).
@@ -387,6 +438,7 @@ impl Enforcer {
         for undo in all {
             undo_logged(&undo);
         }
+        self.persist();
     }
 }
 

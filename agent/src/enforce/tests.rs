@@ -49,6 +49,7 @@ fn own(pid: u32) -> Facts {
         cgroup: Ok(format!("/t/miner-{pid}.scope")),
         pids: vec![pid],
         gpu: None,
+        endpoints: Vec::new(),
     }
 }
 
@@ -183,4 +184,103 @@ fn records_serialise_with_their_names() {
     assert_eq!(v["mode"], "dry-run");
     assert_eq!(v["result"], "would-do");
     assert!(v["at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn a_deny_that_cannot_be_put_in_force_says_why_and_the_next_rung_applies() {
+    // Enforcing, on a "cgroup root" that is a plain directory with an
+    // empty process list: no deny map is loaded in a unit test, and the
+    // kill finds no process. The pid is above any pid_max (2^22): no real
+    // process is ever signalled.
+    const PID: u32 = 2_000_000_001;
+    let root = std::env::temp_dir().join(format!("assay-deny-fail-{}", std::process::id()));
+    let own_dir = root.join(format!("t/miner-{PID}.scope"));
+    std::fs::create_dir_all(&own_dir).unwrap();
+    std::fs::write(own_dir.join("cgroup.procs"), "").unwrap();
+    let mut e = Enforcer::new(
+        Options {
+            mode: Mode::Enforce,
+            cgroup_root: Some(root.clone()),
+            ..Options::default()
+        },
+        None,
+    )
+    .unwrap();
+    let p = policy(&FREEZE_MINERS.replace("[\"freeze\", \"kill\"]", "[\"deny-egress\", \"kill\"]"));
+    let v = verdict(PID);
+    e.consider(&p, &v, Level::Confirmed, None);
+    let facts = Facts {
+        endpoints: vec![deny::Endpoint {
+            addr: "198.51.100.7".parse().unwrap(),
+            port: 3333,
+        }],
+        ..own(PID)
+    };
+    let wanted = e.take_wanted().pop().unwrap();
+    let ran = run(e.prepare(wanted, &facts, 0));
+    let r = &ran.records;
+    assert_eq!(
+        (r[0].action, r[0].result),
+        (EnforceAction::DenyEgress, Outcome::Failed),
+        "{r:?}"
+    );
+    assert!(r[0].reason.contains("deny map is not loaded"), "{r:?}");
+    assert!(r[0].target.contains("198.51.100.7:3333"), "{r:?}");
+    // The next rung was tried (and failed here too: not a real cgroup).
+    assert_eq!(r[1].action, EnforceAction::Kill, "{r:?}");
+    assert_eq!(r[1].result, Outcome::Failed, "{r:?}");
+    e.finish(&ran);
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+#[test]
+fn a_throttle_is_journalled_undone_when_its_verdict_resolves_and_the_journal_emptied() {
+    // cgroup files as plain files: what the ladder writes and restores,
+    // without a cpu controller (the privileged suite skips where cgroup v2
+    // has none). The process list is empty: no process is signalled.
+    const PID: u32 = 2_000_000_002;
+    let root = std::env::temp_dir().join(format!("assay-throttle-{}", std::process::id()));
+    let own_dir = root.join(format!("t/miner-{PID}.scope"));
+    let state = root.join("state");
+    std::fs::create_dir_all(&own_dir).unwrap();
+    std::fs::write(own_dir.join("cgroup.procs"), "").unwrap();
+    std::fs::write(own_dir.join("cpu.max"), "max 100000\n").unwrap();
+    let mut e = Enforcer::new(
+        Options {
+            mode: Mode::Enforce,
+            cgroup_root: Some(root.clone()),
+            ..Options::default()
+        },
+        None,
+    )
+    .unwrap();
+    e.recover(&state);
+    let p = policy(&FREEZE_MINERS.replace("[\"freeze\", \"kill\"]", "[\"throttle\"]"));
+    let v = verdict(PID);
+    e.consider(&p, &v, Level::Confirmed, None);
+    let wanted = e.take_wanted().pop().unwrap();
+    let ran = run(e.prepare(wanted, &own(PID), 0));
+    assert_eq!(ran.records[0].result, Outcome::Done, "{:?}", ran.records);
+    e.finish(&ran);
+    let cpu_max = || std::fs::read_to_string(own_dir.join("cpu.max")).unwrap();
+    assert_eq!(cpu_max(), actions::THROTTLED_CPU_MAX);
+    let journal = std::fs::read_to_string(state.join(journal::FILE)).unwrap();
+    assert!(
+        journal.contains("CpuMax") && journal.contains("max 100000"),
+        "{journal}"
+    );
+    // A killed agent's successor restores it from the journal alone.
+    let mut next = Enforcer::new(Options::default(), None).unwrap();
+    next.recover(&state);
+    assert_eq!(cpu_max(), "max 100000");
+    assert!(!state.join(journal::FILE).exists());
+    // And in the first agent, the verdict's resolution undoes it.
+    std::fs::write(own_dir.join("cpu.max"), actions::THROTTLED_CPU_MAX).unwrap();
+    e.resolved(&v);
+    for undo in e.take_undo_due() {
+        undo_logged(&undo);
+    }
+    assert_eq!(cpu_max(), "max 100000");
+    assert!(!state.join(journal::FILE).exists());
+    let _ = std::fs::remove_dir_all(&root);
 }

@@ -13,7 +13,8 @@
 //!   `verdict.suppressed` → 1 Create, status 3 Suppressed;
 //!   `verdict.enforced` → 2 Update, status 2 In Progress, with
 //!   `remediation.desc` saying each rung and a disposition: 2 Blocked
-//!   (killed), 3 Quarantined (frozen), 14 Delayed (throttled), 17 Logged
+//!   (killed), 3 Quarantined (frozen), 4 Isolated (its pool denied:
+//!   deny-egress), 14 Delayed (throttled), 17 Logged
 //!   (a dry run), 16 No Action (nothing held).
 //! - level → severity and confidence: confirmed → High (4) / High (3),
 //!   suspected → Medium (3) / Medium (2), observed → Low (2) / Low (1).
@@ -174,6 +175,7 @@ fn remediation(enforcement: &Value) -> (u32, &'static str, String) {
     let (id, name) = match held {
         Some("kill") => (2, "Blocked"),
         Some("freeze") => (3, "Quarantined"),
+        Some("deny-egress") => (4, "Isolated"),
         Some("throttle") => (14, "Delayed"),
         _ if dry => (17, "Logged"),
         _ => (16, "No Action"),
@@ -303,6 +305,14 @@ mod tests {
         let desc = f["remediation"]["desc"].as_str().unwrap();
         assert!(desc.starts_with("rule \"r\": freeze skipped"), "{desc}");
         assert!(desc.contains("kill done (enforce): cgroup /m"), "{desc}");
+        native["enforcement"]["actions"][1]["action"] = json!("deny-egress");
+        assert_eq!(
+            (
+                detection_finding(&native)["disposition_id"].clone(),
+                detection_finding(&native)["disposition"].clone()
+            ),
+            (json!(4), json!("Isolated"))
+        );
         native["enforcement"]["actions"][1]["result"] = json!("would-do");
         assert_eq!(detection_finding(&native)["disposition"], "Logged");
         native["enforcement"]["actions"][1]["result"] = json!("disarmed");

@@ -72,6 +72,12 @@ enum Cmd {
         /// leader) calls `pthread_exit`: the process lives on in it.
         #[arg(long)]
         leader_exits: bool,
+        /// When the pool drops the session, do what a miner does: try the
+        /// pool again, then a fallback (this address); each attempt's
+        /// outcome is written to stdout (`connect ADDR: ok` or `connect
+        /// ADDR: errno N`), so that a test sees the errno.
+        #[arg(long)]
+        after_drop: Option<String>,
     },
     /// A server that pushes pool-shaped lines at whoever connects and
     /// answers every line with a job-shaped result.
@@ -229,6 +235,7 @@ fn main() -> Result<()> {
             hold_ms,
             submit_every_ms,
             leader_exits,
+            after_drop,
         } => {
             if leader_exits {
                 std::thread::spawn(move || {
@@ -257,6 +264,25 @@ fn main() -> Result<()> {
                     Duration::from_millis(submit_every_ms),
                 )
             };
+            if let Some(fallback) = after_drop {
+                if let Err(err) = session() {
+                    println!("dropped: {err:#}");
+                    for addr in [&connect, &fallback] {
+                        match TcpStream::connect(addr) {
+                            Ok(_) => println!("connect {addr}: ok"),
+                            Err(e) => {
+                                println!("connect {addr}: errno {}", e.raw_os_error().unwrap_or(0));
+                            }
+                        }
+                    }
+                }
+                io::stdout().flush()?;
+                // Stays until told (stdin closes), so that the test sees
+                // its cgroup while the pool is still denied to it.
+                let mut line = String::new();
+                io::stdin().read_line(&mut line)?;
+                return Ok(());
+            }
             session()?;
             if again_on_stdin {
                 let mut line = String::new();
