@@ -64,6 +64,10 @@ pub struct Finding<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<Enforcement<'a>>,
     pub explanation: String,
+    /// An AI verdict in a workload that also takes part in a chain: the
+    /// network and the chain evidence (docs/grey-zone.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incentive: Option<&'a crate::correlate::incentive::Incentive>,
     pub evidence: &'a [Evidence],
 }
 
@@ -145,6 +149,7 @@ impl<'a> Finding<'a> {
             enforcement: None,
             active: verdict.active(),
             explanation: verdict.explanation(),
+            incentive: verdict.incentive.as_ref(),
             evidence: &verdict.evidence,
         }
     }
