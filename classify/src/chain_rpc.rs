@@ -295,11 +295,12 @@ fn engine(method: &str, params: &[Value]) -> bool {
             .and_then(|v| v.strip_prefix('V'))
             .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
     });
+    // Empty byte strings (`extraData`) are `0x`.
     versioned
         && !params.is_empty()
         && params
             .iter()
-            .all(|p| strings_all(p, &|s| is_0x_hex(s, None)))
+            .all(|p| strings_all(p, &|s| s == "0x" || is_0x_hex(s, None)))
 }
 
 /// Substrate node RPC (paritytech/substrate client/rpc-api; the new

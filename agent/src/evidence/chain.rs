@@ -24,8 +24,9 @@ use super::{
 use crate::procfs::sockets::Role;
 
 /// Strength of a chain call that reads (a balance, a block): enough to be
-/// suspected at once; a transaction submitted confirms.
-pub const CHAIN_READ: f32 = 0.6;
+/// suspected at once (above [`crate::correlate::SUSPECTED_AT`]); a
+/// transaction submitted confirms.
+pub const CHAIN_READ: f32 = 0.65;
 /// A beacon-API duty poll or attestation-data request without a signature:
 /// what a dashboard could also ask.
 pub const BEACON_UNSIGNED: f32 = 0.4;
@@ -104,10 +105,11 @@ fn chain_call(call: &chain_rpc::Call, carrier: Carrier, facts: &FlowFacts) -> Op
         strength: if submits { 1.0 } else { CHAIN_READ },
         decisive: submits,
         summary: format!(
-            "{} sent a {} request `{}` {over} to {}{}: it uses the {network} chain as a client",
+            "{} sent `{}`, a call of the {} API, {over} to {}{}: it uses the {network} chain as \
+             a client",
             who(facts),
-            call.family.describe(),
             call.method,
+            call.family.describe(),
             peer(facts),
             if submits {
                 ", submitting a transaction"
