@@ -1,3 +1,5 @@
+#![allow(clippy::print_stderr, reason = "test output")]
+
 //! Chain clients (issue 19, docs/grey-zone.md): a real Ethereum JSON-RPC
 //! client (web3.py) against a local chain (eth-tester on py-evm, served
 //! over HTTP) is a `chain-client`, never `pow-mining`; so is a hand-written
