@@ -5,7 +5,9 @@
 //! loopback; tests/fixtures/bittensor_pair.py). The axon serving signed
 //! synapses and the dendrite sending them both take part in the network:
 //! `chain-client` with `net.bittensor`, the SDK generation and the hotkey
-//! named; neither is `pow-mining`.
+//! named; neither is `pow-mining`. An axon with a model's inference load
+//! beside it (the GPU emulator on the stand-in CUDA libraries) makes that
+//! workload's `ai-inference` verdict incentivised compute, Bittensor named.
 
 use std::{
     io::{BufRead, BufReader},
@@ -14,7 +16,10 @@ use std::{
     time::Duration,
 };
 
-use assay_tests::{Agent, TempDir, TestCgroup, evidence_kinds, is_for, require_root, test_python};
+use assay_tests::{
+    Agent, TempDir, TestCgroup, evidence_kinds, fake_cuda_dir, gpu_emulator, is_for, require_root,
+    test_python,
+};
 
 const WAIT: Duration = Duration::from_secs(45);
 
@@ -57,6 +62,89 @@ fn fixture(python: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// The axon (with `load` beside it), in `cgroup`; it and its port.
+fn start_axon(
+    python: &Path,
+    cgroup: &TestCgroup,
+    wallet_dir: &str,
+    load: Option<&Command>,
+) -> (Killed, String) {
+    let mut args = vec!["axon".to_owned(), wallet_dir.to_owned()];
+    if let Some(load) = load {
+        args.push(load.get_program().to_string_lossy().into_owned());
+        args.extend(load.get_args().map(|a| a.to_string_lossy().into_owned()));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut axon = Killed(cgroup.spawn(fixture(python, &args)));
+    let mut line = String::new();
+    BufReader::new(axon.0.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("the axon said {line:?}"))
+        .to_owned();
+    (axon, port)
+}
+
+#[test]
+fn an_axon_serving_a_model_on_the_gpu_is_incentivised_inference() {
+    if !require_root() {
+        return;
+    }
+    let Some(python) = bittensor_python() else {
+        return;
+    };
+    let wallets = TempDir::new("bittensor-ai");
+    let wallet_dir = wallets.0.to_str().unwrap();
+    let cgroup = TestCgroup::new("bittensor-ai");
+    let libs = fake_cuda_dir();
+    let (cuda, nvrtc) = (libs.join("libcuda.so.1"), libs.join("libnvrtc.so.12"));
+    let mut agent = Agent::start_with(
+        &cgroup,
+        &[
+            "--cuda-library",
+            cuda.to_str().unwrap(),
+            "--cuda-library",
+            nvrtc.to_str().unwrap(),
+            "--launch-window-ms",
+            "1000",
+            "--launch-period-ms",
+            "2000",
+        ],
+    );
+    let load = gpu_emulator("inference", 40.0);
+    let (axon, port) = start_axon(&python, &cgroup, wallet_dir, Some(&load));
+    let session = u64::from(axon.0.id());
+    let dendrite = Killed(cgroup.spawn(fixture(&python, &["dendrite", wallet_dir, &port, "20"])));
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(60), |f| {
+            f["class"] == "ai-inference"
+                && f["workload"]["sid"] == session
+                && f["incentive"]["network"] == "bittensor"
+        })
+        .expect("no incentivised ai-inference verdict for the axon's workload");
+    assert!(
+        finding["incentive"]["evidence"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|s| s["kind"] == "net.bittensor")),
+        "{finding}"
+    );
+    assert!(
+        finding["explanation"]
+            .as_str()
+            .is_some_and(|e| e.contains("incentivised compute") && e.contains("bittensor")),
+        "{finding}"
+    );
+    drop(dendrite);
+    drop(axon);
+    let _ = agent.stop_with(libc::SIGTERM);
+    for f in &agent.seen {
+        assert_ne!(f["class"], "pow-mining", "{f}");
+    }
+}
+
 #[test]
 fn an_axon_and_a_dendrite_of_the_real_sdk_take_part_in_bittensor() {
     if !require_root() {
@@ -69,16 +157,7 @@ fn an_axon_and_a_dendrite_of_the_real_sdk_take_part_in_bittensor() {
     let wallet_dir = wallets.0.to_str().unwrap();
     let cgroup = TestCgroup::new("bittensor");
     let mut agent = Agent::start(&cgroup);
-    let mut axon = Killed(cgroup.spawn(fixture(&python, &["axon", wallet_dir])));
-    let mut line = String::new();
-    BufReader::new(axon.0.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("the axon said {line:?}"))
-        .to_owned();
+    let (axon, port) = start_axon(&python, &cgroup, wallet_dir, None);
     let dendrite = Killed(cgroup.spawn(fixture(&python, &["dendrite", wallet_dir, &port, "5"])));
 
     for (pid, role) in [(dendrite.0.id(), "dendrite"), (axon.0.id(), "axon")] {
