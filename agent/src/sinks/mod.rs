@@ -68,6 +68,10 @@ pub struct Finding<'a> {
     /// network and the chain evidence (docs/grey-zone.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub incentive: Option<&'a crate::correlate::incentive::Incentive>,
+    /// A policy rule let this AI verdict through, but not the chain
+    /// participation that makes it incentivised: said in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dual_use: Option<String>,
     pub evidence: &'a [Evidence],
 }
 
@@ -150,6 +154,7 @@ impl<'a> Finding<'a> {
             active: verdict.active(),
             explanation: verdict.explanation(),
             incentive: verdict.incentive.as_ref(),
+            dual_use: None,
             evidence: &verdict.evidence,
         }
     }
