@@ -132,3 +132,73 @@ pub(super) fn json_lines(lines: &[u8], observations: &mut Vec<Observation>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{
+        Direction,
+        flow::{FlowTable, Observation, SampleOutcome, Segment, Transport},
+    };
+
+    /// A segment the local process wrote on a flow it opened.
+    fn send(table: &mut FlowTable, index: u16, payload: &[u8]) -> SampleOutcome {
+        table.on_open(1, 0);
+        table.on_segment(&Segment {
+            key: 1,
+            direction: Direction::Outbound,
+            index,
+            timestamp_ns: 1 + u64::from(index),
+            transport: Transport::Tcp,
+            payload,
+            wire_len: payload.len() as u32,
+            offset: 0,
+            endpoints: None,
+        })
+    }
+
+    fn chain_calls(outcome: &SampleOutcome) -> usize {
+        outcome
+            .observations
+            .iter()
+            .filter(|o| matches!(o.observation, Observation::ChainRpc { .. }))
+            .count()
+    }
+
+    const BODY: &str = r#"{"jsonrpc":"2.0","method":"eth_blockNumber","params":[],"id":1}"#;
+
+    fn request() -> Vec<u8> {
+        format!(
+            "POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n{BODY}",
+            BODY.len()
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_request_line_written_a_few_bytes_at_a_time_is_still_read() {
+        let request = request();
+        let mut table = FlowTable::new(8, 8);
+        let pieces = [&request[..1], &request[1..3], &request[3..]];
+        let found: usize = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, p)| chain_calls(&send(&mut table, i as u16, p)))
+            .sum();
+        assert_eq!(found, 1);
+    }
+
+    #[test]
+    fn a_body_written_apart_from_its_head_at_the_last_sample_gets_more_samples() {
+        let request = request();
+        let head_len = request.len() - BODY.len();
+        let mut table = FlowTable::new(8, 1);
+        let first = send(&mut table, 0, &request[..head_len]);
+        assert!(first.raised_limit.is_some(), "the body is still to come");
+        let second = send(&mut table, 1, &request[head_len..]);
+        assert_eq!(chain_calls(&second), 1);
+        // A complete request at the last sample asks for nothing more.
+        let mut table = FlowTable::new(8, 1);
+        let whole = send(&mut table, 0, &request);
+        assert_eq!((chain_calls(&whole), whole.raised_limit), (1, None));
+    }
+}
