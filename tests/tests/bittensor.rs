@@ -53,10 +53,13 @@ fn bittensor_python() -> Option<PathBuf> {
     None
 }
 
+/// The fixture with `args[1]` (the wallet directory) as its home too: the
+/// SDK creates `~/.bittensor` when imported, and the test leaves nothing.
 fn fixture(python: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(python);
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bittensor_pair.py"))
         .args(args)
+        .env("HOME", args[1])
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     cmd
