@@ -33,13 +33,15 @@ impl Drop for Killed {
 }
 
 /// The python with the Bittensor SDK (`ASSAY_TEST_BITTENSOR_PYTHON`, else
-/// the test venv's); None (a skip, a failure under CI) without it.
-fn bittensor_python() -> Option<PathBuf> {
+/// the test venv's); None (a skip, a failure under CI) without it. `home`:
+/// where the SDK may create its `~/.bittensor` on import.
+fn bittensor_python(home: &Path) -> Option<PathBuf> {
     let python = std::env::var_os("ASSAY_TEST_BITTENSOR_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(test_python);
     let ready = Command::new(&python)
         .args(["-c", "import bittensor"])
+        .env("HOME", home)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -96,10 +98,10 @@ fn an_axon_serving_a_model_on_the_gpu_is_incentivised_inference() {
     if !require_root() {
         return;
     }
-    let Some(python) = bittensor_python() else {
+    let wallets = TempDir::new("bittensor-ai");
+    let Some(python) = bittensor_python(&wallets.0) else {
         return;
     };
-    let wallets = TempDir::new("bittensor-ai");
     let wallet_dir = wallets.0.to_str().unwrap();
     let cgroup = TestCgroup::new("bittensor-ai");
     let libs = fake_cuda_dir();
@@ -153,10 +155,10 @@ fn an_axon_and_a_dendrite_of_the_real_sdk_take_part_in_bittensor() {
     if !require_root() {
         return;
     }
-    let Some(python) = bittensor_python() else {
+    let wallets = TempDir::new("bittensor");
+    let Some(python) = bittensor_python(&wallets.0) else {
         return;
     };
-    let wallets = TempDir::new("bittensor");
     let wallet_dir = wallets.0.to_str().unwrap();
     let cgroup = TestCgroup::new("bittensor");
     let mut agent = Agent::start(&cgroup);
