@@ -13,6 +13,9 @@
 //!   are not stratum.
 //! - a TLS handshake record: reassembled until the ClientHello or
 //!   ServerHello parses (SNI, ALPN, JA4).
+//! - an HTTP/1 request line: each complete request read, and after a
+//!   websocket upgrade each text frame, for chain JSON-RPC, beacon-API
+//!   validator calls and Bittensor's signed requests ([`requests`]).
 //! - anything else: checked once enough bytes are in for a blockchain p2p
 //!   opening, a stratum V2 SetupConnection or DNS over TCP. When both
 //!   directions open with unrecognised bytes, the sizes of the two first
@@ -36,10 +39,13 @@ use assay_common::{
 };
 
 use crate::{
-    Direction,
+    Direction, beacon, bittensor,
     cadence::{self, Beat},
-    dns, p2p, stratum, stratum_v2, tls,
+    chain_rpc, dns, http, p2p, stratum, stratum_v2, tls,
 };
+
+mod requests;
+pub use requests::Carrier;
 
 /// Bytes kept per direction of a flow for classification.
 pub const STREAM_LIMIT: usize = 8 * 1024;
@@ -126,6 +132,8 @@ enum Framing {
     Pending,
     JsonLines,
     Tls,
+    /// An HTTP/1 request line: requests followed ([`requests`]).
+    Http(requests::Mode),
     /// Unrecognised bytes: checked for binary protocol openings.
     Binary,
 }
@@ -232,10 +240,12 @@ impl Flow {
     pub fn is_opaque(&self) -> bool {
         self.transport == Some(Transport::Tcp)
             && matches!(self.protocol, None | Some("tls") | Some("stratum-v2-noise"))
-            && self
-                .streams
-                .iter()
-                .all(|s| matches!(s.framing, Framing::Tls | Framing::Binary | Framing::Pending))
+            && self.streams.iter().all(|s| {
+                matches!(
+                    s.framing,
+                    Framing::Tls | Framing::Binary | Framing::Http(_) | Framing::Pending
+                )
+            })
             && self.streams.iter().any(|s| s.framing != Framing::Pending)
     }
 
@@ -290,6 +300,17 @@ pub enum Observation {
     P2p(p2p::Opening),
     /// A devp2p discovery v4 datagram (its keccak hash checks out).
     Discv4,
+    /// A chain's JSON-RPC request ([`chain_rpc`]), with the algorithm of
+    /// the bearer JWT it was sent with, if any (the Engine API's).
+    ChainRpc {
+        call: chain_rpc::Call,
+        carrier: Carrier,
+        bearer_jwt: Option<String>,
+    },
+    /// A validator client's beacon-API call ([`beacon`]).
+    BeaconApi(beacon::Call),
+    /// A Bittensor-signed HTTP request ([`bittensor`]).
+    Bittensor(bittensor::Signed),
 }
 
 impl Observation {
@@ -304,6 +325,12 @@ impl Observation {
             Self::Dns(_) => "dns",
             Self::P2p(opening) => opening.network.family(),
             Self::Discv4 => "devp2p-discv4",
+            Self::ChainRpc { call, .. } => match call.family {
+                chain_rpc::Family::EngineApi => "engine-api",
+                _ => "chain-rpc",
+            },
+            Self::BeaconApi(_) => "beacon-api",
+            Self::Bittensor(_) => "bittensor",
         }
     }
 }
@@ -554,15 +581,19 @@ impl FlowTable {
         if let Some(observed) = job_cadence(flow, segment.direction) {
             outcome.observations.push(observed);
         }
-        // A JSON line, or a TLS hello, still open at the last sample: ask
-        // for more, up to a bound, so a ClientHello (post-quantum key
-        // shares make them several KiB) split over many segments is still
-        // read. JSON text the kernel holds open itself; it is asked for
+        // A JSON line, a TLS hello or an HTTP request body still open at
+        // the last sample: ask for more, up to a bound, so a ClientHello
+        // (post-quantum key shares make them several KiB) or a request
+        // body written apart from its head is still read. JSON text the kernel holds open itself; it is asked for
         // here too where the kernel gave up on it (a non-ASCII byte at a
         // chunk's edge).
         let stream = &flow.streams[segment.direction as usize];
         if last_sample
-            && matches!(stream.framing, Framing::JsonLines | Framing::Tls)
+            && match stream.framing {
+                Framing::JsonLines | Framing::Tls => true,
+                Framing::Http(mode) => requests::awaits_rest(&stream.bytes, mode),
+                Framing::Pending | Framing::Binary => false,
+            }
             && !stream.done
             && !stream.bytes.is_empty()
             && flow.limit(segment.direction) < MAX_SAMPLES_PER_DIRECTION
@@ -723,10 +754,10 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>, last_sample: bool) -> SampleOu
         && end < CHUNKS_PER_SEGMENT as usize * SAMPLE_LEN
         && !last_sample;
     stream.resume_at = continues.then_some(end as u32);
-    if stream.framing == Framing::Pending {
+    let pending = stream.framing == Framing::Pending;
+    if pending {
         stream.first_segment_len = Some(segment.wire_len);
         stream.opens_with_high_bytes = payload.iter().any(|b| *b > 0x7f);
-        stream.framing = framing_of(payload);
     }
     let partial = cut && !continues;
     let room = STREAM_LIMIT - stream.bytes.len();
@@ -734,6 +765,11 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>, last_sample: bool) -> SampleOu
         .bytes
         .extend_from_slice(&payload[..payload.len().min(room)]);
     let full = stream.bytes.len() >= STREAM_LIMIT;
+    if pending {
+        // From everything so far: blanks, or a request line's first bytes
+        // written alone, leave it pending.
+        stream.framing = framing_of(&stream.bytes);
+    }
 
     let mut outcome = SampleOutcome::default();
     match stream.framing {
@@ -745,14 +781,18 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>, last_sample: bool) -> SampleOu
                 stream.bytes.push(b'\n');
             }
             let scan = stratum::scan(&stream.bytes, dir);
+            let mut chain_calls = Vec::new();
+            requests::json_lines(&stream.bytes[..scan.consumed], &mut chain_calls);
             stream.bytes.drain(..scan.consumed);
             outcome.rejections = scan.rejections;
             outcome.observations = scan
                 .messages
                 .into_iter()
-                .map(|m| Observed {
+                .map(Observation::Stratum)
+                .chain(chain_calls)
+                .map(|observation| Observed {
                     direction: dir,
-                    observation: Observation::Stratum(m),
+                    observation,
                 })
                 .collect();
             if partial || full {
@@ -774,6 +814,24 @@ fn on_tcp(flow: &mut Flow, segment: &Segment<'_>, last_sample: bool) -> SampleOu
             Err(tls::TlsError::Incomplete) if !partial && !full => {}
             Err(_) => stream.stop(),
         },
+        Framing::Http(mut mode) => {
+            let followed = requests::follow(&mut stream.bytes, &mut mode);
+            stream.framing = Framing::Http(mode);
+            outcome
+                .observations
+                .extend(
+                    followed
+                        .observations
+                        .into_iter()
+                        .map(|observation| Observed {
+                            direction: dir,
+                            observation,
+                        }),
+                );
+            if followed.lost || partial || full {
+                stream.stop();
+            }
+        }
         Framing::Binary => {
             let first_len = stream.first_segment_len.unwrap_or(0) as usize;
             let bytes = &stream.bytes[..stream.bytes.len().min(OPENING_LIMIT)];
@@ -815,6 +873,11 @@ fn framing_of(payload: &[u8]) -> Framing {
         None => Framing::Pending,
         Some(b'{') => Framing::JsonLines,
         Some(_) if tls::is_handshake_record(payload) => Framing::Tls,
+        Some(_) if http::opens_request(payload) => Framing::Http(requests::Mode::Http),
+        // `POST /` written a few bytes at a time: wait for the request line
+        // (a byte or two of some other protocol that happens to match costs
+        // one more sample).
+        Some(_) if http::may_open_request(payload) => Framing::Pending,
         Some(_) => Framing::Binary,
     }
 }

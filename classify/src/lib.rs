@@ -8,6 +8,9 @@
 //!
 //! - protocols: [`stratum`], [`stratum_v2`], [`tls`], [`dns`], [`p2p`], and
 //!   the push beat of opaque flows, [`cadence`];
+//! - chain use on plain HTTP and websocket ([`http`]): chain JSON-RPC
+//!   ([`chain_rpc`]), a validator client's beacon-API calls ([`beacon`]),
+//!   Bittensor's signed requests ([`bittensor`]);
 //! - behaviour: [`work_loop`], a flow in lockstep with its owner's CPU;
 //! - flows: [`flow`], which follows each direction of a flow from its first
 //!   bytes and hands each segment to the classifier its framing calls for;
@@ -19,12 +22,16 @@
 //! - the names and pool domains detection reports by, from a data file an
 //!   operator can extend: [`catalogue`].
 
+pub mod beacon;
+pub mod bittensor;
 pub mod cadence;
 pub mod catalogue;
+pub mod chain_rpc;
 pub mod cmdline;
 pub mod dns;
 pub mod flow;
 pub mod gpu;
+pub mod http;
 pub mod p2p;
 pub mod pcap;
 pub mod randomx;

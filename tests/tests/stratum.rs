@@ -142,9 +142,15 @@ fn benign_json_rpc_and_http_clients_are_not_reported() {
     let control = agent.wait_for_finding(WAIT, is_for(miner.id()));
     assert!(control.is_some(), "the control miner was not reported");
     miner.wait().unwrap();
+    // The JSON-RPC client's `getblockcount` and `eth_blockNumber` are
+    // chain calls: a chain-client verdict is what it is (docs/grey-zone.md);
+    // nothing else, mining least of all.
     for pid in benign {
         assert!(
-            !agent.seen.iter().any(is_for(pid)),
+            !agent
+                .seen
+                .iter()
+                .any(|f| is_for(pid)(f) && f["class"] != "chain-client"),
             "benign client {pid} was reported: {:?}",
             agent.seen
         );

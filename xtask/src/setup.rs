@@ -69,13 +69,28 @@ const LIBP2P: &str = "libp2p==0.8.1";
 const JSONSCHEMA: &str = "jsonschema==4.23.0";
 /// Parses the Kubernetes manifest in deploy/.
 const PYYAML: &str = "PyYAML==6.0.2";
+/// A real Ethereum JSON-RPC client (web3.py) and a local chain to serve it
+/// (eth-tester on py-evm), for the chain-client suite. No Debian package
+/// has either; pure Python, no compiler, about 110 MB and 1–3 minutes.
+/// The Bittensor SDK at its last release with Axon and Dendrite, for the
+/// bittensor suite's axon/dendrite exchange. Binary wheels, no torch:
+/// about 210 MB and under a minute alone; resolves with the pins above.
+const BITTENSOR: &str = "bittensor==10.5.0";
+const WEB3: [&str; 3] = [
+    "web3[tester]==7.16.0",
+    "eth-tester[py-evm]==0.13.0b1",
+    "py-evm==0.12.1b1",
+];
 
 pub(crate) fn test_python() -> Result<std::path::PathBuf> {
     let venv = crate::workspace_root().join("target/test-venv");
     let python = venv.join("bin/python");
     let ready = || {
         Command::new(&python)
-            .args(["-c", "import libp2p.pubsub.gossipsub, jsonschema, yaml"])
+            .args([
+                "-c",
+                "import libp2p.pubsub.gossipsub, jsonschema, yaml, web3, eth_tester, bittensor",
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
@@ -96,22 +111,28 @@ pub(crate) fn test_python() -> Result<std::path::PathBuf> {
             crate::status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
         }
     }
-    crate::status(Command::new(venv.join("bin/pip")).args([
-        "install",
-        "--quiet",
-        "--disable-pip-version-check",
-        LIBP2P,
-        JSONSCHEMA,
-        PYYAML,
-    ]))?;
+    crate::status(
+        Command::new(venv.join("bin/pip"))
+            .args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                LIBP2P,
+                JSONSCHEMA,
+                PYYAML,
+                BITTENSOR,
+            ])
+            .args(WEB3),
+    )?;
     if !ready() {
         bail!(
-            "{LIBP2P} and {JSONSCHEMA} installed in {} but do not import",
+            "{LIBP2P}, {JSONSCHEMA}, {PYYAML}, {BITTENSOR} and {WEB3:?} installed in {} but do not import",
             venv.display()
         );
     }
     eprintln!(
-        "xtask setup: installed {LIBP2P} and {JSONSCHEMA} in {}",
+        "xtask setup: installed {LIBP2P}, {JSONSCHEMA}, {PYYAML}, {BITTENSOR} and {} in {}",
+        WEB3.join(", "),
         venv.display()
     );
     Ok(python)

@@ -481,6 +481,12 @@ impl Agent {
         };
         self.reporter
             .write(change, &verdict, Some(&evidence), context);
+        // AI verdicts of the same workload that this (chain) evidence
+        // made incentivised compute.
+        for marked in self.reporter.correlator.take_incentive_updates() {
+            self.reporter
+                .write(Change::Updated, &marked, None, Context::default());
+        }
         self.enforce_pending();
     }
 

@@ -9,21 +9,11 @@ use tracing::info;
 
 use super::state::Agent;
 use crate::{
-    correlate::Level,
+    correlate::{Class, Level},
     procfs::workers::WorkerStats,
     sensors::gpu::telemetry::Polled,
     sinks::metrics::{self, Sample},
 };
-
-/// Every class a verdict can have, for the open-verdict gauges.
-const CLASSES: [&str; 6] = [
-    "pow-mining",
-    "chain-node",
-    "zk-proving",
-    "ai-training",
-    "ai-inference",
-    "general",
-];
 
 /// The next connection to the metrics listener (never, without one).
 pub(super) async fn accept(
@@ -258,7 +248,7 @@ impl Agent {
                 .entry((verdict.class.name(), level_name(verdict.level)))
                 .or_default() += 1;
         }
-        for class in CLASSES {
+        for class in Class::ALL.map(Class::name) {
             for level in ["observed", "suspected", "confirmed"] {
                 push(
                     "assay_open_verdicts",

@@ -7,6 +7,7 @@
 //! evidence names something new (a wallet after a subscribe), never on every
 //! repeated message.
 
+pub mod incentive;
 pub mod persist;
 pub mod policy;
 
@@ -27,6 +28,14 @@ use crate::{
 pub enum Class {
     PowMining,
     ChainNode,
+    /// A consensus client that signs: duties, attestations, blocks.
+    PosValidator,
+    /// Proof-of-space or proof-of-replication farming.
+    StorageProving,
+    /// A process that uses a chain (reads it, submits transactions)
+    /// without being a node: not wrongdoing, but what makes a workload's
+    /// purpose legible.
+    ChainClient,
     ZkProving,
     AiTraining,
     AiInference,
@@ -34,10 +43,27 @@ pub enum Class {
 }
 
 impl Class {
+    /// Every class, in the order reports list them (the open-verdict
+    /// gauges have a series for each).
+    pub const ALL: [Class; 9] = [
+        Self::PowMining,
+        Self::ChainNode,
+        Self::PosValidator,
+        Self::StorageProving,
+        Self::ChainClient,
+        Self::ZkProving,
+        Self::AiTraining,
+        Self::AiInference,
+        Self::General,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Self::PowMining => "pow-mining",
             Self::ChainNode => "chain-node",
+            Self::PosValidator => "pos-validator",
+            Self::StorageProving => "storage-proving",
+            Self::ChainClient => "chain-client",
             Self::ZkProving => "zk-proving",
             Self::AiTraining => "ai-training",
             Self::AiInference => "ai-inference",
@@ -67,6 +93,8 @@ fn class_of(kind: EvidenceKind) -> Class {
         | EvidenceKind::CommandLine
         | EvidenceKind::GpuHashing => Class::PowMining,
         EvidenceKind::P2p => Class::ChainNode,
+        EvidenceKind::ChainRpc | EvidenceKind::Bittensor => Class::ChainClient,
+        EvidenceKind::Validator => Class::PosValidator,
         EvidenceKind::GpuTraining => Class::AiTraining,
         EvidenceKind::GpuInference => Class::AiInference,
         EvidenceKind::GpuZkProving => Class::ZkProving,
@@ -102,6 +130,10 @@ pub struct Verdict {
     pub score: f32,
     /// Every piece of evidence behind the verdict, newest last.
     pub evidence: Vec<Evidence>,
+    /// An AI verdict in a workload that also takes part in a chain
+    /// ([`incentive`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incentive: Option<incentive::Incentive>,
 }
 
 /// Bumped when [`SavedState`]'s shape changes; another version is not read.
@@ -178,6 +210,9 @@ impl Verdict {
                 }
             }
         }
+        if let Some(incentive) = &self.incentive {
+            text.push_str(&incentive.explain());
+        }
         text
     }
 }
@@ -227,6 +262,10 @@ struct WorkloadState {
 #[derive(Debug)]
 pub struct Correlator {
     workloads: HashMap<Workload, WorkloadState>,
+    /// AI verdicts that gained the incentive marker (or whose network
+    /// changed) through evidence of another class, to be reported as
+    /// updated ([`Correlator::take_incentive_updates`]).
+    incentive_updates: Vec<Verdict>,
     next_id: u64,
     id_prefix: String,
 }
@@ -239,6 +278,7 @@ impl Correlator {
             .as_millis();
         Self {
             workloads: HashMap::new(),
+            incentive_updates: Vec::new(),
             next_id: 1,
             // Unique across hosts and agent restarts.
             id_prefix: format!("{host}-{started:x}"),
@@ -363,16 +403,16 @@ impl Correlator {
 
         let (score, level, evidence) = assess(&state.evidence, class, crate::time::monotonic_ns());
 
-        match state.verdicts.get_mut(&class) {
+        let change = match state.verdicts.get_mut(&class) {
             Some(verdict) => {
                 let raised = level > verdict.level;
                 verdict.level = verdict.level.max(level);
                 verdict.score = score;
                 verdict.evidence = evidence;
                 if raised {
-                    Some((Change::Raised, verdict.clone()))
+                    Some(Change::Raised)
                 } else if news {
-                    Some((Change::Updated, verdict.clone()))
+                    Some(Change::Updated)
                 } else {
                     None
                 }
@@ -386,12 +426,44 @@ impl Correlator {
                     level,
                     score,
                     evidence,
+                    incentive: None,
                 };
                 self.next_id += 1;
-                state.verdicts.insert(class, verdict.clone());
-                Some((Change::Opened, verdict))
+                state.verdicts.insert(class, verdict);
+                Some(Change::Opened)
+            }
+        };
+        // The incentive marker follows the workload's chain verdicts: an
+        // AI verdict that gains it (or whose network changes) is news.
+        let marker = incentive::of(&state.verdicts);
+        let mut change = change;
+        if marker.is_some() {
+            for (ai_class, verdict) in state
+                .verdicts
+                .iter_mut()
+                .filter(|(c, _)| incentive::is_ai(**c))
+            {
+                let network =
+                    |i: &Option<incentive::Incentive>| i.as_ref().map(|i| i.network.clone());
+                let newly = network(&verdict.incentive) != network(&marker);
+                verdict.incentive.clone_from(&marker);
+                if !newly {
+                    continue;
+                }
+                if *ai_class == class {
+                    change.get_or_insert(Change::Updated);
+                } else {
+                    self.incentive_updates.push(verdict.clone());
+                }
             }
         }
+        change.map(|change| (change, state.verdicts[&class].clone()))
+    }
+
+    /// AI verdicts that gained the incentive marker since the last call,
+    /// through another class's evidence: each to be reported updated.
+    pub fn take_incentive_updates(&mut self) -> Vec<Verdict> {
+        std::mem::take(&mut self.incentive_updates)
     }
 }
 
@@ -543,6 +615,21 @@ mod tests {
             attributes,
             SystemTime::now(),
         )
+    }
+
+    #[test]
+    fn every_class_is_listed_once_under_the_name_it_serialises_to() {
+        let names: HashSet<&str> = Class::ALL.iter().map(|c| c.name()).collect();
+        assert_eq!(names.len(), Class::ALL.len());
+        for class in Class::ALL {
+            assert_eq!(serde_json::to_value(class).unwrap(), class.name());
+        }
+    }
+
+    #[test]
+    fn chain_rpc_and_validator_evidence_speak_for_their_own_classes() {
+        assert_eq!(class_of(EvidenceKind::ChainRpc), Class::ChainClient);
+        assert_eq!(class_of(EvidenceKind::Validator), Class::PosValidator);
     }
 
     #[test]

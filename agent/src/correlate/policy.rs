@@ -131,6 +131,9 @@ struct RuleSpec {
 enum ClassName {
     PowMining,
     ChainNode,
+    PosValidator,
+    StorageProving,
+    ChainClient,
     ZkProving,
     AiTraining,
     AiInference,
@@ -142,6 +145,9 @@ impl ClassName {
         match self {
             Self::PowMining => Class::PowMining,
             Self::ChainNode => Class::ChainNode,
+            Self::PosValidator => Class::PosValidator,
+            Self::StorageProving => Class::StorageProving,
+            Self::ChainClient => Class::ChainClient,
             Self::ZkProving => Class::ZkProving,
             Self::AiTraining => Class::AiTraining,
             Self::AiInference => Class::AiInference,
@@ -722,6 +728,28 @@ class = ["ai-training"]
             policy.decide(Class::PowMining, Level::Confirmed, &SESSION, Some(&other)),
             Decision::Report
         );
+    }
+
+    #[test]
+    fn a_rule_names_every_class_by_the_name_findings_carry() {
+        let host = Host::new("classes");
+        for class in Class::ALL {
+            let name = class.name();
+            let policy = host.policy(&format!(
+                "[[rule]]\nname = \"r\"\naction = \"ignore\"\nclass = [\"{name}\"]\nuser = \"alice\"\n"
+            ));
+            let mut p = host.runs("/usr/bin/python3", "/usr/bin/python3");
+            p.uid = 1000;
+            for other in Class::ALL {
+                let decision = policy.decide(other, Level::Confirmed, &SESSION, Some(&p));
+                assert_eq!(
+                    decision == Decision::Report,
+                    other != class,
+                    "rule for {name}, verdict {}",
+                    other.name()
+                );
+            }
+        }
     }
 
     #[test]

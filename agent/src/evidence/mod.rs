@@ -4,6 +4,7 @@
 //! (docs/design.md). Every sensor and classifier speaks in evidence; only the
 //! correlator turns evidence into verdicts.
 
+pub mod chain;
 pub mod hygiene;
 pub mod network;
 pub mod work_loop;
@@ -35,6 +36,19 @@ pub enum EvidenceKind {
     /// The process speaks a blockchain's peer-to-peer protocol.
     #[serde(rename = "net.p2p")]
     P2p,
+    /// The process called a chain's JSON-RPC API (Ethereum, Substrate,
+    /// Bitcoin Core, Solana, Electrum) as a client: it uses a chain.
+    #[serde(rename = "net.chain_rpc")]
+    ChainRpc,
+    /// The process acts as a proof-of-stake validator: a validator client's
+    /// beacon-API duties and attestations, or a consensus client driving an
+    /// execution engine over the JWT-authenticated Engine API.
+    #[serde(rename = "net.validator")]
+    Validator,
+    /// The process sent (a dendrite) or served (an axon) a request signed
+    /// with a Bittensor hotkey: it takes part in that incentive network.
+    #[serde(rename = "net.bittensor")]
+    Bittensor,
     /// On an encrypted or unknown flow, the server pushes small messages on
     /// a regular beat that the process never answers: job notifications.
     #[serde(rename = "net.job_cadence")]
@@ -75,6 +89,9 @@ impl EvidenceKind {
             Self::StratumV2 => "net.stratum_v2",
             Self::PoolName => "net.pool_name",
             Self::P2p => "net.p2p",
+            Self::ChainRpc => "net.chain_rpc",
+            Self::Validator => "net.validator",
+            Self::Bittensor => "net.bittensor",
             Self::JobCadence => "net.job_cadence",
             Self::WorkLoop => "cpu.work_loop",
             Self::MinerHygiene => "cpu.miner_hygiene",
@@ -156,7 +173,8 @@ impl Evidence {
 /// - a pool name: per pool domain, whether asked in DNS, sent as SNI or
 ///   seen in a certificate;
 /// - the RandomX marker: per executable;
-/// - flow evidence (stratum, job cadence, work loop, p2p): per peer; a p2p fan-out
+/// - flow evidence (stratum, job cadence, work loop, p2p, chain RPC,
+///   validator, Bittensor): per peer; a p2p fan-out
 ///   per network;
 /// - GPU evidence: per process.
 pub fn sign_key(
@@ -188,7 +206,10 @@ pub fn sign_key(
         | EvidenceKind::StratumV2
         | EvidenceKind::JobCadence
         | EvidenceKind::WorkLoop
-        | EvidenceKind::P2p => per_peer(),
+        | EvidenceKind::P2p
+        | EvidenceKind::ChainRpc
+        | EvidenceKind::Validator
+        | EvidenceKind::Bittensor => per_peer(),
         EvidenceKind::GpuHashing
         | EvidenceKind::GpuTraining
         | EvidenceKind::GpuInference

@@ -125,6 +125,9 @@ pub fn evidence_for(
         Observation::P2p(opening) => {
             p2p_evidence(opening, direction, facts, catalogue, libp2p_peers)
         }
+        Observation::ChainRpc { .. } | Observation::BeaconApi(_) | Observation::Bittensor(_) => {
+            super::chain::evidence_for(observation, direction, facts)
+        }
         Observation::Discv4 => {
             let mut attributes = base_attributes("devp2p-discv4", direction, facts);
             attributes.insert("network".into(), json!("ethereum devp2p"));
@@ -148,11 +151,11 @@ pub fn evidence_for(
     }
 }
 
-fn who(facts: &FlowFacts) -> String {
+pub(super) fn who(facts: &FlowFacts) -> String {
     format!("pid {} ({})", facts.tgid, facts.comm)
 }
 
-fn peer(facts: &FlowFacts) -> String {
+pub(super) fn peer(facts: &FlowFacts) -> String {
     facts
         .remote
         .map(|r| r.to_string())
@@ -173,7 +176,11 @@ fn preposition(direction: Direction) -> &'static str {
     }
 }
 
-fn base_attributes(protocol: &str, direction: Direction, facts: &FlowFacts) -> Map<String, Value> {
+pub(super) fn base_attributes(
+    protocol: &str,
+    direction: Direction,
+    facts: &FlowFacts,
+) -> Map<String, Value> {
     let mut attributes = Map::new();
     attributes.insert("protocol".into(), json!(protocol));
     attributes.insert("direction".into(), json!(direction));

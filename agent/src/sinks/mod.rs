@@ -64,6 +64,14 @@ pub struct Finding<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enforcement: Option<Enforcement<'a>>,
     pub explanation: String,
+    /// An AI verdict in a workload that also takes part in a chain: the
+    /// network and the chain evidence (docs/grey-zone.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incentive: Option<&'a crate::correlate::incentive::Incentive>,
+    /// A policy rule let this AI verdict through, but not the chain
+    /// participation that makes it incentivised: said in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dual_use: Option<String>,
     pub evidence: &'a [Evidence],
 }
 
@@ -145,6 +153,8 @@ impl<'a> Finding<'a> {
             enforcement: None,
             active: verdict.active(),
             explanation: verdict.explanation(),
+            incentive: verdict.incentive.as_ref(),
+            dual_use: None,
             evidence: &verdict.evidence,
         }
     }

@@ -104,12 +104,40 @@ impl Reporter {
         trigger: Option<&Evidence>,
         context: Context<'_>,
     ) {
-        let decision = self.policy.decide(
+        let mut decision = self.policy.decide(
             verdict.class,
             verdict.level,
             &verdict.workload,
             context.process,
         );
+        // A rule that lets AI compute through covers the chain side of an
+        // incentivised verdict only where it covers those classes too: a
+        // workload declared as inference that also earns tokens is dual-use,
+        // reported at its level with the rule named.
+        let mut dual_use = None;
+        if let (
+            Some(incentive),
+            Decision::Suppress { rule, .. } | Decision::Downgrade { rule, .. },
+        ) = (&verdict.incentive, &decision)
+        {
+            let covered = incentive.evidence.iter().all(|sign| {
+                self.policy.decide(
+                    sign.class,
+                    verdict.level,
+                    &verdict.workload,
+                    context.process,
+                ) != Decision::Report
+            });
+            if !covered {
+                dual_use = Some(format!(
+                    "declared {} by policy rule \"{rule}\", but the workload also takes part in \
+                     the {} network, which the rule does not cover",
+                    verdict.class.name(),
+                    incentive.network
+                ));
+                decision = Decision::Report;
+            }
+        }
         let (level, rule) = match &decision {
             Decision::Report => (verdict.level, None),
             Decision::Downgrade { rule, to } => (*to, Some(rule.clone())),
@@ -152,6 +180,7 @@ impl Reporter {
         finding.cpu = context.cpu;
         finding.level = level;
         finding.policy_rule = rule;
+        finding.dual_use = dual_use;
         finding.ancestors = context.ancestors;
         if suppressed {
             finding.event = "verdict.suppressed".into();
@@ -334,5 +363,47 @@ mod tests {
         let wanted = r.enforcer.take_wanted();
         assert_eq!(wanted.len(), 1);
         assert_eq!(wanted[0].rule, "e");
+    }
+
+    /// An inference verdict that also takes part in a chain, as the
+    /// correlator marks it.
+    fn incentivised_inference(r: &mut Reporter) -> Verdict {
+        let sign = |kind, strength, attributes: serde_json::Value| {
+            Evidence::new(
+                Workload::Session { sid: 3 },
+                3,
+                kind,
+                strength,
+                false,
+                format!("{kind:?}"),
+                attributes.as_object().cloned().unwrap_or_default(),
+                SystemTime::now(),
+            )
+        };
+        let _ = r.observe(sign(EvidenceKind::GpuInference, 0.5, json!({})));
+        let _ = r.observe(sign(
+            EvidenceKind::Bittensor,
+            0.8,
+            json!({"network": "bittensor", "remote": "127.0.0.1:9"}),
+        ));
+        let [verdict] = r.correlator.take_incentive_updates().try_into().unwrap();
+        verdict
+    }
+
+    #[test]
+    fn inference_allowed_by_policy_that_also_earns_tokens_is_reported_as_dual_use() {
+        let ai_only =
+            "[[rule]]\nname = \"inference farm\"\naction = \"allow\"\nclass = [\"ai-inference\"]\n";
+        let mut r = reporter(Policy::parse(ai_only, "p.toml", &[]).unwrap());
+        let verdict = incentivised_inference(&mut r);
+        r.write(Change::Updated, &verdict, None, Context::default());
+        assert_eq!((r.findings, r.suppressed), (1, 0));
+        // A rule that covers the chain side too is a plain match.
+        let both = "[[rule]]\nname = \"subnet miner\"\naction = \"allow\"\n\
+                    class = [\"ai-inference\", \"chain-client\"]\n";
+        let mut r = reporter(Policy::parse(both, "p.toml", &[]).unwrap());
+        let verdict = incentivised_inference(&mut r);
+        r.write(Change::Updated, &verdict, None, Context::default());
+        assert_eq!((r.findings, r.suppressed), (0, 1));
     }
 }

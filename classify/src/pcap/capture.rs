@@ -424,6 +424,21 @@ pub(super) fn record(
             });
         }
         Observation::Discv4 => details.devp2p_discv4 = true,
+        Observation::ChainRpc { call, .. } => push_distinct(
+            &mut details.chain,
+            &format!("{} {}", call.family.describe(), call.method),
+        ),
+        Observation::BeaconApi(call) => push_distinct(
+            &mut details.chain,
+            &format!(
+                "beacon-api {}{}",
+                call.path,
+                if call.signed { " (signed)" } else { "" }
+            ),
+        ),
+        Observation::Bittensor(signed) => {
+            push_distinct(&mut details.chain, &format!("bittensor {}", signed.path));
+        }
         Observation::JobCadence(cadence) => details.job_cadence = Some(cadence.clone()),
     }
 }

@@ -313,6 +313,11 @@ pub struct Details {
     /// The server's push beat, where the live agent would have measured it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub job_cadence: Option<crate::cadence::PushCadence>,
+    /// Chain use on plain HTTP, websocket or JSON lines, distinct, in the
+    /// order first seen: `Ethereum JSON-RPC eth_call`, `beacon-api
+    /// /eth/v1/beacon/pool/attestations (signed)`, `bittensor /Inference`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
 }
 
 #[derive(Debug, Default, Clone, Serialize)]
