@@ -138,17 +138,32 @@ impl Agent {
         let Some(cpu_time) = self.cpu_time.as_ref() else {
             return;
         };
+        // A process that ran is looked up with its cgroup and session (an
+        // exec'd process's are read lazily): once per process, while it is
+        // alive, as a connect's owner is.
         for (tgid, core_s) in cpu_time.accounts.last_core_seconds() {
-            feed.add_cpu(tgid, self.tables.processes.get(tgid), core_s);
+            feed.add_cpu(tgid, self.tables.processes.get_or_load(tgid), core_s);
         }
     }
 
-    /// A process exited with CPU time no poll saw.
+    /// A process exited with CPU time no poll saw. One that lived between
+    /// two polls (a `gzip` in a shell loop) may never have had its cgroup
+    /// and session read: it is counted with its parent's workload, which it
+    /// shares unless it left its parent's session or cgroup in between.
     pub(super) fn ledger_exit(&mut self, tgid: u32, process: Option<&ProcessInfo>, core_s: f64) {
-        if core_s > 0.0
-            && let Some(feed) = self.ledger.as_mut()
-        {
-            feed.add_cpu(tgid, process, core_s);
+        let Some(feed) = self.ledger.as_mut() else {
+            return;
+        };
+        if core_s <= 0.0 {
+            return;
+        }
+        let unread = process.filter(|p| p.cgroup.is_none() && p.session.is_none());
+        match unread {
+            Some(child) => {
+                let parent = self.tables.processes.get_or_load(child.ppid);
+                feed.add_cpu(tgid, parent.or(process), core_s);
+            }
+            None => feed.add_cpu(tgid, process, core_s),
         }
     }
 

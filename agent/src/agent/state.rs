@@ -369,9 +369,10 @@ impl Agent {
         if let Some(cuda) = self.cuda.as_mut() {
             cuda.on_exit(tgid);
         }
+        let ledger = self.ledger.is_some();
         self.cpu_time
             .as_mut()
-            .map_or(0.0, |cpu_time| cpu_time.process_exited(tgid))
+            .map_or(0.0, |cpu_time| cpu_time.process_exited(tgid, ledger))
     }
 
     /// Once a second.

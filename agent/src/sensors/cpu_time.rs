@@ -159,19 +159,28 @@ impl CpuTime {
     }
 
     /// A process exited: its counts leave the kernel map too. Returns the
-    /// core-seconds it ran since the last poll (which no poll will see).
-    pub fn process_exited(&mut self, tgid: u32) -> f64 {
-        let last = self.accounts.tracks.get(&tgid).map(|t| t.last_total);
-        let mut unpolled = 0.0;
-        if let Some(last) = last
-            && let Ok(per_cpu) = self.map.get(&tgid, 0)
-        {
-            let total: u64 = per_cpu.iter().sum();
-            unpolled = total.saturating_sub(last) as f64 / CPU_SAMPLE_HZ as f64;
+    /// core-seconds it ran since the last poll (which no poll will see),
+    /// all of them for a process that lived between two polls (a `gzip`
+    /// in a loop): left in the map, they would be counted at the next poll
+    /// for a pid no longer known. Only when `wanted` (the ledger is on):
+    /// otherwise a process never polled costs no map lookup.
+    pub fn process_exited(&mut self, tgid: u32, wanted: bool) -> f64 {
+        if !wanted {
+            if self.accounts.forget(tgid) {
+                let _ = self.map.remove(&tgid);
+            }
+            return 0.0;
         }
-        if self.accounts.forget(tgid) {
-            let _ = self.map.remove(&tgid);
-        }
+        let last = self.accounts.tracks.get(&tgid).map_or(0, |t| t.last_total);
+        let unpolled = match self.map.get(&tgid, 0) {
+            Ok(per_cpu) => {
+                let total: u64 = per_cpu.iter().sum();
+                let _ = self.map.remove(&tgid);
+                total.saturating_sub(last) as f64 / CPU_SAMPLE_HZ as f64
+            }
+            Err(_) => 0.0,
+        };
+        self.accounts.forget(tgid);
         unpolled
     }
 }
