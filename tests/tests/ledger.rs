@@ -18,7 +18,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use assay_tests::{Agent, Server, TestCgroup, agent_binary, emulator_path, is_for, require_root};
+use assay_tests::{
+    Agent, Server, TestCgroup, agent_binary, emulator_path, free_port, is_for, require_root,
+};
 use serde_json::Value;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -77,6 +79,7 @@ fn watch(
     parent: &TestCgroup,
     state: &Path,
     cgroups: [&TestCgroup; 2],
+    metrics: &str,
     during: impl FnOnce(&mut Agent),
 ) -> [f64; 2] {
     let mut agent = Agent::start_with(
@@ -85,7 +88,7 @@ fn watch(
             "--state-dir",
             state.to_str().unwrap(),
             "--metrics-listen",
-            "off",
+            metrics,
         ],
     );
     let start = cgroups.map(cpu_seconds);
@@ -95,6 +98,27 @@ fn watch(
     let end = cgroups.map(cpu_seconds);
     agent.stop_with(libc::SIGTERM);
     [end[0] - start[0], end[1] - start[1]]
+}
+
+fn scrape(port: u16) -> String {
+    use std::io::{Read as _, Write as _};
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ =
+        stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body);
+    body
+}
+
+/// The value of the sample `name{labels}` in a scrape (0 when absent).
+fn metric(scraped: &str, sample: &str) -> f64 {
+    scraped
+        .lines()
+        .find_map(|l| l.strip_prefix(sample)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn workload_in<'a>(report: &'a Value, cgroup: &str) -> &'a Value {
@@ -141,7 +165,7 @@ fn declared_versus_observed_across_a_restart_in_every_format() {
 
     let mut miner = None;
     let mut verdict_id = Value::Null;
-    let first = watch(&parent, &state, [&miner_cg, &zip_cg], |agent| {
+    let first = watch(&parent, &state, [&miner_cg, &zip_cg], "off", |agent| {
         // The miner: a stratum client and one busy thread, one session.
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(format!(
@@ -169,7 +193,51 @@ fn declared_versus_observed_across_a_restart_in_every_format() {
     // Between the runs nothing watches: what the workloads do now is in
     // neither run.
     std::thread::sleep(Duration::from_secs(3));
-    let second = watch(&parent, &state, [&miner_cg, &zip_cg], |_| {});
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut scraped = String::new();
+    let second = watch(&parent, &state, [&miner_cg, &zip_cg], &listen, |_| {
+        // The verdict came back from the state directory: this run's CPU
+        // time goes to pow-mining from its first seconds.
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_secs(1));
+            scraped = scrape(port);
+            if metric(
+                &scraped,
+                "assay_workload_cpu_seconds_total{class=\"pow-mining\"}",
+            ) > 1.0
+            {
+                break;
+            }
+        }
+    });
+    assert!(
+        metric(
+            &scraped,
+            "assay_workload_cpu_seconds_total{class=\"pow-mining\"}"
+        ) > 1.0,
+        "{scraped}"
+    );
+    assert!(
+        metric(
+            &scraped,
+            "assay_workload_cpu_seconds_total{class=\"general\"}"
+        ) > 0.0
+    );
+    // Bounded label sets: six classes, and three sources for energy.
+    let series = |name: &str| {
+        scraped
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .count()
+    };
+    assert_eq!(series("assay_workload_cpu_seconds_total"), 6, "{scraped}");
+    assert_eq!(
+        series("assay_workload_energy_joules_total"),
+        18,
+        "{scraped}"
+    );
     let (mut miner_child, mut zip_child) = miner.unwrap();
     let miner_sid = miner_child.id();
 
