@@ -167,7 +167,15 @@ pub fn build(
     let bucket = bucket_for(to - from);
     let mut workloads: BTreeMap<String, WorkloadReport> = BTreeMap::new();
     let mut last_use: BTreeMap<String, i64> = BTreeMap::new();
-    for (row, end) in store.totals(from, to)? {
+    let mut host_series: BTreeMap<i64, Point> = BTreeMap::new();
+    let point = |minute: i64| Point {
+        start: rfc3339_of_minute(minute),
+        minute,
+        cpu_core_seconds: BTreeMap::new(),
+        gpu_seconds: BTreeMap::new(),
+        energy_joules: BTreeMap::new(),
+    };
+    for (row, end) in store.series(from, to, bucket)? {
         let report = workloads
             .entry(row.workload.clone())
             .or_insert_with(|| WorkloadReport {
@@ -183,25 +191,51 @@ pub fn build(
                 verdicts: Vec::new(),
                 series: Vec::new(),
             });
-        let mut class = ClassUse {
-            class: row.class.clone(),
-            cpu_core_seconds: row.cpu_core_s,
-            gpu_seconds: row.gpu_s,
-            gpu_memory_bytes_max: row.gpu_mem_bytes,
-            ..ClassUse::default()
+        let at = match report.classes.iter().position(|c| c.class == row.class) {
+            Some(at) => at,
+            None => {
+                report.classes.push(ClassUse {
+                    class: row.class.clone(),
+                    ..ClassUse::default()
+                });
+                report.classes.len() - 1
+            }
         };
+        let class = &mut report.classes[at];
+        class.cpu_core_seconds += row.cpu_core_s;
+        class.gpu_seconds += row.gpu_s;
+        class.gpu_memory_bytes_max = class.gpu_memory_bytes_max.max(row.gpu_mem_bytes);
         add_energy(
-            &mut class,
+            class,
             row.energy_rapl_j,
             row.energy_nvml_j,
             row.energy_estimated_j,
         );
-        report.cpu_core_seconds += class.cpu_core_seconds;
-        report.gpu_seconds += class.gpu_seconds;
-        report.energy_joules += class.energy_joules;
-        report.classes.push(class);
-        let last = last_use.entry(row.workload).or_insert(end);
+        let energy = row.energy_rapl_j + row.energy_nvml_j + row.energy_estimated_j;
+        report.cpu_core_seconds += row.cpu_core_s;
+        report.gpu_seconds += row.gpu_s;
+        report.energy_joules += energy;
+        let last = last_use.entry(row.workload.clone()).or_insert(end);
         *last = (*last).max(end);
+        let add = |target: &mut Point| {
+            *target
+                .cpu_core_seconds
+                .entry(row.class.clone())
+                .or_insert(0.0) += row.cpu_core_s;
+            if row.gpu_s > 0.0 {
+                *target.gpu_seconds.entry(row.class.clone()).or_insert(0.0) += row.gpu_s;
+            }
+            *target.energy_joules.entry(row.class.clone()).or_insert(0.0) += energy;
+        };
+        if report.series.last().is_none_or(|p| p.minute != row.minute) {
+            report.series.push(point(row.minute));
+        }
+        if let Some(last) = report.series.last_mut() {
+            add(last);
+        }
+        add(host_series
+            .entry(row.minute)
+            .or_insert_with(|| point(row.minute)));
     }
     for verdict in store.verdicts(from, to)? {
         if let Some(report) = workloads.get_mut(&verdict.workload) {
@@ -213,38 +247,6 @@ pub fn build(
                 first_seen: rfc3339_of_minute(verdict.first_minute),
                 last_seen: rfc3339_of_minute(verdict.last_minute + 1),
             });
-        }
-    }
-    let mut host_series: BTreeMap<i64, Point> = BTreeMap::new();
-    let point = |minute: i64| Point {
-        start: rfc3339_of_minute(minute),
-        minute,
-        cpu_core_seconds: BTreeMap::new(),
-        gpu_seconds: BTreeMap::new(),
-        energy_joules: BTreeMap::new(),
-    };
-    for row in store.series(from, to, bucket)? {
-        let energy = row.energy_rapl_j + row.energy_nvml_j + row.energy_estimated_j;
-        let add = |target: &mut Point| {
-            *target
-                .cpu_core_seconds
-                .entry(row.class.clone())
-                .or_insert(0.0) += row.cpu_core_s;
-            if row.gpu_s > 0.0 {
-                *target.gpu_seconds.entry(row.class.clone()).or_insert(0.0) += row.gpu_s;
-            }
-            *target.energy_joules.entry(row.class.clone()).or_insert(0.0) += energy;
-        };
-        add(host_series
-            .entry(row.minute)
-            .or_insert_with(|| point(row.minute)));
-        if let Some(w) = workloads.get_mut(&row.workload) {
-            if w.series.last().is_none_or(|p| p.minute != row.minute) {
-                w.series.push(point(row.minute));
-            }
-            if let Some(last) = w.series.last_mut() {
-                add(last);
-            }
         }
     }
     for report in workloads.values_mut() {

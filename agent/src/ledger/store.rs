@@ -374,40 +374,22 @@ impl Store {
         Ok(rows)
     }
 
-    /// Per workload and class, the sums of the rows in [`from`, `to`),
-    /// with the end of the last row (Unix minutes).
-    pub fn totals(&self, from: i64, to: i64) -> Result<Vec<(Row, i64)>, StoreError> {
+    /// Per workload, `bucket`-minute bucket and class, the sums of the rows
+    /// in [`from`, `to`), with the end of the bucket's last row (Unix
+    /// minutes); each row's `minute` is its bucket's start. One pass gives
+    /// a report both its totals and its charts.
+    pub fn series(&self, from: i64, to: i64, bucket: i64) -> Result<Vec<(Row, i64)>, StoreError> {
         self.aggregate(
-            "SELECT w.key, min(u.minute), sum(u.span), u.class, sum(u.cpu_core_s), sum(u.gpu_s),
-                 max(u.gpu_mem_bytes), sum(u.energy_rapl_j), sum(u.energy_nvml_j),
-                 sum(u.energy_estimated_j), max(u.minute + u.span)
+            "SELECT w.key, ((u.minute - ?1) / ?3) * ?3 + ?1, sum(u.span), u.class,
+                 sum(u.cpu_core_s), sum(u.gpu_s), max(u.gpu_mem_bytes), sum(u.energy_rapl_j),
+                 sum(u.energy_nvml_j), sum(u.energy_estimated_j), max(u.minute + u.span)
              FROM usage u JOIN workloads w ON w.id = u.workload
              WHERE u.minute >= ?1 AND u.minute < ?2
-             GROUP BY u.workload, u.class ORDER BY w.key, u.class",
+             GROUP BY u.workload, (u.minute - ?1) / ?3, u.class ORDER BY 2",
             from,
             to,
-            None,
+            bucket.max(1),
         )
-    }
-
-    /// Per workload, `bucket`-minute bucket and class, the sums of the rows
-    /// in [`from`, `to`); each row's `minute` is its bucket's start.
-    pub fn series(&self, from: i64, to: i64, bucket: i64) -> Result<Vec<Row>, StoreError> {
-        Ok(self
-            .aggregate(
-                "SELECT w.key, ((u.minute - ?1) / ?3) * ?3 + ?1, sum(u.span), u.class,
-                     sum(u.cpu_core_s), sum(u.gpu_s), max(u.gpu_mem_bytes), sum(u.energy_rapl_j),
-                     sum(u.energy_nvml_j), sum(u.energy_estimated_j), 0
-                 FROM usage u JOIN workloads w ON w.id = u.workload
-                 WHERE u.minute >= ?1 AND u.minute < ?2
-                 GROUP BY u.workload, (u.minute - ?1) / ?3, u.class ORDER BY 2",
-                from,
-                to,
-                Some(bucket.max(1)),
-            )?
-            .into_iter()
-            .map(|(row, _)| row)
-            .collect())
     }
 
     fn aggregate(
@@ -415,7 +397,7 @@ impl Store {
         sql: &str,
         from: i64,
         to: i64,
-        bucket: Option<i64>,
+        bucket: i64,
     ) -> Result<Vec<(Row, i64)>, StoreError> {
         let mut stmt = self.conn.prepare(sql).map_err(|e| self.err(e))?;
         let map = |r: &rusqlite::Row<'_>| {
@@ -435,15 +417,9 @@ impl Store {
                 r.get::<_, i64>(10)?,
             ))
         };
-        let rows = match bucket {
-            Some(bucket) => stmt
-                .query_map(params![from, to, bucket], map)
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>()),
-            None => stmt
-                .query_map(params![from, to], map)
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>()),
-        };
-        rows.map_err(|e| self.err(e))
+        stmt.query_map(params![from, to, bucket], map)
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))
     }
 
     /// The verdicts active in [`from`, `to`), per workload.
