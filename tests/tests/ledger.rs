@@ -121,6 +121,36 @@ fn metric(scraped: &str, sample: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// The JSON report against docs/ledger-report.schema.json.
+fn validate(report: &str) {
+    use std::io::Write as _;
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ledger-report.schema.json");
+    let script = "import json, sys, jsonschema\n\
+        v = jsonschema.Draft202012Validator(json.load(open(sys.argv[1])))\n\
+        for e in v.iter_errors(json.load(sys.stdin)):\n\
+        \x20   print(f'{list(e.absolute_path)}: {e.message}'); sys.exit(1)\n\
+        print('valid')\n";
+    let mut child = Command::new(assay_tests::test_python())
+        .args(["-c", script])
+        .arg(&schema)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python with jsonschema (cargo xtask test installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(report.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.trim() == "valid",
+        "the report does not validate: {text}"
+    );
+}
+
 fn workload_in<'a>(report: &'a Value, cgroup: &str) -> &'a Value {
     let found: Vec<&Value> = report["workloads"]
         .as_array()
@@ -241,8 +271,9 @@ fn declared_versus_observed_across_a_restart_in_every_format() {
     let (mut miner_child, mut zip_child) = miner.unwrap();
     let miner_sid = miner_child.id();
 
-    let json: Value = serde_json::from_str(&stdout_of(&report(&state, &declarations, "json")))
-        .expect("the JSON report");
+    let text = stdout_of(&report(&state, &declarations, "json"));
+    validate(&text);
+    let json: Value = serde_json::from_str(&text).expect("the JSON report");
     eprintln!("{json:#}");
     assert_eq!(json["schema"], "assay.ledger-report/1");
     let mined = workload_in(&json, &relative(&miner_cg));
