@@ -34,7 +34,7 @@ pub struct ReportArgs {
     #[arg(long, value_name = "FILE")]
     pub declarations: Option<PathBuf>,
     /// Start of the period: an RFC 3339 time (2026-11-01T08:00:00Z) or a
-    /// date (2026-11-01, midnight UTC). Default: --last before --to.
+    /// date (2026-11-01, midnight UTC). Default: 30 days before --to.
     #[arg(long, value_name = "TIME")]
     pub from: Option<String>,
     /// End of the period (excluded), as --from. Default: now.
