@@ -182,6 +182,7 @@ mod tests {
         let joules = rapl.joules_since_last().unwrap();
         assert!((joules - 33.0).abs() < 1e-9, "{joules}");
         assert!(Rapl::discover(&root.join("absent")).is_none());
+        let _ = std::fs::remove_dir_all(&root);
     }
 
     #[test]

@@ -65,6 +65,12 @@ fn ledger(name: &str) -> Store {
     store
 }
 
+/// Removes the ledgers [`ledger`] made (once the test's store is closed).
+fn clean(name: &str) {
+    let dir = std::env::temp_dir().join(format!("assay-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 fn report(store: &Store) -> Report {
     let declarations = Declarations::parse(DECLARATIONS, "d.toml", &[]).unwrap();
     build(
@@ -127,6 +133,8 @@ fn declared_versus_observed_marks_mismatches_with_their_reasons() {
         .flat_map(|p| p.cpu_core_seconds.values())
         .sum();
     assert_eq!(cpu_in_series, 1860.0);
+    drop(store);
+    clean("mismatch");
 }
 
 #[test]
@@ -162,6 +170,8 @@ fn a_general_compressor_with_a_current_declaration_is_no_mismatch() {
     )
     .unwrap();
     assert_eq!(half.totals.cpu_core_seconds, 5.0 * 186.0);
+    drop(store);
+    clean("fine");
 }
 
 #[test]
@@ -179,6 +189,8 @@ fn csv_has_a_row_per_workload_and_class_and_defuses_formulas() {
     assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
     assert_eq!(csv_field("=cmd()"), "'=cmd()");
     assert_eq!(csv_field("-1.5"), "-1.5");
+    drop(store);
+    clean("csv");
 }
 
 #[test]
@@ -209,4 +221,6 @@ fn the_html_page_is_self_contained_with_charts_and_marked_mismatches() {
                 == page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
         assert!(allowed || !page.contains(outside), "{outside}");
     }
+    drop(store);
+    clean("html");
 }

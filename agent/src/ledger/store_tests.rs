@@ -1,11 +1,27 @@
 use super::*;
 use crate::ledger::{Usage, VerdictSeen};
 
-fn temp_dir(name: &str) -> PathBuf {
+/// A directory of its own, removed when the test ends.
+struct TempDir(PathBuf);
+
+impl std::ops::Deref for TempDir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn temp_dir(name: &str) -> TempDir {
     let dir = std::env::temp_dir().join(format!("assay-ledger-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    TempDir(dir)
 }
 
 fn usage(cpu: f64, verdicts: &[(&str, &str, &str)]) -> Usage {
