@@ -32,6 +32,7 @@ pub mod correlate;
 pub mod enforce;
 pub mod evidence;
 pub mod kernel;
+pub mod ledger;
 pub mod procfs;
 pub mod sensors;
 pub mod sinks;

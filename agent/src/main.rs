@@ -88,6 +88,17 @@ enum Command {
     /// 10 s) at 1 Hz, as the JSON-lines trace `--gpu-replay` reads
     /// (docs/gpu-trace-format.md). Exits 1 when NVML is unavailable.
     GpuRecord(GpuRecordArgs),
+    /// The compute-use report: per workload, what was declared and what the
+    /// ledger observed, per class (CPU core-seconds, GPU seconds, energy,
+    /// share of its compute), with `mismatch` and its reason, the verdicts
+    /// behind it, and host totals with the undeclared and mismatched
+    /// shares. Reads the ledger the agent keeps in --state-dir; needs no
+    /// privilege beyond reading it.
+    ///
+    /// Exits 0 with the report written, 2 when the ledger or the
+    /// declarations cannot be read (a corrupt ledger is named; the agent
+    /// sets it aside at its next start).
+    Report(assay::cli::report::ReportArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -242,8 +253,28 @@ struct RunArgs {
     /// Directory where open verdicts are saved when the agent stops and read
     /// back when it starts: a verdict still open keeps its id and is not
     /// reported again; one whose processes have gone is reported resolved.
+    /// It also holds the compute-use ledger (ledger.sqlite): per workload
+    /// and minute, CPU core-seconds, GPU seconds and memory, energy and the
+    /// verdicts active, which `assay report` reads.
     #[arg(long, value_name = "DIR")]
     state_dir: Option<PathBuf>,
+    /// Keep no compute-use ledger in --state-dir.
+    #[arg(long)]
+    no_ledger: bool,
+    /// Days the ledger keeps; older rows are deleted.
+    #[arg(long, default_value_t = 400, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    ledger_retention_days: u32,
+    /// Days after which the ledger's minutes are folded into hours.
+    #[arg(long, default_value_t = 30, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    ledger_rollup_after_days: u32,
+    /// The ledger's energy estimate where the host has no RAPL counter:
+    /// watts per busy CPU core (the joules are marked `estimated`).
+    #[arg(long, default_value_t = 10.0, value_name = "WATTS")]
+    watts_per_core: f64,
+    /// The ledger's energy estimate where NVML gives no power: watts per
+    /// busy GPU (marked `estimated`).
+    #[arg(long, default_value_t = 250.0, value_name = "WATTS")]
+    watts_per_gpu: f64,
     /// Replay this GPU telemetry trace (JSON lines, docs/gpu-trace-format.md)
     /// instead of polling NVML, one poll per second: to test and to run the
     /// GPU classifier offline.
@@ -420,6 +451,7 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::GpuRecord(args)) => gpu_record(&args),
+        Some(Command::Report(args)) => assay::cli::report::run(&args),
         None => run(cli.run, catalogue),
     }
 }
@@ -480,6 +512,13 @@ fn run(args: RunArgs, catalogue: &'static Catalogue) -> Result<ExitCode> {
             cgroup_root: None,
         },
         state_dir: args.state_dir.clone(),
+        ledger: (!args.no_ledger).then(|| assay::ledger::Options {
+            retention_days: args.ledger_retention_days,
+            rollup_after_days: args.ledger_rollup_after_days,
+            watts_per_core: args.watts_per_core.max(0.0),
+            watts_per_gpu: args.watts_per_gpu.max(0.0),
+            ..assay::ledger::Options::default()
+        }),
         format: args.format,
         output_file: args.output_file.clone(),
         output_file_max_bytes: args.output_file_max_mb << 20,

@@ -89,6 +89,7 @@ impl Agent {
                 if let Some(window) = self.gpu_window.as_mut() {
                     window.push(&poll);
                 }
+                self.ledger_gpu(&poll);
             }
             Some(Err(err)) => {
                 self.gpu_errors += 1;

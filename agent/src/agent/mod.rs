@@ -15,10 +15,12 @@
 //!
 //! [`setup`] builds the pieces from the options; [`state`] is what the
 //! loop drives, with its event, tick and work handlers in [`network`],
-//! [`process`], [`gpu`] and [`work_loop`]; [`status`] is what it reports about itself.
+//! [`process`], [`gpu`] and [`work_loop`]; [`ledger`] feeds the compute-use
+//! ledger; [`status`] is what it reports about itself.
 
 mod enforce;
 mod gpu;
+mod ledger;
 mod network;
 mod process;
 mod setup;

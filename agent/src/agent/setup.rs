@@ -44,8 +44,11 @@ pub struct RunOptions {
     /// Replay this GPU telemetry trace instead of polling NVML.
     pub gpu_replay: Option<PathBuf>,
     pub policy: Policy,
-    /// Where open verdicts are kept across restarts.
+    /// Where open verdicts are kept across restarts, and the ledger.
     pub state_dir: Option<PathBuf>,
+    /// The compute-use ledger's settings; `None`: no ledger (it needs
+    /// `state_dir` too).
+    pub ledger: Option<crate::ledger::Options>,
     pub format: Format,
     /// Also write findings to this file, rotated at `output_file_max_bytes`
     /// keeping `output_file_keep` old ones.
@@ -139,6 +142,11 @@ pub(super) async fn build(options: &RunOptions) -> Result<Built> {
         options.catalogue,
     );
     agent.summary_every_s = options.summary_every_s.max(1);
+    if let (Some(dir), Some(ledger)) = (&options.state_dir, &options.ledger) {
+        agent.ledger = Some(super::ledger::LedgerFeed::new(
+            crate::ledger::writer::Writer::start(dir.clone(), ledger.clone()),
+        ));
+    }
     if let Some((url, prefix, buffer)) = &options.nats {
         agent.reporter.set_fleet(Fleet::start(FleetOptions {
             url: url.clone(),

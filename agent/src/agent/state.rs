@@ -134,6 +134,8 @@ pub(super) struct Agent {
     pub(super) work_loop: super::work_loop::WorkLoopWatch,
     /// A socket-table snapshot is being taken on a worker.
     pub(super) snapshot_in_flight: bool,
+    /// The compute-use ledger's feed (`--state-dir`, unless `--no-ledger`).
+    pub(super) ledger: Option<super::ledger::LedgerFeed>,
     pub(super) ticks: u64,
     pub stats: Stats,
 }
@@ -174,6 +176,7 @@ impl Agent {
             heads: Default::default(),
             work_loop: Default::default(),
             snapshot_in_flight: false,
+            ledger: None,
             ticks: 0,
             stats: Stats::default(),
         }
@@ -318,7 +321,8 @@ impl Agent {
     /// else.
     fn on_exit(&mut self, tgid: u32) {
         let process = self.tables.processes.on_exit(tgid);
-        self.forget_process(tgid);
+        let unpolled = self.forget_process(tgid);
+        self.ledger_exit(tgid, process.as_ref(), unpolled);
         for verdict in self.reporter.correlator.process_exited(tgid) {
             let context = Context {
                 process: process.as_ref(),
@@ -357,8 +361,9 @@ impl Agent {
         }
     }
 
-    /// Every per-process structure, forgotten in one place.
-    pub(super) fn forget_process(&mut self, tgid: u32) {
+    /// Every per-process structure, forgotten in one place. Returns the
+    /// CPU core-seconds it ran since the last poll.
+    pub(super) fn forget_process(&mut self, tgid: u32) -> f64 {
         self.tables.peers.forget(tgid);
         self.tables.resolvers.forget(tgid);
         self.busy_checked.remove(&tgid);
@@ -367,12 +372,13 @@ impl Agent {
         if let Some(pmu) = self.pmu.as_mut() {
             pmu.forget(tgid);
         }
-        if let Some(cpu_time) = self.cpu_time.as_mut() {
-            cpu_time.process_exited(tgid);
-        }
         if let Some(cuda) = self.cuda.as_mut() {
             cuda.on_exit(tgid);
         }
+        let ledger = self.ledger.is_some();
+        self.cpu_time
+            .as_mut()
+            .map_or(0.0, |cpu_time| cpu_time.process_exited(tgid, ledger))
     }
 
     /// Once a second.
@@ -384,6 +390,7 @@ impl Agent {
         if let Some(cpu_time) = self.cpu_time.as_mut() {
             cpu_time.poll();
         }
+        self.ledger_tick();
         self.work_loop_tick();
         self.check_busy_processes();
         self.read_command_lines();
@@ -565,6 +572,7 @@ impl Agent {
         if let Some(dir) = state_dir {
             persist::save(&self.reporter.correlator, dir);
         }
+        self.ledger_finish(grace).await;
         self.log_summary();
         self.reporter.close(grace).await;
     }

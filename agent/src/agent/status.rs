@@ -273,6 +273,57 @@ impl Agent {
             vec![],
             self.reporter.correlator.workload_count() as f64,
         );
+        if let Some(feed) = self.ledger.as_ref() {
+            // Bounded: six classes, three sources, whatever the workloads.
+            for class in CLASSES {
+                push(
+                    "assay_workload_cpu_seconds_total",
+                    "CPU core-seconds the workloads used, by the class of their verdicts \
+                     (suspected or above; none: general), as the ledger records them.",
+                    "counter",
+                    vec![("class", class.to_owned())],
+                    feed.cpu_by_class.get(class).copied().unwrap_or(0.0),
+                );
+            }
+            let stats = feed.writer_stats();
+            let energy = stats.energy.lock().map(|e| e.clone()).unwrap_or_default();
+            for class in CLASSES {
+                for source in crate::ledger::ENERGY_SOURCES {
+                    push(
+                        "assay_workload_energy_joules_total",
+                        "Energy the workloads used, by class and source (rapl: measured, \
+                         shared by CPU time; nvml: GPU board power, shared by utilisation; \
+                         estimated: from watts per core and GPU), as written to the ledger.",
+                        "counter",
+                        vec![("class", class.to_owned()), ("source", source.to_owned())],
+                        energy
+                            .get(&(class.to_owned(), source))
+                            .copied()
+                            .unwrap_or(0.0),
+                    );
+                }
+            }
+            use std::sync::atomic::Ordering::Relaxed;
+            for (name, help, value) in [
+                (
+                    "assay_ledger_minutes_written_total",
+                    "Workload-minutes batches written to the ledger.",
+                    stats.minutes_written.load(Relaxed),
+                ),
+                (
+                    "assay_ledger_write_errors_total",
+                    "Ledger writes that failed (retried up to three times).",
+                    stats.write_errors.load(Relaxed),
+                ),
+                (
+                    "assay_ledger_minutes_dropped_total",
+                    "Minutes dropped because the ledger's thread fell behind.",
+                    stats.minutes_dropped.load(Relaxed),
+                ),
+            ] {
+                push(name, help, "counter", vec![], value as f64);
+            }
+        }
         let (cpu, rss) = metrics::own_usage();
         push(
             "assay_cpu_seconds_total",

@@ -80,6 +80,17 @@ pub enum Level {
     Confirmed,
 }
 
+impl Level {
+    /// As written in findings (`observed`, `suspected`, `confirmed`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Observed => "observed",
+            Self::Suspected => "suspected",
+            Self::Confirmed => "confirmed",
+        }
+    }
+}
+
 /// The class each kind of evidence speaks for.
 fn class_of(kind: EvidenceKind) -> Class {
     match kind {

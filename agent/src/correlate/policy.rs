@@ -82,7 +82,7 @@ use crate::{
 const HOST_ROOT: &str = "/proc/1/root";
 
 /// [`HOST_ROOT`] where it can be read, the agent's own root otherwise.
-fn host_root() -> PathBuf {
+pub(crate) fn host_root() -> PathBuf {
     match std::fs::metadata(HOST_ROOT) {
         Ok(_) => PathBuf::from(HOST_ROOT),
         Err(err) => {
@@ -105,7 +105,7 @@ pub enum Action {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-enum UserMatcher {
+pub enum UserMatcher {
     Uid(u32),
     Name(String),
 }
@@ -491,7 +491,79 @@ fn build_rule(
     })
 }
 
+/// A rule's matchers alone (no class, no action), for another file whose
+/// entries name workloads as rules do: the ledger's `[[declare]]`
+/// entries. Checked by [`Rule::from_matchers`] exactly as a rule's.
+#[derive(Debug, Clone, Default)]
+pub struct MatcherSpec {
+    pub container: Option<String>,
+    pub pod: Option<String>,
+    pub service: Option<Spanned<String>>,
+    pub cgroup: Option<Spanned<String>>,
+    pub exe: Option<Spanned<String>>,
+    pub user: Option<UserMatcher>,
+}
+
+/// What a rule's matchers look at, whether from a live process or as the
+/// ledger recorded it.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    container_id: Option<&'a str>,
+    pod_uid: Option<&'a str>,
+    unit: Option<&'a str>,
+    cgroup: Option<&'a str>,
+    uid: Option<u32>,
+}
+
 impl Rule {
+    /// A rule of `matchers` alone, named `name`, from `origin`'s entry at
+    /// `line` (`text` is the whole file, for the lines of bad globs).
+    pub fn from_matchers(
+        matchers: MatcherSpec,
+        name: String,
+        line: usize,
+        text: &str,
+        origin: &str,
+        users: &[(String, u32)],
+    ) -> Result<Self, PolicyError> {
+        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let invalid = |line: usize, reason: String| PolicyError::Invalid {
+            path: origin.to_owned(),
+            line,
+            reason,
+        };
+        let spec = RuleSpec {
+            name: Some(name.clone()),
+            action: Action::Allow,
+            class: Vec::new(),
+            container: matchers.container,
+            pod: matchers.pod,
+            service: matchers.service,
+            cgroup: matchers.cgroup,
+            exe: matchers.exe,
+            user: matchers.user,
+            max_level: None,
+        };
+        build_rule(spec, name, line, users, &line_of, &invalid)
+    }
+
+    /// Whether the rule's matchers match a workload as the ledger recorded
+    /// it: `exe` is the path the agent checked was the running file (see
+    /// [`crate::ledger::Subject::exe`]).
+    pub fn matches_recorded(&self, subject: &crate::ledger::Subject) -> bool {
+        let seen = Seen {
+            container_id: subject.container.as_deref(),
+            pod_uid: subject.pod.as_deref(),
+            unit: subject.service.as_deref(),
+            cgroup: subject.cgroup.as_deref(),
+            uid: subject.uid,
+        };
+        self.classes.is_empty()
+            && self.matches_seen(&seen, |pattern| {
+                subject.exe.as_deref().is_some_and(|e| pattern.is_match(e))
+            })
+    }
+
     fn matches(
         &self,
         class: Class,
@@ -509,6 +581,28 @@ impl Rule {
             Workload::Service { unit } => (None, None, Some(unit.as_str())),
             _ => (None, None, None),
         };
+        let seen = Seen {
+            container_id,
+            pod_uid,
+            unit,
+            cgroup: process.and_then(|p| p.cgroup.as_deref()),
+            uid: process.map(|p| p.uid),
+        };
+        self.matches_seen(&seen, |pattern| {
+            process.is_some_and(|p| runs_file_at(p, pattern, host_root))
+        })
+    }
+
+    /// Every matcher but the class; `exe` last, the only one that may touch
+    /// the file system.
+    fn matches_seen(&self, seen: &Seen<'_>, exe: impl FnOnce(&Pattern) -> bool) -> bool {
+        let Seen {
+            container_id,
+            pod_uid,
+            unit,
+            cgroup,
+            uid,
+        } = *seen;
         if let Some(want) = &self.container
             && !container_id.is_some_and(|id| id.starts_with(want.as_str()))
         {
@@ -525,25 +619,30 @@ impl Rule {
             return false;
         }
         if let Some(pattern) = &self.cgroup
-            && !process
-                .and_then(|p| p.cgroup.as_deref())
-                .is_some_and(|c| pattern.is_match(c))
+            && !cgroup.is_some_and(|c| pattern.is_match(c))
         {
             return false;
         }
-        if let Some(uid) = self.uid
-            && process.is_none_or(|p| p.uid != uid)
+        if let Some(want) = self.uid
+            && uid != Some(want)
         {
             return false;
         }
         // Last: the only matcher that touches the file system.
         if let Some(pattern) = &self.exe
-            && !process.is_some_and(|p| runs_file_at(p, pattern, host_root))
+            && !exe(pattern)
         {
             return false;
         }
         true
     }
+}
+
+/// Whether the file at absolute `path` on the host (under `host_root`) is
+/// the one a process runs (`running`): what the ledger checks before it
+/// records a workload's `exe`, as an `exe` matcher would.
+pub fn is_running_file(host_root: &Path, path: &str, running: ExeInode) -> bool {
+    host_file(host_root, path) == Some(running)
 }
 
 /// Whether `process` runs a file whose resolved path `pattern` matches and
@@ -572,7 +671,7 @@ fn host_file(root: &Path, path: &str) -> Option<ExeInode> {
 }
 
 /// (name, uid) of the local users.
-fn users_from_passwd() -> Vec<(String, u32)> {
+pub(crate) fn users_from_passwd() -> Vec<(String, u32)> {
     std::fs::read_to_string("/etc/passwd")
         .unwrap_or_default()
         .lines()

@@ -93,6 +93,15 @@ impl CpuAccounts {
         Some((samples as f64 / (CPU_SAMPLE_HZ as f64 * seconds), seconds))
     }
 
+    /// Every process that ran in the last poll, with the core-seconds it
+    /// gained there (what the ledger adds up).
+    pub fn last_core_seconds(&self) -> impl Iterator<Item = (u32, f64)> + '_ {
+        self.tracks.iter().filter_map(|(&tgid, track)| {
+            let samples = *track.deltas.back()?;
+            (samples > 0).then(|| (tgid, samples as f64 / CPU_SAMPLE_HZ as f64))
+        })
+    }
+
     /// Every process that ran in the window, with its cores.
     pub fn busy(&self) -> impl Iterator<Item = (u32, f64)> + '_ {
         self.tracks
@@ -149,11 +158,30 @@ impl CpuTime {
         self.accounts.record(&totals, interval);
     }
 
-    /// A process exited: its counts leave the kernel map too.
-    pub fn process_exited(&mut self, tgid: u32) {
-        if self.accounts.forget(tgid) {
-            let _ = self.map.remove(&tgid);
+    /// A process exited: its counts leave the kernel map too. Returns the
+    /// core-seconds it ran since the last poll (which no poll will see),
+    /// all of them for a process that lived between two polls (a `gzip`
+    /// in a loop): left in the map, they would be counted at the next poll
+    /// for a pid no longer known. Only when `wanted` (the ledger is on):
+    /// otherwise a process never polled costs no map lookup.
+    pub fn process_exited(&mut self, tgid: u32, wanted: bool) -> f64 {
+        if !wanted {
+            if self.accounts.forget(tgid) {
+                let _ = self.map.remove(&tgid);
+            }
+            return 0.0;
         }
+        let last = self.accounts.tracks.get(&tgid).map_or(0, |t| t.last_total);
+        let unpolled = match self.map.get(&tgid, 0) {
+            Ok(per_cpu) => {
+                let total: u64 = per_cpu.iter().sum();
+                let _ = self.map.remove(&tgid);
+                total.saturating_sub(last) as f64 / CPU_SAMPLE_HZ as f64
+            }
+            Err(_) => 0.0,
+        };
+        self.accounts.forget(tgid);
+        unpolled
     }
 }
 
@@ -176,6 +204,9 @@ mod tests {
         assert_eq!(accounts.cores(30), None);
         let (latest, seconds) = accounts.latest(20).unwrap();
         assert!((latest - 0.25).abs() < 0.02 && seconds == 1.0, "{latest}");
+        let mut last: Vec<(u32, f64)> = accounts.last_core_seconds().collect();
+        last.sort_by_key(|(tgid, _)| *tgid);
+        assert_eq!(last, vec![(10, 1.0), (20, (hz / 4) as f64 / hz as f64)]);
     }
 
     #[test]

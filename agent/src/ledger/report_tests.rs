@@ -1,0 +1,226 @@
+use super::*;
+use crate::ledger::{Minute, Usage, VerdictSeen};
+
+const DECLARATIONS: &str = r#"
+[[declare]]
+name = "tenant-a inference"
+purpose = "ai-inference"
+registration = "REG-1"
+cgroup = "/tenant-a/**"
+
+[[declare]]
+name = "tenant-b batch"
+purpose = "general"
+cgroup = "/tenant-b/**"
+valid_until = 1970-01-01
+"#;
+
+fn usage(cgroup: &str, cpu: f64, verdict: Option<(&str, &str, &str)>) -> Usage {
+    Usage {
+        subject: Subject {
+            cgroup: Some(cgroup.into()),
+            ..Subject::default()
+        },
+        cpu_core_s: cpu,
+        energy_estimated_j: cpu * 10.0,
+        verdicts: verdict
+            .into_iter()
+            .map(|(id, class, level)| VerdictSeen {
+                id: id.into(),
+                class: class.into(),
+                level: level.into(),
+                explanation: format!("{class} because of {id}"),
+            })
+            .collect(),
+        ..Usage::default()
+    }
+}
+
+/// Ten minutes: a miner in tenant A (declared inference), a compressor in
+/// tenant B (declared general, but the declaration expired in 1970), and
+/// an undeclared session with an observed chain-node verdict.
+fn ledger(name: &str) -> Store {
+    let dir = std::env::temp_dir().join(format!("assay-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut store, _) = Store::open(&dir).unwrap();
+    for m in 0..10i64 {
+        let mut minute = Minute {
+            minute: 10_000 + m,
+            ..Minute::default()
+        };
+        // The miner's verdict forms in its third minute.
+        let mining = (m >= 2).then_some(("v-mine", "pow-mining", "confirmed"));
+        minute
+            .workloads
+            .insert("session 10".into(), usage("/tenant-a/job", 120.0, mining));
+        minute
+            .workloads
+            .insert("session 20".into(), usage("/tenant-b/zip", 60.0, None));
+        minute.workloads.insert(
+            "session 30".into(),
+            usage("/other", 6.0, Some(("v-node", "chain-node", "observed"))),
+        );
+        store.apply("r", m as u64, &minute).unwrap();
+    }
+    store
+}
+
+/// Removes the ledgers [`ledger`] made (once the test's store is closed).
+fn clean(name: &str) {
+    let dir = std::env::temp_dir().join(format!("assay-report-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn report(store: &Store) -> Report {
+    let declarations = Declarations::parse(DECLARATIONS, "d.toml", &[]).unwrap();
+    build(
+        store,
+        &declarations,
+        &Options {
+            from: 0,
+            to: 20_000,
+            material_share: 0.1,
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn declared_versus_observed_marks_mismatches_with_their_reasons() {
+    let store = ledger("mismatch");
+    let report = report(&store);
+    assert_eq!(report.workloads.len(), 3);
+    let miner = &report.workloads[0];
+    assert_eq!(miner.workload, "session 10");
+    assert_eq!(miner.declared.as_ref().unwrap().purpose, "ai-inference");
+    assert_eq!(miner.cpu_core_seconds, 1200.0);
+    let mining = &miner.classes[0];
+    assert_eq!(mining.class, "pow-mining");
+    assert_eq!(mining.cpu_core_seconds, 960.0);
+    assert!((mining.share - 0.8).abs() < 1e-9);
+    assert!(mining.energy_estimated);
+    assert!(miner.mismatch);
+    assert!(
+        miner.reasons[0].contains("80% of its compute"),
+        "{:?}",
+        miner.reasons
+    );
+    assert!(miner.reasons[0].contains("verdict v-mine (confirmed)"));
+    assert_eq!(miner.verdicts[0].first_seen, rfc3339_of_minute(10_002));
+
+    let zip = &report.workloads[1];
+    assert_eq!(zip.classes.len(), 1);
+    assert_eq!(zip.classes[0].class, "general");
+    assert!(zip.mismatch, "its declaration expired in 1970");
+    assert!(zip.reasons[0].contains("valid until 1970-01-01"));
+
+    let node = &report.workloads[2];
+    assert!(node.declared.is_none());
+    assert!(node.mismatch, "a verdict and no declaration");
+    assert!(node.reasons[0].contains("no declaration names it"));
+    // Observed verdicts do not take compute from `general`.
+    assert_eq!(node.classes[0].class, "general");
+
+    let totals = &report.totals;
+    assert_eq!(totals.cpu_core_seconds, 1860.0);
+    assert_eq!(totals.mismatched_workloads, 3);
+    assert_eq!(totals.undeclared_workloads, 1);
+    assert!((totals.undeclared_share - 60.0 / 1860.0).abs() < 1e-9);
+    assert_eq!(report.bucket_minutes, 360);
+    let cpu_in_series: f64 = report
+        .series
+        .iter()
+        .flat_map(|p| p.cpu_core_seconds.values())
+        .sum();
+    assert_eq!(cpu_in_series, 1860.0);
+    drop(store);
+    clean("mismatch");
+}
+
+#[test]
+fn a_general_compressor_with_a_current_declaration_is_no_mismatch() {
+    let store = ledger("fine");
+    let declarations = Declarations::parse(
+        "[[declare]]\nname = \"b\"\npurpose = \"general\"\ncgroup = \"/tenant-b/**\"\n",
+        "d.toml",
+        &[],
+    )
+    .unwrap();
+    let options = Options {
+        from: 10_000,
+        to: 10_010,
+        material_share: 0.1,
+    };
+    let report = build(&store, &declarations, &options).unwrap();
+    let zip = report
+        .workloads
+        .iter()
+        .find(|w| w.workload == "session 20")
+        .unwrap();
+    assert!(!zip.mismatch, "{:?}", zip.reasons);
+    // Half of the range: only what is inside counts.
+    let half = build(
+        &store,
+        &declarations,
+        &Options {
+            from: 10_000,
+            to: 10_005,
+            ..options
+        },
+    )
+    .unwrap();
+    assert_eq!(half.totals.cpu_core_seconds, 5.0 * 186.0);
+    drop(store);
+    clean("fine");
+}
+
+#[test]
+fn csv_has_a_row_per_workload_and_class_and_defuses_formulas() {
+    let store = ledger("csv");
+    let csv = to_csv(&report(&store));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("workload,declared_name,declared_purpose"));
+    // Miner: pow-mining and general; the others one class each.
+    assert_eq!(lines.len(), 1 + 4, "{csv}");
+    assert!(
+        lines[1].starts_with("session 10,tenant-a inference,ai-inference,REG-1,pow-mining,960.000")
+    );
+    assert!(lines[1].contains(",true,"));
+    assert_eq!(csv_field("a,\"b\""), "\"a,\"\"b\"\"\"");
+    assert_eq!(csv_field("=cmd()"), "'=cmd()");
+    assert_eq!(csv_field("-1.5"), "-1.5");
+    drop(store);
+    clean("csv");
+}
+
+#[test]
+fn chart_buckets_stay_within_bounds() {
+    assert_eq!(bucket_for(60), 1);
+    assert_eq!(bucket_for(600), 5);
+    assert_eq!(bucket_for(30 * 1440), 360);
+    assert_eq!(bucket_for(400 * 1440), 1440 * 4);
+    for minutes in [1, 119, 121, 10_000, 1_000_000] {
+        assert!(minutes / bucket_for(minutes) <= 120, "{minutes}");
+    }
+}
+
+#[test]
+fn the_html_page_is_self_contained_with_charts_and_marked_mismatches() {
+    let store = ledger("html");
+    let report = report(&store);
+    let page = crate::ledger::html::render(&report, 0, 20_000);
+    assert!(page.starts_with("<!DOCTYPE html>"));
+    assert!(page.contains("<svg class=\"chart\""));
+    assert!(page.contains("<title>Host CPU core-seconds by class</title>"));
+    assert_eq!(page.matches("<tr class=\"mismatch\"").count(), 3);
+    assert!(page.contains("80% of its compute"));
+    assert!(page.contains("@media print"));
+    for outside in ["<script", "http://", "https://", "src=", "<link", "@import"] {
+        let allowed = outside == "http://"
+            && page.matches(outside).count()
+                == page.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
+        assert!(allowed || !page.contains(outside), "{outside}");
+    }
+    drop(store);
+    clean("html");
+}
