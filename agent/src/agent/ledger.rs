@@ -121,10 +121,12 @@ impl Agent {
                 .entry(verdict.workload.to_string())
                 .or_default();
             let level = verdict.level.name();
+            let incentive = verdict.incentive.as_ref().map(|i| i.network.clone());
             match usage.verdicts.iter_mut().find(|v| v.id == verdict.id) {
-                Some(seen) if seen.level != level => {
+                Some(seen) if seen.level != level || seen.incentive != incentive => {
                     level.clone_into(&mut seen.level);
                     seen.explanation = verdict.explanation();
+                    seen.incentive = incentive;
                 }
                 Some(_) => {}
                 None => usage.verdicts.push(VerdictSeen {
@@ -132,6 +134,7 @@ impl Agent {
                     class: verdict.class.name().to_owned(),
                     level: level.to_owned(),
                     explanation: verdict.explanation(),
+                    incentive,
                 }),
             }
         }

@@ -274,8 +274,8 @@ impl Agent {
             self.reporter.correlator.workload_count() as f64,
         );
         if let Some(feed) = self.ledger.as_ref() {
-            // Bounded: six classes, three sources, whatever the workloads.
-            for class in CLASSES {
+            // Bounded: the classes, three sources, whatever the workloads.
+            for class in Class::ALL.map(Class::name) {
                 push(
                     "assay_workload_cpu_seconds_total",
                     "CPU core-seconds the workloads used, by the class of their verdicts \
@@ -287,7 +287,7 @@ impl Agent {
             }
             let stats = feed.writer_stats();
             let energy = stats.energy.lock().map(|e| e.clone()).unwrap_or_default();
-            for class in CLASSES {
+            for class in Class::ALL.map(Class::name) {
                 for source in crate::ledger::ENERGY_SOURCES {
                     push(
                         "assay_workload_energy_joules_total",

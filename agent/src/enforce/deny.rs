@@ -333,6 +333,7 @@ mod tests {
             level: Level::Confirmed,
             score: 1.0,
             evidence,
+            incentive: None,
         }
     }
 

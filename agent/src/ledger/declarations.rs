@@ -29,10 +29,13 @@ use super::Subject;
 use crate::correlate::policy::{MatcherSpec, PolicyError, Rule, UserMatcher};
 
 /// The purposes a workload can be declared for: the verdicts' classes.
-pub const PURPOSES: [&str; 6] = [
+pub const PURPOSES: [&str; 9] = [
     "ai-training",
     "ai-inference",
     "chain-node",
+    "pos-validator",
+    "storage-proving",
+    "chain-client",
     "pow-mining",
     "zk-proving",
     "general",

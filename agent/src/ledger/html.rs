@@ -10,9 +10,12 @@ use std::fmt::Write as _;
 use super::report::{Point, Report, WorkloadReport};
 
 /// Each class's colour, the same in every chart and the legend.
-const COLOURS: [(&str, &str); 6] = [
+const COLOURS: [(&str, &str); 9] = [
     ("pow-mining", "#c0392b"),
     ("chain-node", "#8e44ad"),
+    ("pos-validator", "#6c3483"),
+    ("storage-proving", "#a04000"),
+    ("chain-client", "#b7950b"),
     ("zk-proving", "#d35400"),
     ("ai-training", "#2471a3"),
     ("ai-inference", "#17a589"),
@@ -315,10 +318,12 @@ fn declared_table(out: &mut String, workloads: &[WorkloadReport]) {
             observed.join(", "),
             hours(w.cpu_core_seconds),
             energy(w.energy_joules),
-            if w.mismatch {
-                "<span class=\"flag\">MISMATCH</span>"
-            } else {
-                "<span class=\"ok\">as declared</span>"
+            match (w.mismatch, w.dual_use.is_some()) {
+                (true, true) =>
+                    "<span class=\"flag\">MISMATCH</span> <span class=\"flag\">DUAL-USE</span>",
+                (true, false) => "<span class=\"flag\">MISMATCH</span>",
+                (false, true) => "<span class=\"flag\">DUAL-USE</span>",
+                (false, false) => "<span class=\"ok\">as declared</span>",
             }
         );
     }
@@ -346,6 +351,13 @@ fn workload_section(out: &mut String, w: &WorkloadReport, axis: Axis) {
         w.gpu_seconds,
         energy(w.energy_joules)
     );
+    if let Some(dual_use) = &w.dual_use {
+        let _ = writeln!(
+            out,
+            "<p class=\"evidence\"><b>Dual-use:</b> {}</p>",
+            escape(dual_use)
+        );
+    }
     for reason in &w.reasons {
         let _ = writeln!(out, "<p class=\"evidence\">{}</p>", escape(reason));
     }

@@ -61,6 +61,9 @@ pub struct VerdictSeen {
     /// `confirmed`).
     pub level: String,
     pub explanation: String,
+    /// The chain network an AI verdict's workload also takes part in
+    /// (`crate::correlate::incentive`), when it is incentivised.
+    pub incentive: Option<String>,
 }
 
 /// One workload's use in one minute, as the agent measured it.

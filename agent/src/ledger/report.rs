@@ -12,6 +12,12 @@
 //! - it has a verdict (any level) and no declaration;
 //! - its declaration's `valid_until` passed before its last use.
 //!
+//! A workload declared for AI (`ai-training`, `ai-inference`) whose AI
+//! verdict is incentivised (it also takes part in a chain network, see
+//! `crate::correlate::incentive`) is **dual-use**: `dual_use` says so in
+//! words, whether or not its compute also makes it a mismatch. It is never
+//! reported as a plain match.
+//!
 //! JSON (docs/ledger-report.schema.json), CSV (one row per workload and
 //! class) and HTML ([`super::html`]) carry the same figures.
 
@@ -66,6 +72,9 @@ pub struct VerdictRef {
     pub class: String,
     pub level: String,
     pub explanation: String,
+    /// The chain network an incentivised AI verdict's workload takes part in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incentive: Option<String>,
     pub first_seen: String,
     pub last_seen: String,
 }
@@ -93,6 +102,10 @@ pub struct WorkloadReport {
     pub mismatch: bool,
     /// Why, in words (empty when no mismatch).
     pub reasons: Vec<String>,
+    /// Declared for AI, and its AI verdict is incentivised by a chain
+    /// network: in words. Absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dual_use: Option<String>,
     pub verdicts: Vec<VerdictRef>,
     pub series: Vec<Point>,
 }
@@ -188,6 +201,7 @@ pub fn build(
                 classes: Vec::new(),
                 mismatch: false,
                 reasons: Vec::new(),
+                dual_use: None,
                 verdicts: Vec::new(),
                 series: Vec::new(),
             });
@@ -244,6 +258,7 @@ pub fn build(
                 class: verdict.class,
                 level: verdict.level,
                 explanation: verdict.explanation,
+                incentive: verdict.incentive,
                 first_seen: rfc3339_of_minute(verdict.first_minute),
                 last_seen: rfc3339_of_minute(verdict.last_minute + 1),
             });
@@ -278,6 +293,32 @@ pub fn build(
         series: host_series.into_values().collect(),
         workloads,
     })
+}
+
+/// A workload declared for AI whose AI verdict of that class is
+/// incentivised: what it takes part in, in words.
+fn dual_use(
+    report: &WorkloadReport,
+    declared: &super::declarations::Declaration,
+) -> Option<String> {
+    if !matches!(declared.purpose.as_str(), "ai-training" | "ai-inference") {
+        return None;
+    }
+    let verdict = report
+        .verdicts
+        .iter()
+        .find(|v| v.class == declared.purpose && v.incentive.is_some())?;
+    Some(format!(
+        "declared {} as \"{}\", and it is: but its {} verdict {} ({}) also shows it taking \
+         part in the {} network, which pays for that compute (incentivised compute). {}",
+        declared.purpose,
+        declared.name,
+        verdict.class,
+        verdict.id,
+        verdict.level,
+        verdict.incentive.as_deref().unwrap_or("?"),
+        verdict.explanation
+    ))
 }
 
 /// Sets `mismatch` and its reasons, in words.
@@ -350,6 +391,7 @@ fn judge(
     }
     report.mismatch = !reasons.is_empty();
     report.reasons = reasons;
+    report.dual_use = declaration.and_then(|declared| dual_use(report, declared));
 }
 
 fn totals(workloads: &[WorkloadReport]) -> Totals {
@@ -412,7 +454,8 @@ fn totals(workloads: &[WorkloadReport]) -> Totals {
 pub fn to_csv(report: &Report) -> String {
     let mut out = String::from(
         "workload,declared_name,declared_purpose,registration,class,cpu_core_seconds,\
-         gpu_seconds,energy_joules,energy_estimated,share,mismatch,reason,verdict_ids\n",
+         gpu_seconds,energy_joules,energy_estimated,share,mismatch,reason,verdict_ids,\
+         dual_use\n",
     );
     for w in &report.workloads {
         let declared = w.declared.as_ref();
@@ -434,6 +477,7 @@ pub fn to_csv(report: &Report) -> String {
                 w.mismatch.to_string(),
                 w.reasons.join(" "),
                 ids.join(" "),
+                w.dual_use.clone().unwrap_or_default(),
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&line.join(","));

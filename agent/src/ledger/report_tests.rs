@@ -30,6 +30,7 @@ fn usage(cgroup: &str, cpu: f64, verdict: Option<(&str, &str, &str)>) -> Usage {
                 class: class.into(),
                 level: level.into(),
                 explanation: format!("{class} because of {id}"),
+                incentive: None,
             })
             .collect(),
         ..Usage::default()
@@ -223,4 +224,73 @@ fn the_html_page_is_self_contained_with_charts_and_marked_mismatches() {
     }
     drop(store);
     clean("html");
+}
+
+#[test]
+fn an_incentivised_ai_workload_declared_for_ai_is_dual_use_not_a_plain_match() {
+    let dir = std::env::temp_dir().join(format!("assay-report-dual-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (mut store, _) = Store::open(&dir).unwrap();
+    for m in 0..5i64 {
+        let mut minute = Minute {
+            minute: 10_000 + m,
+            ..Minute::default()
+        };
+        let mut serving = usage(
+            "/tenant-a/axon",
+            60.0,
+            Some(("v-ai", "ai-inference", "suspected")),
+        );
+        serving.verdicts[0].incentive = Some("bittensor".into());
+        minute.workloads.insert("session 40".into(), serving);
+        let mut plain = usage(
+            "/tenant-a/plain",
+            60.0,
+            Some(("v-ai2", "ai-inference", "suspected")),
+        );
+        plain.verdicts[0].incentive = None;
+        minute.workloads.insert("session 41".into(), plain);
+        store.apply("r", m as u64, &minute).unwrap();
+    }
+    let report = report(&store);
+    let axon = report
+        .workloads
+        .iter()
+        .find(|w| w.workload == "session 40")
+        .unwrap();
+    let words = axon.dual_use.as_deref().expect("reported as dual-use");
+    assert!(
+        words.contains("bittensor") && words.contains("v-ai"),
+        "{words}"
+    );
+    assert!(!axon.mismatch, "all of its compute is what it declared");
+    assert_eq!(axon.verdicts[0].incentive.as_deref(), Some("bittensor"));
+    let csv = to_csv(&report);
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("session 40") && l.contains("bittensor"))
+    );
+    let plain = report
+        .workloads
+        .iter()
+        .find(|w| w.workload == "session 41")
+        .unwrap();
+    assert!(plain.dual_use.is_none() && !plain.mismatch);
+    drop(store);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn every_class_can_be_declared() {
+    for class in crate::correlate::Class::ALL {
+        assert!(
+            crate::ledger::declarations::PURPOSES.contains(&class.name()),
+            "{}",
+            class.name()
+        );
+    }
+    assert_eq!(
+        crate::ledger::declarations::PURPOSES.len(),
+        crate::correlate::Class::ALL.len()
+    );
 }

@@ -51,7 +51,8 @@ CREATE TABLE IF NOT EXISTS verdicts(
     id TEXT PRIMARY KEY,
     class TEXT NOT NULL,
     level INTEGER NOT NULL,
-    explanation TEXT NOT NULL);
+    explanation TEXT NOT NULL,
+    incentive TEXT);
 CREATE TABLE IF NOT EXISTS active(
     workload INTEGER NOT NULL,
     minute INTEGER NOT NULL,
@@ -139,6 +140,8 @@ pub struct ActiveVerdict {
     pub class: String,
     pub level: String,
     pub explanation: String,
+    /// The chain network of an incentivised AI verdict.
+    pub incentive: Option<String>,
     pub first_minute: i64,
     pub last_minute: i64,
 }
@@ -428,7 +431,7 @@ impl Store {
             .conn
             .prepare(
                 "SELECT w.key, a.verdict, v.class, max(a.level), v.explanation,
-                     min(a.minute), max(a.minute)
+                     min(a.minute), max(a.minute), v.incentive
                  FROM active a JOIN workloads w ON w.id = a.workload
                      JOIN verdicts v ON v.id = a.verdict
                  WHERE a.minute >= ?1 AND a.minute < ?2
@@ -446,6 +449,7 @@ impl Store {
                     explanation: r.get(4)?,
                     first_minute: r.get(5)?,
                     last_minute: r.get(6)?,
+                    incentive: r.get(7)?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -515,9 +519,11 @@ fn apply_in(
              energy_estimated_j = energy_estimated_j + excluded.energy_estimated_j",
     )?;
     let mut verdict = tx.prepare_cached(
-        "INSERT INTO verdicts(id, class, level, explanation) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO verdicts(id, class, level, explanation, incentive)
+         VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT(id) DO UPDATE SET level = max(level, excluded.level),
-             explanation = excluded.explanation",
+             explanation = excluded.explanation,
+             incentive = coalesce(excluded.incentive, incentive)",
     )?;
     let mut active = tx.prepare_cached(
         "INSERT INTO active(workload, minute, verdict, level) VALUES (?1, ?2, ?3, ?4)
@@ -543,7 +549,13 @@ fn apply_in(
         }
         for seen in &use_.verdicts {
             let level = level_rank(&seen.level);
-            verdict.execute(params![seen.id, seen.class, level, seen.explanation])?;
+            verdict.execute(params![
+                seen.id,
+                seen.class,
+                level,
+                seen.explanation,
+                seen.incentive
+            ])?;
             active.execute(params![id, minute.minute, seen.id, level])?;
         }
     }

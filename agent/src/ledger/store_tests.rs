@@ -43,6 +43,7 @@ fn usage(cpu: f64, verdicts: &[(&str, &str, &str)]) -> Usage {
                 class: (*class).into(),
                 level: (*level).into(),
                 explanation: format!("{id} explained"),
+                incentive: None,
             })
             .collect(),
         exe_check: None,
