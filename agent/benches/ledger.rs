@@ -38,6 +38,7 @@ fn minute(at: i64, workloads: usize, seed: &mut u64) -> Minute {
                     "session {w} is confirmed as pow-mining (score 0.95): decisive evidence: \
                      pid {w} (xmrig) logged in to a stratum pool"
                 ),
+                incentive: None,
             }]
         } else {
             Vec::new()
