@@ -15,27 +15,22 @@
 use std::{
     io,
     net::SocketAddr,
-    os::fd::AsRawFd as _,
     path::{Path, PathBuf},
-    time::Duration,
 };
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage,
-    NetlinkPayload, Nla as _,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_MULTIPART, NetlinkMessage, NetlinkPayload, Nla as _,
 };
 use netlink_packet_sock_diag::{
     AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SockDiagDestroy, SockDiagMessage, TCP_LISTEN,
-    inet::{ExtensionFlags, InetRequest, SocketId, StateFlags, nlas::Nla},
+    inet::{SocketId, nlas::Nla},
 };
-use netlink_sys::{Socket, protocols::NETLINK_SOCK_DIAG};
 
 use super::deny::Endpoint;
+use crate::procfs::diag::{DiagSocket, inet_request};
 
 /// `INET_DIAG_CGROUP_ID` (linux/inet_diag.h): the socket's cgroup v2 id.
 const INET_DIAG_CGROUP_ID: u16 = 21;
-const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
-const RECEIVE_BUFFER: usize = 64 << 10;
 
 /// One socket the dump listed.
 #[derive(Debug, Clone)]
@@ -157,67 +152,17 @@ pub fn supported() -> Result<(), String> {
     }
 }
 
-struct Diag {
-    socket: Socket,
-    sequence: u32,
-    buffer: Vec<u8>,
-}
+/// A sock_diag netlink socket, in the network namespace it was opened in.
+struct Diag(DiagSocket);
 
 impl Diag {
     fn open() -> io::Result<Self> {
-        let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
-        socket.bind_auto()?;
-        let timeout = libc::timeval {
-            tv_sec: REPLY_TIMEOUT.as_secs() as libc::time_t,
-            tv_usec: 0,
-        };
-        // SAFETY: sets an option of our own socket from a timeval that
-        // lives across the call, with its size.
-        let set = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&raw const timeout).cast(),
-                size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if set != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self {
-            socket,
-            sequence: 0,
-            buffer: vec![0; RECEIVE_BUFFER],
-        })
+        DiagSocket::open().map(Self)
     }
 
-    /// Opened in the network namespace `ns`: a thread of its own enters
-    /// it, opens the socket (which stays in that namespace) and ends.
+    /// Opened in the network namespace `ns`.
     fn open_in(ns: &Path) -> io::Result<Self> {
-        let ns = std::fs::File::open(ns)?;
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    // SAFETY: setns changes the namespace of this thread
-                    // only, which ends after opening the socket; `ns` is an
-                    // open namespace file.
-                    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    Self::open()
-                })
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
-        })
-    }
-
-    fn header(&mut self, flags: u16) -> NetlinkHeader {
-        self.sequence = self.sequence.wrapping_add(1);
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags;
-        header.sequence_number = self.sequence;
-        header
+        DiagSocket::open_in(ns).map(Self)
     }
 
     fn dump(&mut self, protocol: u8, family: u8) -> io::Result<Vec<Found>> {
@@ -226,28 +171,15 @@ impl Diag {
         } else {
             SocketId::new_v6()
         };
-        let mut message = NetlinkMessage::new(
-            self.header(NLM_F_DUMP),
-            SockDiagMessage::InetRequest(InetRequest {
-                family,
-                protocol,
-                extensions: ExtensionFlags::empty(),
-                states: StateFlags::all(),
-                socket_id,
-            })
-            .into(),
-        );
-        message.finalize();
-        let mut request = vec![0; message.buffer_len()];
-        message.serialize(&mut request);
-        self.socket.send(&request, 0)?;
+        let request = SockDiagMessage::InetRequest(inet_request(family, protocol, socket_id));
+        self.0.send(NLM_F_DUMP, request.into())?;
         let mut found = Vec::new();
         loop {
-            let size = self.socket.recv(&mut &mut self.buffer[..], 0)?;
-            if size == 0 || size > self.buffer.len() {
+            let size = self.0.recv()?;
+            if size == 0 || size > self.0.buffer.len() {
                 return Ok(found);
             }
-            let mut datagram = &self.buffer[..size];
+            let mut datagram = &self.0.buffer[..size];
             while !datagram.is_empty() {
                 let Ok(message) = NetlinkMessage::<SockDiagMessage>::deserialize(datagram) else {
                     return Ok(found);
@@ -257,7 +189,7 @@ impl Diag {
                     return Ok(found);
                 }
                 datagram = datagram.get(length..).unwrap_or_default();
-                if message.header.sequence_number != self.sequence {
+                if message.header.sequence_number != self.0.sequence {
                     continue;
                 }
                 match message.payload {
@@ -295,27 +227,18 @@ impl Diag {
     }
 
     fn destroy(&mut self, socket: &Found) -> io::Result<()> {
-        let mut message = NetlinkMessage::new(
-            self.header(NLM_F_ACK),
-            SockDiagDestroy::new(SockDiagMessage::InetRequest(InetRequest {
-                family: socket.family,
-                protocol: socket.protocol,
-                extensions: ExtensionFlags::empty(),
-                states: StateFlags::all(),
-                socket_id: socket.id.clone(),
-            }))
-            .into(),
-        );
-        message.finalize();
-        let mut request = vec![0; message.buffer_len()];
-        message.serialize(&mut request);
-        self.socket.send(&request, 0)?;
+        let request = SockDiagDestroy::new(SockDiagMessage::InetRequest(inet_request(
+            socket.family,
+            socket.protocol,
+            socket.id.clone(),
+        )));
+        self.0.send(NLM_F_ACK, request.into())?;
         loop {
-            let size = self.socket.recv(&mut &mut self.buffer[..], 0)?;
-            let datagram = &self.buffer[..size.min(self.buffer.len())];
+            let size = self.0.recv()?;
+            let datagram = &self.0.buffer[..size.min(self.0.buffer.len())];
             let message = NetlinkMessage::<SockDiagMessage>::deserialize(datagram)
                 .map_err(|e| io::Error::other(e.to_string()))?;
-            if message.header.sequence_number != self.sequence {
+            if message.header.sequence_number != self.0.sequence {
                 continue;
             }
             return match message.payload {

@@ -3,6 +3,7 @@
 //! cmdline; a path an untrusted process names may be a FIFO): the agent
 //! calls it only from bounded blocking workers, never on the event loop.
 
+pub(crate) mod diag;
 pub mod identity;
 pub mod libraries;
 pub mod open;

@@ -17,23 +17,20 @@ use std::{
     collections::{HashMap, HashSet},
     fs, io,
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    os::fd::AsRawFd as _,
     path::PathBuf,
     str::FromStr as _,
-    time::Duration,
 };
 
 pub use assay_classify::flow::Role;
 use assay_classify::flow::Transport;
-use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-};
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_MULTIPART, NetlinkMessage, NetlinkPayload};
 use netlink_packet_sock_diag::{
     AF_INET, AF_INET6, IPPROTO_TCP, IPPROTO_UDP, SockDiagMessage,
-    inet::{ExtensionFlags, InetRequest, InetResponseHeader, SocketId, StateFlags},
+    inet::{InetResponseHeader, SocketId},
 };
-use netlink_sys::{Socket, protocols::NETLINK_SOCK_DIAG};
 use procfs::process::FDTarget;
+
+use super::diag::{DiagSocket, inet_request};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SocketOwner {
@@ -267,68 +264,20 @@ fn unspecified(like: IpAddr) -> IpAddr {
 }
 
 /// A sock_diag netlink socket, in the network namespace it was opened in.
-struct Diag {
-    socket: Socket,
-    sequence: u32,
-    buffer: Vec<u8>,
-}
+struct Diag(DiagSocket);
 
-/// The kernel answers at once; this only bounds a reply that never comes.
-const REPLY_TIMEOUT: Duration = Duration::from_secs(1);
-/// A dump comes in batches of at most 32 KiB, whatever the reader's buffer.
-const RECEIVE_BUFFER: usize = 64 << 10;
 /// "Any socket with these addresses", as the kernel's INET_DIAG_NOCOOKIE.
 const NO_COOKIE: [u8; 8] = [0xff; 8];
 
 impl Diag {
     /// Opened in the calling thread's network namespace.
     fn open() -> io::Result<Self> {
-        let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
-        socket.bind_auto()?;
-        let timeout = libc::timeval {
-            tv_sec: REPLY_TIMEOUT.as_secs() as libc::time_t,
-            tv_usec: 0,
-        };
-        // SAFETY: sets an option of our own socket from a timeval that
-        // lives across the call, with its size.
-        let set = unsafe {
-            libc::setsockopt(
-                socket.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&raw const timeout).cast(),
-                size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if set != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Self {
-            socket,
-            sequence: 0,
-            buffer: vec![0; RECEIVE_BUFFER],
-        })
+        DiagSocket::open().map(Self)
     }
 
-    /// Opened in the network namespace `ns` (a `/proc/<pid>/ns/net`): a
-    /// thread of its own enters it, opens the socket and ends, so that no
-    /// other thread of the agent ever changes namespace.
+    /// Opened in the network namespace `ns` (a `/proc/<pid>/ns/net`).
     fn open_in(ns: PathBuf) -> io::Result<Self> {
-        let ns = fs::File::open(ns)?;
-        std::thread::scope(|scope| {
-            scope
-                .spawn(|| {
-                    // SAFETY: setns changes the namespace of this thread
-                    // only, which ends after opening the socket; `ns` is an
-                    // open namespace file.
-                    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    Self::open()
-                })
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
-        })
+        DiagSocket::open_in(&ns).map(Self)
     }
 
     /// Every socket of one protocol and address family.
@@ -376,37 +325,20 @@ impl Diag {
     }
 
     fn request(&mut self, protocol: u8, family: u8, socket_id: SocketId, flags: u16) -> Vec<Row> {
-        self.sequence = self.sequence.wrapping_add(1);
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | flags;
-        header.sequence_number = self.sequence;
-        let mut message = NetlinkMessage::new(
-            header,
-            SockDiagMessage::InetRequest(InetRequest {
-                family,
-                protocol,
-                extensions: ExtensionFlags::empty(),
-                states: StateFlags::all(),
-                socket_id,
-            })
-            .into(),
-        );
-        message.finalize();
-        let mut request = vec![0; message.buffer_len()];
-        message.serialize(&mut request);
-        if self.socket.send(&request, 0).is_err() {
+        let request = SockDiagMessage::InetRequest(inet_request(family, protocol, socket_id));
+        if self.0.send(flags, request.into()).is_err() {
             return Vec::new();
         }
         let mut rows = Vec::new();
         loop {
-            let Ok(size) = self.socket.recv(&mut &mut self.buffer[..], 0) else {
+            let Ok(size) = self.0.recv() else {
                 // A timeout, or the kernel's error: what came is all.
                 return rows;
             };
-            let Some(size) = Some(size).filter(|&s| s > 0 && s <= self.buffer.len()) else {
+            let Some(size) = Some(size).filter(|&s| s > 0 && s <= self.0.buffer.len()) else {
                 return rows;
             };
-            if read_replies(&self.buffer[..size], self.sequence, &mut rows) {
+            if read_replies(&self.0.buffer[..size], self.0.sequence, &mut rows) {
                 return rows;
             }
         }
