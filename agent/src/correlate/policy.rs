@@ -284,23 +284,15 @@ impl Policy {
 
     /// Parses policy text; `users` maps user names to uids.
     pub fn parse(text: &str, origin: &str, users: &[(String, u32)]) -> Result<Self, PolicyError> {
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let line_of = |offset: usize| line_of(text, offset);
         let invalid = |line: usize, reason: String| PolicyError::Invalid {
             path: origin.to_owned(),
             line,
             reason,
         };
-        let file: PolicyFile = toml::from_str(text).map_err(|err| {
-            let line = err.span().map(|s| line_of(s.start)).unwrap_or(1);
-            invalid(line, err.message().trim().to_owned())
-        })?;
+        let file: PolicyFile = parse_toml(text).map_err(|(line, reason)| invalid(line, reason))?;
         // Where each [[rule]] starts, to name the line of a rule-level error.
-        let rule_lines: Vec<usize> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| l.trim_start().starts_with("[[rule]]"))
-            .map(|(i, _)| i + 1)
-            .collect();
+        let rule_lines = table_lines(text, "[[rule]]");
         let mut rules = Vec::new();
         for (i, spec) in file.rule.into_iter().enumerate() {
             let line = rule_lines.get(i).copied().unwrap_or(1);
@@ -310,12 +302,7 @@ impl Policy {
                 .unwrap_or_else(|| format!("rule {}", i + 1));
             rules.push(build_rule(spec, name, line, users, &line_of, &invalid)?);
         }
-        let enforce_lines: Vec<usize> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| l.trim_start().starts_with("[[enforce]]"))
-            .map(|(i, _)| i + 1)
-            .collect();
+        let enforce_lines = table_lines(text, "[[enforce]]");
         let mut enforce = Vec::new();
         for (i, spec) in file.enforce.into_iter().enumerate() {
             let line = enforce_lines.get(i).copied().unwrap_or(1);
@@ -526,7 +513,7 @@ impl Rule {
         origin: &str,
         users: &[(String, u32)],
     ) -> Result<Self, PolicyError> {
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let line_of = |offset: usize| line_of(text, offset);
         let invalid = |line: usize, reason: String| PolicyError::Invalid {
             path: origin.to_owned(),
             line,
@@ -668,6 +655,31 @@ fn host_file(root: &Path, path: &str) -> Option<ExeInode> {
         dev: meta.dev(),
         ino: meta.ino(),
     })
+}
+
+/// The line (from 1) that byte `offset` of `text` is on.
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// `text` read as TOML into `T`, or the line and reason of what is wrong
+/// with it (a syntax error, an unknown key, a value of the wrong type).
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (usize, String)> {
+    toml::from_str(text).map_err(|err| {
+        let line = err.span().map(|s| line_of(text, s.start)).unwrap_or(1);
+        (line, err.message().trim().to_owned())
+    })
+}
+
+/// The line (from 1) on which each `header` (such as `[[rule]]`) of
+/// `text` stands, in order: where each entry of that array of tables
+/// starts, to name the line of an entry-level error.
+pub(crate) fn table_lines(text: &str, header: &str) -> Vec<usize> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with(header))
+        .map(|(i, _)| i + 1)
+        .collect()
 }
 
 /// (name, uid) of the local users.

@@ -26,7 +26,9 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use super::Subject;
-use crate::correlate::policy::{MatcherSpec, PolicyError, Rule, UserMatcher};
+use crate::correlate::policy::{
+    MatcherSpec, PolicyError, Rule, UserMatcher, line_of, parse_toml, table_lines,
+};
 
 /// The purposes a workload can be declared for: the verdicts' classes.
 pub const PURPOSES: [&str; 9] = [
@@ -139,22 +141,15 @@ impl Declarations {
         origin: &str,
         users: &[(String, u32)],
     ) -> Result<Self, DeclarationsError> {
-        let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+        let line_of = |offset: usize| line_of(text, offset);
         let invalid = |line: usize, reason: String| DeclarationsError::Invalid {
             path: origin.to_owned(),
             line,
             reason,
         };
-        let file: DeclarationsFile = toml::from_str(text).map_err(|err| {
-            let line = err.span().map(|s| line_of(s.start)).unwrap_or(1);
-            invalid(line, err.message().trim().to_owned())
-        })?;
-        let starts: Vec<usize> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| l.trim_start().starts_with("[[declare]]"))
-            .map(|(i, _)| i + 1)
-            .collect();
+        let file: DeclarationsFile =
+            parse_toml(text).map_err(|(line, reason)| invalid(line, reason))?;
+        let starts = table_lines(text, "[[declare]]");
         let mut entries: Vec<Declaration> = Vec::new();
         for (i, spec) in file.declare.into_iter().enumerate() {
             let line = starts.get(i).copied().unwrap_or(1);
