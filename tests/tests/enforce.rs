@@ -37,6 +37,27 @@ fn policy(dir: &TempDir, cgroup: &TestCgroup, actions: &str) -> String {
     path.display().to_string()
 }
 
+/// What most tests start from, unless not root: a temporary directory
+/// and a test cgroup both named `name`, the miner's own `miner.scope`
+/// below that cgroup, a pool, and the path of a policy of `actions` on the
+/// cgroup, written in the directory. Bound in this order, they are
+/// dropped the other way round: the nested cgroup before its parent.
+struct Setup(TempDir, TestCgroup, TestCgroup, Server, String);
+
+impl Setup {
+    fn new(name: &str, actions: &str) -> Option<Self> {
+        if !require_root() {
+            return None;
+        }
+        let dir = TempDir::new(name);
+        let cgroup = TestCgroup::new(name);
+        let own = cgroup.nested("miner.scope");
+        let pool = Server::start("pool");
+        let policy = policy(&dir, &cgroup, actions);
+        Some(Self(dir, cgroup, own, pool, policy))
+    }
+}
+
 /// A stratum miner that stays connected for the whole test.
 fn miner(cgroup: &TestCgroup, pool: &Server) -> Child {
     let mut cmd = emulator();
@@ -67,14 +88,11 @@ fn first_action(finding: &Value) -> &Value {
 
 #[test]
 fn a_confirmed_miner_is_frozen_with_enforce_and_thawed_when_the_agent_exits() {
-    if !require_root() {
+    let Some(Setup(_dir, cgroup, own, pool, policy)) =
+        Setup::new("enforce-freeze", "[\"freeze\", \"kill\"]")
+    else {
         return;
-    }
-    let dir = TempDir::new("enforce-freeze");
-    let cgroup = TestCgroup::new("enforce-freeze");
-    let own = cgroup.nested("miner.scope");
-    let pool = Server::start("pool");
-    let policy = policy(&dir, &cgroup, "[\"freeze\", \"kill\"]");
+    };
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
     let mut miner = miner(&own, &pool);
     let finding = agent
@@ -109,14 +127,10 @@ fn a_confirmed_miner_is_frozen_with_enforce_and_thawed_when_the_agent_exits() {
 
 #[test]
 fn under_a_kill_rule_set_in_the_config_file_the_miners_cgroup_ends_empty() {
-    if !require_root() {
+    let Some(Setup(dir, cgroup, own, pool, policy)) = Setup::new("enforce-kill", "[\"kill\"]")
+    else {
         return;
-    }
-    let dir = TempDir::new("enforce-kill");
-    let cgroup = TestCgroup::new("enforce-kill");
-    let own = cgroup.nested("miner.scope");
-    let pool = Server::start("pool");
-    let policy = policy(&dir, &cgroup, "[\"kill\"]");
+    };
     // Enforcement turned on from the config file, as an operator would.
     let config = dir.0.join("assay.toml");
     std::fs::write(&config, format!("enforce = true\npolicy = \"{policy}\"\n")).unwrap();
@@ -194,14 +208,11 @@ fn in_a_cgroup_shared_with_another_workload_only_the_miners_processes_are_killed
 
 #[test]
 fn a_dry_run_leaves_the_miner_running_and_records_what_it_would_do() {
-    if !require_root() {
+    let Some(Setup(_dir, cgroup, own, pool, policy)) =
+        Setup::new("enforce-dry", "[\"freeze\", \"kill\"]")
+    else {
         return;
-    }
-    let dir = TempDir::new("enforce-dry");
-    let cgroup = TestCgroup::new("enforce-dry");
-    let own = cgroup.nested("miner.scope");
-    let pool = Server::start("pool");
-    let policy = policy(&dir, &cgroup, "[\"freeze\", \"kill\"]");
+    };
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy]);
     let mut miner = miner(&own, &pool);
     let finding = agent
@@ -221,14 +232,10 @@ fn a_dry_run_leaves_the_miner_running_and_records_what_it_would_do() {
 
 #[test]
 fn records_in_ocsf_carry_the_remediation_and_a_disposition_and_validate() {
-    if !require_root() {
+    let Some(Setup(_dir, cgroup, own, pool, policy)) = Setup::new("enforce-ocsf", "[\"freeze\"]")
+    else {
         return;
-    }
-    let dir = TempDir::new("enforce-ocsf");
-    let cgroup = TestCgroup::new("enforce-ocsf");
-    let own = cgroup.nested("miner.scope");
-    let pool = Server::start("pool");
-    let policy = policy(&dir, &cgroup, "[\"freeze\"]");
+    };
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--format", "ocsf"]);
     let mut miner = miner(&own, &pool);
     let pid = miner.id();
@@ -672,14 +679,11 @@ fn resolved_for(pid: u32) -> impl Fn(&Value) -> bool {
 
 #[test]
 fn a_frozen_cgroup_is_thawed_when_its_verdict_resolves() {
-    if !require_root() {
+    let Some(Setup(_dir, cgroup, own, pool, policy)) =
+        Setup::new("enforce-resolve", "[\"freeze\"]")
+    else {
         return;
-    }
-    let dir = TempDir::new("enforce-resolve");
-    let cgroup = TestCgroup::new("enforce-resolve");
-    let own = cgroup.nested("miner.scope");
-    let pool = Server::start("pool");
-    let policy = policy(&dir, &cgroup, "[\"freeze\"]");
+    };
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
     let mut miner = miner(&own, &pool);
     let pid = miner.id();
@@ -815,14 +819,11 @@ fn throttle_sets_cpu_max_on_the_miners_cgroup_and_the_agents_exit_restores_it() 
 
 #[test]
 fn deny_egress_in_a_dry_run_leaves_the_miner_connected_and_records_what_it_would_do() {
-    if !require_root() {
+    let Some(Setup(_dir, cgroup, own, pool, policy)) =
+        Setup::new("enforce-deny-dry", "[\"deny-egress\", \"kill\"]")
+    else {
         return;
-    }
-    let dir = TempDir::new("enforce-deny-dry");
-    let cgroup = TestCgroup::new("enforce-deny-dry");
-    let own = cgroup.nested("miner.scope");
-    let pool = Server::start("pool");
-    let policy = policy(&dir, &cgroup, "[\"deny-egress\", \"kill\"]");
+    };
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy]);
     let mut miner = miner(&own, &pool);
     let finding = agent
