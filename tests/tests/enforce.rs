@@ -545,16 +545,13 @@ fn ms_between(from: &Value, to: &Value) -> i64 {
 #[test]
 fn deny_egress_refuses_the_pool_to_the_miners_cgroup_only_and_lifts_when_the_verdict_resolves() {
     use std::io::{BufRead as _, BufReader};
-    if !require_root() {
+    let Some(Setup(_dir, cgroup, own, pool, policy)) =
+        Setup::new("enforce-deny", "[\"deny-egress\", \"kill\"]")
+    else {
         return;
-    }
-    let dir = TempDir::new("enforce-deny");
-    let cgroup = TestCgroup::new("enforce-deny");
-    let own = cgroup.nested("miner.scope");
+    };
     let other = cgroup.nested("other.scope");
-    let pool = Server::start("pool");
     let fallback = Server::start("server");
-    let policy = policy(&dir, &cgroup, "[\"deny-egress\", \"kill\"]");
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
     let mut cmd = emulator();
     cmd.args(["stratum", "--variant", "st5", "--connect", &pool.addr])
