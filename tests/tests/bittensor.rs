@@ -12,25 +12,16 @@
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use assay_tests::{
-    Agent, TempDir, TestCgroup, evidence_kinds, fake_cuda_dir, gpu_emulator, is_for, require_root,
-    test_python,
+    Agent, Killed, TempDir, TestCgroup, evidence_kinds, fake_cuda_dir, gpu_emulator, is_for,
+    require_root, test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(45);
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The python with the Bittensor SDK (`ASSAY_TEST_BITTENSOR_PYTHON`, else
 /// the test venv's); None (a skip, a failure under CI) without it. `home`:

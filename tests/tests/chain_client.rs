@@ -12,25 +12,16 @@
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use assay_tests::{
-    Agent, TempDir, TestCgroup, evidence_kinds, finding_pid, free_port, is_for, require_root,
-    self_signed_cert, test_python,
+    Agent, Killed, TempDir, TestCgroup, evidence_kinds, finding_pid, free_port, is_for,
+    require_root, self_signed_cert, test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The test venv's python, with web3.py and eth-tester (`cargo xtask
 /// test` installs them); None (a skip, a failure under CI) without.

@@ -12,25 +12,16 @@
 use std::{
     io::{BufRead, BufReader},
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     time::Duration,
 };
 
 use assay_tests::{
-    Agent, TestCgroup, evidence_kinds, finding_pid, is_for, require_root, test_python,
+    Agent, Killed, TestCgroup, evidence_kinds, finding_pid, is_for, require_root, test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
 const SECRET: &str = "5c3f1d0a9b8e7f6a5c3f1d0a9b8e7f6a5c3f1d0a9b8e7f6a5c3f1d0a9b8e7f6a";
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn fixture(args: &[&str]) -> Command {
     let mut cmd = Command::new(test_python());
