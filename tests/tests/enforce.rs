@@ -75,6 +75,14 @@ fn enforced_for(pid: u32) -> impl Fn(&Value) -> bool {
     }
 }
 
+/// The agent's record of what enforcement did (or would do) about the
+/// miner `pid`; the test fails, saying it saw no `what` record, without.
+fn record(agent: &mut Agent, pid: u32, what: &str) -> Value {
+    agent
+        .wait_for_finding(WAIT, enforced_for(pid))
+        .unwrap_or_else(|| panic!("no {what} record: {:?}", agent.seen))
+}
+
 fn events(dir: &Path, key: &str) -> Option<String> {
     std::fs::read_to_string(dir.join("cgroup.events"))
         .ok()?
@@ -95,9 +103,7 @@ fn a_confirmed_miner_is_frozen_with_enforce_and_thawed_when_the_agent_exits() {
     };
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
     let mut miner = miner(&own, &pool);
-    let finding = agent
-        .wait_for_finding(WAIT, enforced_for(miner.id()))
-        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let finding = record(&mut agent, miner.id(), "enforcement");
     assert_eq!(finding["enforcement"]["rule"], "no mining here");
     let action = first_action(&finding);
     assert_eq!(action["action"], "freeze", "{finding}");
@@ -136,9 +142,7 @@ fn under_a_kill_rule_set_in_the_config_file_the_miners_cgroup_ends_empty() {
     std::fs::write(&config, format!("enforce = true\npolicy = \"{policy}\"\n")).unwrap();
     let mut agent = Agent::start_with(&cgroup, &["--config", config.to_str().unwrap()]);
     let mut miner = miner(&own, &pool);
-    let finding = agent
-        .wait_for_finding(WAIT, enforced_for(miner.id()))
-        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let finding = record(&mut agent, miner.id(), "enforcement");
     let action = first_action(&finding);
     assert_eq!(
         (&action["action"], &action["result"]),
@@ -171,9 +175,7 @@ fn in_a_cgroup_shared_with_another_workload_only_the_miners_processes_are_killed
     neighbour.arg("60");
     let mut neighbour = shared.spawn(neighbour);
     let mut miner = miner(&shared, &pool);
-    let finding = agent
-        .wait_for_finding(WAIT, enforced_for(miner.id()))
-        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let finding = record(&mut agent, miner.id(), "enforcement");
     let actions = finding["enforcement"]["actions"].as_array().unwrap();
     assert_eq!(actions[0]["action"], "freeze", "{finding}");
     assert_ne!(actions[0]["result"], "done", "{finding}");
@@ -215,9 +217,7 @@ fn a_dry_run_leaves_the_miner_running_and_records_what_it_would_do() {
     };
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy]);
     let mut miner = miner(&own, &pool);
-    let finding = agent
-        .wait_for_finding(WAIT, enforced_for(miner.id()))
-        .unwrap_or_else(|| panic!("no dry-run record: {:?}", agent.seen));
+    let finding = record(&mut agent, miner.id(), "dry-run");
     let action = first_action(&finding);
     assert_eq!(action["mode"], "dry-run", "{finding}");
     assert_eq!(action["action"], "freeze");
@@ -342,9 +342,7 @@ fn a_protected_cgroup_is_never_acted_on() {
         &["--policy", &policy, "--enforce", "--protect", &protect],
     );
     let mut miner = miner(&own, &pool);
-    let finding = agent
-        .wait_for_finding(WAIT, enforced_for(miner.id()))
-        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let finding = record(&mut agent, miner.id(), "enforcement");
     let actions = finding["enforcement"]["actions"].as_array().unwrap();
     assert!(
         actions.iter().all(|a| a["result"] == "skipped"),
@@ -568,9 +566,7 @@ fn deny_egress_refuses_the_pool_to_the_miners_cgroup_only_and_lifts_when_the_ver
             let _ = tx.send(line);
         }
     });
-    let finding = agent
-        .wait_for_finding(WAIT, enforced_for(pid))
-        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let finding = record(&mut agent, pid, "enforcement");
     let action = first_action(&finding);
     assert_eq!(
         (&action["action"], &action["mode"], &action["result"]),
@@ -684,9 +680,7 @@ fn a_frozen_cgroup_is_thawed_when_its_verdict_resolves() {
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
     let mut miner = miner(&own, &pool);
     let pid = miner.id();
-    let finding = agent
-        .wait_for_finding(WAIT, enforced_for(pid))
-        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let finding = record(&mut agent, pid, "enforcement");
     assert_eq!(first_action(&finding)["result"], "done", "{finding}");
     assert_eq!(events(&own.path, "frozen").as_deref(), Some("1"));
     // A fatal signal ends a frozen process (cgroup v2 freezer): the
@@ -730,9 +724,7 @@ fn a_killed_agent_leaves_a_frozen_cgroup_that_its_next_start_thaws() {
         &["--policy", &policy, "--enforce", "--state-dir", &state_arg],
     );
     let mut miner = miner(&own, &pool);
-    let finding = agent
-        .wait_for_finding(WAIT, enforced_for(miner.id()))
-        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let finding = record(&mut agent, miner.id(), "enforcement");
     assert_eq!(first_action(&finding)["result"], "done", "{finding}");
     // No exit path: nothing is undone, but the journal says what is frozen.
     agent.stop_with(libc::SIGKILL);
@@ -792,9 +784,7 @@ fn throttle_sets_cpu_max_on_the_miners_cgroup_and_the_agents_exit_restores_it() 
     let policy = policy(&dir, &cgroup, "[\"throttle\"]");
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy, "--enforce"]);
     let mut miner = miner(&own, &pool);
-    let finding = agent
-        .wait_for_finding(WAIT, enforced_for(miner.id()))
-        .unwrap_or_else(|| panic!("no enforcement record: {:?}", agent.seen));
+    let finding = record(&mut agent, miner.id(), "enforcement");
     let action = first_action(&finding);
     assert_eq!(
         (&action["action"], &action["result"]),
@@ -823,9 +813,7 @@ fn deny_egress_in_a_dry_run_leaves_the_miner_connected_and_records_what_it_would
     };
     let mut agent = Agent::start_with(&cgroup, &["--policy", &policy]);
     let mut miner = miner(&own, &pool);
-    let finding = agent
-        .wait_for_finding(WAIT, enforced_for(miner.id()))
-        .unwrap_or_else(|| panic!("no dry-run record: {:?}", agent.seen));
+    let finding = record(&mut agent, miner.id(), "dry-run");
     let action = first_action(&finding);
     assert_eq!(
         (&action["action"], &action["mode"], &action["result"]),
