@@ -692,6 +692,13 @@ pub fn is_for(pid: u32) -> impl Fn(&serde_json::Value) -> bool {
     move |f| finding_pid(f) == Some(u64::from(pid))
 }
 
+/// Whether a finding's explanation says each of `words`.
+pub fn explains(finding: &serde_json::Value, words: &[&str]) -> bool {
+    finding["explanation"]
+        .as_str()
+        .is_some_and(|e| words.iter().all(|w| e.contains(w)))
+}
+
 /// The kinds of a finding's evidence, in order.
 pub fn evidence_kinds(finding: &serde_json::Value) -> Vec<String> {
     finding["evidence"]

@@ -17,8 +17,8 @@ use std::{
 };
 
 use assay_tests::{
-    Agent, Killed, TempDir, TestCgroup, evidence_kinds, fake_cuda_dir, gpu_emulator, is_for,
-    require_root, test_python,
+    Agent, Killed, TempDir, TestCgroup, evidence_kinds, explains, fake_cuda_dir, gpu_emulator,
+    is_for, require_root, test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(45);
@@ -128,9 +128,7 @@ fn an_axon_serving_a_model_on_the_gpu_is_incentivised_inference() {
         "{finding}"
     );
     assert!(
-        finding["explanation"]
-            .as_str()
-            .is_some_and(|e| e.contains("incentivised compute") && e.contains("bittensor")),
+        explains(&finding, &["incentivised compute", "bittensor"]),
         "{finding}"
     );
     drop(dendrite);
@@ -164,12 +162,7 @@ fn an_axon_and_a_dendrite_of_the_real_sdk_take_part_in_bittensor() {
         assert_eq!(finding["network"]["network"], "bittensor", "{finding}");
         assert_eq!(finding["network"]["generation"], "bt_header", "{finding}");
         assert_eq!(finding["network"]["path"], "/Echo", "{finding}");
-        assert!(
-            finding["explanation"]
-                .as_str()
-                .is_some_and(|e| e.contains(role)),
-            "{finding}"
-        );
+        assert!(explains(&finding, &[role]), "{finding}");
     }
     drop(dendrite);
     drop(axon);

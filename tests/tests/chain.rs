@@ -18,7 +18,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use assay_tests::{Agent, Killed, TempDir, TestCgroup, finding_pid, free_port, require_root};
+use assay_tests::{
+    Agent, Killed, TempDir, TestCgroup, explains, finding_pid, free_port, require_root,
+};
 use serde_json::Value;
 
 const LITECOIND: &str = "/usr/bin/litecoind";
@@ -166,9 +168,7 @@ fn bitcoin_fork_peers_on_unlisted_magics_are_chain_nodes_and_a_look_alike_is_not
             assert_eq!(finding["network"]["magic"], magic, "{finding}");
             assert!(finding["network"].get("chain").is_none(), "{finding}");
             assert!(
-                finding["explanation"]
-                    .as_str()
-                    .is_some_and(|e| e.contains(&format!("magic {magic}"))),
+                explains(&finding, &[&format!("magic {magic}")]),
                 "{finding}"
             );
         }

@@ -17,7 +17,8 @@ use std::{
 };
 
 use assay_tests::{
-    Agent, Killed, TestCgroup, evidence_kinds, finding_pid, is_for, require_root, test_python,
+    Agent, Killed, TestCgroup, evidence_kinds, explains, finding_pid, is_for, require_root,
+    test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -78,12 +79,7 @@ fn a_validator_client_and_a_consensus_client_are_pos_validators_and_their_server
             .all(|k| k == "net.validator"),
         "{finding}"
     );
-    assert!(
-        finding["explanation"]
-            .as_str()
-            .is_some_and(|e| e.contains("BLS-signed")),
-        "{finding}"
-    );
+    assert!(explains(&finding, &["BLS-signed"]), "{finding}");
 
     let engine = Killed(cgroup.spawn(fixture(&["engine", &engine_url, SECRET, "6"])));
     let finding = agent
