@@ -692,6 +692,20 @@ pub fn is_for(pid: u32) -> impl Fn(&serde_json::Value) -> bool {
     move |f| finding_pid(f) == Some(u64::from(pid))
 }
 
+/// What a fixture that serves prints first, `listening <what>`: `<what>`
+/// (a port, an address), read from its piped stdout. The test fails,
+/// saying what `who` printed instead, without it.
+pub fn listening(child: &mut Child, who: &str) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("listening ")
+        .unwrap_or_else(|| panic!("{who} said {line:?}"))
+        .to_owned()
+}
+
 /// Whether a finding's explanation says each of `words`.
 pub fn explains(finding: &serde_json::Value, words: &[&str]) -> bool {
     finding["explanation"]

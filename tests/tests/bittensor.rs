@@ -10,7 +10,6 @@
 //! workload's `ai-inference` verdict incentivised compute, Bittensor named.
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Duration,
@@ -18,7 +17,7 @@ use std::{
 
 use assay_tests::{
     Agent, Killed, TempDir, TestCgroup, evidence_kinds, explains, fake_cuda_dir, gpu_emulator,
-    is_for, require_root, test_python,
+    is_for, listening, require_root, test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(45);
@@ -72,15 +71,7 @@ fn start_axon(
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let mut axon = Killed(cgroup.spawn(fixture(python, &args)));
-    let mut line = String::new();
-    BufReader::new(axon.0.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("the axon said {line:?}"))
-        .to_owned();
+    let port = listening(&mut axon.0, "the axon");
     (axon, port)
 }
 

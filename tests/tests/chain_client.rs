@@ -10,7 +10,6 @@
 //! Prometheus scraping the agent.
 
 use std::{
-    io::{BufRead, BufReader},
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Duration,
@@ -18,7 +17,7 @@ use std::{
 
 use assay_tests::{
     Agent, Killed, TempDir, TestCgroup, evidence_kinds, explains, finding_pid, free_port, is_for,
-    require_root, self_signed_cert, test_python,
+    listening, require_root, self_signed_cert, test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -58,15 +57,7 @@ fn node(python: &Path, cgroup: &TestCgroup, tls: Option<(&Path, &Path)>) -> (Kil
         cmd.arg(cert).arg(key);
     }
     let mut child = cgroup.spawn(cmd);
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("the chain node said {line:?}"))
-        .to_owned();
+    let port = listening(&mut child, "the chain node");
     let scheme = if tls.is_some() { "https" } else { "http" };
     (Killed(child), format!("{scheme}://127.0.0.1:{port}/"))
 }

@@ -21,7 +21,7 @@ use std::{
 
 use assay_tests::{
     Agent, Killed, Server, TempDir, TestCgroup, emulator, evidence_kinds, explains, finding_pid,
-    free_port, is_for, require_root,
+    free_port, is_for, listening, require_root,
 };
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -692,15 +692,7 @@ fn gossip_node(
         Some(cgroup) => cgroup.spawn(cmd),
         None => cmd.spawn().expect("start a gossip node"),
     };
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("gossip node said {line:?}"))
-        .to_owned();
+    let addr = listening(&mut child, "gossip node");
     (child, addr)
 }
 

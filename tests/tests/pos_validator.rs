@@ -10,15 +10,14 @@
 //! JSON-RPC client get nothing.
 
 use std::{
-    io::{BufRead, BufReader},
     path::Path,
     process::{Command, Stdio},
     time::Duration,
 };
 
 use assay_tests::{
-    Agent, Killed, TestCgroup, evidence_kinds, explains, finding_pid, is_for, require_root,
-    test_python,
+    Agent, Killed, TestCgroup, evidence_kinds, explains, finding_pid, is_for, listening,
+    require_root, test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -36,15 +35,7 @@ fn fixture(args: &[&str]) -> Command {
 /// A server of the fixture, in `cgroup`; its URL.
 fn server(cgroup: &TestCgroup, args: &[&str]) -> (Killed, String) {
     let mut child = cgroup.spawn(fixture(args));
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port = line
-        .trim()
-        .strip_prefix("listening ")
-        .unwrap_or_else(|| panic!("{args:?} said {line:?}"))
-        .to_owned();
+    let port = listening(&mut child, &format!("{args:?}"));
     (Killed(child), format!("http://127.0.0.1:{port}/"))
 }
 
