@@ -692,6 +692,33 @@ pub fn is_for(pid: u32) -> impl Fn(&serde_json::Value) -> bool {
     move |f| finding_pid(f) == Some(u64::from(pid))
 }
 
+/// `python` if it imports `modules` (`HOME` set to `home` where given: a
+/// package may write there on import); None without, a skip that says
+/// `missing`, or a failure under CI.
+pub fn python_importing(
+    python: PathBuf,
+    modules: &str,
+    home: Option<&Path>,
+    missing: &str,
+) -> Option<PathBuf> {
+    let mut check = Command::new(&python);
+    check.args(["-c", &format!("import {modules}")]);
+    if let Some(home) = home {
+        check.env("HOME", home);
+    }
+    let ready = check
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ready {
+        return Some(python);
+    }
+    assert!(env::var_os("CI").is_none(), "{missing}");
+    eprintln!("skipping: {missing}");
+    None
+}
+
 /// What a fixture that serves prints first, `listening <what>`: `<what>`
 /// (a port, an address), read from its piped stdout. The test fails,
 /// saying what `who` printed instead, without it.

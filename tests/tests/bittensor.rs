@@ -17,7 +17,7 @@ use std::{
 
 use assay_tests::{
     Agent, Killed, TempDir, TestCgroup, evidence_kinds, explains, fake_cuda_dir, gpu_emulator,
-    is_for, listening, require_root, test_python,
+    is_for, listening, python_importing, require_root, test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(45);
@@ -29,20 +29,12 @@ fn bittensor_python(home: &Path) -> Option<PathBuf> {
     let python = std::env::var_os("ASSAY_TEST_BITTENSOR_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(test_python);
-    let ready = Command::new(&python)
-        .args(["-c", "import bittensor"])
-        .env("HOME", home)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ready {
-        return Some(python);
-    }
-    let message = "bittensor 10.5.0 missing: `cargo xtask test` installs it in target/test-venv";
-    assert!(std::env::var_os("CI").is_none(), "{message}");
-    eprintln!("skipping: {message}");
-    None
+    python_importing(
+        python,
+        "bittensor",
+        Some(home),
+        "bittensor 10.5.0 missing: `cargo xtask test` installs it in target/test-venv",
+    )
 }
 
 /// The fixture with `args[1]` (the wallet directory) as its home too: the

@@ -17,7 +17,7 @@ use std::{
 
 use assay_tests::{
     Agent, Killed, TempDir, TestCgroup, evidence_kinds, explains, finding_pid, free_port, is_for,
-    listening, require_root, self_signed_cert, test_python,
+    listening, python_importing, require_root, self_signed_cert, test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -25,20 +25,12 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The test venv's python, with web3.py and eth-tester (`cargo xtask
 /// test` installs them); None (a skip, a failure under CI) without.
 fn chain_python() -> Option<PathBuf> {
-    let python = test_python();
-    let ready = Command::new(&python)
-        .args(["-c", "import web3, eth_tester"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ready {
-        return Some(python);
-    }
-    let message = "web3.py missing: `cargo xtask test` installs it in target/test-venv";
-    assert!(std::env::var_os("CI").is_none(), "{message}");
-    eprintln!("skipping: {message}");
-    None
+    python_importing(
+        test_python(),
+        "web3, eth_tester",
+        None,
+        "web3.py missing: `cargo xtask test` installs it in target/test-venv",
+    )
 }
 
 fn fixture(python: &Path, args: &[&str]) -> Command {
