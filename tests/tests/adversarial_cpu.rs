@@ -43,6 +43,28 @@ fn start_miner(cgroup: &TestCgroup, args: &[&str]) -> (Child, u32) {
     (child, pid)
 }
 
+/// Waits up to `seconds` (from now, when the miner `what` has just
+/// started) for a confirmed pow-mining verdict with RandomX evidence about
+/// `pid`, and says how long it took: that evidence. The test fails
+/// without it.
+fn confirmed_randomx(agent: &mut Agent, pid: u32, seconds: u64, what: &str) -> Value {
+    let started = Instant::now();
+    let confirmed = |f: &Value| {
+        finding_pid(f) == Some(u64::from(pid))
+            && f["class"] == "pow-mining"
+            && f["level"] == "confirmed"
+            && randomx_evidence(f).is_some()
+    };
+    let finding = agent
+        .wait_for_finding(Duration::from_secs(seconds), confirmed)
+        .unwrap_or_else(|| panic!("{what} {pid} was not confirmed: {:?}", agent.seen));
+    eprintln!(
+        "confirmed {:.1} s after the miner hashed",
+        started.elapsed().as_secs_f64()
+    );
+    randomx_evidence(&finding).unwrap().clone()
+}
+
 fn randomx_evidence(finding: &Value) -> Option<&Value> {
     finding["evidence"]
         .as_array()?
@@ -84,26 +106,7 @@ fn hashing_threads_replaced_faster_than_the_sensor_reads_are_still_mining() {
             "90",
         ],
     );
-    let started = Instant::now();
-    let confirmed = |f: &Value| {
-        finding_pid(f) == Some(u64::from(pid))
-            && f["class"] == "pow-mining"
-            && f["level"] == "confirmed"
-            && randomx_evidence(f).is_some()
-    };
-    let finding = agent
-        .wait_for_finding(Duration::from_secs(60), confirmed)
-        .unwrap_or_else(|| {
-            panic!(
-                "the rotating-thread miner {pid} was not confirmed: {:?}",
-                agent.seen
-            )
-        });
-    eprintln!(
-        "confirmed {:.1} s after the miner hashed",
-        started.elapsed().as_secs_f64()
-    );
-    let evidence = randomx_evidence(&finding).unwrap();
+    let evidence = confirmed_randomx(&mut agent, pid, 60, "the rotating-thread miner");
     let attributes = &evidence["attributes"];
     // Judged over the process: threads that exited handed their counts over.
     assert!(
@@ -164,26 +167,7 @@ fn hashing_processes_replaced_faster_than_the_sensor_reads_are_mining_in_their_w
             "120",
         ],
     );
-    let started = Instant::now();
-    let confirmed = |f: &Value| {
-        finding_pid(f) == Some(u64::from(pid))
-            && f["class"] == "pow-mining"
-            && f["level"] == "confirmed"
-            && randomx_evidence(f).is_some()
-    };
-    let finding = agent
-        .wait_for_finding(Duration::from_secs(90), confirmed)
-        .unwrap_or_else(|| {
-            panic!(
-                "the process-rotating miner {pid} was not confirmed: {:?}",
-                agent.seen
-            )
-        });
-    eprintln!(
-        "confirmed {:.1} s after the miner hashed",
-        started.elapsed().as_secs_f64()
-    );
-    let evidence = randomx_evidence(&finding).unwrap();
+    let evidence = confirmed_randomx(&mut agent, pid, 90, "the process-rotating miner");
     let attributes = &evidence["attributes"];
     assert_eq!(attributes["scope"], "workload", "{evidence}");
     assert!(
