@@ -2,7 +2,10 @@
 //! command-line and config-file hints, and what busy processes' files and
 //! mappings say (read on a worker).
 
-use assay_classify::cmdline;
+use assay_classify::{
+    cmdline,
+    randomx::{FpuWindow, RandomxMarker},
+};
 use assay_common::event::{HygieneEvent, hygiene as hygiene_event};
 use serde_json::{Map, json};
 
@@ -21,6 +24,29 @@ const BUSY_CHECK_AT_CORES: f64 = 0.5;
 /// Processes whose files were checked, remembered at most.
 const MAX_BUSY_CHECKED: usize = 16_384;
 
+/// What the RandomX marker's evidence says of the rounding modes seen,
+/// for a process and for a workload alike.
+fn rounding_attributes(
+    marker: &RandomxMarker,
+    window: &FpuWindow,
+) -> Map<String, serde_json::Value> {
+    let mut attributes = Map::new();
+    attributes.insert(
+        "nondefault_rounding_share".into(),
+        json!((marker.share * 1000.0).round() / 1000.0),
+    );
+    attributes.insert("fpu_switches".into(), json!(window.switches));
+    attributes.insert(
+        "rounding_modes".into(),
+        json!({
+            "down": window.by_mode[1],
+            "up": window.by_mode[2],
+            "toward_zero": window.by_mode[3],
+        }),
+    );
+    attributes
+}
+
 impl Agent {
     pub(super) fn on_randomx(&mut self, finding: fpu::Finding) {
         let fpu::Finding {
@@ -34,20 +60,7 @@ impl Agent {
         let Some(process) = self.tables.processes.get_for_evidence(tgid).cloned() else {
             return;
         };
-        let mut attributes = Map::new();
-        attributes.insert(
-            "nondefault_rounding_share".into(),
-            json!((marker.share * 1000.0).round() / 1000.0),
-        );
-        attributes.insert("fpu_switches".into(), json!(window.switches));
-        attributes.insert(
-            "rounding_modes".into(),
-            json!({
-                "down": window.by_mode[1],
-                "up": window.by_mode[2],
-                "toward_zero": window.by_mode[3],
-            }),
-        );
+        let mut attributes = rounding_attributes(&marker, &window);
         // Summed over the process's threads, those that exited included.
         attributes.insert("thread".into(), json!(thread));
         attributes.insert("threads".into(), json!(threads));
@@ -66,15 +79,7 @@ impl Agent {
                 ""
             }
         );
-        let evidence = self.evidence_about(
-            tgid,
-            EvidenceKind::RandomxFpu,
-            if marker.decisive { 1.0 } else { 0.5 },
-            marker.decisive,
-            &what,
-            attributes,
-        );
-        self.report(evidence, None);
+        self.report_randomx(tgid, &marker, &what, attributes);
     }
 
     /// A workload (cgroup) whose processes together show the marker: the
@@ -107,20 +112,7 @@ impl Agent {
             return;
         };
         let window = candidate.window;
-        let mut attributes = Map::new();
-        attributes.insert(
-            "nondefault_rounding_share".into(),
-            json!((marker.share * 1000.0).round() / 1000.0),
-        );
-        attributes.insert("fpu_switches".into(), json!(window.switches));
-        attributes.insert(
-            "rounding_modes".into(),
-            json!({
-                "down": window.by_mode[1],
-                "up": window.by_mode[2],
-                "toward_zero": window.by_mode[3],
-            }),
-        );
+        let mut attributes = rounding_attributes(&marker, &window);
         // Summed over the workload's processes, those that exited included.
         attributes.insert("scope".into(), json!("workload"));
         attributes.insert("cgroup_id".into(), json!(candidate.workload));
@@ -140,12 +132,24 @@ impl Agent {
              share of their context switches while keeping a CPU busy",
             candidate.exited
         );
+        self.report_randomx(tgid, &marker, &what, attributes);
+    }
+
+    /// Reports the RandomX marker about `tgid`: decisive, full-weight
+    /// evidence where the marker is decisive, half-weight otherwise.
+    fn report_randomx(
+        &mut self,
+        tgid: u32,
+        marker: &RandomxMarker,
+        what: &str,
+        attributes: Map<String, serde_json::Value>,
+    ) {
         let evidence = self.evidence_about(
             tgid,
             EvidenceKind::RandomxFpu,
             if marker.decisive { 1.0 } else { 0.5 },
             marker.decisive,
-            &what,
+            what,
             attributes,
         );
         self.report(evidence, None);
