@@ -232,6 +232,26 @@ impl Agent {
         Self::start_command(Command::new(agent_binary()), cgroup, extra)
     }
 
+    /// Started with `extra` and probing the stand-in CUDA libraries
+    /// ([`fake_cuda_dir`]), launches counted in 1 s windows every 2 s.
+    pub fn start_on_stand_in_driver(cgroup: &TestCgroup, extra: &[&str]) -> Self {
+        let libs = fake_cuda_dir();
+        let cuda = libs.join("libcuda.so.1");
+        let nvrtc = libs.join("libnvrtc.so.12");
+        let mut args = extra.to_vec();
+        args.extend([
+            "--cuda-library",
+            cuda.to_str().unwrap(),
+            "--cuda-library",
+            nvrtc.to_str().unwrap(),
+            "--launch-window-ms",
+            "1000",
+            "--launch-period-ms",
+            "2000",
+        ]);
+        Self::start_with(cgroup, &args)
+    }
+
     /// The agent run through `wrapper` (e.g. `setpriv` with its arguments).
     pub fn start_wrapped(
         cgroup: &TestCgroup,

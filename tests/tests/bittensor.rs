@@ -16,8 +16,8 @@ use std::{
 };
 
 use assay_tests::{
-    Agent, Killed, TempDir, TestCgroup, evidence_kinds, explains, fake_cuda_dir, gpu_emulator,
-    is_for, listening, python_importing, require_root, test_python,
+    Agent, Killed, TempDir, TestCgroup, evidence_kinds, explains, gpu_emulator, is_for, listening,
+    python_importing, require_root, test_python,
 };
 
 const WAIT: Duration = Duration::from_secs(45);
@@ -78,21 +78,7 @@ fn an_axon_serving_a_model_on_the_gpu_is_incentivised_inference() {
     };
     let wallet_dir = wallets.0.to_str().unwrap();
     let cgroup = TestCgroup::new("bittensor-ai");
-    let libs = fake_cuda_dir();
-    let (cuda, nvrtc) = (libs.join("libcuda.so.1"), libs.join("libnvrtc.so.12"));
-    let mut agent = Agent::start_with(
-        &cgroup,
-        &[
-            "--cuda-library",
-            cuda.to_str().unwrap(),
-            "--cuda-library",
-            nvrtc.to_str().unwrap(),
-            "--launch-window-ms",
-            "1000",
-            "--launch-period-ms",
-            "2000",
-        ],
-    );
+    let mut agent = Agent::start_on_stand_in_driver(&cgroup, &[]);
     let load = gpu_emulator("inference", 40.0);
     let (axon, port) = start_axon(&python, &cgroup, wallet_dir, Some(&load));
     let session = u64::from(axon.0.id());

@@ -431,7 +431,6 @@ fn a_process_with_a_cuda_context_is_never_frozen_the_next_rung_applies() {
     if !require_root() {
         return;
     }
-    let libs = assay_tests::fake_cuda_dir();
     let dir = TempDir::new("enforce-gpu");
     let cgroup = TestCgroup::new("enforce-gpu");
     let own = cgroup.nested("miner.scope");
@@ -446,23 +445,9 @@ fn a_process_with_a_cuda_context_is_never_frozen_the_next_rung_applies() {
         ),
     )
     .unwrap();
-    let cuda = libs.join("libcuda.so.1");
-    let nvrtc = libs.join("libnvrtc.so.12");
-    let mut agent = Agent::start_with(
+    let mut agent = Agent::start_on_stand_in_driver(
         &cgroup,
-        &[
-            "--policy",
-            policy.to_str().unwrap(),
-            "--enforce",
-            "--cuda-library",
-            cuda.to_str().unwrap(),
-            "--cuda-library",
-            nvrtc.to_str().unwrap(),
-            "--launch-window-ms",
-            "1000",
-            "--launch-period-ms",
-            "2000",
-        ],
+        &["--policy", policy.to_str().unwrap(), "--enforce"],
     );
     let mut miner = own.spawn(assay_tests::gpu_emulator("miner", 30.0));
     let pid = miner.id();

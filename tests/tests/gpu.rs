@@ -12,9 +12,7 @@ use std::{
     time::Duration,
 };
 
-use assay_tests::{
-    Agent, TempDir, TestCgroup, fake_cuda_dir, finding_pid, gpu_emulator, require_root,
-};
+use assay_tests::{Agent, TempDir, TestCgroup, finding_pid, gpu_emulator, require_root};
 use serde_json::Value;
 
 fn start(cgroup: &TestCgroup, pattern: &str, seconds: f64) -> (Child, u32) {
@@ -42,22 +40,7 @@ fn gpu_evidence<'a>(finding: &'a Value, kind: &str) -> Option<&'a Value> {
 /// An agent probing the stand-in CUDA driver and NVRTC, with launch windows
 /// of 1 s every 2 s.
 fn agent_probing_the_stand_in_driver(cgroup: &TestCgroup) -> Agent {
-    let libs = fake_cuda_dir();
-    let cuda = libs.join("libcuda.so.1");
-    let nvrtc = libs.join("libnvrtc.so.12");
-    Agent::start_with(
-        cgroup,
-        &[
-            "--cuda-library",
-            cuda.to_str().unwrap(),
-            "--cuda-library",
-            nvrtc.to_str().unwrap(),
-            "--launch-window-ms",
-            "1000",
-            "--launch-period-ms",
-            "2000",
-        ],
-    )
+    Agent::start_on_stand_in_driver(cgroup, &[])
 }
 
 #[test]
