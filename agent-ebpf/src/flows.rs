@@ -215,18 +215,19 @@ struct Segment {
 #[inline(always)]
 fn parse_segment(ctx: &SkBuffContext) -> Option<Segment> {
     match parse_linear(ctx) {
-        Linear::Parsed(segment) => Some(segment),
-        Linear::Neither => None,
-        Linear::NotLinear => parse_loaded(ctx),
+        Headers::Parsed(segment) => Some(segment),
+        Headers::Neither => None,
+        Headers::Elsewhere => parse_loaded(ctx),
     }
 }
 
-enum Linear {
+/// What the packet's linear data holds.
+enum Headers {
     Parsed(Segment),
     /// Readable, but neither TCP nor UDP over IPv4 or IPv6.
     Neither,
-    /// The headers are not all in the linear data.
-    NotLinear,
+    /// The headers are not all in the linear data (paged, or short).
+    Elsewhere,
 }
 
 /// Byte `at` of the packet, which the caller bounds-checked.
@@ -241,13 +242,13 @@ unsafe fn be16(at: usize) -> u16 {
 }
 
 #[inline(always)]
-fn parse_linear(ctx: &SkBuffContext) -> Linear {
+fn parse_linear(ctx: &SkBuffContext) -> Headers {
     let skb = ctx.skb.skb;
     let (start, end) = unsafe { ((*skb).data as usize, (*skb).data_end as usize) };
     // 40 bytes: a whole IPv6 header, or an IPv4 header and the start of
     // what follows it.
     if start + 40 > end {
-        return Linear::NotLinear;
+        return Headers::Elsewhere;
     }
     let first = unsafe { byte(start) };
     let mut segment = Segment {
@@ -271,12 +272,12 @@ fn parse_linear(ctx: &SkBuffContext) -> Linear {
             segment.protocol = byte(start + 6);
             40
         },
-        _ => return Linear::Neither,
+        _ => return Headers::Neither,
     };
     let l4 = start + l4_offset;
     // TCP: ports, then the data offset at 12; UDP: an 8-byte header.
     if l4 + 14 > end {
-        return Linear::NotLinear;
+        return Headers::Elsewhere;
     }
     unsafe {
         segment.sport = be16(l4);
@@ -285,7 +286,7 @@ fn parse_linear(ctx: &SkBuffContext) -> Linear {
     let payload_offset = match segment.protocol {
         IPPROTO_TCP => l4_offset as u32 + ((unsafe { byte(l4 + 12) } >> 4) as u32) * 4,
         IPPROTO_UDP => l4_offset as u32 + 8,
-        _ => return Linear::Neither,
+        _ => return Headers::Neither,
     };
     segment.payload_offset = payload_offset;
     segment.payload_len = ctx.len().saturating_sub(payload_offset);
@@ -309,7 +310,7 @@ fn parse_linear(ctx: &SkBuffContext) -> Linear {
             }
         }
     }
-    Linear::Parsed(segment)
+    Headers::Parsed(segment)
 }
 
 /// [`parse_segment`] for a packet whose headers are not all in its linear
