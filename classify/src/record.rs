@@ -97,41 +97,15 @@ pub fn decode(record: &[u8]) -> Result<Event, DecodeError> {
 /// ([`wire::SAMPLE_CLASSES`]), as the largest: the bytes past the record's
 /// own `data` are zero, and `captured` never claims more than it holds.
 fn read_sample(record: &[u8]) -> Box<SampleEvent> {
-    let mut sample = Box::new(SampleEvent {
-        header: read(record),
-        cookie: 0,
-        direction: 0,
-        segment: 0,
-        ip_version: 0,
-        protocol: 0,
-        payload_len: 0,
-        captured: 0,
-        sport: 0,
-        dport: 0,
-        saddr: [0; 16],
-        daddr: [0; 16],
-        offset: 0,
-        _pad: 0,
-        opened_ns: 0,
-        comm: [0; wire::COMM_LEN],
-        data: [0; wire::SAMPLE_LEN],
-    });
-    let len = record.len().min(size_of::<SampleEvent>());
-    // SAFETY: `len` bytes fit both the record and the boxed value, which is
-    // a #[repr(C)] wire type of integers and byte arrays (any bytes valid).
-    unsafe {
-        ptr::copy_nonoverlapping(
-            record.as_ptr(),
-            ptr::from_mut(sample.as_mut()).cast::<u8>(),
-            len,
-        );
-    }
+    let mut bytes = [0u8; size_of::<SampleEvent>()];
+    let len = record.len().min(bytes.len());
+    bytes[..len].copy_from_slice(&record[..len]);
+    let mut sample: Box<SampleEvent> = Box::new(read(&bytes));
     let data_len = len.saturating_sub(SAMPLE_HEAD_LEN);
     sample.captured = sample.captured.min(data_len as u32);
     sample
 }
 
-/// Bytes up to the first NUL, lossily as UTF-8.
 /// The kernel time a ring buffer record carries (its header's), 0 for a
 /// record too short to have one (decoding rejects it later).
 pub fn timestamp_of(record: &[u8]) -> u64 {
@@ -142,6 +116,7 @@ pub fn timestamp_of(record: &[u8]) -> u64 {
         .map_or(0, u64::from_ne_bytes)
 }
 
+/// Bytes up to the first NUL, lossily as UTF-8.
 pub fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
