@@ -21,6 +21,7 @@
 mod enforce;
 mod gpu;
 mod ledger;
+mod memory;
 mod network;
 mod process;
 mod setup;
@@ -66,6 +67,7 @@ pub async fn run(options: RunOptions) -> Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     agent.start(options.state_dir.as_deref());
     settle_startup_reads(&mut agent, &mut work_done).await;
+    memory::release_free_memory();
     info!(processes = agent.tables.processes.len(), "agent ready");
 
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -92,6 +92,9 @@ pub(super) async fn build(options: &RunOptions) -> Result<Built> {
     }
     let mut loaded = loader::load(&options.load)?;
     loader::log_plan(&loaded);
+    // Loading parsed the kernel's BTF and dropped it: give that back before
+    // the tables reserve theirs, or they would sit on pages it touched.
+    super::memory::release_free_memory();
     if !loaded.anything_useful() {
         bail!("no sensor can run on this kernel; `assay doctor` says why");
     }

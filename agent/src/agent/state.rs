@@ -397,6 +397,12 @@ impl Agent {
         if self.ticks.is_multiple_of(RECONCILE_EVERY_TICKS) {
             self.list_processes();
         }
+        if self
+            .ticks
+            .is_multiple_of(super::memory::RELEASE_EVERY_TICKS)
+        {
+            super::memory::release_free_memory();
+        }
         self.cuda_tick(ebpf);
         if self.ticks.is_multiple_of(FPU_WINDOW_TICKS) {
             let processes = &self.tables.processes;
