@@ -982,6 +982,22 @@ mod tests {
         pub(super) const INGRESS: u8 = 1;
     }
 
+    #[test]
+    fn a_full_table_under_churn_evicts_the_oldest_and_never_grows() {
+        let cap = 64;
+        let mut t = FlowTable::new(cap, 4);
+        let slots = t.flows.capacity();
+        for key in 0..(cap as u64) * 50 {
+            t.on_open(key, key);
+        }
+        assert_eq!(t.len(), cap);
+        assert_eq!(t.evicted, (cap as u64) * 49);
+        assert!(t.get((cap as u64) * 50 - 1).is_some());
+        assert!(t.get((cap as u64) * 49 - 1).is_none());
+        // A table that grows in a storm keeps its old slots as free heap.
+        assert_eq!(t.flows.capacity(), slots);
+    }
+
     /// A TCP segment as a kernel sample would carry it.
     fn sample(key: u64, dir: u8, index: u8, payload: &[u8]) -> Segment<'_> {
         Segment {
