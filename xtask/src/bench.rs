@@ -18,7 +18,10 @@ use std::{
     os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
-    sync::mpsc::{self, Receiver},
+    sync::{
+        OnceLock,
+        mpsc::{self, Receiver},
+    },
     thread,
     time::{Duration, Instant},
 };
@@ -32,6 +35,49 @@ pub(crate) struct Options {
     pub secs: f64,
     pub latency_samples: usize,
     pub workloads: Vec<String>,
+    /// The agent on the last CPU, workloads on the others.
+    pub pin: bool,
+}
+
+/// CPU lists for `taskset -c`, when `--pin` is given: set once at the
+/// start of a run.
+struct Pinning {
+    agent: String,
+    load: String,
+}
+
+static PINNING: OnceLock<Option<Pinning>> = OnceLock::new();
+
+/// `program`, run on `cpus(pinning)` when the run is pinned: both sides of
+/// every A/B pair are pinned alike, so the ratio compares like with like.
+fn pinned_command(program: &Path, cpus: impl Fn(&Pinning) -> &str) -> Command {
+    match PINNING.get().and_then(Option::as_ref) {
+        Some(pinning) => {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", cpus(pinning)]).arg(program);
+            cmd
+        }
+        None => Command::new(program),
+    }
+}
+
+fn pinning(pin: bool) -> Result<Option<Pinning>> {
+    if !pin {
+        return Ok(None);
+    }
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 {
+        bail!("--pin needs two CPUs at least: the agent gets the last, the workload the others");
+    }
+    let last = cores - 1;
+    Ok(Some(Pinning {
+        agent: last.to_string(),
+        load: if last == 1 {
+            "0".to_string()
+        } else {
+            format!("0-{}", last - 1)
+        },
+    }))
 }
 
 const WORKLOADS: [(&str, &str); 9] = [
@@ -70,6 +116,7 @@ pub(crate) fn run(options: Options) -> Result<()> {
     if !crate::is_root() {
         bail!("the benchmarks attach the agent: run as root (sudo -E cargo xtask bench)");
     }
+    let _ = PINNING.set(pinning(options.pin)?);
     status(cargo().args(["build", "--release", "--package", "assay", "--bin", "assay"]))?;
     status(cargo().args([
         "build",
@@ -103,9 +150,19 @@ pub(crate) fn run(options: Options) -> Result<()> {
     let _ = writeln!(report, "{}", machine_description());
     let _ = writeln!(
         report,
-        "rounds: {} A/B pairs of {} s per workload\n",
+        "rounds: {} A/B pairs of {} s per workload",
         options.rounds, options.secs
     );
+    match PINNING.get().and_then(Option::as_ref) {
+        Some(pinning) => {
+            let _ = writeln!(
+                report,
+                "pinned: agent on CPU {}, workloads on CPU {}\n",
+                pinning.agent, pinning.load
+            );
+        }
+        None => report.push('\n'),
+    }
 
     // Idle footprint.
     let mut agent = RunningAgent::start(&agent_bin)?;
@@ -500,7 +557,7 @@ fn machine_description() -> String {
 }
 
 fn run_load(bin: &Path, workload: &str, secs: f64) -> Result<f64> {
-    let out = Command::new(bin)
+    let out = pinned_command(bin, |p| &p.load)
         .args([workload, &secs.to_string()])
         .output()
         .with_context(|| format!("run {}", bin.display()))?;
@@ -544,7 +601,7 @@ impl RunningAgent {
     }
 
     fn start_with(bin: &Path, args: &[&str]) -> Result<Self> {
-        let mut child = Command::new(bin)
+        let mut child = pinned_command(bin, |p| &p.agent)
             .args(["--format", "native"])
             .args(args)
             .env("ASSAY_LOG", "info")

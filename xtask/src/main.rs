@@ -64,6 +64,12 @@ enum Cmd {
         /// redis-c1, redis-c8, pingpong, cuda-launch).
         #[arg(long = "workload")]
         workloads: Vec<String>,
+        /// Pin the agent to the last CPU and the workloads to the others
+        /// (with and without the agent alike): the agent's own threads
+        /// then take nothing from the workload's CPUs, and what is left is
+        /// the in-kernel cost on the workload's path.
+        #[arg(long)]
+        pin: bool,
     },
     /// Clippy with warnings as errors: the host crates, then the eBPF crate.
     Clippy,
@@ -174,6 +180,7 @@ fn run(cli: Cli) -> Result<()> {
             secs,
             latency_samples,
             workloads,
+            pin,
         } => {
             setup::run()?;
             setup::bench_packages()?;
@@ -182,6 +189,7 @@ fn run(cli: Cli) -> Result<()> {
                 secs,
                 latency_samples,
                 workloads,
+                pin,
             })
         }
         Cmd::Clippy => {
