@@ -134,6 +134,8 @@ pub(super) struct Agent {
     pub(super) work_loop: super::work_loop::WorkLoopWatch,
     /// A socket-table snapshot is being taken on a worker.
     pub(super) snapshot_in_flight: bool,
+    /// Evidence waiting for its process's command line.
+    pub(super) held_for_command_line: Vec<super::work::AwaitingCommandLine>,
     /// The compute-use ledger's feed (`--state-dir`, unless `--no-ledger`).
     pub(super) ledger: Option<super::ledger::LedgerFeed>,
     pub(super) ticks: u64,
@@ -176,6 +178,7 @@ impl Agent {
             heads: Default::default(),
             work_loop: Default::default(),
             snapshot_in_flight: false,
+            held_for_command_line: Vec::new(),
             ledger: None,
             ticks: 0,
             stats: Stats::default(),
@@ -387,6 +390,7 @@ impl Agent {
         self.read_kernel_counters();
         self.enforce_pending();
         self.retry_pending();
+        self.release_overdue();
         if let Some(cpu_time) = self.cpu_time.as_mut() {
             cpu_time.poll();
         }
@@ -474,6 +478,15 @@ impl Agent {
     /// `first_packet_ns`: when the flow behind it first carried payload
     /// (the finding says how long after that it was decided).
     pub(super) fn report(&mut self, evidence: Evidence, first_packet_ns: Option<u64>) {
+        if let Some((evidence, first_packet_ns)) =
+            self.hold_for_command_line(evidence, first_packet_ns)
+        {
+            self.report_now(evidence, first_packet_ns);
+        }
+    }
+
+    /// [`Self::report`], with nothing left to wait for.
+    pub(super) fn report_now(&mut self, evidence: Evidence, first_packet_ns: Option<u64>) {
         let Some((change, verdict)) = self.reporter.observe(evidence.clone()) else {
             return;
         };
@@ -572,6 +585,7 @@ impl Agent {
     /// closed, and the summary logged.
     pub(super) async fn stop(mut self, state_dir: Option<&Path>, grace: Duration) {
         self.read_kernel_counters();
+        self.release_held(|_| true);
         // The agent's exit leaves nothing behind: frozen cgroups thawed,
         // cpu.max restored.
         self.reporter.enforcer.undo_all();

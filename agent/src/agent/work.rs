@@ -2,7 +2,10 @@
 //! bring back. Each job only reads; what its result means is decided on
 //! the loop, where the tables are.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, Instant},
+};
 
 use assay_classify::cmdline::{self, Hint};
 use tracing::debug;
@@ -17,6 +20,21 @@ use crate::{
 
 /// Config files larger than this are not miner configs.
 const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+/// How long evidence about a process waits for its command line to be
+/// read, at most ([`super::state::Agent::hold_for_command_line`]).
+const COMMAND_LINE_WAIT: Duration = Duration::from_secs(2);
+/// Evidence held at once, at most: beyond it, evidence is reported at
+/// once, without the command line.
+const HELD_FOR_COMMAND_LINE: usize = 1024;
+
+/// Evidence about a process whose command line is being read.
+pub(super) struct AwaitingCommandLine {
+    tgid: u32,
+    until: Instant,
+    evidence: crate::evidence::Evidence,
+    first_packet_ns: Option<u64>,
+}
 
 /// A finished job.
 #[derive(Debug)]
@@ -126,9 +144,64 @@ impl super::state::Agent {
                 {
                     self.check_command_line(tgid);
                 }
+                // Read or gone: what waited for it goes out either way.
+                self.release_held(|held| held.tgid == tgid);
                 self.read_command_lines();
             }
         }
+    }
+
+    /// Evidence about a process whose command line is not read yet (one
+    /// that predates the agent, in the agent's first seconds; every
+    /// process started since has it from its exec) waits for that read,
+    /// moved to the front of the queue, up to [`COMMAND_LINE_WAIT`]: a
+    /// finding without the command line is one an analyst must chase.
+    /// Returns the evidence back when it need not wait.
+    pub(super) fn hold_for_command_line(
+        &mut self,
+        evidence: crate::evidence::Evidence,
+        first_packet_ns: Option<u64>,
+    ) -> Option<(crate::evidence::Evidence, Option<u64>)> {
+        let tgid = evidence.pid;
+        let unread = self
+            .tables
+            .processes
+            .get(tgid)
+            .is_some_and(|p| !p.argv_known);
+        if !unread || self.held_for_command_line.len() >= HELD_FOR_COMMAND_LINE {
+            return Some((evidence, first_packet_ns));
+        }
+        if !self.held_for_command_line.iter().any(|h| h.tgid == tgid) {
+            self.tables.processes.retry_argv_later(tgid);
+            self.read_command_lines();
+        }
+        self.held_for_command_line.push(AwaitingCommandLine {
+            tgid,
+            until: Instant::now() + COMMAND_LINE_WAIT,
+            evidence,
+            first_packet_ns,
+        });
+        None
+    }
+
+    /// Reports the held evidence that `due` picks, in the order it came.
+    pub(super) fn release_held(&mut self, due: impl Fn(&AwaitingCommandLine) -> bool) {
+        if self.held_for_command_line.is_empty() {
+            return;
+        }
+        let (released, kept) = std::mem::take(&mut self.held_for_command_line)
+            .into_iter()
+            .partition::<Vec<_>, _>(|held| due(held));
+        self.held_for_command_line = kept;
+        for held in released {
+            self.report_now(held.evidence, held.first_packet_ns);
+        }
+    }
+
+    /// Held evidence whose wait is over goes out without the command line.
+    pub(super) fn release_overdue(&mut self) {
+        let now = Instant::now();
+        self.release_held(|held| held.until <= now);
     }
 
     /// Starts reads of the command lines the process table still lacks,
