@@ -125,7 +125,7 @@ fn rest_client(
     cmd.arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/tls_rest_client.py"))
         .arg(port.to_string())
         .args([cert, key])
-        .args([alpn, modules])
+        .args([alpn, modules, "4"])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     cmd
@@ -233,7 +233,10 @@ fn two_chia_nodes_peering_are_storage_proving_and_their_neighbours_are_not() {
         &renamed,
         &[
             "-c",
-            "import sys; from chia.full_node.start_full_node import main; sys.exit(main())",
+            // Without setproctitle (chia/util/setproctitle.py goes on
+            // without it), so the node does not name itself back.
+            "import sys; sys.modules['setproctitle'] = None; \
+             from chia.full_node.start_full_node import main; sys.exit(main())",
         ],
         &root_b,
         &keys_b,
@@ -244,6 +247,7 @@ fn two_chia_nodes_peering_are_storage_proving_and_their_neighbours_are_not() {
             python_says(&venv, "site.getsitepackages()[0]"),
         );
     let node_b = Killed(cgroup.spawn(b));
+    let renamed_pid = node_b.0.id();
 
     for (pid, side) in [
         (node_b.0.id(), "the renamed node that connected"),
@@ -267,12 +271,20 @@ fn two_chia_nodes_peering_are_storage_proving_and_their_neighbours_are_not() {
             matches!(finding["level"].as_str(), Some("suspected" | "confirmed")),
             "{finding}"
         );
+        if pid == renamed_pid {
+            assert_eq!(finding["process"]["comm"], "storaged", "{finding}");
+        }
     }
 
     drop(node_b);
     drop(node_a);
     drop(s_server);
     let _ = agent.stop_with(libc::SIGTERM);
+    // The neighbours' links had the trigger's shape: their processes' maps
+    // were read (the plain client, the server; the nodes), and found
+    // nothing of Chia's. The client offering ALPN is never looked at.
+    let scans = agent.summary_field("native_module_scans");
+    assert!(scans >= 4, "only {scans} processes' modules were read");
     let neighbours = [plain, chia_code, server_pid];
     for f in &agent.seen {
         assert_ne!(f["class"], "pow-mining", "a Chia node is not mining: {f}");

@@ -37,6 +37,9 @@ pub(super) struct StorageWatch {
     files: Arc<NativeModules>,
     /// Per process: its modules once read, and the links seen meanwhile.
     known: HashMap<u32, (Option<Vec<Found>>, Vec<Link>)>,
+    /// Processes whose mapped files were read (the exit summary's
+    /// `native_module_scans`).
+    pub(super) scanned: u64,
 }
 
 impl StorageWatch {
@@ -100,6 +103,7 @@ impl Agent {
             return;
         };
         *modules = Some(found.modules.clone());
+        self.storage.scanned += 1;
         for link in std::mem::take(waiting) {
             self.report_storage_link(&link, &found.modules);
         }

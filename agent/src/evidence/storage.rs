@@ -113,7 +113,7 @@ pub fn evidence_for(
         strength: CHIA_PEER,
         decisive: false,
         summary: format!(
-            "{} {link} in TLS 1.3 only, with no ALPN (the shape of Chia's mutual-TLS WebSocket \
+            "{} {link} offering TLS 1.3 with no ALPN (the shape of Chia's mutual-TLS WebSocket \
              peer protocol), and maps Chia's native proof-of-space and consensus modules, \
              recognised by the entry points they export ({}): a node of the Chia \
              proof-of-space chain",
