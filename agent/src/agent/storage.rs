@@ -25,7 +25,7 @@ pub(super) struct Link {
     first_payload_ns: Option<u64>,
 }
 
-/// What a worker found in a process's maps, with the links that asked.
+/// What a worker found in a process's maps.
 #[derive(Debug)]
 pub(super) struct ModulesFound {
     tgid: u32,
@@ -36,10 +36,19 @@ pub(super) struct ModulesFound {
 pub(super) struct StorageWatch {
     files: Arc<NativeModules>,
     /// Per process: its modules once read, and the links seen meanwhile.
-    known: HashMap<u32, (Option<Vec<Found>>, Vec<Link>)>,
+    known: HashMap<u32, Entry>,
     /// Processes whose mapped files were read (the exit summary's
     /// `native_module_scans`).
     pub(super) scanned: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    modules: Option<Vec<Found>>,
+    waiting: Vec<Link>,
+    /// When the read was asked for: one that missed its deadline (its
+    /// result is dropped) is asked again by the next link.
+    asked_ns: u64,
 }
 
 impl StorageWatch {
@@ -50,6 +59,8 @@ impl StorageWatch {
 
 /// Links of one process kept while its maps are read, at most.
 const MAX_WAITING_LINKS: usize = 16;
+/// A read not answered after this long missed the workers' deadline.
+const RETRY_AFTER_NS: u64 = 2 * crate::procfs::workers::DEADLINE.as_nanos() as u64;
 
 impl Agent {
     /// A ClientHello on a flow of `facts.tgid`: a TLS 1.3 link
@@ -71,19 +82,30 @@ impl Agent {
             facts,
             first_payload_ns,
         };
+        let now = crate::time::monotonic_ns();
         let watch = &mut self.storage;
-        if let Some((modules, waiting)) = watch.known.get_mut(&tgid) {
-            match modules {
+        if let Some(entry) = watch.known.get_mut(&tgid) {
+            match &entry.modules {
                 Some(modules) => {
                     let modules = modules.clone();
                     self.report_storage_link(&link, &modules);
+                    return;
                 }
-                None if waiting.len() < MAX_WAITING_LINKS => waiting.push(link),
-                None => {}
+                None if now.saturating_sub(entry.asked_ns) < RETRY_AFTER_NS => {
+                    if entry.waiting.len() < MAX_WAITING_LINKS {
+                        entry.waiting.push(link);
+                    }
+                    return;
+                }
+                None => {
+                    watch.known.remove(&tgid);
+                }
             }
-            return;
         }
-        if watch.known.len() >= MAX_WATCHED {
+        // A read of the socket tables must not wait behind this one: with
+        // one permit left it is not started (the process's next link asks
+        // again).
+        if watch.known.len() >= MAX_WATCHED || self.workers.available() <= 1 {
             return;
         }
         let files = Arc::clone(&watch.files);
@@ -93,18 +115,26 @@ impl Agent {
                 modules: files.mapped_by(tgid),
             })
         }) {
-            self.storage.known.insert(tgid, (None, vec![link]));
+            self.storage.known.insert(
+                tgid,
+                Entry {
+                    modules: None,
+                    waiting: vec![link],
+                    asked_ns: now,
+                },
+            );
         }
     }
 
     pub(super) fn on_native_modules(&mut self, found: ModulesFound) {
         // The process may have exited or exec'd meanwhile.
-        let Some((modules, waiting)) = self.storage.known.get_mut(&found.tgid) else {
+        let Some(entry) = self.storage.known.get_mut(&found.tgid) else {
             return;
         };
-        *modules = Some(found.modules.clone());
+        entry.modules = Some(found.modules.clone());
+        let waiting = std::mem::take(&mut entry.waiting);
         self.storage.scanned += 1;
-        for link in std::mem::take(waiting) {
+        for link in waiting {
             self.report_storage_link(&link, &found.modules);
         }
     }
