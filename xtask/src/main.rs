@@ -90,6 +90,11 @@ enum Cmd {
         /// Only the unit tests.
         #[arg(long)]
         unit_only: bool,
+        /// Also the heavy suites: installs chia-blockchain (a venv of its
+        /// own, minutes) for the storage-proving suite's two real Chia
+        /// nodes, which skips without it.
+        #[arg(long)]
+        heavy: bool,
         /// Extra arguments for the privileged suites' test binaries (e.g. a name filter).
         #[arg(last = true)]
         args: Vec<OsString>,
@@ -200,7 +205,11 @@ fn run(cli: Cli) -> Result<()> {
             setup::run()?;
             check::fuzz(seconds, &targets)
         }
-        Cmd::Test { unit_only, args } => {
+        Cmd::Test {
+            unit_only,
+            heavy,
+            args,
+        } => {
             setup::run()?;
             status(cargo().args([
                 "test",
@@ -227,14 +236,17 @@ fn run(cli: Cli) -> Result<()> {
             }
             setup::test_packages()?;
             let python = setup::test_python()?;
-            status(
-                cargo()
-                    .args(["test", "--package", "assay-tests", "--"])
-                    .arg("--test-threads=1")
-                    .args(&args)
-                    .env("ASSAY_BIN", &bin)
-                    .env("ASSAY_TEST_PYTHON", &python),
-            )
+            let mut suites = cargo();
+            suites
+                .args(["test", "--package", "assay-tests", "--"])
+                .arg("--test-threads=1")
+                .args(&args)
+                .env("ASSAY_BIN", &bin)
+                .env("ASSAY_TEST_PYTHON", &python);
+            if heavy {
+                suites.env("ASSAY_TEST_CHIA_VENV", setup::chia_venv()?);
+            }
+            status(&mut suites)
         }
     }
 }

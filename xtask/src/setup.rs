@@ -138,6 +138,59 @@ pub(crate) fn test_python() -> Result<std::path::PathBuf> {
     Ok(python)
 }
 
+/// chia-blockchain, pinned, for the storage-proving suite's two real full
+/// nodes: its own virtual environment (about 250 MB of binary wheels,
+/// with pins of its own that would fight the test venv's). Installing it
+/// took 3.5 minutes on the reference machine (most of it resolving and
+/// downloading), over the two a default `cargo xtask test` may add: it is
+/// installed by `cargo xtask test --heavy` only. Returns the venv.
+const CHIA: &str = "chia-blockchain==2.7.5";
+
+pub(crate) fn chia_venv() -> Result<std::path::PathBuf> {
+    let venv = crate::workspace_root().join("target/chia-venv");
+    let python = venv.join("bin/python");
+    let ready = || {
+        Command::new(&python)
+            .args([
+                "-c",
+                "import importlib.metadata as m, chiapos, chia_rs, chiavdf; \
+                 assert m.version('chia-blockchain') == '2.7.5'",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if ready() {
+        return Ok(venv);
+    }
+    if !python.exists() {
+        let created = Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !created {
+            install_missing(&["python3-venv"])?;
+            crate::status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        }
+    }
+    eprintln!(
+        "xtask setup: installing {CHIA} in {} (a few minutes)",
+        venv.display()
+    );
+    crate::status(Command::new(venv.join("bin/pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        CHIA,
+    ]))?;
+    if !ready() {
+        bail!("{CHIA} installed in {} but does not import", venv.display());
+    }
+    Ok(venv)
+}
+
 pub(crate) fn run() -> Result<()> {
     let mut did = Vec::new();
     if ensure_rust_src()? {

@@ -27,6 +27,7 @@ mod process;
 mod setup;
 mod state;
 mod status;
+mod storage;
 mod work;
 mod work_loop;
 

@@ -306,6 +306,9 @@ impl Agent {
         {
             self.tables.peers.add_libp2p(owner.tgid, remote);
         }
+        if let Observation::TlsClientHello(hello) = &observed.observation {
+            self.on_tls13_link(hello, observed.direction, facts.clone(), first_payload_ns);
+        }
         let Some(draft) = network::evidence_for(
             &observed.observation,
             observed.direction,

@@ -121,6 +121,8 @@ pub(super) struct Agent {
     pub summary_every_s: u64,
     /// Busy processes whose config file and mappings were looked at.
     pub(super) busy_checked: HashSet<u32>,
+    /// What processes on TLS 1.3 links without ALPN run (storage proving).
+    pub(super) storage: super::storage::StorageWatch,
     /// Observations waiting for an adopted flow's owner, with the number
     /// of lookups tried.
     pub(super) pending: Vec<(u64, Observed, u32)>,
@@ -173,6 +175,7 @@ impl Agent {
             sensors: Vec::new(),
             summary_every_s: 60,
             busy_checked: HashSet::new(),
+            storage: Default::default(),
             pending: Vec::new(),
             found_cuda_libraries: Vec::new(),
             heads: Default::default(),
@@ -287,6 +290,7 @@ impl Agent {
                 // A new program image: what was learnt of the old one's
                 // files and mappings no longer holds.
                 self.busy_checked.remove(&tgid);
+                self.storage.forget(tgid);
                 self.check_command_line(tgid);
                 if let Some(cuda) = self.cuda.as_mut() {
                     cuda.on_exec(tgid);
@@ -370,6 +374,7 @@ impl Agent {
         self.tables.peers.forget(tgid);
         self.tables.resolvers.forget(tgid);
         self.busy_checked.remove(&tgid);
+        self.storage.forget(tgid);
         self.fpu.forget(tgid);
         self.work_loop.forget(tgid);
         if let Some(pmu) = self.pmu.as_mut() {

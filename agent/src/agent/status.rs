@@ -361,6 +361,7 @@ impl Agent {
             unattributed_stratum = s.unattributed_stratum,
             unattributed_observations = s.unattributed_observations,
             socket_snapshots = s.socket_snapshots,
+            native_module_scans = self.storage.scanned,
             worker_timeouts = WorkerStats::get(&workers.timed_out),
             worker_skips = WorkerStats::get(&workers.skipped),
             named_files_refused = s.named_files_refused,

@@ -55,6 +55,8 @@ pub(super) enum Done {
     /// Closed CUDA launch windows with the libraries each process maps,
     /// identified by content: to be judged.
     CudaWindows(Vec<crate::sensors::cuda::CudaWindow>),
+    /// The chain modules a process on a TLS 1.3 link without ALPN maps.
+    NativeModules(super::storage::ModulesFound),
     /// An enforcement ladder ran.
     Enforced(crate::enforce::Ran),
     /// An enforcement action was undone (and logged).
@@ -138,6 +140,7 @@ impl super::state::Agent {
             Done::Listing(Some((taken_ns, listed))) => self.reconcile(taken_ns, &listed),
             Done::Listing(None) | Done::Undone => {}
             Done::Enforced(ran) => self.on_enforced(ran),
+            Done::NativeModules(found) => self.on_native_modules(found),
             Done::CommandLine { tgid, argv } => {
                 if let Some(argv) = argv
                     && self.tables.processes.set_argv(tgid, argv)

@@ -106,6 +106,7 @@ fn class_of(kind: EvidenceKind) -> Class {
         EvidenceKind::P2p => Class::ChainNode,
         EvidenceKind::ChainRpc | EvidenceKind::Bittensor => Class::ChainClient,
         EvidenceKind::Validator => Class::PosValidator,
+        EvidenceKind::StorageProving => Class::StorageProving,
         EvidenceKind::GpuTraining => Class::AiTraining,
         EvidenceKind::GpuInference => Class::AiInference,
         EvidenceKind::GpuZkProving => Class::ZkProving,

@@ -7,6 +7,7 @@
 pub mod chain;
 pub mod hygiene;
 pub mod network;
+pub mod storage;
 pub mod work_loop;
 
 use std::time::SystemTime;
@@ -49,6 +50,11 @@ pub enum EvidenceKind {
     /// with a Bittensor hotkey: it takes part in that incentive network.
     #[serde(rename = "net.bittensor")]
     Bittensor,
+    /// The process keeps a proof-of-space chain's peer link and runs that
+    /// chain's native proof-of-space and consensus code, recognised by
+    /// what its modules export ([`storage`]): Chia.
+    #[serde(rename = "net.storage_proving")]
+    StorageProving,
     /// On an encrypted or unknown flow, the server pushes small messages on
     /// a regular beat that the process never answers: job notifications.
     #[serde(rename = "net.job_cadence")]
@@ -92,6 +98,7 @@ impl EvidenceKind {
             Self::ChainRpc => "net.chain_rpc",
             Self::Validator => "net.validator",
             Self::Bittensor => "net.bittensor",
+            Self::StorageProving => "net.storage_proving",
             Self::JobCadence => "net.job_cadence",
             Self::WorkLoop => "cpu.work_loop",
             Self::MinerHygiene => "cpu.miner_hygiene",
@@ -174,7 +181,7 @@ impl Evidence {
 ///   seen in a certificate;
 /// - the RandomX marker: per executable;
 /// - flow evidence (stratum, job cadence, work loop, p2p, chain RPC,
-///   validator, Bittensor): per peer; a p2p fan-out
+///   validator, Bittensor, storage proving): per peer; a p2p fan-out
 ///   per network;
 /// - GPU evidence: per process.
 pub fn sign_key(
@@ -209,7 +216,8 @@ pub fn sign_key(
         | EvidenceKind::P2p
         | EvidenceKind::ChainRpc
         | EvidenceKind::Validator
-        | EvidenceKind::Bittensor => per_peer(),
+        | EvidenceKind::Bittensor
+        | EvidenceKind::StorageProving => per_peer(),
         EvidenceKind::GpuHashing
         | EvidenceKind::GpuTraining
         | EvidenceKind::GpuInference

@@ -272,6 +272,31 @@ impl Exports {
 /// The exports of an ELF file, reading only its headers and tables; `None`
 /// when it is not an ELF file or a table is malformed or over the bound.
 fn read_exports(file: &File) -> Option<Exports> {
+    let mut matched = [false; SIGNATURES.len()];
+    let build_id = visit_exports(file, &mut |name| {
+        for (i, signature) in SIGNATURES.iter().enumerate() {
+            matched[i] |= signature.exact.contains(&name)
+                || signature.prefixes.iter().any(|p| name.starts_with(p));
+        }
+    })?;
+    Some(Exports {
+        matched: SIGNATURES
+            .iter()
+            .zip(matched)
+            .filter_map(|(s, m)| m.then_some(s.library))
+            .collect(),
+        build_id,
+    })
+}
+
+/// Calls `visit` with the name of every symbol an ELF file defines and
+/// exports (global or weak, default or protected visibility, defined),
+/// reading only its headers and tables under [`MAX_TABLE`]; returns its
+/// GNU build-id (`Some(None)`: it has none), or `None` when it is not an
+/// ELF file or a table is malformed or over the bound. Shared by the GPU
+/// library signatures here and the native modules of
+/// [`super::native_modules`].
+pub(super) fn visit_exports(file: &File, visit: &mut dyn FnMut(&str)) -> Option<Option<String>> {
     use object::ReadRef as _;
     let data = ReadCache::new(file);
     let ident = (&data).read_bytes_at(0, 16).ok()?;
@@ -279,15 +304,16 @@ fn read_exports(file: &File) -> Option<Exports> {
         return None;
     }
     match ident[4] {
-        elf::ELFCLASS64 => exports_of::<FileHeader64<Endianness>>(&data),
-        elf::ELFCLASS32 => exports_of::<FileHeader32<Endianness>>(&data),
+        elf::ELFCLASS64 => exports_of::<FileHeader64<Endianness>>(&data, visit),
+        elf::ELFCLASS32 => exports_of::<FileHeader32<Endianness>>(&data, visit),
         _ => None,
     }
 }
 
 fn exports_of<'a, Elf: FileHeader<Endian = Endianness>>(
     data: &'a ReadCache<&'a File>,
-) -> Option<Exports> {
+    visit: &mut dyn FnMut(&str),
+) -> Option<Option<String>> {
     let header = Elf::parse(data).ok()?;
     let endian = header.endian().ok()?;
     let count: u64 = header.shnum(endian, data).ok()? as u64;
@@ -295,13 +321,13 @@ fn exports_of<'a, Elf: FileHeader<Endian = Endianness>>(
         return None;
     }
     let sections = header.section_headers(endian, data).ok()?;
-    let mut exports = Exports::default();
+    let mut build_id = None;
     for section in sections {
         if section.sh_type(endian) == elf::SHT_NOTE
             && section.sh_size(endian).into() <= MAX_NOTES
-            && exports.build_id.is_none()
+            && build_id.is_none()
         {
-            exports.build_id = build_id::<Elf>(section, endian, data);
+            build_id = self::build_id::<Elf>(section, endian, data);
         }
     }
     let Some(dynsym) = sections
@@ -309,7 +335,7 @@ fn exports_of<'a, Elf: FileHeader<Endian = Endianness>>(
         .find(|s| s.sh_type(endian) == elf::SHT_DYNSYM)
     else {
         // No dynamic symbols: a shared library that exports nothing.
-        return Some(exports);
+        return Some(build_id);
     };
     let strings = sections.get(dynsym.sh_link(endian) as usize)?;
     if dynsym.sh_size(endian).into() > MAX_TABLE || strings.sh_size(endian).into() > MAX_TABLE {
@@ -317,7 +343,6 @@ fn exports_of<'a, Elf: FileHeader<Endian = Endianness>>(
     }
     let symbols: &[Elf::Sym] = dynsym.data_as_array(endian, data).ok()?;
     let names = strings.data(endian, data).ok()?;
-    let mut matched = [false; SIGNATURES.len()];
     for symbol in symbols {
         let exported = matches!(symbol.st_bind(), elf::STB_GLOBAL | elf::STB_WEAK)
             && matches!(
@@ -328,20 +353,11 @@ fn exports_of<'a, Elf: FileHeader<Endian = Endianness>>(
         if !exported {
             continue;
         }
-        let Some(name) = name_at(names, symbol.st_name(endian)) else {
-            continue;
-        };
-        for (i, signature) in SIGNATURES.iter().enumerate() {
-            matched[i] |= signature.exact.contains(&name)
-                || signature.prefixes.iter().any(|p| name.starts_with(p));
+        if let Some(name) = name_at(names, symbol.st_name(endian)) {
+            visit(name);
         }
     }
-    exports.matched = SIGNATURES
-        .iter()
-        .zip(matched)
-        .filter_map(|(s, m)| m.then_some(s.library))
-        .collect();
-    Some(exports)
+    Some(build_id)
 }
 
 /// The NUL-terminated name at `offset` in a string table.

@@ -6,6 +6,7 @@
 pub(crate) mod diag;
 pub mod identity;
 pub mod libraries;
+pub mod native_modules;
 pub mod open;
 pub mod sockets;
 pub mod workers;
