@@ -15,9 +15,9 @@
 //! offered): none of them gets any of the grey-zone classes, and nothing
 //! is `pow-mining`.
 //!
-//! Heavy: the Chia venv (about 250 MB) is installed by
-//! `cargo xtask test --heavy`, which sets `ASSAY_TEST_CHIA_VENV`; without
-//! it the suite skips, under CI too.
+//! The Chia venv (about 250 MB) is installed by `cargo xtask test`, which
+//! sets `ASSAY_TEST_CHIA_VENV`; a run of this suite without it (plain
+//! `cargo test`) skips it and says so.
 
 use std::{
     path::{Path, PathBuf},
@@ -33,10 +33,10 @@ use assay_tests::{
 /// Two nodes start, find each other and shake hands in well under this.
 const WAIT: Duration = Duration::from_secs(120);
 
-/// The Chia venv `cargo xtask test --heavy` made; None (a skip) without.
+/// The Chia venv `cargo xtask test` made; None (a skip) without.
 fn chia_venv() -> Option<PathBuf> {
     let Some(venv) = std::env::var_os("ASSAY_TEST_CHIA_VENV").map(PathBuf::from) else {
-        eprintln!("skipping: ASSAY_TEST_CHIA_VENV unset (`cargo xtask test --heavy` sets it)");
+        eprintln!("skipping: ASSAY_TEST_CHIA_VENV unset (`cargo xtask test` sets it)");
         return None;
     };
     assert!(

@@ -90,11 +90,6 @@ enum Cmd {
         /// Only the unit tests.
         #[arg(long)]
         unit_only: bool,
-        /// Also the heavy suites: installs chia-blockchain (a venv of its
-        /// own, minutes) for the storage-proving suite's two real Chia
-        /// nodes, which skips without it.
-        #[arg(long)]
-        heavy: bool,
         /// Extra arguments for the privileged suites' test binaries (e.g. a name filter).
         #[arg(last = true)]
         args: Vec<OsString>,
@@ -205,11 +200,7 @@ fn run(cli: Cli) -> Result<()> {
             setup::run()?;
             check::fuzz(seconds, &targets)
         }
-        Cmd::Test {
-            unit_only,
-            heavy,
-            args,
-        } => {
+        Cmd::Test { unit_only, args } => {
             setup::run()?;
             status(cargo().args([
                 "test",
@@ -243,9 +234,7 @@ fn run(cli: Cli) -> Result<()> {
                 .args(&args)
                 .env("ASSAY_BIN", &bin)
                 .env("ASSAY_TEST_PYTHON", &python);
-            if heavy {
-                suites.env("ASSAY_TEST_CHIA_VENV", setup::chia_venv()?);
-            }
+            suites.env("ASSAY_TEST_CHIA_VENV", setup::chia_venv()?);
             status(&mut suites)
         }
     }
