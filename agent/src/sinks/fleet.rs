@@ -2,7 +2,9 @@
 //! `<prefix>.findings.<host>` (stream `<PREFIX>`, created when missing), and
 //! every minute a summary of each workload with open verdicts on
 //! `<prefix>.workloads.<host>`, so a fleet's SOC pipeline can consume, fan
-//! out and replay them.
+//! out and replay them; with the ledger on, each workload's ledger row of
+//! each minute on `<prefix>.ledger.<host>` ([`crate::ledger::fleet`]), which
+//! `assay report --nats` reads back.
 //!
 //! At least once, nothing lost within the buffer: findings wait in a
 //! bounded local queue ([`Fleet::push`]) until the server acknowledges
@@ -29,7 +31,7 @@ use tracing::{info, warn};
 
 /// One finding waiting to be published.
 struct Message {
-    /// `findings` or `workloads`: the subject's kind.
+    /// `findings`, `workloads` or `ledger`: the subject's kind.
     kind: &'static str,
     id: String,
     line: Vec<u8>,
@@ -42,7 +44,9 @@ pub struct FleetStats {
     pub retries: AtomicU64,
 }
 
-/// The agent's handle: pushes never block.
+/// The agent's handle: pushes never block. Clones share the buffer and
+/// the publisher (the ledger's thread holds one).
+#[derive(Clone)]
 pub struct Fleet {
     queue: Arc<Mutex<VecDeque<Message>>>,
     notify: Arc<Notify>,
@@ -90,6 +94,12 @@ impl Fleet {
         self.enqueue("workloads", id, line);
     }
 
+    /// Queues one ledger row (`id`: [`crate::ledger::fleet::LedgerRow::msg_id`],
+    /// the same for the same row).
+    pub fn push_ledger(&self, id: String, line: Vec<u8>) {
+        self.enqueue("ledger", id, line);
+    }
+
     fn enqueue(&self, kind: &'static str, id: String, line: Vec<u8>) {
         let Ok(mut queue) = self.queue.lock() else {
             return;
@@ -117,9 +127,10 @@ impl Fleet {
     }
 }
 
-async fn connect(options: &FleetOptions) -> Result<async_nats::jetstream::Context, String> {
+/// A client, with the credentials from the environment.
+pub async fn connect_client(url: &str, name: &str) -> Result<async_nats::Client, String> {
     let mut connect = async_nats::ConnectOptions::new()
-        .name(format!("assay@{}", options.host))
+        .name(name)
         .connection_timeout(Duration::from_secs(5));
     if let Ok(token) = std::env::var("ASSAY_NATS_TOKEN") {
         connect = connect.token(token);
@@ -129,10 +140,11 @@ async fn connect(options: &FleetOptions) -> Result<async_nats::jetstream::Contex
     ) {
         connect = connect.user_and_password(user, password);
     }
-    let client = connect
-        .connect(options.url.as_str())
-        .await
-        .map_err(|e| e.to_string())?;
+    connect.connect(url).await.map_err(|e| e.to_string())
+}
+
+async fn connect(options: &FleetOptions) -> Result<async_nats::jetstream::Context, String> {
+    let client = connect_client(&options.url, &format!("assay@{}", options.host)).await?;
     let jetstream = async_nats::jetstream::new(client);
     jetstream
         .get_or_create_stream(async_nats::jetstream::stream::Config {
@@ -231,7 +243,7 @@ async fn publish_loop(
 }
 
 /// A host name as one subject token (no dots, spaces or wildcards).
-fn subject_token(host: &str) -> String {
+pub fn subject_token(host: &str) -> String {
     host.chars()
         .map(|c| match c {
             '.' | ' ' | '*' | '>' => '_',
