@@ -1,10 +1,11 @@
 #![allow(clippy::print_stderr, reason = "test output")]
 //! The HTML compute-use report as a browser shows it: `assay report
 //! --format html` over a ledger (a miner in a cgroup declared for AI
-//! inference, a compressor declared general, written as the agent writes
-//! its minutes), opened in headless Chromium (Debian's chromium). The
-//! rendered page has its chart, the miner's row marked a mismatch, the
-//! compressor's as declared, and nothing on the console. The same checks
+//! inference, a compressor declared general, an undeclared workload,
+//! written as the agent writes its minutes), opened in headless Chromium
+//! (Debian's chromium). The rendered page has its chart, the miner's row
+//! marked a mismatch, the compressor's as declared, the undeclared one as
+//! undeclared, and nothing on the console. The same checks
 //! refuse a page broken three ways, so they can fail. Needs no root: the
 //! privileged ledger suite runs the same checks on a report of a real run.
 
@@ -56,6 +57,11 @@ fn ledger(dir: &Path) {
             "session 5151".into(),
             usage("/tenant-b/zip", 40.0 + (i % 5) as f64, false),
         );
+        // A workload nobody declared, and with no verdict.
+        minute.workloads.insert(
+            "session 6060".into(),
+            usage("/tenant-c/web", 3.0 + (i % 3) as f64, false),
+        );
         store.apply("run", i as u64, &minute).unwrap();
     }
 }
@@ -95,6 +101,18 @@ fn the_html_report_renders_with_its_chart_and_marked_mismatch() {
     if let Err(err) = check(&rendered) {
         panic!("{err}\n{}", rendered.dom);
     }
+    // Undeclared, no verdict: not a mismatch, and not shown as declared.
+    let undeclared = rendered
+        .dom
+        .split("<tr ")
+        .find(|row| row.contains("<td>session 6060</td>"))
+        .expect("the undeclared workload's row");
+    assert!(
+        undeclared.starts_with("class=\"match\"")
+            && undeclared.contains("undeclared")
+            && !undeclared.contains("as declared"),
+        "<tr {undeclared}"
+    );
 
     // Broken pages are refused: a script error, no chart, an unmarked
     // mismatch.

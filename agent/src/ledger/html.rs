@@ -272,9 +272,21 @@ pub fn render(report: &Report, from: i64, to: i64) -> String {
          NVML (by GPU share) where the host has them, otherwise estimated from watts per busy \
          core and GPU, and marked so.</p>"
     );
-    declared_table(&mut out, &report.workloads);
+    // What a reader looks for first: the mismatches, then the largest
+    // compute (a host has many small workloads).
+    let mut order: Vec<&WorkloadReport> = report.workloads.iter().collect();
+    order.sort_by(|a, b| {
+        b.mismatch
+            .cmp(&a.mismatch)
+            .then(b.dual_use.is_some().cmp(&a.dual_use.is_some()))
+            .then(
+                (b.cpu_core_seconds + b.gpu_seconds)
+                    .total_cmp(&(a.cpu_core_seconds + a.gpu_seconds)),
+            )
+    });
+    declared_table(&mut out, &order);
     out.push_str("<h2>Workloads</h2>\n");
-    for w in &report.workloads {
+    for w in order {
         workload_section(&mut out, w, axis);
     }
     out.push_str(
@@ -318,7 +330,7 @@ fn hosts_table(out: &mut String, hosts: &[HostTotals]) {
     out.push_str("</tbody></table>\n");
 }
 
-fn declared_table(out: &mut String, workloads: &[WorkloadReport]) {
+fn declared_table(out: &mut String, workloads: &[&WorkloadReport]) {
     let fleet = workloads.iter().any(|w| w.host.is_some());
     let _ = write!(
         out,
@@ -367,6 +379,9 @@ fn declared_table(out: &mut String, workloads: &[WorkloadReport]) {
                     "<span class=\"flag\">MISMATCH</span> <span class=\"flag\">DUAL-USE</span>",
                 (true, false) => "<span class=\"flag\">MISMATCH</span>",
                 (false, true) => "<span class=\"flag\">DUAL-USE</span>",
+                // No declaration and no verdict: nothing contradicts it,
+                // but nothing was declared either.
+                (false, false) if w.declared.is_none() => "<span class=\"muted\">undeclared</span>",
                 (false, false) => "<span class=\"ok\">as declared</span>",
             }
         );
