@@ -94,13 +94,19 @@ fn fleet_report(
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let collected = runtime.block_on(fleet::read_stream(url, &stream, &args.prefix))?;
+    let collected = runtime.block_on(fleet::read_stream(
+        url,
+        &stream,
+        &args.prefix,
+        (options.from, options.to),
+    ))?;
     tracing::info!(
         stream,
         messages = collected.messages,
         duplicates = collected.duplicates,
         superseded = collected.superseded,
         malformed = collected.malformed,
+        outside = collected.outside,
         "fleet stream read"
     );
     if collected.malformed > 0 {
@@ -111,7 +117,7 @@ fn fleet_report(
     }
     let empty = report::build(&Store::in_memory()?, declarations, options)?;
     let mut per_host = Vec::new();
-    for (host, store) in collected.into_stores(options.from, options.to)? {
+    for (host, store) in collected.into_stores()? {
         per_host.push((host, report::build(&store, declarations, options)?));
     }
     Ok(report::merge(empty, per_host))

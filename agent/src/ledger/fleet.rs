@@ -21,8 +21,9 @@
 //! a new id and replaces the old one.
 //!
 //! **Reading.** `assay report --nats` reads `<prefix>.ledger.>` with an
-//! ephemeral ordered consumer ([`read_stream`]) from the first message to
-//! the last, keeps the last row per key, loads each host's rows into an
+//! ephemeral ordered consumer ([`read_stream`]) from the messages stamped
+//! at the period's start to the last, keeps the last row per key in the
+//! period, loads each host's rows into an
 //! in-memory ledger of the same schema, and builds each host's report as
 //! for a local one; [`super::report::merge`] joins them. JetStream keeps
 //! and replays the rows: there is no aggregation server of assay's own.
@@ -276,8 +277,12 @@ impl Store {
 pub struct Collected {
     /// (host, workload, minute) to the last row read and its id.
     rows: BTreeMap<(String, String, i64), (String, LedgerRow)>,
+    /// Only rows of minutes in [`from`, `to`) are kept (None: all).
+    range: Option<(i64, i64)>,
     /// Messages read.
     pub messages: u64,
+    /// Rows of minutes outside the range: not kept.
+    pub outside: u64,
     /// Rows whose id was read before (published twice): not counted again.
     pub duplicates: u64,
     /// Rows replaced by a later one of the same host, workload and minute
@@ -288,6 +293,14 @@ pub struct Collected {
 }
 
 impl Collected {
+    /// Keeps only the rows of minutes in [`from`, `to`) (Unix minutes).
+    pub fn within(from: i64, to: i64) -> Self {
+        Self {
+            range: Some((from, to)),
+            ..Self::default()
+        }
+    }
+
     /// One message, in stream order.
     pub fn add(&mut self, payload: &[u8]) {
         self.messages += 1;
@@ -299,6 +312,13 @@ impl Collected {
                 return;
             }
         };
+        if self
+            .range
+            .is_some_and(|(from, to)| row.minute < from || row.minute >= to)
+        {
+            self.outside += 1;
+            return;
+        }
         let id = row.id_of(payload);
         let key = (row.host.clone(), row.workload.clone(), row.minute);
         match self.rows.insert(key, (id.clone(), row)) {
@@ -308,14 +328,10 @@ impl Collected {
         }
     }
 
-    /// The hosts seen, each with its rows in [`from`, `to`) in an
-    /// in-memory ledger.
-    pub fn into_stores(self, from: i64, to: i64) -> Result<BTreeMap<String, Store>, StoreError> {
+    /// The hosts seen, each with its rows in an in-memory ledger.
+    pub fn into_stores(self) -> Result<BTreeMap<String, Store>, StoreError> {
         let mut stores: BTreeMap<String, Store> = BTreeMap::new();
-        for ((host, _, minute), (_, row)) in self.rows {
-            if minute < from || minute >= to {
-                continue;
-            }
+        for ((host, _, _), (_, row)) in self.rows {
             let store = match stores.entry(host) {
                 std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::btree_map::Entry::Vacant(e) => e.insert(Store::in_memory()?),
@@ -326,11 +342,24 @@ impl Collected {
     }
 }
 
-/// Reads every row on `<prefix>.ledger.>` in `stream`, first to last, with
-/// an ephemeral ordered consumer (nothing is left on the server).
-pub async fn read_stream(url: &str, stream: &str, prefix: &str) -> anyhow::Result<Collected> {
+/// Clock skew allowed between the agents and the server: a row of minute
+/// M is published after M starts by the agent's clock, and the server
+/// stamps it by its own.
+const SKEW_S: i64 = 600;
+
+/// Reads the rows on `<prefix>.ledger.>` in `stream` of minutes in
+/// [`from`, `to`), first to last, with an ephemeral ordered consumer
+/// (nothing is left on the server). A row is published once its minute has
+/// begun, so the read starts at the messages the server stamped from
+/// `from` on (less [`SKEW_S`]), not at the stream's first.
+pub async fn read_stream(
+    url: &str,
+    stream: &str,
+    prefix: &str,
+    (from, to): (i64, i64),
+) -> anyhow::Result<Collected> {
     use anyhow::Context as _;
-    use async_nats::jetstream::consumer::{DeliverPolicy, pull::OrderedConfig};
+    use async_nats::jetstream::consumer::pull::OrderedConfig;
     use futures_util::StreamExt as _;
 
     let client = crate::sinks::fleet::connect_client(url, "assay report")
@@ -344,12 +373,12 @@ pub async fn read_stream(url: &str, stream: &str, prefix: &str) -> anyhow::Resul
     let consumer = stream
         .create_consumer(OrderedConfig {
             filter_subject: format!("{prefix}.ledger.>"),
-            deliver_policy: DeliverPolicy::All,
+            deliver_policy: start_at(from),
             ..Default::default()
         })
         .await
         .context("cannot create a consumer")?;
-    let mut collected = Collected::default();
+    let mut collected = Collected::within(from, to);
     if consumer.cached_info().num_pending == 0 {
         return Ok(collected);
     }
@@ -370,6 +399,15 @@ pub async fn read_stream(url: &str, stream: &str, prefix: &str) -> anyhow::Resul
         }
     }
     Ok(collected)
+}
+
+/// Where a read for minutes from `from` on starts.
+fn start_at(from: i64) -> async_nats::jetstream::consumer::DeliverPolicy {
+    use async_nats::jetstream::consumer::DeliverPolicy;
+    match time::OffsetDateTime::from_unix_timestamp(from.saturating_mul(60) - SKEW_S) {
+        Ok(start_time) if from > 0 => DeliverPolicy::ByStartTime { start_time },
+        _ => DeliverPolicy::All,
+    }
 }
 
 #[cfg(test)]

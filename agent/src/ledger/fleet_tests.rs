@@ -80,10 +80,9 @@ fn build(store: &Store) -> Report {
 
 /// A fleet report from messages, as `assay report --nats` builds it.
 fn fleet(collected: Collected) -> Report {
-    let opts = options();
     let empty = build(&Store::in_memory().unwrap());
     let per_host = collected
-        .into_stores(opts.from, opts.to)
+        .into_stores()
         .unwrap()
         .into_iter()
         .map(|(host, store)| (host, build(&store)))
@@ -281,9 +280,25 @@ fn hosts_merge_into_per_host_and_fleet_totals() {
         }
     }
     // Outside the period: nothing.
-    let mut late = Collected::default();
+    let mut late = Collected::within(20_003, 22_000);
     for row in published(&a, "node-a") {
         late.add(&row.encode());
     }
-    assert!(late.into_stores(21_000, 22_000).unwrap().is_empty());
+    assert_eq!((late.messages, late.outside), (10, 6));
+    let stores = late.into_stores().unwrap();
+    let minutes = stores["node-a"].rows(0, i64::MAX).unwrap();
+    assert!(minutes.iter().all(|r| r.minute >= 20_003), "{minutes:?}");
+    assert_eq!(minutes.len(), 4);
+}
+
+#[test]
+fn a_read_starts_at_the_period_less_the_skew() {
+    use async_nats::jetstream::consumer::DeliverPolicy;
+    match start_at(20_000) {
+        DeliverPolicy::ByStartTime { start_time } => {
+            assert_eq!(start_time.unix_timestamp(), 20_000 * 60 - SKEW_S);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(start_at(0), DeliverPolicy::All));
 }

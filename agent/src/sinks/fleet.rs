@@ -10,7 +10,8 @@
 //! bounded local queue ([`Fleet::push`]) until the server acknowledges
 //! them; while the server is away the publisher reconnects with backoff
 //! and the queue holds what arrives (the oldest are dropped, and counted,
-//! only when it is full). Each message carries `Nats-Msg-Id` = the
+//! only when it is full: ledger rows before findings, since the ledger
+//! keeps them on disk). Each message carries `Nats-Msg-Id` = the
 //! finding's id and event, so the server drops the duplicates a retry
 //! after a lost acknowledgement would make (within its duplicate window).
 //!
@@ -105,8 +106,15 @@ impl Fleet {
             return;
         };
         if queue.len() >= self.capacity {
-            queue.pop_front();
+            // Ledger rows go first: the ledger keeps them on disk, and a
+            // finding lost is lost.
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            match queue.iter().position(|m| m.kind == "ledger") {
+                Some(at) => drop(queue.remove(at)),
+                // Findings only: the row is the one dropped.
+                None if kind == "ledger" => return,
+                None => drop(queue.pop_front()),
+            }
         }
         queue.push_back(Message { kind, id, line });
         drop(queue);
@@ -279,5 +287,36 @@ mod tests {
         assert_eq!(fleet.stats.dropped.load(Ordering::Relaxed), 2);
         let first = fleet.queue.lock().unwrap().front().map(|m| m.id.clone());
         assert_eq!(first.as_deref(), Some("id-2"), "the oldest go first");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_buffer_drops_ledger_rows_before_findings() {
+        let fleet = Fleet::start(FleetOptions {
+            url: "nats://127.0.0.1:1".into(),
+            prefix: "assay".into(),
+            host: "h".into(),
+            buffer: 3,
+        });
+        fleet.push("f-0".into(), b"{}".to_vec());
+        fleet.push_ledger("l-0".into(), b"{}".to_vec());
+        fleet.push_ledger("l-1".into(), b"{}".to_vec());
+        fleet.push("f-1".into(), b"{}".to_vec());
+        fleet.push("f-2".into(), b"{}".to_vec());
+        let ids = |fleet: &Fleet| -> Vec<String> {
+            fleet
+                .queue
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|m| m.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&fleet), ["f-0", "f-1", "f-2"]);
+        // Only findings: a row does not push one out, a finding does.
+        fleet.push_ledger("l-2".into(), b"{}".to_vec());
+        assert_eq!(ids(&fleet), ["f-0", "f-1", "f-2"]);
+        fleet.push("f-3".into(), b"{}".to_vec());
+        assert_eq!(ids(&fleet), ["f-1", "f-2", "f-3"]);
+        assert_eq!(fleet.stats.dropped.load(Ordering::Relaxed), 4);
     }
 }
