@@ -302,3 +302,31 @@ fn a_read_starts_at_the_period_less_the_skew() {
     }
     assert!(matches!(start_at(0), DeliverPolicy::All));
 }
+
+#[test]
+fn csv_and_html_name_each_workloads_host() {
+    let (a, b) = (host_ledger(1.0), host_ledger(2.0));
+    let mut collected = Collected::default();
+    for row in published(&a, "node-a")
+        .iter()
+        .chain(&published(&b, "node-b"))
+    {
+        collected.add(&row.encode());
+    }
+    let report = fleet(collected);
+    let csv = report::to_csv(&report);
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(",dual_use,host"));
+    let hosts: Vec<&str> = lines.map(|l| l.rsplit(',').next().unwrap()).collect();
+    assert_eq!(hosts.iter().filter(|h| **h == "node-a").count(), 3);
+    assert_eq!(hosts.iter().filter(|h| **h == "node-b").count(), 3);
+    let html = crate::ledger::html::render(&report, 19_000, 21_000);
+    assert!(html.contains("<table id=\"hosts\">"));
+    assert!(html.contains("<th>Host</th><th>Workload</th>"));
+    assert!(html.contains("<td>node-b</td><td>session 10</td>"));
+    // A host's own report has neither.
+    let local = report::to_csv(&build(&a));
+    assert!(local.lines().skip(1).all(|l| l.ends_with(',')));
+    let html = crate::ledger::html::render(&build(&a), 19_000, 21_000);
+    assert!(!html.contains("id=\"hosts\"") && !html.contains("<th>Host</th>"));
+}
