@@ -42,14 +42,14 @@ pub struct ReportArgs {
     pub nats: Option<String>,
     /// The JetStream stream with --nats (default: the prefix in upper
     /// case, as the agents create it).
-    #[arg(long, value_name = "NAME", requires = "nats")]
+    #[arg(long, value_name = "NAME", conflicts_with = "state_dir")]
     pub stream: Option<String>,
     /// The agents' --nats-prefix, with --nats.
     #[arg(
         long,
         value_name = "PREFIX",
         default_value = "assay",
-        requires = "nats"
+        conflicts_with = "state_dir"
     )]
     pub prefix: String,
     /// What operators declared their workloads are for (TOML `[[declare]]`
@@ -228,6 +228,25 @@ mod tests {
         let mut full = vec!["report", "--state-dir", "/x"];
         full.extend_from_slice(argv);
         Cli::parse_from(full).args
+    }
+
+    #[test]
+    fn a_report_reads_a_state_dir_or_the_fleet_stream_not_both() {
+        let fleet = Cli::try_parse_from(["r", "--nats", "nats://n:4222", "--stream", "S"])
+            .unwrap()
+            .args;
+        assert_eq!(fleet.nats.as_deref(), Some("nats://n:4222"));
+        assert_eq!(fleet.stream.as_deref(), Some("S"));
+        assert_eq!(fleet.prefix, "assay");
+        assert!(fleet.state_dir.is_none());
+        for bad in [
+            &["r"][..],
+            &["r", "--state-dir", "/x", "--nats", "nats://n"],
+            &["r", "--state-dir", "/x", "--stream", "S"],
+            &["r", "--state-dir", "/x", "--prefix", "p"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]
