@@ -829,3 +829,112 @@ pub fn validate_findings(lines: &[serde_json::Value]) {
     assert!(out.status.success(), "a finding does not validate: {text}");
     assert_eq!(text.trim(), lines.len().to_string());
 }
+
+/// A page as headless Chromium rendered it: the DOM after load, and what
+/// the page wrote to its console (scripts' errors and messages).
+pub struct Rendered {
+    pub dom: String,
+    pub console: Vec<String>,
+}
+
+/// Renders the local file `page` in Debian's chromium, headless, with a
+/// profile of its own (removed after), within a minute.
+pub fn render_in_chromium(page: &Path) -> Rendered {
+    let chromium = Path::new("/usr/bin/chromium");
+    assert!(
+        chromium.exists(),
+        "chromium not installed: `cargo xtask test` installs Debian's package"
+    );
+    let profile = TempDir::new("chromium-profile");
+    let url = format!(
+        "file://{}",
+        page.canonicalize().expect("the page").display()
+    );
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg(chromium)
+        .args([
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--no-first-run",
+            "--enable-logging=stderr",
+            "--v=0",
+        ])
+        .arg(format!("--user-data-dir={}", profile.0.display()))
+        .args(["--dump-dom", &url])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run chromium");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "chromium failed: {stderr}");
+    Rendered {
+        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        // Chromium logs each console message as `…:CONSOLE:<line>] "…"`.
+        console: stderr
+            .lines()
+            .filter(|l| l.contains(":CONSOLE"))
+            .map(str::to_owned)
+            .collect(),
+    }
+}
+
+/// What a rendered compute-use report must show: no console messages (the
+/// page has no scripts: any is an error), a chart with bars of
+/// `chart_class`, each of `mismatched` marked as a mismatch in the
+/// declared-versus-observed table and each of `matched` as declared, and
+/// nothing fetched from elsewhere.
+pub fn check_rendered_report(
+    rendered: &Rendered,
+    chart_class: &str,
+    mismatched: &[&str],
+    matched: &[&str],
+) -> Result<(), String> {
+    if !rendered.console.is_empty() {
+        return Err(format!("console messages: {:?}", rendered.console));
+    }
+    let dom = &rendered.dom;
+    let chart = dom
+        .find("<svg class=\"chart\"")
+        .and_then(|at| dom[at..].find("</svg>").map(|end| &dom[at..at + end]))
+        .ok_or("no chart (svg.chart) in the rendered page")?;
+    if !chart
+        .split("<rect")
+        .skip(1)
+        .any(|bar| bar.contains(&format!(" {chart_class}:")))
+    {
+        return Err(format!("the chart has no {chart_class} bar: {chart}"));
+    }
+    let table = dom
+        .find("<table id=\"declared-vs-observed\"")
+        .and_then(|at| dom[at..].find("</table>").map(|end| &dom[at..at + end]))
+        .ok_or("no declared-versus-observed table")?;
+    let row_of = |workload: &str| {
+        table
+            .split("<tr ")
+            .find(|row| row.contains(&format!("<td>{workload}</td>")))
+    };
+    for (workloads, class, status) in [
+        (mismatched, "mismatch", "MISMATCH"),
+        (matched, "match", "as declared"),
+    ] {
+        for workload in workloads {
+            let row = row_of(workload).ok_or(format!("no row for {workload}"))?;
+            if !row.starts_with(&format!("class=\"{class}\"")) || !row.contains(status) {
+                return Err(format!("{workload} is not marked {class}: <tr {row}"));
+            }
+        }
+    }
+    for external in [
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "src=\"//",
+        "href=\"//",
+    ] {
+        if dom.contains(external) {
+            return Err(format!("the page fetches from elsewhere ({external})"));
+        }
+    }
+    Ok(())
+}

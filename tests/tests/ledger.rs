@@ -10,7 +10,8 @@
 //! kernel's own accounting of each cgroup (cpu.stat) over the time an
 //! agent ran: counted once, not twice, across the restart. Then: a bad
 //! declarations file is refused with its line, and a corrupt ledger is
-//! named by the report and set aside by the agent.
+//! named by the report and set aside by the agent. The HTML report is
+//! opened in headless Chromium and checked as rendered.
 
 use std::{
     path::{Path, PathBuf},
@@ -356,6 +357,19 @@ fn declared_versus_observed_across_a_restart_in_every_format() {
         .expect("the miner's row");
     assert!(marked.starts_with("<tr class=\"mismatch\""), "{marked}");
     assert!(!html.contains("<script"));
+    // As a browser shows it: headless Chromium's rendered page.
+    let page = state.join("report.html");
+    std::fs::write(&page, &html).unwrap();
+    let rendered = assay_tests::render_in_chromium(&page);
+    let zip_sid = zip_child.id();
+    if let Err(err) = assay_tests::check_rendered_report(
+        &rendered,
+        "pow-mining",
+        &[&format!("session {miner_sid}")],
+        &[&format!("session {zip_sid}")],
+    ) {
+        panic!("the rendered report: {err}\n{}", rendered.dom);
+    }
 
     let _ = miner_child.kill();
     let _ = zip_child.kill();

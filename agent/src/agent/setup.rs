@@ -145,18 +145,26 @@ pub(super) async fn build(options: &RunOptions) -> Result<Built> {
         options.catalogue,
     );
     agent.summary_every_s = options.summary_every_s.max(1);
-    if let (Some(dir), Some(ledger)) = (&options.state_dir, &options.ledger) {
-        agent.ledger = Some(super::ledger::LedgerFeed::new(
-            crate::ledger::writer::Writer::start(dir.clone(), ledger.clone()),
-        ));
-    }
     if let Some((url, prefix, buffer)) = &options.nats {
         agent.reporter.set_fleet(Fleet::start(FleetOptions {
             url: url.clone(),
             prefix: prefix.clone(),
-            host,
+            host: host.clone(),
             buffer: *buffer,
         }));
+    }
+    if let (Some(dir), Some(ledger)) = (&options.state_dir, &options.ledger) {
+        // With --nats the ledger's rows go to the fleet stream too.
+        let publish = agent
+            .reporter
+            .fleet()
+            .map(|fleet| crate::ledger::writer::Publish {
+                fleet: fleet.clone(),
+                host,
+            });
+        agent.ledger = Some(super::ledger::LedgerFeed::new(
+            crate::ledger::writer::Writer::start(dir.clone(), ledger.clone(), publish),
+        ));
     }
     agent.rearm = Some(crate::sensors::flow::Rearm::new(&mut loaded.ebpf)?);
     // deny-egress works through the connect/sendmsg programs: without

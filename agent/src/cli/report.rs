@@ -1,4 +1,6 @@
-//! `assay report`: its arguments, the time range, and the output.
+//! `assay report`: its arguments, the time range, and the output; from the
+//! local ledger (`--state-dir`) or from every host's rows on the fleet
+//! stream (`--nats`, see [`crate::ledger::fleet`]).
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -6,7 +8,7 @@ use anyhow::{Context as _, Result, anyhow};
 
 use crate::ledger::{
     declarations::Declarations,
-    html,
+    fleet, html,
     report::{self, Options},
     store::Store,
 };
@@ -25,8 +27,31 @@ pub enum ReportFormat {
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
     /// The agent's --state-dir (it holds ledger.sqlite).
-    #[arg(long, value_name = "DIR")]
-    pub state_dir: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        required_unless_present = "nats",
+        conflicts_with = "nats"
+    )]
+    pub state_dir: Option<PathBuf>,
+    /// Build the report across every host from the ledger rows the agents
+    /// publish to NATS JetStream (`assay --nats … --state-dir …`), per host
+    /// and in total, instead of from a local ledger. Credentials from
+    /// ASSAY_NATS_TOKEN or ASSAY_NATS_USER/ASSAY_NATS_PASSWORD.
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// The JetStream stream with --nats (default: the prefix in upper
+    /// case, as the agents create it).
+    #[arg(long, value_name = "NAME", conflicts_with = "state_dir")]
+    pub stream: Option<String>,
+    /// The agents' --nats-prefix, with --nats.
+    #[arg(
+        long,
+        value_name = "PREFIX",
+        default_value = "assay",
+        conflicts_with = "state_dir"
+    )]
+    pub prefix: String,
     /// What operators declared their workloads are for (TOML `[[declare]]`
     /// entries: name, purpose, optional registration and valid_until, and
     /// the policy's matchers; see the README). Without it every workload
@@ -53,6 +78,49 @@ pub struct ReportArgs {
     /// purpose must hold to make it a mismatch (0 to 1).
     #[arg(long, default_value_t = 0.1, value_name = "SHARE")]
     pub material_share: f64,
+}
+
+/// Every host's report from the stream, merged.
+fn fleet_report(
+    url: &str,
+    args: &ReportArgs,
+    declarations: &Declarations,
+    options: &Options,
+) -> Result<report::Report> {
+    let stream = args
+        .stream
+        .clone()
+        .unwrap_or_else(|| crate::sinks::fleet::stream_name(&args.prefix));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let collected = runtime.block_on(fleet::read_stream(
+        url,
+        &stream,
+        &args.prefix,
+        (options.from, options.to),
+    ))?;
+    tracing::info!(
+        stream,
+        messages = collected.messages,
+        duplicates = collected.duplicates,
+        superseded = collected.superseded,
+        malformed = collected.malformed,
+        outside = collected.outside,
+        "fleet stream read"
+    );
+    if collected.malformed > 0 {
+        tracing::warn!(
+            malformed = collected.malformed,
+            "messages on the ledger subjects that are not ledger rows were skipped"
+        );
+    }
+    let empty = report::build(&Store::in_memory()?, declarations, options)?;
+    let mut per_host = Vec::new();
+    for (host, store) in collected.into_stores()? {
+        per_host.push((host, report::build(&store, declarations, options)?));
+    }
+    Ok(report::merge(empty, per_host))
 }
 
 /// A time as Unix minutes (seconds rounded down).
@@ -110,13 +178,16 @@ pub fn run(args: &ReportArgs) -> Result<ExitCode> {
         Some(path) => Declarations::load(path)?,
         None => Declarations::default(),
     };
-    let store = Store::open_read(&args.state_dir)?;
     let options = Options {
         from,
         to,
         material_share: args.material_share,
     };
-    let report = report::build(&store, &declarations, &options)?;
+    let report = match (&args.nats, &args.state_dir) {
+        (Some(url), _) => fleet_report(url, args, &declarations, &options)?,
+        (None, Some(dir)) => report::build(&Store::open_read(dir)?, &declarations, &options)?,
+        (None, None) => anyhow::bail!("--state-dir or --nats is needed"),
+    };
     let text = match args.format {
         ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
         ReportFormat::Csv => report::to_csv(&report),
@@ -157,6 +228,25 @@ mod tests {
         let mut full = vec!["report", "--state-dir", "/x"];
         full.extend_from_slice(argv);
         Cli::parse_from(full).args
+    }
+
+    #[test]
+    fn a_report_reads_a_state_dir_or_the_fleet_stream_not_both() {
+        let fleet = Cli::try_parse_from(["r", "--nats", "nats://n:4222", "--stream", "S"])
+            .unwrap()
+            .args;
+        assert_eq!(fleet.nats.as_deref(), Some("nats://n:4222"));
+        assert_eq!(fleet.stream.as_deref(), Some("S"));
+        assert_eq!(fleet.prefix, "assay");
+        assert!(fleet.state_dir.is_none());
+        for bad in [
+            &["r"][..],
+            &["r", "--state-dir", "/x", "--nats", "nats://n"],
+            &["r", "--state-dir", "/x", "--stream", "S"],
+            &["r", "--state-dir", "/x", "--prefix", "p"],
+        ] {
+            assert!(Cli::try_parse_from(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

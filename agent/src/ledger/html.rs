@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use super::report::{Point, Report, WorkloadReport};
+use super::report::{HostTotals, Point, Report, WorkloadReport};
 
 /// Each class's colour, the same in every chart and the legend.
 const COLOURS: [(&str, &str); 9] = [
@@ -244,7 +244,11 @@ pub fn render(report: &Report, from: i64, to: i64) -> String {
             pct(c.share)
         );
     }
-    out.push_str("</tbody></table>\n<h2>Compute and energy by class over time</h2>\n");
+    out.push_str("</tbody></table>\n");
+    if let Some(hosts) = &report.hosts {
+        hosts_table(&mut out, hosts);
+    }
+    out.push_str("<h2>Compute and energy by class over time</h2>\n");
     legend(&mut out);
     chart(
         &mut out,
@@ -268,9 +272,21 @@ pub fn render(report: &Report, from: i64, to: i64) -> String {
          NVML (by GPU share) where the host has them, otherwise estimated from watts per busy \
          core and GPU, and marked so.</p>"
     );
-    declared_table(&mut out, &report.workloads);
+    // What a reader looks for first: the mismatches, then the largest
+    // compute (a host has many small workloads).
+    let mut order: Vec<&WorkloadReport> = report.workloads.iter().collect();
+    order.sort_by(|a, b| {
+        b.mismatch
+            .cmp(&a.mismatch)
+            .then(b.dual_use.is_some().cmp(&a.dual_use.is_some()))
+            .then(
+                (b.cpu_core_seconds + b.gpu_seconds)
+                    .total_cmp(&(a.cpu_core_seconds + a.gpu_seconds)),
+            )
+    });
+    declared_table(&mut out, &order);
     out.push_str("<h2>Workloads</h2>\n");
-    for w in &report.workloads {
+    for w in order {
         workload_section(&mut out, w, axis);
     }
     out.push_str(
@@ -282,11 +298,47 @@ pub fn render(report: &Report, from: i64, to: i64) -> String {
     out
 }
 
-fn declared_table(out: &mut String, workloads: &[WorkloadReport]) {
+/// A fleet report's hosts, each with its totals.
+fn hosts_table(out: &mut String, hosts: &[HostTotals]) {
     out.push_str(
+        "<h2>Hosts</h2>\n<table id=\"hosts\"><thead><tr><th>Host</th><th>Workloads</th>\
+         <th>Mismatched</th><th>Undeclared</th><th>CPU</th><th>GPU seconds</th>\
+         <th>Energy</th><th>Of compute mismatched</th></tr></thead><tbody>\n",
+    );
+    for h in hosts {
+        let t = &h.totals;
+        let _ = writeln!(
+            out,
+            "<tr class=\"{}\"><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{:.1}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            if t.mismatched_workloads > 0 {
+                "mismatch"
+            } else {
+                "match"
+            },
+            escape(&h.host),
+            t.workloads,
+            t.mismatched_workloads,
+            t.undeclared_workloads,
+            hours(t.cpu_core_seconds),
+            t.gpu_seconds,
+            energy(t.energy_joules),
+            pct(t.mismatched_share)
+        );
+    }
+    out.push_str("</tbody></table>\n");
+}
+
+fn declared_table(out: &mut String, workloads: &[&WorkloadReport]) {
+    let fleet = workloads.iter().any(|w| w.host.is_some());
+    let _ = write!(
+        out,
         "<h2>Declared versus observed</h2>\n<table id=\"declared-vs-observed\"><thead><tr>\
-         <th>Workload</th><th>Declared</th><th>Observed (share of compute)</th><th>CPU</th>\
+         {}<th>Workload</th><th>Declared</th>\
+         <th>Observed (share of compute)</th><th>CPU</th>\
          <th>Energy</th><th>Status</th></tr></thead><tbody>\n",
+        if fleet { "<th>Host</th>" } else { "" }
     );
     for w in workloads {
         let declared = w.declared.as_ref().map_or_else(
@@ -310,10 +362,14 @@ fn declared_table(out: &mut String, workloads: &[WorkloadReport]) {
             .collect();
         let _ = writeln!(
             out,
-            "<tr class=\"{}\" data-mismatch=\"{}\"><td>{}</td><td>{declared}</td><td>{}</td>\
+            "<tr class=\"{}\" data-mismatch=\"{}\">{}<td>{}</td><td>{declared}</td><td>{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             if w.mismatch { "mismatch" } else { "match" },
             w.mismatch,
+            w.host
+                .as_deref()
+                .map(|h| format!("<td>{}</td>", escape(h)))
+                .unwrap_or_default(),
             escape(&w.workload),
             observed.join(", "),
             hours(w.cpu_core_seconds),
@@ -323,6 +379,9 @@ fn declared_table(out: &mut String, workloads: &[WorkloadReport]) {
                     "<span class=\"flag\">MISMATCH</span> <span class=\"flag\">DUAL-USE</span>",
                 (true, false) => "<span class=\"flag\">MISMATCH</span>",
                 (false, true) => "<span class=\"flag\">DUAL-USE</span>",
+                // No declaration and no verdict: nothing contradicts it,
+                // but nothing was declared either.
+                (false, false) if w.declared.is_none() => "<span class=\"muted\">undeclared</span>",
                 (false, false) => "<span class=\"ok\">as declared</span>",
             }
         );
@@ -333,8 +392,12 @@ fn declared_table(out: &mut String, workloads: &[WorkloadReport]) {
 fn workload_section(out: &mut String, w: &WorkloadReport, axis: Axis) {
     let _ = writeln!(
         out,
-        "<section class=\"workload{}\"><h3>{}{}</h3>",
+        "<section class=\"workload{}\"><h3>{}{}{}</h3>",
         if w.mismatch { " mismatch" } else { "" },
+        w.host
+            .as_deref()
+            .map(|h| format!("{} · ", escape(h)))
+            .unwrap_or_default(),
         escape(&w.workload),
         if w.mismatch {
             " <span class=\"flag\">MISMATCH</span>"

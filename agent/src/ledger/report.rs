@@ -92,6 +92,9 @@ pub struct Point {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct WorkloadReport {
+    /// The host it ran on, in a fleet report (`--nats`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub workload: String,
     pub subject: Subject,
     pub declared: Option<Declared>,
@@ -138,8 +141,18 @@ pub struct Report {
     pub bucket_minutes: i64,
     pub material_share: f64,
     pub totals: Totals,
+    /// Each host's totals, in a fleet report (`--nats`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<Vec<HostTotals>>,
     pub series: Vec<Point>,
     pub workloads: Vec<WorkloadReport>,
+}
+
+/// One host of a fleet report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostTotals {
+    pub host: String,
+    pub totals: Totals,
 }
 
 pub fn rfc3339_of_minute(minute: i64) -> String {
@@ -192,6 +205,7 @@ pub fn build(
         let report = workloads
             .entry(row.workload.clone())
             .or_insert_with(|| WorkloadReport {
+                host: None,
                 workload: row.workload.clone(),
                 subject: subjects.get(&row.workload).cloned().unwrap_or_default(),
                 declared: None,
@@ -290,9 +304,55 @@ pub fn build(
         bucket_minutes: bucket,
         material_share: options.material_share,
         totals: totals(&workloads),
+        hosts: None,
         series: host_series.into_values().collect(),
         workloads,
     })
+}
+
+/// A fleet report from each host's report (built over the same period):
+/// every host's workloads, named with their host; the totals and series
+/// over all of them; and each host's totals in `hosts`. A workload is
+/// judged on its own host, with its own declaration, as in a host's
+/// report.
+pub fn merge(empty: Report, per_host: Vec<(String, Report)>) -> Report {
+    let mut merged = empty;
+    let mut hosts = Vec::with_capacity(per_host.len());
+    let mut series: BTreeMap<i64, Point> = BTreeMap::new();
+    merged.workloads.clear();
+    merged.series.clear();
+    for (host, report) in per_host {
+        for mut w in report.workloads {
+            w.host = Some(host.clone());
+            merged.workloads.push(w);
+        }
+        for p in report.series {
+            let into = series.entry(p.minute).or_insert_with(|| Point {
+                start: p.start.clone(),
+                minute: p.minute,
+                cpu_core_seconds: BTreeMap::new(),
+                gpu_seconds: BTreeMap::new(),
+                energy_joules: BTreeMap::new(),
+            });
+            for (into, from) in [
+                (&mut into.cpu_core_seconds, p.cpu_core_seconds),
+                (&mut into.gpu_seconds, p.gpu_seconds),
+                (&mut into.energy_joules, p.energy_joules),
+            ] {
+                for (class, v) in from {
+                    *into.entry(class).or_insert(0.0) += v;
+                }
+            }
+        }
+        hosts.push(HostTotals {
+            host,
+            totals: report.totals,
+        });
+    }
+    merged.totals = totals(&merged.workloads);
+    merged.series = series.into_values().collect();
+    merged.hosts = Some(hosts);
+    merged
 }
 
 /// A workload declared for AI whose AI verdict of that class is
@@ -455,7 +515,7 @@ pub fn to_csv(report: &Report) -> String {
     let mut out = String::from(
         "workload,declared_name,declared_purpose,registration,class,cpu_core_seconds,\
          gpu_seconds,energy_joules,energy_estimated,share,mismatch,reason,verdict_ids,\
-         dual_use\n",
+         dual_use,host\n",
     );
     for w in &report.workloads {
         let declared = w.declared.as_ref();
@@ -478,6 +538,7 @@ pub fn to_csv(report: &Report) -> String {
                 w.reasons.join(" "),
                 ids.join(" "),
                 w.dual_use.clone().unwrap_or_default(),
+                w.host.clone().unwrap_or_default(),
             ];
             let line: Vec<String> = fields.iter().map(|f| csv_field(f)).collect();
             out.push_str(&line.join(","));

@@ -113,7 +113,7 @@ pub struct SetAside {
 }
 
 pub struct Store {
-    conn: Connection,
+    pub(super) conn: Connection,
     path: PathBuf,
 }
 
@@ -246,7 +246,22 @@ impl Store {
         })
     }
 
-    fn err(&self, source: rusqlite::Error) -> StoreError {
+    /// An empty ledger in memory (a fleet report loads each host's rows
+    /// from the stream into one).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let sql = |source| StoreError::Sqlite {
+            path: ":memory:".into(),
+            source,
+        };
+        let conn = Connection::open_in_memory().map_err(sql)?;
+        conn.execute_batch(SCHEMA).map_err(sql)?;
+        Ok(Self {
+            conn,
+            path: ":memory:".into(),
+        })
+    }
+
+    pub(super) fn err(&self, source: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.display().to_string(),
             source,

@@ -1,7 +1,8 @@
 //! The ledger's own thread: the agent's loop hands it each finished minute
 //! through a bounded channel and never waits; the thread attributes energy,
 //! writes the minute in one transaction, and keeps the file rolled up and
-//! within its retention once an hour.
+//! within its retention once an hour. With `--nats`, it then publishes the
+//! minute's stored rows to the fleet stream ([`super::fleet`]).
 //!
 //! If the thread falls behind (a slow disk), minutes wait in the loop's
 //! hands, up to [`MAX_WAITING`], and are handed over at the next minute;
@@ -41,6 +42,12 @@ pub struct Stats {
     pub energy: Mutex<BTreeMap<(String, &'static str), f64>>,
 }
 
+/// Where the ledger's rows also go: the fleet stream, as this host.
+pub struct Publish {
+    pub fleet: crate::sinks::fleet::Fleet,
+    pub host: String,
+}
+
 pub struct Writer {
     tx: Option<SyncSender<Minute>>,
     waiting: VecDeque<Minute>,
@@ -52,13 +59,13 @@ impl Writer {
     /// Starts the thread; the ledger file is opened there (a check of a
     /// large file takes a while), and an error there is logged and turns
     /// the ledger off.
-    pub fn start(dir: PathBuf, options: Options) -> Self {
+    pub fn start(dir: PathBuf, options: Options, publish: Option<Publish>) -> Self {
         let (tx, rx) = mpsc::sync_channel::<Minute>(4);
         let stats = Arc::new(Stats::default());
         let shared = Arc::clone(&stats);
         let thread = std::thread::Builder::new()
             .name("assay-ledger".into())
-            .spawn(move || run(dir, options, rx, &shared))
+            .spawn(move || run(dir, options, rx, &shared, publish.as_ref()))
             .map_err(|err| error!("cannot start the ledger thread: {err}"))
             .ok();
         Self {
@@ -117,7 +124,13 @@ impl Writer {
     }
 }
 
-fn run(dir: PathBuf, options: Options, rx: mpsc::Receiver<Minute>, stats: &Stats) {
+fn run(
+    dir: PathBuf,
+    options: Options,
+    rx: mpsc::Receiver<Minute>,
+    stats: &Stats,
+    publish: Option<&Publish>,
+) {
     let (mut store, aside) = match Store::open(&dir) {
         Ok(opened) => opened,
         Err(err) => {
@@ -166,6 +179,9 @@ fn run(dir: PathBuf, options: Options, rx: mpsc::Receiver<Minute>, stats: &Stats
                 Ok(_) => {
                     stats.minutes_written.fetch_add(1, Ordering::Relaxed);
                     count_energy(stats, &minute);
+                    if let Some(publish) = publish {
+                        publish_minute(&store, publish, minute.minute);
+                    }
                     break;
                 }
                 Err(err) => {
@@ -200,6 +216,22 @@ fn run(dir: PathBuf, options: Options, rx: mpsc::Receiver<Minute>, stats: &Stats
                 Err(err) => warn!("ledger maintenance failed: {err}"),
             }
         }
+    }
+}
+
+/// The minute as stored (with what an earlier run wrote of it) to the
+/// fleet stream, one row per workload.
+fn publish_minute(store: &Store, publish: &Publish, minute: i64) {
+    match store.minute_rows(&publish.host, minute) {
+        Ok(rows) => {
+            for row in rows {
+                publish.fleet.push_ledger(row.msg_id(), row.encode());
+            }
+        }
+        Err(err) => warn!(
+            minute,
+            "cannot read the minute back for the fleet stream: {err}"
+        ),
     }
 }
 

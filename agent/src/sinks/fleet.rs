@@ -2,13 +2,16 @@
 //! `<prefix>.findings.<host>` (stream `<PREFIX>`, created when missing), and
 //! every minute a summary of each workload with open verdicts on
 //! `<prefix>.workloads.<host>`, so a fleet's SOC pipeline can consume, fan
-//! out and replay them.
+//! out and replay them; with the ledger on, each workload's ledger row of
+//! each minute on `<prefix>.ledger.<host>` ([`crate::ledger::fleet`]), which
+//! `assay report --nats` reads back.
 //!
 //! At least once, nothing lost within the buffer: findings wait in a
 //! bounded local queue ([`Fleet::push`]) until the server acknowledges
 //! them; while the server is away the publisher reconnects with backoff
 //! and the queue holds what arrives (the oldest are dropped, and counted,
-//! only when it is full). Each message carries `Nats-Msg-Id` = the
+//! only when it is full: ledger rows before findings, since the ledger
+//! keeps them on disk). Each message carries `Nats-Msg-Id` = the
 //! finding's id and event, so the server drops the duplicates a retry
 //! after a lost acknowledgement would make (within its duplicate window).
 //!
@@ -29,7 +32,7 @@ use tracing::{info, warn};
 
 /// One finding waiting to be published.
 struct Message {
-    /// `findings` or `workloads`: the subject's kind.
+    /// `findings`, `workloads` or `ledger`: the subject's kind.
     kind: &'static str,
     id: String,
     line: Vec<u8>,
@@ -42,7 +45,9 @@ pub struct FleetStats {
     pub retries: AtomicU64,
 }
 
-/// The agent's handle: pushes never block.
+/// The agent's handle: pushes never block. Clones share the buffer and
+/// the publisher (the ledger's thread holds one).
+#[derive(Clone)]
 pub struct Fleet {
     queue: Arc<Mutex<VecDeque<Message>>>,
     notify: Arc<Notify>,
@@ -90,13 +95,26 @@ impl Fleet {
         self.enqueue("workloads", id, line);
     }
 
+    /// Queues one ledger row (`id`: [`crate::ledger::fleet::LedgerRow::msg_id`],
+    /// the same for the same row).
+    pub fn push_ledger(&self, id: String, line: Vec<u8>) {
+        self.enqueue("ledger", id, line);
+    }
+
     fn enqueue(&self, kind: &'static str, id: String, line: Vec<u8>) {
         let Ok(mut queue) = self.queue.lock() else {
             return;
         };
         if queue.len() >= self.capacity {
-            queue.pop_front();
+            // Ledger rows go first: the ledger keeps them on disk, and a
+            // finding lost is lost.
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            match queue.iter().position(|m| m.kind == "ledger") {
+                Some(at) => drop(queue.remove(at)),
+                // Findings only: the row is the one dropped.
+                None if kind == "ledger" => return,
+                None => drop(queue.pop_front()),
+            }
         }
         queue.push_back(Message { kind, id, line });
         drop(queue);
@@ -117,9 +135,10 @@ impl Fleet {
     }
 }
 
-async fn connect(options: &FleetOptions) -> Result<async_nats::jetstream::Context, String> {
+/// A client, with the credentials from the environment.
+pub async fn connect_client(url: &str, name: &str) -> Result<async_nats::Client, String> {
     let mut connect = async_nats::ConnectOptions::new()
-        .name(format!("assay@{}", options.host))
+        .name(name)
         .connection_timeout(Duration::from_secs(5));
     if let Ok(token) = std::env::var("ASSAY_NATS_TOKEN") {
         connect = connect.token(token);
@@ -129,10 +148,11 @@ async fn connect(options: &FleetOptions) -> Result<async_nats::jetstream::Contex
     ) {
         connect = connect.user_and_password(user, password);
     }
-    let client = connect
-        .connect(options.url.as_str())
-        .await
-        .map_err(|e| e.to_string())?;
+    connect.connect(url).await.map_err(|e| e.to_string())
+}
+
+async fn connect(options: &FleetOptions) -> Result<async_nats::jetstream::Context, String> {
+    let client = connect_client(&options.url, &format!("assay@{}", options.host)).await?;
     let jetstream = async_nats::jetstream::new(client);
     jetstream
         .get_or_create_stream(async_nats::jetstream::stream::Config {
@@ -231,7 +251,7 @@ async fn publish_loop(
 }
 
 /// A host name as one subject token (no dots, spaces or wildcards).
-fn subject_token(host: &str) -> String {
+pub fn subject_token(host: &str) -> String {
     host.chars()
         .map(|c| match c {
             '.' | ' ' | '*' | '>' => '_',
@@ -267,5 +287,36 @@ mod tests {
         assert_eq!(fleet.stats.dropped.load(Ordering::Relaxed), 2);
         let first = fleet.queue.lock().unwrap().front().map(|m| m.id.clone());
         assert_eq!(first.as_deref(), Some("id-2"), "the oldest go first");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_full_buffer_drops_ledger_rows_before_findings() {
+        let fleet = Fleet::start(FleetOptions {
+            url: "nats://127.0.0.1:1".into(),
+            prefix: "assay".into(),
+            host: "h".into(),
+            buffer: 3,
+        });
+        fleet.push("f-0".into(), b"{}".to_vec());
+        fleet.push_ledger("l-0".into(), b"{}".to_vec());
+        fleet.push_ledger("l-1".into(), b"{}".to_vec());
+        fleet.push("f-1".into(), b"{}".to_vec());
+        fleet.push("f-2".into(), b"{}".to_vec());
+        let ids = |fleet: &Fleet| -> Vec<String> {
+            fleet
+                .queue
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|m| m.id.clone())
+                .collect()
+        };
+        assert_eq!(ids(&fleet), ["f-0", "f-1", "f-2"]);
+        // Only findings: a row does not push one out, a finding does.
+        fleet.push_ledger("l-2".into(), b"{}".to_vec());
+        assert_eq!(ids(&fleet), ["f-0", "f-1", "f-2"]);
+        fleet.push("f-3".into(), b"{}".to_vec());
+        assert_eq!(ids(&fleet), ["f-1", "f-2", "f-3"]);
+        assert_eq!(fleet.stats.dropped.load(Ordering::Relaxed), 4);
     }
 }
