@@ -103,18 +103,7 @@ pub(crate) fn test_python() -> Result<std::path::PathBuf> {
     if ready() {
         return Ok(python);
     }
-    if !python.exists() {
-        let created = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !created {
-            // Debian's python3 has venv in a package of its own.
-            install_missing(&["python3-venv"])?;
-            crate::status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        }
-    }
+    create_venv(&venv)?;
     crate::status(
         Command::new(venv.join("bin/pip"))
             .args([
@@ -169,17 +158,7 @@ pub(crate) fn chia_venv() -> Result<std::path::PathBuf> {
     if ready() {
         return Ok(venv);
     }
-    if !python.exists() {
-        let created = Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !created {
-            install_missing(&["python3-venv"])?;
-            crate::status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
-        }
-    }
+    create_venv(&venv)?;
     eprintln!(
         "xtask setup: installing {CHIA} in {} (a few minutes)",
         venv.display()
@@ -194,6 +173,24 @@ pub(crate) fn chia_venv() -> Result<std::path::PathBuf> {
         bail!("{CHIA} installed in {} but does not import", venv.display());
     }
     Ok(venv)
+}
+
+/// A Python virtual environment at `venv`, unless one is there.
+fn create_venv(venv: &std::path::Path) -> Result<()> {
+    if venv.join("bin/python").exists() {
+        return Ok(());
+    }
+    let created = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(venv)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !created {
+        // Debian's python3 has venv in a package of its own.
+        install_missing(&["python3-venv"])?;
+        crate::status(Command::new("python3").args(["-m", "venv"]).arg(venv))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn run() -> Result<()> {
