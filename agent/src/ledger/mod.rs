@@ -19,6 +19,7 @@
 
 pub mod declarations;
 pub mod energy;
+mod hours;
 pub mod html;
 pub mod report;
 pub mod store;
