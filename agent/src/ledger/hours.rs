@@ -12,8 +12,11 @@
 //!   bucket boundary cuts when the range does not start on the hour);
 //!
 //! which sum to exactly what the minute rows alone give, up to the order of
-//! floating-point additions (`store_tests` checks both paths agree).
+//! floating-point additions (`report_tests` checks both paths agree).
 //! Buckets shorter than an hour (ranges under 30 hours) read minutes.
+//! Verdicts are summarised the same way (`active_hour`: per hour, workload
+//! and verdict, the highest level and the first and last minute), as a
+//! report needs only those.
 //!
 //! The totals follow every change to `usage`: a minute's write adds to its
 //! hour, a rollup leaves the sums as they are (it only marks the hours as
@@ -271,11 +274,14 @@ const FROM_HOURS: &str = "
     WHERE h.hour >= ?2 AND h.hour < ?3 AND (h.hour - ?1) / ?4 = (h.hour + 59 - ?1) / ?4
     GROUP BY h.workload, (h.hour - ?1) / ?4, h.class";
 
+/// [`lo`, `hi`) in Unix minutes.
+type Span = (i64, i64);
+
 /// The minute ranges a report over [`from`, `to`) in `bucket`-minute
 /// buckets (from `from`) reads from minutes, and the hours [`first`,
 /// `end`) it may read from totals (those a bucket boundary cuts are among
 /// the minute ranges, and skipped in the totals' query).
-pub(super) fn plan(from: i64, to: i64, bucket: i64) -> (Vec<(i64, i64)>, Option<(i64, i64)>) {
+pub(super) fn plan(from: i64, to: i64, bucket: i64) -> (Vec<Span>, Option<Span>) {
     let first = (from + 59).div_euclid(60) * 60;
     let end = to.div_euclid(60) * 60;
     if bucket < 60 || end <= first {

@@ -12,6 +12,9 @@
 //!   agent, a new run, adds only what it measured itself (its kernel
 //!   counters start from zero). Usage is added to what is there (upsert),
 //!   so a minute that straddles a restart is the sum of both runs' parts.
+//! - Every minute is also added to its hour's totals ([`super::hours`]),
+//!   which a report reads instead of the minutes where they cover its
+//!   range.
 //! - A file that is not a database, or fails SQLite's own check, is
 //!   renamed aside (`ledger.sqlite.corrupt-<unix time>`) and reported; a
 //!   fresh one is started. It is never emptied in place.
