@@ -323,6 +323,22 @@ impl Agent {
             ] {
                 push(name, help, "counter", vec![], value as f64);
             }
+            push(
+                "assay_ledger_unattributed_exits_total",
+                "Exited processes whose CPU time no workload could be found for (their \
+                 cgroup and session never read, no known parent or process in the same \
+                 cgroup): recorded under their own pid.",
+                "counter",
+                vec![],
+                feed.unattributed_exits as f64,
+            );
+            push(
+                "assay_ledger_unattributed_cpu_seconds_total",
+                "CPU core-seconds of those exited processes.",
+                "counter",
+                vec![],
+                feed.unattributed_core_s,
+            );
         }
         let (cpu, rss) = metrics::own_usage();
         push(

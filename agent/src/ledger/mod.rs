@@ -20,6 +20,7 @@
 pub mod declarations;
 pub mod energy;
 pub mod fleet;
+mod hours;
 pub mod html;
 pub mod report;
 pub mod store;

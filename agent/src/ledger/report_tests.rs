@@ -294,3 +294,197 @@ fn every_class_can_be_declared() {
         crate::correlate::Class::ALL.len()
     );
 }
+
+/// Equal but for the order of floating-point additions (and the time the
+/// report was made).
+fn assert_same(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) if x.is_f64() || y.is_f64() => {
+            let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+            assert!(
+                (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+                "{at}: {x} != {y}"
+            );
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            assert_eq!(x.len(), y.len(), "{at}: lengths");
+            for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                assert_same(x, y, &format!("{at}[{i}]"));
+            }
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            let keys = |o: &serde_json::Map<String, Value>| {
+                o.keys()
+                    .filter(|k| *k != "generated_at")
+                    .cloned()
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(keys(x), keys(y), "{at}: fields");
+            for key in keys(x) {
+                assert_same(&x[&key], &y[&key], &format!("{at}.{key}"));
+            }
+        }
+        _ => assert_eq!(a, b, "{at}"),
+    }
+}
+
+/// Nine days of sparse minutes from four workloads (one mines for a while,
+/// one has a GPU, one's minute is split between two classes, one restarts
+/// mid-minute), some rolled up to hours, some past retention: the report
+/// read from the hour totals is the report read from the minutes, for
+/// ranges on and off the hour, over buckets of minutes, hours and days.
+#[test]
+fn hour_totals_give_the_report_the_minutes_give() {
+    let base = 29_000_017i64;
+    let day = 1440;
+    let now = base + 9 * day + 7;
+    let ranges = [
+        (0, 40_000_000),
+        (base, now),
+        (base + 13, base + 7 * day - 29),
+        (base + 3 * day + 41, base + 4 * day + 300),
+        (base + 5, base + 500),
+        (base + 2 * day + 59, base + 8 * day + 1),
+    ];
+    for (case, maintain) in [None, Some((5, 400)), Some((30, 8)), Some((3, 7))]
+        .into_iter()
+        .enumerate()
+    {
+        let name = format!("hours-{case}");
+        let mut store = ledger(&name);
+        let mut seq = 100;
+        for m in (0..9 * day).step_by(37) {
+            let mut minute = Minute {
+                minute: base + m,
+                ..Minute::default()
+            };
+            let mining = (m > 2 * day && m < 4 * day).then_some(("v-m", "pow-mining", "confirmed"));
+            minute.workloads.insert(
+                "session 10".into(),
+                usage("/tenant-a/job", 50.0 + (m % 7) as f64, mining),
+            );
+            let mut gpu = usage(
+                "/tenant-a/gpu",
+                3.5,
+                Some(("v-ai", "ai-inference", "suspected")),
+            );
+            gpu.gpu_s = 40.0 + (m % 11) as f64;
+            gpu.gpu_mem_bytes = 1_000_000 + (m as u64 % 5) * 4096;
+            gpu.energy_nvml_j = 9000.0 + m as f64;
+            minute.workloads.insert("container gpu".into(), gpu);
+            let mut both = usage(
+                "/tenant-b/zip",
+                21.0,
+                Some(("v-n", "chain-node", "confirmed")),
+            );
+            both.verdicts.push(VerdictSeen {
+                id: "v-m2".into(),
+                class: "pow-mining".into(),
+                level: "suspected".into(),
+                explanation: "both".into(),
+                incentive: None,
+            });
+            both.energy_rapl_j = 77.0;
+            if m % 3 == 0 {
+                minute.workloads.insert("session 20".into(), both);
+            }
+            seq += 1;
+            store.apply("r", seq, &minute).unwrap();
+            if m % 5 == 0 {
+                // Another run's share of the same minute (a restart).
+                let rest = Minute {
+                    minute: base + m,
+                    workloads: [("session 10".to_owned(), usage("/tenant-a/job", 1.25, None))]
+                        .into_iter()
+                        .collect(),
+                };
+                store.apply("r2", seq, &rest).unwrap();
+            }
+        }
+        // Either side of where an eight-day retention cuts, in one hour.
+        for (at, cpu) in [(now - 8 * day - 3, 5.0), (now - 8 * day + 3, 7.0)] {
+            seq += 1;
+            let minute = Minute {
+                minute: at,
+                workloads: [("session 10".to_owned(), usage("/tenant-a/job", cpu, None))]
+                    .into_iter()
+                    .collect(),
+            };
+            store.apply("r3", seq, &minute).unwrap();
+        }
+        if let Some((rollup, retention)) = maintain {
+            store.maintain(now, rollup, retention).unwrap();
+        }
+        drop(store);
+        let dir = std::env::temp_dir().join(format!("assay-report-{name}-{}", std::process::id()));
+        let mut store = Store::open_read(&dir).unwrap();
+        let declarations = Declarations::parse(DECLARATIONS, "d.toml", &[]).unwrap();
+        for (from, to) in ranges {
+            let options = Options {
+                from,
+                to,
+                material_share: 0.1,
+            };
+            store.use_hour_totals(true);
+            let fast =
+                serde_json::to_value(build(&store, &declarations, &options).unwrap()).unwrap();
+            store.use_hour_totals(false);
+            let plain =
+                serde_json::to_value(build(&store, &declarations, &options).unwrap()).unwrap();
+            if (from, to) == (base, now) {
+                assert_eq!(
+                    plain["workloads"].as_array().map(Vec::len),
+                    Some(3),
+                    "{case}"
+                );
+            }
+            assert_same(&fast, &plain, &format!("case {case}, {from}..{to}"));
+        }
+        drop(store);
+        clean(&name);
+    }
+}
+
+/// A ledger an assay before the hour totals wrote gets them when an agent
+/// next opens it, and reports the same.
+#[test]
+fn a_ledger_without_hour_totals_gets_them_on_the_next_start() {
+    let store = ledger("backfill");
+    let before = serde_json::to_value(report(&store)).unwrap();
+    drop(store);
+    let dir = std::env::temp_dir().join(format!("assay-report-backfill-{}", std::process::id()));
+    let conn = rusqlite::Connection::open(dir.join(crate::ledger::LEDGER_FILE)).unwrap();
+    conn.execute_batch(
+        "DROP TABLE usage_hour; DROP TABLE active_hour;\n\
+         DELETE FROM meta WHERE key = 'hour_totals';",
+    )
+    .unwrap();
+    drop(conn);
+    // A report alone cannot add them: it reads minutes.
+    let read = Store::open_read(&dir).unwrap();
+    assert_same(
+        &serde_json::to_value(report(&read)).unwrap(),
+        &before,
+        "minutes",
+    );
+    drop(read);
+    let (store, _) = Store::open(&dir).unwrap();
+    drop(store);
+    let read = Store::open_read(&dir).unwrap();
+    let hours: i64 = rusqlite::Connection::open(dir.join(crate::ledger::LEDGER_FILE))
+        .unwrap()
+        .query_row("SELECT count(*) FROM usage_hour", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(
+        hours, 4,
+        "one hour: three workloads, the miner in two classes"
+    );
+    assert_same(
+        &serde_json::to_value(report(&read)).unwrap(),
+        &before,
+        "hours",
+    );
+    drop(read);
+    clean("backfill");
+}

@@ -12,6 +12,9 @@
 //!   agent, a new run, adds only what it measured itself (its kernel
 //!   counters start from zero). Usage is added to what is there (upsert),
 //!   so a minute that straddles a restart is the sum of both runs' parts.
+//! - Every minute is also added to its hour's totals ([`super::hours`]),
+//!   which a report reads instead of the minutes where they cover its
+//!   range.
 //! - A file that is not a database, or fails SQLite's own check, is
 //!   renamed aside (`ledger.sqlite.corrupt-<unix time>`) and reported; a
 //!   fresh one is started. It is never emptied in place.
@@ -115,6 +118,8 @@ pub struct SetAside {
 pub struct Store {
     pub(super) conn: Connection,
     path: PathBuf,
+    /// Whether reports read the hour totals ([`super::hours`]).
+    hour_totals: bool,
 }
 
 /// One stored row, as a report reads it.
@@ -211,13 +216,15 @@ impl Store {
                 .map_err(sql)?;
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(sql)?;
-            conn.execute_batch(SCHEMA).map_err(|err| {
-                if is_corruption(&err) {
-                    corrupt(err.to_string())
-                } else {
-                    sql(err)
-                }
-            })?;
+            conn.execute_batch(SCHEMA)
+                .and_then(|()| conn.execute_batch(super::hours::SCHEMA))
+                .map_err(|err| {
+                    if is_corruption(&err) {
+                        corrupt(err.to_string())
+                    } else {
+                        sql(err)
+                    }
+                })?;
             conn.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?1)",
                 [SCHEMA_VERSION.to_string()],
@@ -240,9 +247,16 @@ impl Store {
         if found != SCHEMA_VERSION {
             return Err(StoreError::Version { path: name, found });
         }
+        if !read_only {
+            super::hours::backfill(&conn).map_err(sql)?;
+        }
+        // A ledger an older assay wrote has no totals (and a read-only
+        // report cannot add them): it reads minutes.
+        let hour_totals = super::hours::complete(&conn).unwrap_or(false);
         Ok(Self {
             conn,
             path: path.to_owned(),
+            hour_totals,
         })
     }
 
@@ -254,10 +268,15 @@ impl Store {
             source,
         };
         let conn = Connection::open_in_memory().map_err(sql)?;
-        conn.execute_batch(SCHEMA).map_err(sql)?;
+        conn.execute_batch(SCHEMA)
+            .and_then(|()| conn.execute_batch(super::hours::SCHEMA))
+            .map_err(sql)?;
         Ok(Self {
             conn,
             path: ":memory:".into(),
+            // Rows put from a stream (`fleet::put`) go to the minutes only:
+            // its report reads them.
+            hour_totals: false,
         })
     }
 
@@ -301,6 +320,7 @@ impl Store {
         let path = self.path.display().to_string();
         let result = (|| {
             let tx = self.conn.transaction()?;
+            super::hours::rolling_up(&tx, rollup_before)?;
             let rolled = tx.execute(
                 "INSERT INTO usage(workload, minute, class, span, cpu_core_s, gpu_s, gpu_mem_bytes,
                      energy_rapl_j, energy_nvml_j, energy_estimated_j)
@@ -344,6 +364,7 @@ impl Store {
             )?;
             let mut deleted = tx.execute("DELETE FROM usage WHERE minute < ?1", [delete_before])?;
             deleted += tx.execute("DELETE FROM active WHERE minute < ?1", [delete_before])?;
+            super::hours::retained(&tx, delete_before)?;
             tx.execute(
                 "DELETE FROM verdicts WHERE id NOT IN (SELECT DISTINCT verdict FROM active)",
                 [],
@@ -392,13 +413,35 @@ impl Store {
         Ok(rows)
     }
 
-    /// Per workload, `bucket`-minute bucket and class, the sums of the rows
-    /// in [`from`, `to`), with the end of the bucket's last row (Unix
-    /// minutes); each row's `minute` is its bucket's start. One pass gives
-    /// a report both its totals and its charts.
+    /// Per workload, `bucket`-minute bucket (counted from `from`) and
+    /// class, the sums of the rows in [`from`, `to`), with the end of the
+    /// bucket's last row (Unix minutes); each row's `minute` is its
+    /// bucket's start, its `span` is left 0. One pass gives a report both
+    /// its totals and its charts. Rows come in order of bucket. Read from
+    /// the hour totals where they cover the range ([`super::hours`]).
     pub fn series(&self, from: i64, to: i64, bucket: i64) -> Result<Vec<(Row, i64)>, StoreError> {
+        let bucket = bucket.max(1);
+        if self.hour_totals {
+            return super::hours::series(&self.conn, from, to, bucket).map_err(|e| self.err(e));
+        }
+        self.series_from_minutes(from, to, bucket)
+    }
+
+    /// Reports read minutes only, not the hour totals (`on`: false): the
+    /// straightforward path, for tests and benchmarks that compare them.
+    pub fn use_hour_totals(&mut self, on: bool) {
+        self.hour_totals = on && super::hours::complete(&self.conn).unwrap_or(false);
+    }
+
+    /// [`Self::series`] from the minute rows alone.
+    pub fn series_from_minutes(
+        &self,
+        from: i64,
+        to: i64,
+        bucket: i64,
+    ) -> Result<Vec<(Row, i64)>, StoreError> {
         self.aggregate(
-            "SELECT w.key, ((u.minute - ?1) / ?3) * ?3 + ?1, sum(u.span), u.class,
+            "SELECT w.key, ((u.minute - ?1) / ?3) * ?3 + ?1, 0, u.class,
                  sum(u.cpu_core_s), sum(u.gpu_s), max(u.gpu_mem_bytes), sum(u.energy_rapl_j),
                  sum(u.energy_nvml_j), sum(u.energy_estimated_j), max(u.minute + u.span)
              FROM usage u JOIN workloads w ON w.id = u.workload
@@ -440,8 +483,13 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The verdicts active in [`from`, `to`), per workload.
+    /// The verdicts active in [`from`, `to`), per workload, in order of
+    /// workload, first minute and id. Read from the hour summaries where
+    /// they cover the range ([`super::hours`]).
     pub fn verdicts(&self, from: i64, to: i64) -> Result<Vec<ActiveVerdict>, StoreError> {
+        if self.hour_totals {
+            return super::hours::verdicts(&self.conn, from, to).map_err(|e| self.err(e));
+        }
         let mut stmt = self
             .conn
             .prepare(
@@ -450,7 +498,7 @@ impl Store {
                  FROM active a JOIN workloads w ON w.id = a.workload
                      JOIN verdicts v ON v.id = a.verdict
                  WHERE a.minute >= ?1 AND a.minute < ?2
-                 GROUP BY w.key, a.verdict ORDER BY w.key, min(a.minute)",
+                 GROUP BY w.key, a.verdict ORDER BY w.key, min(a.minute), a.verdict",
             )
             .map_err(|e| self.err(e))?;
         let rows = stmt
@@ -549,18 +597,29 @@ fn apply_in(
         let id: i64 = workload.query_row(params![key, subject], |r| r.get(0))?;
         let classes = classes_of(use_);
         let n = classes.len() as f64;
+        let split = super::hours::MinuteUse {
+            workload: id,
+            minute: minute.minute,
+            cpu_core_s: use_.cpu_core_s / n,
+            gpu_s: use_.gpu_s / n,
+            gpu_mem_bytes: use_.gpu_mem_bytes as i64,
+            energy_rapl_j: use_.energy_rapl_j / n,
+            energy_nvml_j: use_.energy_nvml_j / n,
+            energy_estimated_j: use_.energy_estimated_j / n,
+        };
         for class in &classes {
             usage.execute(params![
                 id,
-                minute.minute,
+                split.minute,
                 class,
-                use_.cpu_core_s / n,
-                use_.gpu_s / n,
-                use_.gpu_mem_bytes as i64,
-                use_.energy_rapl_j / n,
-                use_.energy_nvml_j / n,
-                use_.energy_estimated_j / n,
+                split.cpu_core_s,
+                split.gpu_s,
+                split.gpu_mem_bytes,
+                split.energy_rapl_j,
+                split.energy_nvml_j,
+                split.energy_estimated_j,
             ])?;
+            super::hours::add(tx, class, &split)?;
         }
         for seen in &use_.verdicts {
             let level = level_rank(&seen.level);
@@ -572,6 +631,7 @@ fn apply_in(
                 seen.incentive
             ])?;
             active.execute(params![id, minute.minute, seen.id, level])?;
+            super::hours::add_active(tx, id, minute.minute, &seen.id, level)?;
         }
     }
     Ok(true)

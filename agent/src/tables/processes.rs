@@ -110,6 +110,12 @@ fn rfc3339_of_monotonic(ns: u64) -> String {
 }
 
 impl ProcessInfo {
+    /// Whether its cgroup path and session were read (see
+    /// `context_loaded`): then [`Self::workload`] is its own.
+    pub fn context_known(&self) -> bool {
+        self.context_loaded
+    }
+
     /// The workload this process belongs to.
     pub fn workload(&self) -> Workload {
         if let Some(w) = self.cgroup.as_deref().and_then(workload::from_cgroup_path) {
@@ -467,6 +473,14 @@ fn read_process(process: &Process) -> Option<ProcessInfo> {
 
 #[cfg(test)]
 impl ProcessInfo {
+    /// As an exec event leaves it: cgroup path and session unread.
+    pub(crate) fn with_context_unread(mut self) -> Self {
+        self.context_loaded = false;
+        self.cgroup = None;
+        self.session = None;
+        self
+    }
+
     /// A process with every field empty but its pid, for other modules'
     /// tests.
     pub(crate) fn for_tests(pid: u32) -> Self {
