@@ -410,7 +410,11 @@ impl Agent {
             .ticks
             .is_multiple_of(super::memory::RELEASE_EVERY_TICKS)
         {
-            super::memory::release_free_memory();
+            // Skipped when the workers are all busy: the next period will do.
+            let _ = self.workers.submit(|| {
+                super::memory::release_free_memory();
+                Done::Undone
+            });
         }
         self.cuda_tick(ebpf);
         if self.ticks.is_multiple_of(FPU_WINDOW_TICKS) {
