@@ -17,7 +17,10 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 load=$root/target/release/assay-load
 [ -x "$load" ] || { echo "build it first: cargo build --release -p assay-tests --bin assay-load" >&2; exit 2; }
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+agent=
+# An agent left running would watch the whole host: whatever ends this
+# script (an error, a closed pipe, ^C) stops it first.
+trap '[ -n "$agent" ] && kill -TERM "$agent" 2>/dev/null; rm -f "$log"' EXIT
 kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 for bin in "$@"; do
     "$bin" run --metrics-listen off >/dev/null 2>"$log" &
@@ -42,4 +45,5 @@ for bin in "$@"; do
         "/proc/$agent/smaps" | sort -rn
     kill -TERM "$agent"
     wait "$agent" || true
+    agent=
 done
