@@ -170,6 +170,10 @@ struct RunArgs {
     /// the dispatch floor from the flow programs' own cost.
     #[arg(long)]
     bench_floor: bool,
+    /// For `cargo xtask bench --itemise`: unload this eBPF program once
+    /// everything is attached, to measure what the rest costs. Repeatable.
+    #[arg(long, value_name = "PROGRAM", hide = true)]
+    bench_unload: Vec<String>,
     /// Do not watch for miner hygiene (MSR writes, huge-page reservations,
     /// the msr module). Its cgroup device and sysctl programs are asked
     /// only when a device node is opened or a /proc/sys file accessed;
@@ -293,6 +297,7 @@ impl RunArgs {
             process_ring_kib: self.process_ring_kib,
             flow_ring_kib: self.flow_ring_kib,
             bench_floor: self.bench_floor,
+            bench_unload: self.bench_unload.clone(),
             attach,
             hygiene: !self.no_hygiene,
         }

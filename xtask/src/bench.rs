@@ -37,6 +37,8 @@ pub(crate) struct Options {
     pub workloads: Vec<String>,
     /// The agent on the last CPU, workloads on the others.
     pub pin: bool,
+    /// Also measure each workload with parts of the agent taken away.
+    pub itemise: bool,
 }
 
 /// CPU lists for `taskset -c`, when `--pin` is given: set once at the
@@ -234,9 +236,27 @@ pub(crate) fn run(options: Options) -> Result<()> {
     );
     let _ = writeln!(peers, "|---|---|---|---|");
 
-    // The kernel's own accounting of every program's runs and time.
-    let stats_were = fs::read_to_string(BPF_STATS).unwrap_or_default();
-    fs::write(BPF_STATS, "1").context("cannot enable kernel.bpf_stats_enabled")?;
+    // The kernel's own accounting of every program's runs and time, on for
+    // the runs that read it; as it was when the bench ends.
+    let _stats = BpfStats::save()?;
+    let mut itemised = String::new();
+    if options.itemise {
+        let _ = writeln!(
+            itemised,
+            "\n## Itemised (`--itemise`): the slowdown with a part of the agent taken away\n\n\
+             Each row is {} pairs of the workload alone and beside a variant: the agent\n\
+             less the programs named (unloaded once attached, `--bench-unload`), or no\n\
+             agent but a process that only wakes now and then on the agent's CPU (the\n\
+             control: what any such process costs here). The full agent's row is the\n\
+             overhead table's; what a part costs is the full slowdown less its row's.\n",
+            options.rounds
+        );
+        let _ = writeln!(
+            itemised,
+            "| workload | beside | ratio, median | per-pair ratios | slowdown |"
+        );
+        let _ = writeln!(itemised, "|---|---|---|---|---|");
+    }
     let mut kernel = String::new();
     let _ = writeln!(
         kernel,
@@ -244,7 +264,8 @@ pub(crate) fn run(options: Options) -> Result<()> {
          ns/run is `run_time_ns / run_cnt` over the runs with the agent; the\n\
          floor is an empty cgroup_skb program at the same attach point in a\n\
          calibration run (`--bench-floor`), and the body is ns/run less the\n\
-         floor. The statistics' own clock reads are in every figure.\n"
+         floor. The statistics' own clock reads are in every figure; they are\n\
+         on only for these runs, not for the pairs of the overhead table.\n"
     );
     let _ = writeln!(
         kernel,
@@ -273,6 +294,10 @@ pub(crate) fn run(options: Options) -> Result<()> {
         let mut with_peer = Vec::new();
         let mut programs = ProgramCosts::default();
         let mut floor = ProgramCosts::default();
+        // The pairs run with the statistics off, as a host runs the agent:
+        // their clock reads (two per program run) would be counted as the
+        // agent's cost.
+        BpfStats::set(false)?;
         for _ in 0..options.rounds {
             without.push(run_load(&load_bin, name, options.secs)?);
             if let Some(peer) = peer.as_ref().filter(|_| PEER_WORKLOADS.contains(&name)) {
@@ -281,17 +306,24 @@ pub(crate) fn run(options: Options) -> Result<()> {
             }
             let mut agent = RunningAgent::start(&agent_bin)?;
             let before = agent.cpu_ticks();
-            let programs_before = bpf_program_stats();
             let started = Instant::now();
+            with.push(run_load(&load_bin, name, options.secs)?);
+            footprints.push(agent.footprint_since(before, started.elapsed()));
+            summaries.push(agent.stop()?);
+        }
+        // Then one run each with the statistics on: the programs' own cost,
+        // and the floor.
+        BpfStats::set(true)?;
+        {
+            let mut agent = RunningAgent::start(&agent_bin)?;
+            let programs_before = bpf_program_stats();
             let ops_per_s = run_load(&load_bin, name, options.secs)?;
-            with.push(ops_per_s);
             programs.add(
                 &programs_before,
                 &bpf_program_stats(),
                 ops_per_s * options.secs,
             );
-            footprints.push(agent.footprint_since(before, started.elapsed()));
-            summaries.push(agent.stop()?);
+            agent.stop()?;
         }
         if FLOOR_WORKLOADS.contains(&name) {
             let mut agent = RunningAgent::start_with(&agent_bin, &["--bench-floor"])?;
@@ -303,6 +335,14 @@ pub(crate) fn run(options: Options) -> Result<()> {
                 ops_per_s * options.secs,
             );
             agent.stop()?;
+        }
+        BpfStats::set(false)?;
+        if options.itemise {
+            let _ = write!(
+                itemised,
+                "{}",
+                itemise(&agent_bin, &load_bin, name, &options)?
+            );
         }
         let _ = write!(kernel, "{}", programs.rows(name, &floor));
         let ratios: Vec<f64> = with.iter().zip(&without).map(|(w, o)| w / o).collect();
@@ -341,8 +381,8 @@ pub(crate) fn run(options: Options) -> Result<()> {
         );
     }
     report.push_str(&overhead);
+    report.push_str(&itemised);
     report.push_str(&kernel);
-    let _ = fs::write(BPF_STATS, stats_were.trim());
     if peer.is_some() {
         report.push_str(&peers);
     }
@@ -554,6 +594,151 @@ fn machine_description() -> String {
         .map(|n| n.get())
         .unwrap_or(0);
     format!("machine: {cpu}, {cores} cores, Linux {}", kernel.trim())
+}
+
+/// Every program the agent attaches (`--bench-unload` names).
+const EVERY_PROGRAM: [&str; 19] = [
+    "assay_exec_btf",
+    "assay_exec_raw",
+    "assay_fork_btf",
+    "assay_fork_raw",
+    "assay_exit_btf",
+    "assay_exit_raw",
+    "assay_connect4",
+    "assay_connect6",
+    "assay_sendmsg4",
+    "assay_sendmsg6",
+    "assay_flow_out",
+    "assay_flow_in",
+    "assay_fpu_btf",
+    "assay_fpu_raw",
+    "assay_cpu_sample",
+    "assay_dev_access",
+    "assay_sysctl",
+    "assay_module_load_btf",
+    "assay_module_load_raw",
+];
+
+/// What `--itemise` runs in place of the whole agent.
+enum Variant {
+    /// The agent with these programs unloaded once attached, and these
+    /// extra arguments.
+    Less {
+        label: &'static str,
+        unload: &'static [&'static str],
+        args: &'static [&'static str],
+    },
+    /// No agent: a process that only wakes every 20 ms, on the agent's CPU.
+    Waker,
+}
+
+const VARIANTS: [Variant; 6] = [
+    Variant::Less {
+        label: "the agent without its FPU program",
+        unload: &["assay_fpu_btf", "assay_fpu_raw"],
+        args: &[],
+    },
+    Variant::Less {
+        label: "the agent without its packet programs",
+        unload: &["assay_flow_in", "assay_flow_out"],
+        args: &[],
+    },
+    Variant::Less {
+        label: "the agent with empty packet programs in their place",
+        unload: &["assay_flow_in", "assay_flow_out"],
+        args: &["--bench-floor"],
+    },
+    Variant::Less {
+        label: "the agent without its connect and sendmsg programs",
+        unload: &[
+            "assay_connect4",
+            "assay_connect6",
+            "assay_sendmsg4",
+            "assay_sendmsg6",
+        ],
+        args: &[],
+    },
+    Variant::Less {
+        label: "the agent without any program (user space alone)",
+        unload: &EVERY_PROGRAM,
+        args: &[],
+    },
+    Variant::Waker,
+];
+
+/// Rows of the itemised table for one workload: pairs of the workload
+/// alone and beside each variant.
+fn itemise(agent_bin: &Path, load_bin: &Path, name: &str, options: &Options) -> Result<String> {
+    let mut rows = String::new();
+    for variant in &VARIANTS {
+        let label = match variant {
+            Variant::Less { label, .. } => *label,
+            Variant::Waker => "no agent: a process waking every 20 ms on the agent's CPU",
+        };
+        eprintln!("bench: {name}, beside {label}");
+        let mut ratios = Vec::new();
+        for _ in 0..options.rounds {
+            let without = run_load(load_bin, name, options.secs)?;
+            let with = match variant {
+                Variant::Less { unload, args, .. } => {
+                    let mut agent_args: Vec<&str> = args.to_vec();
+                    for program in *unload {
+                        agent_args.extend(["--bench-unload", program]);
+                    }
+                    let mut agent = RunningAgent::start_with(agent_bin, &agent_args)?;
+                    let with = run_load(load_bin, name, options.secs);
+                    agent.stop()?;
+                    with?
+                }
+                Variant::Waker => {
+                    let mut waker = pinned_command(load_bin, |p| &p.agent)
+                        .args(["waker", "3600"])
+                        .stdout(Stdio::null())
+                        .spawn()
+                        .context("start the waker")?;
+                    let with = run_load(load_bin, name, options.secs);
+                    let _ = waker.kill();
+                    let _ = waker.wait();
+                    with?
+                }
+            };
+            ratios.push(with / without);
+        }
+        let (lo, hi) = min_max(&ratios);
+        let ratio = median(&ratios);
+        let _ = writeln!(
+            rows,
+            "| {name} | {label} | {ratio:.4} | {lo:.4}–{hi:.4} | {:+.2} % |",
+            (1.0 - ratio) * 100.0
+        );
+    }
+    Ok(rows)
+}
+
+/// `kernel.bpf_stats_enabled`, put back as it was when dropped.
+struct BpfStats {
+    was: String,
+}
+
+impl BpfStats {
+    fn save() -> Result<Self> {
+        let was =
+            fs::read_to_string(BPF_STATS).with_context(|| format!("cannot read {BPF_STATS}"))?;
+        Ok(Self {
+            was: was.trim().to_owned(),
+        })
+    }
+
+    fn set(on: bool) -> Result<()> {
+        fs::write(BPF_STATS, if on { "1" } else { "0" })
+            .with_context(|| format!("cannot write {BPF_STATS}"))
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        let _ = fs::write(BPF_STATS, &self.was);
+    }
 }
 
 fn run_load(bin: &Path, workload: &str, secs: f64) -> Result<f64> {

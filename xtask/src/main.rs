@@ -70,6 +70,11 @@ enum Cmd {
         /// the in-kernel cost on the workload's path.
         #[arg(long)]
         pin: bool,
+        /// Also run each workload with parts of the agent taken away (its
+        /// FPU program, its packet programs, its connect programs, every
+        /// program), to say where the slowdown comes from.
+        #[arg(long)]
+        itemise: bool,
     },
     /// Clippy with warnings as errors: the host crates, then the eBPF crate.
     Clippy,
@@ -181,6 +186,7 @@ fn run(cli: Cli) -> Result<()> {
             latency_samples,
             workloads,
             pin,
+            itemise,
         } => {
             setup::run()?;
             setup::bench_packages()?;
@@ -190,6 +196,7 @@ fn run(cli: Cli) -> Result<()> {
                 latency_samples,
                 workloads,
                 pin,
+                itemise,
             })
         }
         Cmd::Clippy => {

@@ -51,6 +51,11 @@ pub struct LoadOptions {
     pub attach: bool,
     /// Run the miner-hygiene syscall tracepoints (see `--no-hygiene`).
     pub hygiene: bool,
+    /// Programs to unload again once everything is attached (`cargo xtask
+    /// bench --itemise` measures what each part of the agent costs by
+    /// taking it away; raw tracepoint links cannot be detached from
+    /// outside).
+    pub bench_unload: Vec<String>,
 }
 
 /// One row of the attach plan.
@@ -193,6 +198,15 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         sensor: "flows",
         state: flows,
     });
+    for name in &options.bench_unload {
+        match ebpf.program_mut(name) {
+            Some(program) => match unload(program) {
+                Ok(()) => info!(program = %name, "unloaded for the benchmark (--bench-unload)"),
+                Err(err) => warn!(program = %name, "--bench-unload: {err}"),
+            },
+            None => warn!(program = %name, "--bench-unload: no such program"),
+        }
+    }
 
     Ok(Loaded {
         features,
@@ -204,6 +218,21 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         ebpf,
         cgroup: cgroup_path.ok(),
     })
+}
+
+/// Detaches and unloads one of the programs the agent attaches
+/// (`--bench-unload`).
+fn unload(program: &mut Program) -> Result<(), aya::programs::ProgramError> {
+    match program {
+        Program::BtfTracePoint(p) => p.unload(),
+        Program::RawTracePoint(p) => p.unload(),
+        Program::CgroupSockAddr(p) => p.unload(),
+        Program::CgroupSkb(p) => p.unload(),
+        Program::PerfEvent(p) => p.unload(),
+        Program::CgroupDevice(p) => p.unload(),
+        Program::CgroupSysctl(p) => p.unload(),
+        _ => Err(aya::programs::ProgramError::UnexpectedProgramType),
+    }
 }
 
 /// Kernels before 5.11 charge BPF memory to RLIMIT_MEMLOCK.

@@ -44,7 +44,7 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let (Some(workload), Some(secs)) = (args.get(1), args.get(2)) else {
         bail!(
-            "usage: assay-load <rr|rr-connect|exec|syscalls|opens|cpu|redis-c1|redis-c8|pingpong|float-rounding|interval-rounding|truncating-rounding> <seconds>"
+            "usage: assay-load <rr|rr-connect|exec|syscalls|opens|cpu|redis-c1|redis-c8|pingpong|waker|float-rounding|interval-rounding|truncating-rounding> <seconds>"
         );
     };
     let duration = Duration::from_secs_f64(secs.parse()?);
@@ -59,6 +59,7 @@ fn main() -> Result<()> {
         "redis-c1" => redis_ping(duration, 1)?,
         "redis-c8" => redis_ping(duration, 8)?,
         "pingpong" => pingpong(duration)?,
+        "waker" => waker(duration),
         "float-rounding" => float_rounding(duration, &[ROUND_TOWARD_ZERO], 100),
         "interval-rounding" => float_rounding(duration, &[ROUND_UP, ROUND_DOWN], 200_000),
         "truncating-rounding" => float_rounding(duration, &[ROUND_TOWARD_ZERO], 200_000),
@@ -66,6 +67,20 @@ fn main() -> Result<()> {
     };
     println!("ops {ops} secs {:.6}", start.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Does nothing but wake every 20 ms, as an idle agent's timers do: `cargo
+/// xtask bench --itemise` runs it on the agent's CPU as a control, to show
+/// what any process that wakes now and then costs a workload on another
+/// CPU of this machine.
+fn waker(duration: Duration) -> u64 {
+    let start = Instant::now();
+    let mut wakeups = 0;
+    while start.elapsed() < duration {
+        thread::sleep(Duration::from_millis(20));
+        wakeups += 1;
+    }
+    wakeups
 }
 
 fn echo_server() -> Result<String> {
