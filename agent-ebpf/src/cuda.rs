@@ -26,7 +26,7 @@ use aya_ebpf::{
     programs::{ProbeContext, RetProbeContext},
 };
 
-use crate::maps::{SENSOR_EVENTS, config, count, wakeup_flags};
+use crate::maps::{SENSOR_EVENTS, config, count, ring_slot, wakeup_flags};
 
 /// Launch statistics per (process, function), while the launch probes are
 /// attached. User space reads and clears it after each window.
@@ -204,5 +204,5 @@ fn emit(call: u32, value: u64, handle: u64, name: u64) {
             let _ = bpf_probe_read_user_str_bytes(name as *const u8, &mut (*event).name);
         }
     }
-    entry.submit(wakeup_flags(&SENSOR_EVENTS));
+    entry.submit(wakeup_flags(&SENSOR_EVENTS, ring_slot::SENSOR));
 }

@@ -54,7 +54,7 @@ use aya_ebpf::{
 
 use crate::{
     deny,
-    maps::{FLOW_EVENTS, FLOW_STATE, REARM, REARM_GEN, config, count, wakeup_flags},
+    maps::{FLOW_EVENTS, FLOW_STATE, REARM, REARM_GEN, config, count, ring_slot, wakeup_flags},
 };
 
 /// Return value of cgroup sock_addr and skb programs that lets the operation
@@ -585,6 +585,6 @@ fn emit_chunk<const N: usize>(
         }
         (*event).captured = captured;
     }
-    entry.submit(wakeup_flags(&FLOW_EVENTS));
+    entry.submit(wakeup_flags(&FLOW_EVENTS, ring_slot::FLOW));
     (ends.0, ends.1, captured)
 }

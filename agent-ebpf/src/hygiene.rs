@@ -34,7 +34,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, DeviceContext, RawTracePointContext, SysctlContext},
 };
 
-use crate::maps::{SENSOR_EVENTS, config, count, wakeup_flags};
+use crate::maps::{SENSOR_EVENTS, config, count, ring_slot, wakeup_flags};
 
 /// Last report per (tgid << 32 | kind), in ktime ns.
 #[map]
@@ -168,5 +168,5 @@ fn report(what: u32, flags: u32, value: u64, path: &[u8; HYGIENE_PATH_LEN]) {
         (*event).value = value;
         (*event).path = *path;
     }
-    entry.submit(wakeup_flags(&SENSOR_EVENTS));
+    entry.submit(wakeup_flags(&SENSOR_EVENTS, ring_slot::SENSOR));
 }

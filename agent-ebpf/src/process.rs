@@ -18,7 +18,7 @@ use aya_ebpf::{
     programs::{BtfTracePointContext, RawTracePointContext},
 };
 
-use crate::maps::{PROCESS_EVENTS, config, count, wakeup_flags};
+use crate::maps::{PROCESS_EVENTS, config, count, ring_slot, wakeup_flags};
 use assay_common::config::counter;
 
 // sched_process_exec(struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
@@ -136,7 +136,7 @@ fn on_exec(bprm: *const u8) {
             }
         }
     }
-    entry.submit(wakeup_flags(&PROCESS_EVENTS));
+    entry.submit(wakeup_flags(&PROCESS_EVENTS, ring_slot::PROCESS));
 }
 
 /// A process ends when its last thread does, not its leader: a leader
@@ -180,7 +180,7 @@ fn on_exit() {
         (*event).exit_code = read_at::<u32>(task, cfg.offsets.task_exit_code).unwrap_or(0);
         (*event)._pad = 0;
     }
-    entry.submit(wakeup_flags(&PROCESS_EVENTS));
+    entry.submit(wakeup_flags(&PROCESS_EVENTS, ring_slot::PROCESS));
 }
 
 /// A new process, not a new thread: the child leads its own thread group.
@@ -212,5 +212,5 @@ fn on_fork(child: *const u8) {
         (*event).child_tgid = child_tgid;
         (*event)._pad = 0;
     }
-    entry.submit(wakeup_flags(&PROCESS_EVENTS));
+    entry.submit(wakeup_flags(&PROCESS_EVENTS, ring_slot::PROCESS));
 }
