@@ -171,7 +171,8 @@ struct RunArgs {
     #[arg(long)]
     bench_floor: bool,
     /// For `cargo xtask bench --itemise`: unload this eBPF program once
-    /// everything is attached, to measure what the rest costs. Repeatable.
+    /// everything is attached, to measure what the rest costs ("*": every
+    /// program). Repeatable.
     #[arg(long, value_name = "PROGRAM", hide = true)]
     bench_unload: Vec<String>,
     /// Do not watch for miner hygiene (MSR writes, huge-page reservations,

@@ -596,29 +596,6 @@ fn machine_description() -> String {
     format!("machine: {cpu}, {cores} cores, Linux {}", kernel.trim())
 }
 
-/// Every program the agent attaches (`--bench-unload` names).
-const EVERY_PROGRAM: [&str; 19] = [
-    "assay_exec_btf",
-    "assay_exec_raw",
-    "assay_fork_btf",
-    "assay_fork_raw",
-    "assay_exit_btf",
-    "assay_exit_raw",
-    "assay_connect4",
-    "assay_connect6",
-    "assay_sendmsg4",
-    "assay_sendmsg6",
-    "assay_flow_out",
-    "assay_flow_in",
-    "assay_fpu_btf",
-    "assay_fpu_raw",
-    "assay_cpu_sample",
-    "assay_dev_access",
-    "assay_sysctl",
-    "assay_module_load_btf",
-    "assay_module_load_raw",
-];
-
 /// What `--itemise` runs in place of the whole agent.
 enum Variant {
     /// The agent with these programs unloaded once attached, and these
@@ -660,7 +637,7 @@ const VARIANTS: [Variant; 6] = [
     },
     Variant::Less {
         label: "the agent without any program (user space alone)",
-        unload: &EVERY_PROGRAM,
+        unload: &["*"],
         args: &[],
     },
     Variant::Waker,

@@ -199,6 +199,15 @@ pub fn load(options: &LoadOptions) -> Result<Loaded> {
         state: flows,
     });
     for name in &options.bench_unload {
+        if name == "*" {
+            // Every program: what is not loaded (a fallback not taken) is
+            // no error.
+            for (_, program) in ebpf.programs_mut() {
+                let _ = unload(program);
+            }
+            info!("every program unloaded for the benchmark (--bench-unload '*')");
+            continue;
+        }
         match ebpf.program_mut(name) {
             Some(program) => match unload(program) {
                 Ok(()) => info!(program = %name, "unloaded for the benchmark (--bench-unload)"),
