@@ -185,6 +185,23 @@ pub(crate) fn run(options: Options) -> Result<()> {
         idle_summary.kernel_dropped
     );
 
+    // Idle again after a connection storm: the flow table is full, and
+    // stays so until its flows expire (10 minutes). Work done per tick over
+    // the whole table shows here, not in a fresh agent's idle row.
+    let mut agent = RunningAgent::start(&agent_bin)?;
+    run_load(&load_bin, "rr-connect", STORM_SECS)?;
+    thread::sleep(Duration::from_secs(2));
+    let after_storm = agent.sample_footprint(Duration::from_secs(20));
+    let storm_summary = agent.stop()?;
+    let _ = writeln!(
+        report,
+        "| idle for 20 s after {STORM_SECS} s of rr-connect (flow table full) | {:.3} | {:.1} | {:.1} | {} |",
+        after_storm.cpu_percent,
+        after_storm.rss_mib,
+        storm_summary.events as f64 / storm_summary.lifetime_secs,
+        storm_summary.kernel_dropped
+    );
+
     // Footprint with 10 000 processes tracked (each one exec'd while the
     // agent runs, so each is in its process table).
     let mut agent = RunningAgent::start(&agent_bin)?;
@@ -741,6 +758,8 @@ struct Footprint {
 
 /// Processes alive at once for the "many processes" footprint.
 const CROWD: usize = 10_000;
+/// Seconds of connection storm before the "idle after a storm" footprint.
+const STORM_SECS: f64 = 6.0;
 
 struct Summary {
     events: u64,

@@ -403,6 +403,10 @@ impl Agent {
     fn owners_flows(&self) -> HashMap<u32, Vec<(u64, u64)>> {
         let owners: HashSet<u32> = self.work_loop.flows.values().map(|w| w.tgid).collect();
         let mut flows: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
+        // Nothing watched, nothing to walk: a full table's boxes are cold.
+        if owners.is_empty() {
+            return flows;
+        }
         for (&cookie, flow) in self.tables.flows.iter() {
             if let Some(owner) = flow.owner.as_ref()
                 && owners.contains(&owner.tgid)
