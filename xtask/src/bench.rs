@@ -176,14 +176,7 @@ pub(crate) fn run(options: Options) -> Result<()> {
         "| state | agent CPU (% of one core) | RSS (MiB) | ring-buffer events/s | kernel drops |"
     );
     let _ = writeln!(report, "|---|---|---|---|---|");
-    let _ = writeln!(
-        report,
-        "| idle (5 s) | {:.3} | {:.1} | {:.1} | {} |",
-        idle.cpu_percent,
-        idle.rss_mib,
-        idle_summary.events as f64 / idle_summary.lifetime_secs,
-        idle_summary.kernel_dropped
-    );
+    footprint_row(&mut report, "idle (5 s)", &idle, &idle_summary);
 
     // Idle again after a connection storm: the flow table is full, and
     // stays so until its flows expire (10 minutes). Work done per tick over
@@ -193,13 +186,11 @@ pub(crate) fn run(options: Options) -> Result<()> {
     thread::sleep(Duration::from_secs(2));
     let after_storm = agent.sample_footprint(Duration::from_secs(20));
     let storm_summary = agent.stop()?;
-    let _ = writeln!(
-        report,
-        "| idle for 20 s after {STORM_SECS} s of rr-connect (flow table full) | {:.3} | {:.1} | {:.1} | {} |",
-        after_storm.cpu_percent,
-        after_storm.rss_mib,
-        storm_summary.events as f64 / storm_summary.lifetime_secs,
-        storm_summary.kernel_dropped
+    footprint_row(
+        &mut report,
+        &format!("idle for 20 s after {STORM_SECS} s of rr-connect (flow table full)"),
+        &after_storm,
+        &storm_summary,
     );
 
     // Footprint with 10 000 processes tracked (each one exec'd while the
@@ -224,14 +215,14 @@ pub(crate) fn run(options: Options) -> Result<()> {
         let _ = child.wait();
     }
     let crowd_summary = crowd_summary?;
-    let _ = writeln!(
-        report,
-        "| {CROWD} sleeping processes ({} in the process table) | {:.3} | {:.1} | {:.1} | {} |",
-        crowd_summary.processes,
-        crowded.cpu_percent,
-        crowded.rss_mib,
-        crowd_summary.events as f64 / crowd_summary.lifetime_secs,
-        crowd_summary.kernel_dropped
+    footprint_row(
+        &mut report,
+        &format!(
+            "{CROWD} sleeping processes ({} in the process table)",
+            crowd_summary.processes
+        ),
+        &crowded,
+        &crowd_summary,
     );
 
     let peer = Peer::available();
@@ -754,6 +745,19 @@ fn run_load(bin: &Path, workload: &str, secs: f64) -> Result<f64> {
 struct Footprint {
     cpu_percent: f64,
     rss_mib: f64,
+}
+
+/// One row of the footprint table: the agent's CPU and RSS in `state`, and
+/// its events and drops over its life.
+fn footprint_row(report: &mut String, state: &str, footprint: &Footprint, summary: &Summary) {
+    let _ = writeln!(
+        report,
+        "| {state} | {:.3} | {:.1} | {:.1} | {} |",
+        footprint.cpu_percent,
+        footprint.rss_mib,
+        summary.events as f64 / summary.lifetime_secs,
+        summary.kernel_dropped
+    );
 }
 
 /// Processes alive at once for the "many processes" footprint.
